@@ -1,0 +1,154 @@
+"""Fetch/build every service artifact into a cache outside the checkout, keyed by version.
+
+Idempotent: a `.complete` marker is written only after a step succeeds, so an interrupted
+download is redone rather than half-used. Long steps show progress.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from .errors import LakehouseError
+from .settings import Settings
+from .versions import Versions
+
+console = Console(stderr=True)
+
+
+def minio_binary(cache: Path, v: Versions) -> Path:
+    return cache / "minio" / v.minio / "minio"
+
+
+def kafka_home(cache: Path, v: Versions) -> Path:
+    return cache / f"kafka-{v.scala_binary}-{v.kafka}"
+
+
+def kafka_libs(cache: Path, v: Versions) -> Path:
+    return kafka_home(cache, v) / "libs"
+
+
+def plugin_path(cache: Path, v: Versions) -> Path:
+    """A Kafka Connect `plugin.path` entry: one sub-folder per plugin, isolated class loaders."""
+    return cache / f"connect-plugins-debezium-{v.debezium}"
+
+
+def _need(tool: str, fix: str) -> str:
+    found = shutil.which(tool)
+    if not found:
+        raise LakehouseError(f"{tool} not found — {fix}")
+    return found
+
+
+def _java_major() -> int:
+    out = subprocess.run(
+        [
+            _need("java", "install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless)"),
+            "-version",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stderr
+    match = re.search(r'version "(\d+)', out)
+    return int(match.group(1)) if match else 0
+
+
+def run_with_progress(
+    argv: Sequence[str], label: str, log: Path, count: str, env: dict[str, str] | None = None
+) -> None:
+    """Run a long command, streaming its output to `log` and a live counter to the terminal."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(count)
+    n, started = 0, time.monotonic()
+    with (
+        open(log, "w") as out,
+        console.status(f"{label} …") as status,
+        subprocess.Popen(
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if pattern.search(line):
+                n += 1
+            status.update(f"{label} … {n} fetched, {time.monotonic() - started:.0f}s")
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise LakehouseError(f"{label} failed (exit {proc.returncode}); log {log}:\n{tail}")
+    console.print(f"[green]✓[/] {label} ({n} fetched, {time.monotonic() - started:.0f}s)")
+
+
+def _done(path: Path) -> bool:
+    return (path / ".complete").exists()
+
+
+def _mark(path: Path) -> None:
+    (path / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+
+def ensure_postgres(v: Versions) -> None:
+    if Path(f"/usr/lib/postgresql/{v.postgres_major}/bin/postgres").exists():
+        return
+    pkg = f"postgresql-{v.postgres_major}"
+    if os.geteuid() != 0:
+        raise LakehouseError(f"PostgreSQL {v.postgres_major} server not found — apt-get install {pkg}")
+    apt = _need("apt-get", f"install {pkg} with your package manager")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    log = Path("/tmp/lakehouse-apt.log")
+    run_with_progress([apt, "update"], "apt-get update", log, r"^(Get|Hit):", env)
+    run_with_progress([apt, "install", "-y", pkg], f"apt-get install {pkg}", log, r"^Get:", env)
+
+
+def _maven_copy(pom: Path, dest: Path, label: str, props: dict[str, str], cache: Path) -> None:
+    if _done(dest):
+        return
+    mvn = _need("mvn", "install Maven 3.8+ (Debian: apt-get install maven)")
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    argv = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={dest}"]
+    argv += [f"-D{k}={v}" for k, v in props.items()]
+    run_with_progress(argv, label, cache / "logs" / f"{dest.name}.log", r"Downloaded from")
+    _mark(dest)
+
+
+def install(settings: Settings, versions: Versions) -> None:
+    cache, root = settings.cache, settings.root
+    cache.mkdir(parents=True, exist_ok=True)
+    ensure_postgres(versions)
+    if _java_major() < 17:
+        raise LakehouseError("Java 17+ is required for Kafka and Debezium — install openjdk-17")
+    _maven_copy(
+        root / "kafka" / "pom.xml",
+        kafka_libs(cache, versions),
+        f"Kafka {versions.kafka} + Connect jars (Maven)",
+        {"kafka.version": versions.kafka, "scala.binary.version": versions.scala_binary},
+        cache,
+    )
+    _maven_copy(
+        root / "debezium" / "pom.xml",
+        plugin_path(cache, versions) / "debezium-connector-postgres",
+        f"Debezium Postgres connector {versions.debezium} (Maven)",
+        {"debezium.version": versions.debezium},
+        cache,
+    )
+    binary = minio_binary(cache, versions)
+    if not binary.exists():
+        go = _need("go", "install Go 1.24+ (https://go.dev/doc/install) to build MinIO from source")
+        env = {**os.environ, "GOBIN": str(binary.parent), "CGO_ENABLED": "0"}
+        run_with_progress(
+            [go, "install", "-trimpath", f"{versions.minio_module}@{versions.minio}"],
+            f"MinIO {versions.minio} (go install; first build takes a few minutes)",
+            cache / "logs" / "minio-build.log",
+            r"go: downloading",
+            env,
+        )

@@ -1,0 +1,86 @@
+"""Pure encoding of Kafka records into bronze JSON lines and object keys (no I/O)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+def _embed(name: str, raw: bytes | None, out: dict[str, Any]) -> None:
+    """Embed JSON payloads as JSON; anything else is kept byte-exact (base64) for quarantine."""
+    if raw is None:
+        out[name] = None
+        return
+    try:
+        out[name] = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        out[name] = None
+        out[f"{name}_raw_b64"] = base64.b64encode(raw).decode("ascii")
+
+
+def encode(record: Record) -> bytes:
+    """One bronze line: topic, partition, offset, timestamp, key, value (with its schema), headers."""
+    line: dict[str, Any] = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp_ms,
+    }
+    _embed("key", record.key, line)
+    _embed("value", record.value, line)
+    if record.headers:
+        line["headers"] = {
+            k: (base64.b64encode(v).decode("ascii") if v is not None else None) for k, v in record.headers
+        }
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def object_key(prefix: str, topic: str, partition: int, first_offset: int) -> str:
+    """`<prefix>/<topic>/partition=<p>/<topic>+<p>+<first offset>.jsonl`.
+
+    One topic (= one source table) lists on its own under `<prefix>/<topic>/`. The name is
+    fixed by the first offset, so a batch rewritten after a crash overwrites itself instead of
+    adding a copy whenever the batch boundaries are the same.
+    """
+    return f"{prefix}/{topic}/partition={partition}/{topic}+{partition}+{first_offset:020d}.jsonl"
+
+
+@dataclass
+class Batch:
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    lines: list[bytes]
+    size: int
+    opened_at: float
+
+    @classmethod
+    def start(cls, record: Record, now: float) -> Batch:
+        line = encode(record)
+        return cls(record.topic, record.partition, record.offset, record.offset, [line], len(line), now)
+
+    def add(self, record: Record) -> None:
+        line = encode(record)
+        self.lines.append(line)
+        self.size += len(line)
+        self.last_offset = record.offset
+
+    def due(self, now: float, interval_s: float, max_records: int, max_bytes: int) -> bool:
+        return now - self.opened_at >= interval_s or len(self.lines) >= max_records or self.size >= max_bytes
+
+    def body(self) -> bytes:
+        return b"".join(self.lines)

@@ -1,0 +1,137 @@
+"""The `lakehouse` command line: launcher, status, env, logs, demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from .errors import LakehouseError
+
+
+def _stack() -> Any:
+    from .stack import Stack
+
+    return Stack()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lakehouse")
+def cli() -> None:
+    """Real-time CDC lakehouse: Postgres → Debezium → Kafka → bronze (MinIO) → …"""
+
+
+@cli.command()
+def install() -> None:
+    """Fetch/build every service artifact into the cache (idempotent)."""
+    from .artifacts import install as do_install
+    from .settings import load_settings
+    from .versions import Versions
+
+    s = load_settings()
+    do_install(s, Versions.load(s.root / "versions.env"))
+
+
+@cli.command()
+def up() -> None:
+    """Start the native stack and wait until every service and connector is ready."""
+    from .artifacts import install as do_install
+
+    stack = _stack()
+    stack.preflight()
+    do_install(stack.s, stack.ctx.versions)
+    stack.up()
+
+
+@cli.command()
+@click.option("--wipe", is_flag=True, help="also delete data, logs and generated secrets")
+def down(wipe: bool) -> None:
+    """Stop what `up` started (by pid); data is kept unless --wipe."""
+    stopped = _stack().down(wipe=wipe)
+    click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    if wipe:
+        click.echo("state wiped")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(as_json: bool) -> None:
+    """State of each service and connector (exit 1 unless all are ready/RUNNING)."""
+    st = _stack().status()
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+    else:
+        for name, svc in st["services"].items():
+            pid = f"pid {svc['pid']}" if svc["pid"] else ""
+            click.echo(f"{name:<12} {svc['state']:<8} {pid}")
+        for name, con in st["connectors"].items():
+            tasks = ",".join(con.get("tasks", []))
+            click.echo(f"{name:<12} {con['state']} {('tasks: ' + tasks) if tasks else ''}")
+    healthy = all(s["state"] == "ready" for s in st["services"].values()) and all(
+        c["state"] == "RUNNING" for c in st["connectors"].values()
+    )
+    sys.exit(0 if healthy else 1)
+
+
+@cli.command()
+@click.argument("service")
+@click.option("-n", "--lines", default=50, show_default=True, help="lines to show")
+@click.option("-f", "--follow", is_flag=True, help="keep following the log")
+def logs(service: str, lines: int, follow: bool) -> None:
+    """Show a service's log (postgres, minio, kafka, connect, bronze-sink)."""
+    path = _stack().log_path(service)
+    if not path.exists():
+        raise LakehouseError(f"{service} has no log yet ({path}); has it been started?")
+    args = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
+    sys.exit(subprocess.call(args))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def env(as_json: bool) -> None:
+    """Connection strings and URLs of every service."""
+    data = _stack().env()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for section, values in data.items():
+        for key, value in values.items():
+            click.echo(f"{section}.{key} = {value}")
+
+
+@cli.command()
+def demo() -> None:
+    """Bring the stack up, change a demo row, show its raw events in bronze."""
+    from .artifacts import install as do_install
+    from .demo import run
+
+    stack = _stack()
+    stack.preflight()
+    do_install(stack.s, stack.ctx.versions)
+    run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        click.echo(f"lakehouse: error: {exc.format_message()} (see `lakehouse --help`)", err=True)
+        return 2
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except LakehouseError as exc:
+        click.echo(f"lakehouse: error: {exc}", err=True)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

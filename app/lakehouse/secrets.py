@@ -1,0 +1,51 @@
+"""Per-install credentials: generated on first use, kept in the state dir (git-ignored, mode 0600).
+
+There are no default passwords anywhere: a missing file is created, a damaged one is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+from .versions import parse_env_file
+
+KEYS = (
+    "PG_SUPERUSER_PASSWORD",
+    "PG_APP_PASSWORD",
+    "PG_CDC_PASSWORD",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    pg_superuser_password: str
+    pg_app_password: str
+    pg_cdc_password: str
+    minio_root_user: str
+    minio_root_password: str
+
+    @classmethod
+    def load_or_create(cls, home: Path) -> Secrets:
+        path = home / "secrets.env"
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            generated = {k: _random.token_urlsafe(24) for k in KEYS}
+            generated["MINIO_ROOT_USER"] = "lakehouse-" + _random.token_hex(4)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write("# generated per install by `lakehouse`; never commit\n")
+                fh.writelines(f"{k}={v}\n" for k, v in generated.items())
+        values = parse_env_file(path)
+        missing = [k for k in KEYS if not values.get(k)]
+        if missing:
+            raise ConfigError(
+                f"{path}: missing {', '.join(missing)} — delete the file with `lakehouse down --wipe`"
+                " to regenerate (this also deletes the data that used the old credentials)"
+            )
+        return cls(**{k.lower(): values[k] for k in KEYS})

@@ -1,0 +1,1 @@
+"""Native service launchers, one module per service, started in dependency order by stack.py."""

@@ -1,0 +1,125 @@
+"""What every native service has: pid/log files, a readiness probe, a bounded wait, a likely fix."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .. import procs
+from ..errors import ServiceError
+from ..secrets import Secrets
+from ..settings import Settings, env_name
+from ..versions import Versions
+
+
+@dataclass
+class Context:
+    settings: Settings
+    secrets: Secrets
+    versions: Versions
+    notes: list[str] = field(default_factory=list)
+
+
+class Service(ABC):
+    name: ClassVar[str]
+    port_fields: ClassVar[tuple[str, ...]] = ()
+    #: signal that asks the service for a clean, quick shutdown
+    stop_signal: ClassVar[int] = 15
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.s = ctx.settings
+
+    # -- files ---------------------------------------------------------------------------
+    @property
+    def files(self) -> procs.ProcFiles:
+        return procs.ProcFiles(self.s.run / f"{self.name}.pid", self.s.logs / f"{self.name}.log")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.s.state(self.name)
+
+    # -- to implement --------------------------------------------------------------------
+    @abstractmethod
+    def argv(self) -> list[str]: ...
+
+    @abstractmethod
+    def ready(self) -> bool: ...
+
+    def prepare(self) -> None:  # noqa: B027  (optional hook)
+        """One-time or every-start preparation before the process is spawned."""
+
+    def after_ready(self) -> None:  # noqa: B027  (optional hook)
+        """One-shot jobs that need the service up (buckets, roles, connectors)."""
+
+    def templates(self) -> dict[str, dict[str, object]]:
+        """Repo-relative config templates this service renders, with their values (preflight)."""
+        return {}
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def run_as(self) -> str | None:
+        return None
+
+    def fix_hint(self, log: str) -> str:
+        return f"see the log above; `lakehouse logs {self.name}` shows all of it"
+
+    def details(self) -> dict[str, Any]:
+        return {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        return procs.alive(self.files.pidfile)
+
+    def _port_hint(self, log: str) -> str | None:
+        lowered = log.lower()
+        if "address already in use" in lowered or "bindexception" in lowered:
+            ports = ", ".join(f"{getattr(self.s, f)} ({env_name(f)})" for f in self.port_fields)
+            return f"a port is taken: {ports}; stop what uses it or set that variable to a free port"
+        return None
+
+    def start(self) -> str:
+        if self.pid() is not None:
+            if self.ready():
+                self.after_ready()
+                return "already running"
+            return self._wait("was running but not ready")
+        for f in self.port_fields:
+            port = getattr(self.s, f)
+            if not procs.port_free(self.s.host, port):
+                raise ServiceError(
+                    f"{self.name}: port {port} on {self.s.host} is taken by another process — "
+                    f"stop it or set {env_name(f)} to a free port"
+                )
+        self.prepare()
+        procs.spawn(self.files, self.argv(), env=self.env(), user=self.run_as())
+        return self._wait("did not become ready")
+
+    def _wait(self, why: str) -> str:
+        ok = procs.wait_until(
+            self.ready,
+            timeout=self.s.ready_timeout_s,
+            still_running=lambda: self.pid() is not None,
+        )
+        if not ok:
+            log = procs.tail(self.files.logfile, 60)
+            reason = why if self.pid() is not None else "exited during start-up"
+            fix = self._port_hint(log) or self.fix_hint(log)
+            procs.raise_not_ready(self.name, self.files.logfile, reason, fix)
+        self.after_ready()
+        return "started"
+
+    def stop(self) -> bool:
+        return procs.stop(self.files.pidfile, self.stop_signal)
+
+    def status(self) -> dict[str, Any]:
+        pid = self.pid()
+        state = "stopped" if pid is None else ("ready" if self.ready() else "starting")
+        out: dict[str, Any] = {"state": state, "pid": pid, "log": str(self.files.logfile)}
+        if state == "ready":
+            out.update(self.details())
+        return out

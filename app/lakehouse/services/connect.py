@@ -1,0 +1,77 @@
+"""Kafka Connect distributed worker with the Debezium Postgres plugin on its plugin.path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from ..artifacts import plugin_path
+from ..render import render_file
+from .base import Service
+from .kafka import java_cmd
+
+
+class Connect(Service):
+    name = "connect"
+    port_fields: ClassVar[tuple[str, ...]] = ("connect_port",)
+
+    @property
+    def secrets_file(self) -> Path:
+        """Secrets for connector configs, referenced as ${file:<path>:<key>} (FileConfigProvider)
+        so passwords never sit in Connect's config topic or REST output."""
+        return self.data_dir / "secrets.properties"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "connect-distributed.properties"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"cdc_password={self.ctx.secrets.pg_cdc_password}\n")
+        ((rel, values),) = self.templates().items()
+        self.config_file.write_text(render_file(self.s.root / rel, values))
+
+    def templates(self) -> dict[str, dict[str, object]]:
+        return {
+            "connect/connect-distributed.properties": {
+                "host": self.s.host,
+                "bootstrap": self.s.kafka_bootstrap,
+                "connect_port": self.s.connect_port,
+                "plugin_path": plugin_path(self.s.cache, self.ctx.versions),
+            }
+        }
+
+    def argv(self) -> list[str]:
+        from .kafka import Kafka
+
+        return java_cmd(
+            Kafka(self.ctx).classpath,
+            self.s.connect_heap,
+            str(self.s.root / "connect" / "log4j2.yaml"),
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(self.config_file),
+        )
+
+    def ready(self) -> bool:
+        """`/health` says the worker finished start-up; the Debezium plugin must be loaded too."""
+        try:
+            health = httpx.get(f"{self.s.connect_url}/health", timeout=2)
+            if health.status_code != 200:
+                return False
+            plugins = httpx.get(f"{self.s.connect_url}/connector-plugins", timeout=5)
+        except httpx.HTTPError:
+            return False
+        return "PostgresConnector" in plugins.text
+
+    def fix_hint(self, log: str) -> str:
+        if "PostgresConnector" not in log and "plugin" in log.lower():
+            return "the Debezium plugin was not found on plugin.path: run `lakehouse install`"
+        return "Connect needs Kafka ready first; see `lakehouse logs connect`"
+
+    def details(self) -> dict[str, Any]:
+        return {"url": self.s.connect_url}

@@ -1,0 +1,67 @@
+"""Object storage: MinIO built from source with `go install` (see artifacts.py), buckets at start."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+from minio import Minio as MinioClient
+
+from ..artifacts import minio_binary
+from ..errors import ServiceError
+from ..versions import parse_env_file
+from .base import Service
+
+
+def client(endpoint_host_port: str, access_key: str, secret_key: str) -> MinioClient:
+    return MinioClient(endpoint_host_port, access_key=access_key, secret_key=secret_key, secure=False)
+
+
+class Minio(Service):
+    name = "minio"
+    port_fields: ClassVar[tuple[str, ...]] = ("minio_port", "minio_console_port")
+
+    def argv(self) -> list[str]:
+        binary = minio_binary(self.s.cache, self.ctx.versions)
+        if not binary.exists():
+            raise ServiceError(f"minio: {binary} not built — run `lakehouse install`")
+        return [
+            str(binary), "server", str(self.data_dir / "data"),
+            "--address", f"{self.s.host}:{self.s.minio_port}",
+            "--console-address", f"{self.s.host}:{self.s.minio_console_port}",
+        ]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env.update(parse_env_file(self.s.root / "minio" / "minio.env"))
+        env["MINIO_ROOT_USER"] = self.ctx.secrets.minio_root_user
+        env["MINIO_ROOT_PASSWORD"] = self.ctx.secrets.minio_root_password
+        return env
+
+    def prepare(self) -> None:
+        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
+
+    def ready(self) -> bool:
+        try:
+            r = httpx.get(f"{self.s.minio_endpoint}/minio/health/ready", timeout=2)
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
+
+    def client(self) -> MinioClient:
+        return client(
+            f"{self.s.host}:{self.s.minio_port}",
+            self.ctx.secrets.minio_root_user,
+            self.ctx.secrets.minio_root_password,
+        )
+
+    def after_ready(self) -> None:
+        mc = self.client()
+        if not mc.bucket_exists(self.s.bucket):
+            mc.make_bucket(self.s.bucket)
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.s.minio_endpoint,
+            "console": f"http://{self.s.host}:{self.s.minio_console_port}",
+        }

@@ -1,0 +1,134 @@
+"""Typed settings, read once from LAKEHOUSE_* environment variables, validated before anything starts.
+
+Secrets are not settings: they are generated per install (see secrets.py).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+from .paths import repo_root
+
+ENV_PREFIX = "LAKEHOUSE_"
+# Environment variables with the prefix that are not settings but are still ours.
+_NOT_SETTINGS = {"LAKEHOUSE_ROOT"}
+
+
+def _default_home() -> Path:
+    return repo_root() / ".lakehouse"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lakehouse"
+
+
+PORT_FIELDS = (
+    "postgres_port",
+    "minio_port",
+    "minio_console_port",
+    "kafka_port",
+    "kafka_controller_port",
+    "connect_port",
+    "bronze_sink_metrics_port",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=_default_home, description="runtime state: data, logs, pids")
+    cache: Path = Field(default_factory=_default_cache, description="downloaded/built artifacts")
+
+    host: str = "127.0.0.1"
+    postgres_port: int = Field(25432, ge=1, le=65535)
+    minio_port: int = Field(29000, ge=1, le=65535)
+    minio_console_port: int = Field(29001, ge=1, le=65535)
+    kafka_port: int = Field(29092, ge=1, le=65535)
+    kafka_controller_port: int = Field(29093, ge=1, le=65535)
+    connect_port: int = Field(28083, ge=1, le=65535)
+    bronze_sink_metrics_port: int = Field(29101, ge=1, le=65535)
+
+    source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
+    source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
+    app_role: str = Field("lakehouse_app", pattern=r"^[a-z_][a-z0-9_]*$")
+    cdc_role: str = Field("lakehouse_cdc", pattern=r"^[a-z_][a-z0-9_]*$")
+    topic_prefix: str = Field("cdc", pattern=r"^[a-z][a-z0-9_-]*$")
+    bucket: str = Field("lakehouse", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
+
+    ready_timeout_s: float = Field(180.0, gt=0)
+    kafka_heap: str = Field("512m", pattern=r"^\d+[mg]$")
+    connect_heap: str = Field("768m", pattern=r"^\d+[mg]$")
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        seen: dict[int, str] = {}
+        for name in PORT_FIELDS:
+            port = getattr(self, name)
+            if port in seen:
+                raise ValueError(
+                    f"{env_name(name)} and {env_name(seen[port])} are both {port}; "
+                    "every service needs its own port"
+                )
+            seen[port] = name
+        return self
+
+    @cached_property
+    def root(self) -> Path:
+        return repo_root()
+
+    def state(self, service: str) -> Path:
+        return self.home / service
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def minio_endpoint(self) -> str:
+        return f"http://{self.host}:{self.minio_port}"
+
+    @property
+    def bronze_uri(self) -> str:
+        return f"s3://{self.bucket}/bronze"
+
+    @property
+    def silver_uri(self) -> str:
+        return f"s3://{self.bucket}/silver"
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read settings, failing fast with the variable's name on anything unknown or invalid."""
+    known = {env_name(f) for f in Settings.model_fields} | _NOT_SETTINGS
+    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown setting {', '.join(unknown)} (see .env.example for the list)")
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        where = env_name(loc) if loc else "settings"
+        raise ConfigError(f"{where}: {first['msg']}") from None

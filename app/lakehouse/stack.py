@@ -1,0 +1,139 @@
+"""The native stack: services in dependency order, connector registration, env and status."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from . import connectors
+from .bronze.config import SinkConfig
+from .errors import LakehouseError
+from .render import load_connector, render_file
+from .secrets import Secrets
+from .services.base import Context, Service
+from .services.bronze_sink import BronzeSinkService
+from .services.connect import Connect
+from .services.kafka import Kafka
+from .services.minio import Minio
+from .services.postgres import PUBLICATION, SLOT, Postgres
+from .settings import Settings, load_settings
+from .versions import Versions
+
+console = Console(stderr=True)
+
+SOURCE_CONNECTOR = Path("debezium") / "postgres-source.json"
+
+
+class Stack:
+    def __init__(self, settings: Settings | None = None) -> None:
+        s = settings or load_settings()
+        self.ctx = Context(s, Secrets.load_or_create(s.home), Versions.load(s.root / "versions.env"))
+        self.s = s
+        self.postgres = Postgres(self.ctx)
+        self.minio = Minio(self.ctx)
+        self.kafka = Kafka(self.ctx)
+        self.connect = Connect(self.ctx)
+        self.bronze = BronzeSinkService(self.ctx)
+
+    @property
+    def services(self) -> list[Service]:
+        """Start order; stop order is the reverse."""
+        return [self.postgres, self.minio, self.kafka, self.connect, self.bronze]
+
+    def connector_values(self) -> dict[str, object]:
+        return {
+            "pg_host": self.s.host,
+            "pg_port": self.s.postgres_port,
+            "cdc_role": self.s.cdc_role,
+            "database": self.s.source_db,
+            "schema": self.s.source_schema,
+            "topic_prefix": self.s.topic_prefix,
+            "publication": PUBLICATION,
+            "slot": SLOT,
+            "connect_secrets_file": self.connect.secrets_file,
+        }
+
+    def preflight(self) -> None:
+        """Render every config once so a malformed file or unknown key fails before anything starts."""
+        root = self.s.root
+        load_connector(root / SOURCE_CONNECTOR, self.connector_values())
+        SinkConfig.load(
+            root / "bronze" / "sink.json",
+            {"topic_prefix": self.s.topic_prefix, "schema": self.s.source_schema},
+        )
+        for service in self.services:
+            for rel, values in service.templates().items():
+                render_file(root / rel, values)
+
+    def up(self) -> None:
+        self.preflight()
+        for service in self.services:
+            with console.status(f"starting {service.name} …"):
+                outcome = service.start()
+            console.print(f"[green]✓[/] {service.name:<12} {outcome}")
+            if service is self.connect:
+                with console.status("registering the Debezium source connector …"):
+                    name = connectors.register(
+                        self.s.connect_url, self.s.root / SOURCE_CONNECTOR, self.connector_values()
+                    )
+                    connectors.wait_running(self.s.connect_url, name, self.s.ready_timeout_s)
+                console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
+
+    def down(self, wipe: bool = False) -> list[str]:
+        stopped = [svc.name for svc in reversed(self.services) if svc.stop()]
+        if wipe:
+            home = self.s.home
+            if home.exists():
+                shutil.rmtree(home)
+        return stopped
+
+    def source_connector_name(self) -> str:
+        name, _ = load_connector(self.s.root / SOURCE_CONNECTOR, self.connector_values())
+        return name
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"services": {}, "connectors": {}}
+        for svc in self.services:
+            out["services"][svc.name] = svc.status()
+        name = self.source_connector_name()
+        if out["services"]["connect"]["state"] == "ready":
+            st = connectors.status(self.s.connect_url, name)
+            out["connectors"][name] = (
+                {"state": "UNREGISTERED"}
+                if st is None
+                else {"state": st["connector"]["state"], "tasks": [t["state"] for t in st["tasks"]]}
+            )
+        else:
+            out["connectors"][name] = {"state": "UNKNOWN (connect not running)"}
+        return out
+
+    def env(self) -> dict[str, Any]:
+        s, sec = self.s, self.ctx.secrets
+        return {
+            "source": {
+                "dsn": self.postgres.app_dsn,
+                "cdc_dsn": self.postgres.cdc_dsn,
+                "schemas": [s.source_schema],
+            },
+            "kafka": {"bootstrap": s.kafka_bootstrap, "topic_prefix": s.topic_prefix},
+            "connect": {"url": s.connect_url},
+            "object_store": {
+                "endpoint": s.minio_endpoint,
+                "console": f"http://{s.host}:{s.minio_console_port}",
+                "access_key": sec.minio_root_user,
+                "secret_key": sec.minio_root_password,
+                "bucket": s.bucket,
+                "bronze": s.bronze_uri,
+                "silver": s.silver_uri,
+            },
+        }
+
+    def log_path(self, service: str) -> Path:
+        for svc in self.services:
+            if svc.name == service:
+                return svc.files.logfile
+        names = ", ".join(svc.name for svc in self.services)
+        raise LakehouseError(f"unknown service '{service}' (one of: {names})")

@@ -1,0 +1,12 @@
+"""Tiers by folder: tests/unit are `unit`, tests/integration are `integration` (see pyproject)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.parent.name
+        if tier in {"unit", "integration"}:
+            item.add_marker(getattr(pytest.mark, tier))

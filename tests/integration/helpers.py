@@ -1,0 +1,43 @@
+"""Small helpers for integration tests: wait for bronze events of given keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lakehouse.bronze.reader import BronzeEvent, read_topic
+from lakehouse.stack import Stack
+
+
+def topic(stack: Stack, table: str) -> str:
+    return f"{stack.s.topic_prefix}.{stack.s.source_schema}.{table}"
+
+
+def bronze_events(stack: Stack, table: str) -> list[BronzeEvent]:
+    return list(read_topic(stack.minio.client(), stack.s.bucket, "bronze", topic(stack, table)))
+
+
+def wait_for(
+    stack: Stack,
+    table: str,
+    match: Callable[[BronzeEvent], bool],
+    count: int,
+    timeout: float = 90,
+) -> list[BronzeEvent]:
+    """Wait until at least `count` matching events are in bronze; return all matching events."""
+    deadline = time.monotonic() + timeout
+    found: list[BronzeEvent] = []
+    while time.monotonic() < deadline:
+        found = [e for e in bronze_events(stack, table) if match(e)]
+        if len(found) >= count:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{len(found)}/{count} events for {table} after {timeout}s: {found}")
+
+
+def key_is(**fields: object) -> Callable[[BronzeEvent], bool]:
+    def match(e: BronzeEvent) -> bool:
+        payload = e.key.get("payload") if isinstance(e.key, dict) else None
+        return isinstance(payload, dict) and all(payload.get(k) == v for k, v in fields.items())
+
+    return match
