@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +18,10 @@ PORT_OFFSET = 1000
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    home: Path = tmp_path_factory.mktemp("lakehouse-home")
+def stack() -> Iterator[Stack]:
+    # Not pytest's tmp_path: that is private to root (0700) and Postgres runs as `postgres`.
+    home = Path(tempfile.mkdtemp(prefix="lakehouse-test-"))
+    home.chmod(0o755)
     defaults = Settings()
     saved = dict(os.environ)
     os.environ[env_name("home")] = str(home)
@@ -31,5 +35,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             stack.down(wipe=True)
         finally:
+            shutil.rmtree(home, ignore_errors=True)
             os.environ.clear()
             os.environ.update(saved)

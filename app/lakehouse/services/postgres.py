@@ -72,6 +72,7 @@ class Postgres(Service):
                 f"Debian's postgresql-{self.ctx.versions.postgres_major} when run as root)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_reachable()
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self._chown(self.data_dir, self.socket_dir)
         if not (self.pgdata / "PG_VERSION").exists():
@@ -107,6 +108,17 @@ class Postgres(Service):
             "database": self.s.source_db,
             "publication": PUBLICATION,
         }
+
+    def _check_reachable(self) -> None:
+        """As root we run the server as `postgres`, which must be able to walk down to its data."""
+        if self.run_as() is None:
+            return
+        for parent in reversed(self.data_dir.parents):
+            if not parent.stat().st_mode & 0o001:
+                raise ServiceError(
+                    f"postgres runs as the `postgres` user and cannot enter {parent} (no o+x); "
+                    f"`chmod o+x {parent}` or set LAKEHOUSE_HOME to a directory it can reach"
+                )
 
     def _initdb(self) -> None:
         import subprocess
