@@ -114,6 +114,28 @@ def demo() -> None:
     run()
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks: numbers and plots written to artifacts/bench/."""
+
+
+@bench.command("bronze")
+@click.option("--changes", default=20, show_default=True, type=click.IntRange(5, 10_000))
+@click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(0, 60), help="seconds")
+@click.option("--out", default="artifacts/bench", show_default=True, type=click.Path())
+def bench_bronze(changes: int, interval: float, out: str) -> None:
+    """Commit → bronze object latency (p50/p95) at light load; the stack must be up."""
+    from pathlib import Path
+
+    from .bench import bronze_latency
+
+    r = bronze_latency(_stack(), changes, interval, Path(out))
+    click.echo(
+        f"commit → bronze over {r['changes']} changes: p50 {r['p50_s']:.2f}s, p95 {r['p95_s']:.2f}s, "
+        f"max {r['max_s']:.2f}s (flush interval {r['flush_interval_ms']} ms) → {out}/bronze-latency.*"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)
