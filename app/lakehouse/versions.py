@@ -39,7 +39,7 @@ def parse_env_file(path: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class Versions:
     postgres_major: str
-    postgres_image: str
+    postgres_image_ref: str
     kafka: str
     scala_binary: str
     debezium: str
@@ -63,7 +63,7 @@ class Versions:
                 raise ConfigError(f"{path}: {key}={value} is not a pinned version")
         return cls(
             postgres_major=values["POSTGRES_MAJOR"],
-            postgres_image=values["POSTGRES_IMAGE"],
+            postgres_image_ref=values["POSTGRES_IMAGE"],
             kafka=values["KAFKA_VERSION"],
             scala_binary=values["SCALA_BINARY_VERSION"],
             debezium=values["DEBEZIUM_VERSION"],
