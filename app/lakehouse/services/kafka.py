@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any, ClassVar
 
 from confluent_kafka.admin import AdminClient
@@ -47,7 +48,7 @@ class Kafka(Service):
     port_fields: ClassVar[tuple[str, ...]] = ("kafka_port", "kafka_controller_port")
 
     @property
-    def config_file(self) -> Any:
+    def config_file(self) -> Path:
         return self.data_dir / "server.properties"
 
     @property
