@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
 import subprocess
 import time
@@ -68,6 +69,8 @@ def run_with_progress(
     log.parent.mkdir(parents=True, exist_ok=True)
     pattern = re.compile(count)
     n, started = 0, time.monotonic()
+    # In a terminal the spinner line updates live; in CI logs, print a line every 15 s instead.
+    next_line = started + 15
     with (
         open(log, "w") as out,
         console.status(f"{label} …") as status,
@@ -76,11 +79,21 @@ def run_with_progress(
         ) as proc,
     ):
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            if pattern.search(line):
-                n += 1
-            status.update(f"{label} … {n} fetched, {time.monotonic() - started:.0f}s")
+        while True:
+            # wake up at least every second so silent phases (compiling) still show progress
+            readable, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if readable:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                out.write(line)
+                if pattern.search(line):
+                    n += 1
+            progress = f"{label} … {n} fetched, {time.monotonic() - started:.0f}s"
+            status.update(progress)
+            if not console.is_terminal and time.monotonic() >= next_line:
+                console.print(progress)
+                next_line += 15
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise LakehouseError(f"{label} failed (exit {proc.returncode}); log {log}:\n{tail}")
