@@ -38,12 +38,7 @@ def install() -> None:
 @cli.command()
 def up() -> None:
     """Start the native stack and wait until every service and connector is ready."""
-    from .artifacts import install as do_install
-
-    stack = _stack()
-    stack.preflight()
-    do_install(stack.s, stack.ctx.versions)
-    stack.up()
+    _stack().up()
 
 
 @cli.command()
@@ -105,13 +100,9 @@ def env(as_json: bool) -> None:
 @cli.command()
 def demo() -> None:
     """Bring the stack up, change a demo row, show its raw events in bronze."""
-    from .artifacts import install as do_install
     from .demo import run
 
-    stack = _stack()
-    stack.preflight()
-    do_install(stack.s, stack.ctx.versions)
-    run()
+    run(_stack())
 
 
 @cli.group()

@@ -60,8 +60,7 @@ def wait_for_events(
     raise LakehouseError(f"the demo events did not reach bronze within {timeout:.0f}s")
 
 
-def run() -> None:
-    stack = Stack()
+def run(stack: Stack) -> None:
     stack.up()
     schema = stack.s.source_schema
     topic = f"{stack.s.topic_prefix}.{schema}.movies"

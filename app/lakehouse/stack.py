@@ -69,7 +69,11 @@ class Stack:
                 render_file(root / rel, values)
 
     def up(self) -> None:
+        """Check every config, fetch missing artifacts, then start services in order."""
+        from .artifacts import install
+
         self.preflight()
+        install(self.s, self.ctx.versions)
         for service in self.services:
             with console.status(f"starting {service.name} …"):
                 outcome = service.start()

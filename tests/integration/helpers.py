@@ -13,8 +13,12 @@ def topic(stack: Stack, table: str) -> str:
     return f"{stack.s.topic_prefix}.{stack.s.source_schema}.{table}"
 
 
+def topic_events(stack: Stack, topic_name: str) -> list[BronzeEvent]:
+    return list(read_topic(stack.minio.client(), stack.s.bucket, "bronze", topic_name))
+
+
 def bronze_events(stack: Stack, table: str) -> list[BronzeEvent]:
-    return list(read_topic(stack.minio.client(), stack.s.bucket, "bronze", topic(stack, table)))
+    return topic_events(stack, topic(stack, table))
 
 
 def wait_for(
