@@ -1,4 +1,5 @@
-"""Tiers by folder: tests/unit are `unit`, tests/integration are `integration` (see pyproject)."""
+"""Tiers by folder: tests/unit are `unit` (no JVM), tests/spark are `spark`
+(local SparkSession, no services), tests/integration are `integration` (see pyproject)."""
 
 from __future__ import annotations
 
@@ -8,5 +9,5 @@ import pytest
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = item.path.parent.name
-        if tier in {"unit", "integration"}:
+        if tier in {"unit", "spark", "integration"}:
             item.add_marker(getattr(pytest.mark, tier))

@@ -41,6 +41,10 @@ def plugin_path(cache: Path, v: Versions) -> Path:
     return cache / f"connect-plugins-debezium-{v.debezium}"
 
 
+def spark_jars(cache: Path, v: Versions) -> Path:
+    return cache / f"spark-jars-delta-{v.delta}-hadoop-{v.hadoop}"
+
+
 def _need(tool: str, fix: str) -> str:
     found = shutil.which(tool)
     if not found:
@@ -152,6 +156,20 @@ def install(settings: Settings, versions: Versions) -> None:
         plugin_path(cache, versions) / "debezium-connector-postgres",
         f"Debezium Postgres connector {versions.debezium} (Maven)",
         {"debezium.version": versions.debezium},
+        cache,
+    )
+    _maven_copy(
+        root / "spark_streaming" / "pom.xml",
+        spark_jars(cache, versions),
+        f"Delta {versions.delta} + hadoop-aws {versions.hadoop} jars for Spark (Maven)",
+        {
+            "delta.version": versions.delta,
+            "spark.binary.version": versions.spark_binary,
+            "scala.binary.version": versions.scala_binary,
+            "hadoop.version": versions.hadoop,
+            "awssdk.version": versions.aws_sdk,
+            "postgres.jdbc.version": versions.postgres_jdbc,
+        },
         cache,
     )
     binary = minio_binary(cache, versions)

@@ -16,6 +16,11 @@ REQUIRED = (
     "DEBEZIUM_VERSION",
     "MINIO_MODULE",
     "MINIO_VERSION",
+    "SPARK_BINARY_VERSION",
+    "DELTA_VERSION",
+    "HADOOP_VERSION",
+    "AWS_SDK_VERSION",
+    "POSTGRES_JDBC_VERSION",
 )
 
 
@@ -45,6 +50,11 @@ class Versions:
     debezium: str
     minio_module: str
     minio: str
+    spark_binary: str
+    delta: str
+    hadoop: str
+    aws_sdk: str
+    postgres_jdbc: str
 
     @classmethod
     def load(cls, path: Path | None = None) -> Versions:
@@ -69,4 +79,9 @@ class Versions:
             debezium=values["DEBEZIUM_VERSION"],
             minio_module=values["MINIO_MODULE"],
             minio=values["MINIO_VERSION"],
+            spark_binary=values["SPARK_BINARY_VERSION"],
+            delta=values["DELTA_VERSION"],
+            hadoop=values["HADOOP_VERSION"],
+            aws_sdk=values["AWS_SDK_VERSION"],
+            postgres_jdbc=values["POSTGRES_JDBC_VERSION"],
         )

@@ -1,0 +1,298 @@
+"""One micro-batch: bronze lines → quarantine / held back / MERGEd into silver (foreachBatch body)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from . import envelope, toast, transactions
+from .contract import decide
+from .debezium import UnsupportedField, column_spec, key_columns, row_fields
+from .rows import METADATA, decode, key_json, latest_per_key, newer, project
+from .store import QUARANTINE_SCHEMA, TOMBSTONE_SCHEMA, Layout, Store
+
+log = logging.getLogger("lakehouse.silver")
+
+
+@dataclass(frozen=True)
+class Rules:
+    transaction_topic: str
+    transaction_timeout: timedelta = timedelta(minutes=5)
+    end_ttl: timedelta = timedelta(minutes=30)
+
+
+@dataclass
+class BatchResult:
+    batch_id: int
+    lines: int = 0
+    applied: Counter[str] = field(default_factory=Counter)  # events applied per table
+    quarantined: Counter[str] = field(default_factory=Counter)  # per reason kind
+    schema_rejections: Counter[str] = field(default_factory=Counter)  # per table
+    pending: int = 0
+    timed_out_groups: int = 0
+    truncates: int = 0
+    tables: list[str] = field(default_factory=list)
+    max_source_ts: datetime | None = None
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":", 1)[0].split(" ", 1)[0] if reason else "unknown"
+
+
+def _quarantine_rows(df: DataFrame, reason: Column, now: datetime, batch_id: int) -> DataFrame:
+    return df.select(
+        F.col("table").alias("source_table"),
+        "topic",
+        "partition",
+        "offset",
+        reason.alias("reason"),
+        F.col("line").alias("raw"),
+        F.lit(now).cast("timestamp").alias("quarantined_at"),
+        F.lit(batch_id).cast("long").alias("batch_id"),
+    )
+
+
+class BatchProcessor:
+    def __init__(self, spark: SparkSession, layout: Layout, rules: Rules) -> None:
+        self.spark = spark
+        self.store = Store(spark, layout)
+        self.rules = rules
+
+    def process(self, lines: DataFrame, batch_id: int, now: datetime | None = None) -> BatchResult:
+        now = now or datetime.now(UTC)
+        result = BatchResult(batch_id)
+        ts = F.lit(now).cast("timestamp")
+        pending = self.store.pending().cache()
+        new = lines.select(F.col("value").alias("line"), ts.alias("first_seen"))
+        held_lines = pending.where("kind = 'data'").select("line", "first_seen")
+        parsed = envelope.parse(new.unionByName(held_lines), self.rules.transaction_topic).cache()
+        quarantine: list[DataFrame] = []
+        try:
+            result.lines = new.count()
+            quarantine.append(
+                _quarantine_rows(parsed.where(F.col("reason").isNotNull()), F.col("reason"), now, batch_id)
+            )
+            pending_ends = pending.where("kind = 'end'").select(
+                "txid", "collection", "expected", "first_seen"
+            )
+            split = transactions.split(
+                parsed, pending_ends, now, self.rules.transaction_timeout, self.rules.end_ttl
+            )
+            ready = split.ready.dropDuplicates(["topic", "partition", "offset"]).cache()
+            groups = split.groups.cache()
+            result.timed_out_groups = groups.where("timed_out").count()
+            new_pending = split.pending.localCheckpoint(eager=True)
+            result.pending = new_pending.where("kind = 'data'").count()
+            try:
+                for (table,) in ready.select("table").distinct().orderBy("table").collect():
+                    quarantine += self._apply_table(
+                        table, ready.where(F.col("table") == table), now, batch_id, result
+                    )
+                bad = reduce(DataFrame.unionByName, quarantine).localCheckpoint(eager=True)
+                for row in bad.groupBy("reason").count().collect():
+                    result.quarantined[_reason_kind(row["reason"])] += row["count"]
+                if result.quarantined:
+                    self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
+                    self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
+                self.store.overwrite_once(new_pending, self.store.layout.pending, "silver-pending", batch_id)
+                max_ts = ready.agg(F.max("source_ts")).collect()[0][0]
+                result.max_source_ts = max_ts
+            finally:
+                ready.unpersist()
+                groups.unpersist()
+        finally:
+            parsed.unpersist()
+            pending.unpersist()
+        return result
+
+    # ---- one table
+    def _versions(self, events: DataFrame) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+        rows = (
+            events.where(F.col("op") != "t")
+            .select(F.sha2("value_schema", 256).alias("v"), "value_schema", "key_schema")
+            .dropDuplicates(["v"])
+            .collect()
+        )
+        out = []
+        for r in rows:
+            key = json.loads(r["key_schema"]) if r["key_schema"] else None
+            out.append((r["v"], json.loads(r["value_schema"]), key))
+        return out
+
+    def _apply_table(
+        self, table: str, events: DataFrame, now: datetime, batch_id: int, result: BatchResult
+    ) -> list[DataFrame]:
+        quarantine: list[DataFrame] = []
+        silver, silver_keys = self.store.schema(table)
+        decoded: list[tuple[DataFrame, list[str]]] = []
+        versioned = events.withColumn("_v", F.sha2("value_schema", 256))
+        for version, value_schema, key_schema in self._versions(events):
+            mine = versioned.where(F.col("_v") == version)
+            try:
+                specs = [column_spec(f) for f in row_fields(value_schema)]
+                keys = key_columns(key_schema or {})
+            except UnsupportedField as exc:
+                quarantine.append(_quarantine_rows(mine, F.lit(f"schema: {exc}"), now, batch_id))
+                result.schema_rejections[table] += 1
+                continue
+            decision = decide(silver, specs, keys, silver_keys)
+            if not decision.ok:
+                reason = "schema: " + "; ".join(decision.rejected)
+                log.warning("%s: events quarantined, %s", table, reason)
+                quarantine.append(
+                    _quarantine_rows(mine.where(F.col("op") != "t"), F.lit(reason), now, batch_id)
+                )
+                result.schema_rejections[table] += 1
+                continue
+            if silver is None:
+                self.store.create(table, specs, keys)
+                log.info("%s: created silver table %s", table, self.store.layout.table(table))
+            elif decision.add:
+                self.store.add_columns(table, decision.add)
+                log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
+            if decision.widen:
+                self.store.widen(table, decision.widen)
+                log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
+            silver, silver_keys = self.store.schema(table)
+            decoded.append((decode(mine.where(F.col("op") != "t"), specs, keys), keys))
+        truncate_at = self._truncate(table, events, now)
+        if truncate_at is not None:
+            result.truncates += 1
+        if silver is None or not decoded:
+            return quarantine
+        ingested = F.lit(now).cast("timestamp")
+        rows = reduce(DataFrame.unionByName, [project(d, silver, ingested) for d, _ in decoded])
+        if truncate_at is not None:
+            rows = rows.where(
+                (F.col("_commit_lsn") > truncate_at[0])
+                | ((F.col("_commit_lsn") == truncate_at[0]) & (F.col("_lsn") > truncate_at[1]))
+            )
+        rows = rows.cache()
+        try:
+            errors = rows.where(F.size("_errors") > 0)
+            quarantine.append(
+                _quarantine_rows(errors, F.array_join("_errors", "; "), now, batch_id).localCheckpoint()
+            )
+            good = rows.where(F.size("_errors") == 0)
+            keys = silver_keys
+            source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
+            if good.where(F.size("_unavail") > 0).limit(1).count():
+                involved = good.select(*keys).distinct()
+                old = good.where("_op = 'd'").select(*keys)
+                current = (
+                    self.store.table(table)
+                    .toDF()
+                    .join(involved.unionByName(old).distinct(), keys, "left_semi")
+                )
+                good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
+                missing = good.where(F.size("_unavail") > 0)
+                quarantine.append(
+                    _quarantine_rows(
+                        missing,
+                        F.concat(
+                            F.lit("toast: no stored value for unchanged column(s) "),
+                            F.array_join("_unavail", ", "),
+                        ),
+                        now,
+                        batch_id,
+                    ).localCheckpoint()
+                )
+                good = good.where(F.size("_unavail") == 0)
+            latest = latest_per_key(good, keys).localCheckpoint(eager=True)
+            result.applied[table] += good.count()
+            self._merge(table, latest, silver, keys, now)
+            result.tables.append(table)
+        finally:
+            rows.unpersist()
+        return quarantine
+
+    def _truncate(self, table: str, events: DataFrame, now: datetime) -> tuple[int, int] | None:
+        """TRUNCATE: delete every silver row older than it, leaving tombstones. Returns its position."""
+        t = (
+            events.where(F.col("op") == "t")
+            .orderBy(F.col("commit_lsn").desc(), F.col("lsn").desc())
+            .limit(1)
+            .collect()
+        )
+        if not t or not self.store.exists(self.store.layout.table(table)):
+            return (t[0]["commit_lsn"], t[0]["lsn"]) if t else None
+        pos = (int(t[0]["commit_lsn"]), int(t[0]["lsn"]))
+        target = self.store.table(table)
+        _, keys = self.store.schema(table)
+        older = f"(_commit_lsn < {pos[0]} OR (_commit_lsn = {pos[0]} AND _lsn < {pos[1]}))"
+        gone = (
+            target.toDF()
+            .where(older)
+            .select(
+                F.lit(table).alias("table"),
+                key_json(keys).alias("_key"),
+                F.lit(pos[0]).cast("long").alias("_commit_lsn"),
+                F.lit(pos[1]).cast("long").alias("_lsn"),
+                F.lit(now).cast("timestamp").alias("deleted_at"),
+            )
+        )
+        self._tombstone(gone.localCheckpoint(eager=True))
+        target.delete(older)
+        log.info("%s: truncated at %s", table, pos)
+        return pos
+
+    def _tombstone(self, rows: DataFrame) -> None:
+        """Upsert delete markers (newer wins); a newer insert/update removes the marker."""
+        self.store.ensure(self.store.layout.tombstones, TOMBSTONE_SCHEMA)
+        from delta.tables import DeltaTable
+
+        t = DeltaTable.forPath(self.spark, self.store.layout.tombstones)
+        (
+            t.alias("t")
+            .merge(rows.alias("s"), "t.table = s.table AND t._key = s._key")
+            .whenMatchedUpdateAll(condition=newer("s", "t"))
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    def _merge(
+        self, table: str, latest: DataFrame, silver: T.StructType, keys: list[str], now: datetime
+    ) -> None:
+        store = self.store
+        store.ensure(store.layout.tombstones, TOMBSTONE_SCHEMA)
+        tombs = store.spark.read.format("delta").load(store.layout.tombstones).where(F.col("table") == table)
+        # a delete we already applied outranks any older event for the key (replays cannot resurrect)
+        alive = latest.alias("e").join(
+            tombs.alias("t"),
+            (F.col("e._key") == F.col("t._key")) & F.expr(f"NOT {newer('e', 't')}"),
+            "left_anti",
+        )
+        alive = alive.localCheckpoint(eager=True)
+        deletes = alive.where("_op = 'd'").select(
+            F.lit(table).alias("table"),
+            "_key",
+            "_commit_lsn",
+            "_lsn",
+            F.lit(now).cast("timestamp").alias("deleted_at"),
+        )
+        self._tombstone(deletes)
+        cols = [f.name for f in silver.fields]
+        on = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
+        values: dict[str, str | Column] = {_q(c): f"s.{_q(c)}" for c in cols}
+        (
+            store.table(table)
+            .alias("t")
+            .merge(alive.select(*cols).alias("s"), on)
+            .whenMatchedDelete(condition=f"s._op = 'd' AND {newer('s', 't')}")
+            .whenMatchedUpdate(condition=f"s._op <> 'd' AND {newer('s', 't')}", set=values)
+            .whenNotMatchedInsert(condition="s._op <> 'd'", values=values)
+            .execute()
+        )
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

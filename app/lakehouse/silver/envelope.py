@@ -1,0 +1,134 @@
+"""Bronze lines → Debezium envelope columns, and the reasons a line cannot be used (pure transforms).
+
+A bronze line is `{"topic", "partition", "offset", "timestamp", "key", "value", …}` with the raw
+Debezium envelope (schema + payload) as `key`/`value` (see bronze/format.py). Row images stay JSON
+text here; they are typed per table from the schema each event carries (rows.py).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+S = T.StringType()
+L = T.LongType()
+
+_SOURCE = T.StructType(
+    [
+        T.StructField("lsn", L),
+        T.StructField("sequence", S),
+        T.StructField("ts_ms", L),
+        T.StructField("ts_us", L),
+        T.StructField("txId", L),
+        T.StructField("schema", S),
+        T.StructField("table", S),
+        T.StructField("snapshot", S),
+    ]
+)
+_PAYLOAD = T.StructType(
+    [
+        T.StructField("before", S),
+        T.StructField("after", S),
+        T.StructField("op", S),
+        T.StructField("source", _SOURCE),
+        T.StructField(
+            "transaction",
+            T.StructType(
+                [
+                    T.StructField("id", S),
+                    T.StructField("total_order", L),
+                    T.StructField("data_collection_order", L),
+                ]
+            ),
+        ),
+        # transaction-topic records (BEGIN/END)
+        T.StructField("status", S),
+        T.StructField("id", S),
+        T.StructField("event_count", L),
+        T.StructField(
+            "data_collections",
+            T.ArrayType(T.StructType([T.StructField("data_collection", S), T.StructField("event_count", L)])),
+        ),
+    ]
+)
+LINE_SCHEMA = T.StructType(
+    [
+        T.StructField("topic", S),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", L),
+        T.StructField("key", T.StructType([T.StructField("schema", S), T.StructField("payload", S)])),
+        T.StructField(
+            "value", T.StructType([T.StructField("schema", S), T.StructField("payload", _PAYLOAD)])
+        ),
+        T.StructField("key_raw_b64", S),
+        T.StructField("value_raw_b64", S),
+    ]
+)
+
+DATA_OPS = ("c", "u", "d", "r", "t")
+
+
+def _reason(kind: Column, p: Column, e: Column) -> Column:
+    """Why a line cannot be applied (NULL when it can)."""
+    data = kind == "data"
+    op = p["op"]
+    return (
+        F.when(e.isNull() | e["topic"].isNull(), F.lit("unparseable: not a JSON bronze line"))
+        .when(e["value_raw_b64"].isNotNull(), F.lit("unparseable: record value is not JSON"))
+        .when(e["value"].isNull() | p.isNull(), F.lit("unparseable: record has no Debezium payload"))
+        .when(
+            data & (op.isNull() | ~op.isin(*DATA_OPS)),
+            F.concat(F.lit("unknown op "), F.coalesce(op, F.lit("NULL"))),
+        )
+        .when(
+            data & (p["source"]["lsn"].isNull() | p["source"]["table"].isNull()),
+            F.lit("no source position/table"),
+        )
+        .when(
+            data & (op != "t") & e["key"]["payload"].isNull(),
+            F.lit("missing key: the table has no primary key"),
+        )
+        .when(data & op.isin("c", "u", "r") & p["after"].isNull(), F.lit("missing after image"))
+        .when(data & (op == "d") & p["before"].isNull(), F.lit("missing before image"))
+        .when(
+            ~data & (p["status"].isNull() | p["id"].isNull()),
+            F.lit("unparseable: transaction record without status/id"),
+        )
+    )
+
+
+def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
+    """`lines(line string, first_seen timestamp)` → one row per line with envelope columns and `reason`."""
+    e = F.from_json("line", LINE_SCHEMA)
+    df = lines.withColumn("_e", e)
+    e = F.col("_e")
+    p = e["value"]["payload"]
+    kind = F.when(e["topic"] == transaction_topic, F.lit("txn")).otherwise(F.lit("data"))
+    src = p["source"]
+    seq0 = F.try_element_at(F.from_json(src["sequence"], T.ArrayType(S)), F.lit(1)).try_cast(L)
+    return df.select(
+        "line",
+        "first_seen",
+        kind.alias("kind"),
+        e["topic"].alias("topic"),
+        e["partition"].alias("partition"),
+        e["offset"].alias("offset"),
+        F.concat_ws(".", src["schema"], src["table"]).alias("table"),
+        p["op"].alias("op"),
+        # Position: the previous commit's LSN orders transactions by commit; the change LSN orders
+        # events within one (docs/cdc-semantics.md, "Ordering").
+        F.coalesce(seq0, src["lsn"]).alias("commit_lsn"),
+        src["lsn"].alias("lsn"),
+        F.when(p["transaction"].isNotNull(), src["txId"]).alias("txid"),
+        p["transaction"]["data_collection_order"].alias("dco"),
+        F.coalesce(F.timestamp_micros(src["ts_us"]), F.timestamp_millis(src["ts_ms"])).alias("source_ts"),
+        e["key"]["schema"].alias("key_schema"),
+        e["key"]["payload"].alias("key_json"),
+        e["value"]["schema"].alias("value_schema"),
+        F.when(p["op"] == "d", p["before"]).otherwise(p["after"]).alias("image"),
+        p["status"].alias("txn_status"),
+        F.split(p["id"], ":").getItem(0).try_cast(L).alias("txn_id"),
+        p["data_collections"].alias("txn_collections"),
+        _reason(kind, p, e).alias("reason"),
+    )

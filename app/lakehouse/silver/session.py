@@ -1,0 +1,43 @@
+"""SparkSession for the silver job, `lakehouse verify` and tests: pyspark + the cached Delta/S3A jars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ..errors import ConfigError
+
+
+def read_conf(path: Path) -> dict[str, str]:
+    """Parse spark-defaults.conf (`key value` per line, `#` comments)."""
+    conf: dict[str, str] = {}
+    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if not value.strip():
+            raise ConfigError(f"{path}:{lineno}: expected `key value`, got {raw!r}")
+        conf[key] = value.strip()
+    return conf
+
+
+def jars_in(directory: Path) -> list[str]:
+    jars = sorted(str(p) for p in directory.glob("*.jar"))
+    if not jars:
+        raise ConfigError(
+            f"no jars in {directory} — run `lakehouse install` (resolves spark_streaming/pom.xml)"
+        )
+    return jars
+
+
+def build(master: str, conf: dict[str, str], jars: list[str], app_name: str | None = None) -> SparkSession:
+    b = SparkSession.builder.master(master).config("spark.jars", ",".join(jars))
+    for key, value in conf.items():
+        b = b.config(key, value)
+    if app_name:
+        b = b.appName(app_name)
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,133 @@
+"""Where silver keeps things, and the Delta I/O for them (tables, tombstones, quarantine, pending)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from .debezium import ColumnSpec
+from .rows import METADATA
+from .transactions import PENDING_SCHEMA
+
+KEY_PROPERTY = "lakehouse.primary_key"
+SOURCE_PROPERTY = "lakehouse.source_table"
+
+TOMBSTONE_SCHEMA = T.StructType(
+    [
+        T.StructField("table", T.StringType()),
+        T.StructField("_key", T.StringType()),
+        T.StructField("_commit_lsn", T.LongType()),
+        T.StructField("_lsn", T.LongType()),
+        T.StructField("deleted_at", T.TimestampType()),
+    ]
+)
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("source_table", T.StringType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("reason", T.StringType()),
+        T.StructField("raw", T.StringType(), True, {"comment": "the bronze line, unchanged"}),
+        T.StructField("quarantined_at", T.TimestampType()),
+        T.StructField("batch_id", T.LongType()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under the silver root (`s3a://<bucket>/silver` in the stack, a local dir in tests)."""
+
+    root: str
+
+    def table(self, source: str) -> str:
+        schema, _, name = source.partition(".")
+        return f"{self.root}/{schema}/{name}"
+
+    @property
+    def quarantine(self) -> str:
+        return f"{self.root}/_quarantine"
+
+    @property
+    def tombstones(self) -> str:
+        return f"{self.root}/_state/tombstones"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.root}/_state/pending"
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class Store:
+    def __init__(self, spark: SparkSession, layout: Layout) -> None:
+        self.spark = spark
+        self.layout = layout
+
+    # ---- generic
+    def exists(self, path: str) -> bool:
+        return bool(DeltaTable.isDeltaTable(self.spark, path))
+
+    def read(self, path: str, schema: T.StructType) -> DataFrame:
+        if self.exists(path):
+            return self.spark.read.format("delta").load(path)
+        return self.spark.createDataFrame([], schema)
+
+    def ensure(self, path: str, schema: T.StructType) -> None:
+        if not self.exists(path):
+            DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema).execute()
+
+    # ---- silver tables
+    def schema(self, source: str) -> tuple[T.StructType | None, list[str]]:
+        path = self.layout.table(source)
+        if not self.exists(path):
+            return None, []
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.{quote(path)}").collect()[0]
+        keys = (detail["properties"] or {}).get(KEY_PROPERTY, "")
+        return self.spark.read.format("delta").load(path).schema, [k for k in keys.split(",") if k]
+
+    def create(self, source: str, specs: list[ColumnSpec], keys: list[str]) -> None:
+        b = DeltaTable.createIfNotExists(self.spark).location(self.layout.table(source))
+        for s in specs:
+            b = b.addColumn(s.name, s.spark_type, nullable=True, comment=f"source type {s.source_type}")
+        for f in METADATA.fields:
+            b = b.addColumn(f.name, f.dataType, nullable=True, comment=f.metadata.get("comment"))
+        b.property(KEY_PROPERTY, ",".join(keys)).property(SOURCE_PROPERTY, source).execute()
+
+    def add_columns(self, source: str, specs: list[ColumnSpec]) -> None:
+        cols = ", ".join(f"{quote(s.name)} {s.spark_type.simpleString()}" for s in specs)
+        self.spark.sql(f"ALTER TABLE delta.{quote(self.layout.table(source))} ADD COLUMNS ({cols})")
+
+    def widen(self, source: str, changes: list[tuple[str, T.DataType]]) -> None:
+        target = f"delta.{quote(self.layout.table(source))}"
+        self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+        for name, dt in changes:
+            self.spark.sql(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} TYPE {dt.simpleString()}")
+
+    def table(self, source: str) -> DeltaTable:
+        return DeltaTable.forPath(self.spark, self.layout.table(source))
+
+    # ---- appends that must not double on a replayed batch (Delta idempotent writes)
+    def append_once(self, df: DataFrame, path: str, app: str, batch_id: int) -> None:
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", app)
+            .option("txnVersion", batch_id)
+            .option("mergeSchema", "false")
+            .save(path)
+        )
+
+    def overwrite_once(self, df: DataFrame, path: str, app: str, batch_id: int) -> None:
+        df.write.format("delta").mode("overwrite").option("txnAppId", app).option(
+            "txnVersion", batch_id
+        ).save(path)
+
+    def pending(self) -> DataFrame:
+        return self.read(self.layout.pending, PENDING_SCHEMA)

@@ -1,0 +1,53 @@
+"""A local SparkSession with the cached Delta jars, once per session; a fresh silver root per test."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from lakehouse.artifacts import spark_jars
+from lakehouse.render import render_file
+from lakehouse.settings import load_settings
+from lakehouse.silver.batch import BatchProcessor, Rules
+from lakehouse.silver.session import build, jars_in, read_conf
+from lakehouse.silver.store import Layout
+from lakehouse.versions import Versions
+
+from .events import TXN_TOPIC
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    settings = load_settings()
+    tmp = Path(tempfile.mkdtemp(prefix="lakehouse-spark-"))
+    try:
+        conf_text = render_file(
+            settings.root / "spark_streaming" / "spark-defaults.conf",
+            {
+                "driver_memory": "1g",
+                "shuffle_partitions": "2",
+                "local_dir": str(tmp),
+                "s3_endpoint": "unused",
+            },
+        )
+        (tmp / "spark-defaults.conf").write_text(conf_text)
+        conf = read_conf(tmp / "spark-defaults.conf")
+        session = build(
+            "local[2]", conf, jars_in(spark_jars(settings.cache, Versions.load())), "lakehouse-tests"
+        )
+        try:
+            yield session
+        finally:
+            session.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def silver(spark: SparkSession, tmp_path: Path) -> BatchProcessor:
+    return BatchProcessor(spark, Layout(str(tmp_path / "silver")), Rules(transaction_topic=TXN_TOPIC))

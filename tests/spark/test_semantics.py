@@ -1,0 +1,220 @@
+"""CDC semantics of the silver MERGE, on a local SparkSession with crafted Debezium events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from lakehouse.silver.batch import BatchProcessor, BatchResult
+
+from .events import MOVIES, PLACEHOLDER, end, event, field
+
+MOVIE = "movielens.movies"
+
+
+def run(silver: BatchProcessor, *lines: str, batch_id: int = 0) -> BatchResult:
+    df = silver.spark.createDataFrame([(line,) for line in lines], "value string")
+    return silver.process(df, batch_id)
+
+
+def rows(silver: BatchProcessor, table: str = MOVIE) -> dict[Any, dict[str, Any]]:
+    df = silver.spark.read.format("delta").load(silver.store.layout.table(table))
+    key = next(c for c in df.columns if not c.startswith("_"))
+    return {r[key]: r.asDict() for r in df.collect()}
+
+
+def quarantine(spark: SparkSession, silver: BatchProcessor) -> list[dict[str, Any]]:
+    return [r.asDict() for r in spark.read.format("delta").load(silver.store.layout.quarantine).collect()]
+
+
+def movie(i: int, title: str, **extra: Any) -> dict[str, Any]:
+    return {"movie_id": i, "title": title, "budget": None, "released": None, **extra}
+
+
+def test_types_come_from_the_debezium_schema(silver: BatchProcessor) -> None:
+    run(
+        silver,
+        event("c", movie(1, "Heat", budget="1234567890.0123456789", released="1995-12-15T08:00:00Z"), 10),
+    )
+    r = rows(silver)[1]
+    assert r["budget"] == Decimal("1234567890.0123456789")
+    assert r["released"].isoformat().startswith("1995-12-15")
+    schema = {
+        f.name: f.dataType.simpleString()
+        for f in silver.spark.read.format("delta").load(silver.store.layout.table(MOVIE)).schema
+    }
+    assert schema["budget"] == "decimal(38,10)"
+    assert schema["released"] == "timestamp"
+    assert {"_op", "_lsn", "_commit_lsn", "_source_ts", "_ingested_at"} <= set(schema)
+
+
+def test_highest_position_wins_across_batches_and_replays(silver: BatchProcessor) -> None:
+    newer = event("u", movie(1, "new"), 20, commit_lsn=19)
+    older = event("c", movie(1, "old"), 10, commit_lsn=9)
+    run(silver, newer, batch_id=0)
+    run(silver, older, batch_id=1)  # late arrival
+    run(silver, older, newer, batch_id=2)  # a replay of both
+    assert rows(silver)[1]["title"] == "new"
+    assert rows(silver)[1]["_lsn"] == 20
+    assert len(rows(silver)) == 1
+
+
+def test_commit_order_beats_change_lsn_order(silver: BatchProcessor) -> None:
+    # a long transaction changed the row first (low LSN) but committed last
+    run(
+        silver,
+        event("u", movie(1, "committed first"), 200, commit_lsn=150),
+        event("u", movie(1, "committed last"), 100, commit_lsn=300),
+    )
+    assert rows(silver)[1]["title"] == "committed last"
+
+
+def test_delete_leaves_tombstone_against_stale_events(silver: BatchProcessor) -> None:
+    run(silver, event("c", movie(1, "a"), 10), event("d", {"movie_id": 1}, 30), batch_id=0)
+    assert rows(silver) == {}
+    run(silver, event("u", movie(1, "stale"), 20), batch_id=1)
+    assert rows(silver) == {}
+    run(silver, event("c", movie(1, "reinserted"), 40), batch_id=2)
+    assert rows(silver)[1]["title"] == "reinserted"
+
+
+def test_unchanged_toast_value_is_kept(silver: BatchProcessor) -> None:
+    big = "x" * 5000
+    run(silver, event("c", movie(1, big, budget="1"), 10), batch_id=0)
+    run(silver, event("u", movie(1, PLACEHOLDER, budget="2"), 20), batch_id=1)
+    r = rows(silver)[1]
+    assert r["title"] == big
+    assert r["budget"] == Decimal("2")
+
+
+def test_toast_within_one_batch_uses_the_earlier_event(silver: BatchProcessor) -> None:
+    run(silver, event("c", movie(1, "big"), 10), event("u", movie(1, PLACEHOLDER, budget="3"), 20))
+    assert rows(silver)[1]["title"] == "big"
+
+
+def test_toast_with_primary_key_change(silver: BatchProcessor) -> None:
+    run(silver, event("c", movie(1, "big text", budget="1"), 10), batch_id=0)
+    run(
+        silver,
+        event("d", {"movie_id": 1, "title": None, "budget": None, "released": None}, 20, txid=5, dco=1),
+        event("c", movie(2, PLACEHOLDER, budget="1"), 20, txid=5, dco=2),
+        end(5, {MOVIE: 2}),
+        batch_id=1,
+    )
+    assert set(rows(silver)) == {2}
+    assert rows(silver)[2]["title"] == "big text"
+
+
+def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silver: BatchProcessor) -> None:
+    result = run(silver, event("c", movie(1, "a"), 10), event("u", movie(7, PLACEHOLDER), 20))
+    assert set(rows(silver)) == {1}
+    assert result.quarantined["toast"] == 1
+    assert "title" in quarantine(spark, silver)[0]["reason"]
+
+
+def test_truncate_empties_and_later_events_apply(silver: BatchProcessor) -> None:
+    run(silver, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    run(silver, event("t", None, 30), event("c", movie(3, "after"), 40), batch_id=1)
+    assert set(rows(silver)) == {3}
+    run(silver, event("u", movie(1, "stale"), 12), batch_id=2)  # replay from before the truncate
+    assert set(rows(silver)) == {3}
+
+
+def test_snapshot_then_streaming(silver: BatchProcessor) -> None:
+    run(silver, event("r", movie(1, "snap"), 500), event("r", movie(2, "snap"), 500), batch_id=0)
+    run(
+        silver,
+        event("u", movie(1, "streamed"), 501, commit_lsn=600),
+        event("d", {"movie_id": 2}, 502, commit_lsn=610),
+        batch_id=1,
+    )
+    assert {k: v["title"] for k, v in rows(silver).items()} == {1: "streamed"}
+
+
+def test_transaction_is_not_half_applied(silver: BatchProcessor) -> None:
+    first = event("c", movie(1, "a"), 10, txid=7, dco=1)
+    second = event("c", movie(2, "b"), 11, txid=7, dco=2)
+    r0 = run(silver, first, batch_id=0)
+    assert r0.pending == 1
+    assert not silver.store.exists(silver.store.layout.table(MOVIE))
+    r1 = run(silver, second, end(7, {MOVIE: 2}), batch_id=1)
+    assert r1.pending == 0
+    assert set(rows(silver)) == {1, 2}
+
+
+def test_end_before_data_is_remembered(silver: BatchProcessor) -> None:
+    run(silver, end(8, {MOVIE: 1}), batch_id=0)
+    run(silver, event("c", movie(1, "a"), 10, txid=8, dco=1), batch_id=1)
+    assert set(rows(silver)) == {1}
+
+
+def test_poison_events_are_quarantined_and_the_rest_applies(
+    spark: SparkSession, silver: BatchProcessor
+) -> None:
+    wrong_type = event("c", {"movie_id": 2, "title": "t", "budget": "not a number", "released": None}, 11)
+    missing_key = event("c", {"movie_id": None, "title": "t", "budget": None, "released": None}, 12)
+    result = run(silver, "this is not json", wrong_type, missing_key, event("c", movie(1, "good"), 10))
+    assert set(rows(silver)) == {1}
+    reasons = sorted(q["reason"] for q in quarantine(spark, silver))
+    assert len(reasons) == 3
+    assert any(r.startswith("unparseable") for r in reasons)
+    assert any("budget" in r and "decimal(38,10)" in r for r in reasons)
+    assert any("missing key column movie_id" in r for r in reasons)
+    raws = {q["raw"] for q in quarantine(spark, silver)}
+    assert "this is not json" in raws
+    assert sum(result.quarantined.values()) == 3
+
+
+def test_schema_evolution_add_drop_widen_reject(spark: SparkSession, silver: BatchProcessor) -> None:
+    run(silver, event("c", movie(1, "a"), 10), batch_id=0)
+    added = [*MOVIES, field("votes", "int32", "INT4")]
+    run(silver, event("c", movie(2, "b", votes=5), 20, fields=added), batch_id=1)
+    assert rows(silver)[2]["votes"] == 5
+    assert rows(silver)[1]["votes"] is None
+    dropped = [f for f in added if f["field"] != "title"]
+    run(
+        silver,
+        event("u", {"movie_id": 1, "budget": None, "released": None, "votes": 1}, 30, fields=dropped),
+        batch_id=2,
+    )
+    assert rows(silver)[1]["title"] is None
+    widened = [*dropped[:-1], field("votes", "int64", "INT8")]
+    run(
+        silver,
+        event("c", {"movie_id": 3, "budget": None, "released": None, "votes": 2**40}, 40, fields=widened),
+        batch_id=3,
+    )
+    assert rows(silver)[3]["votes"] == 2**40
+    incompatible = [*dropped[:-1], field("votes", "string", "TEXT")]
+    result = run(
+        silver,
+        event(
+            "c", {"movie_id": 4, "budget": None, "released": None, "votes": "many"}, 50, fields=incompatible
+        ),
+        batch_id=4,
+    )
+    assert 4 not in rows(silver)
+    assert result.schema_rejections[MOVIE] == 1
+    assert any("votes" in q["reason"] for q in quarantine(spark, silver))
+
+
+def test_new_table_gets_its_silver_table(silver: BatchProcessor) -> None:
+    tags = [field("tag_id", "int64", "INT8", optional=False), field("tag", "string", "TEXT")]
+    run(
+        silver,
+        event("c", {"tag_id": 1, "tag": "noir"}, 10, table="movielens.tags2", fields=tags, keys=("tag_id",)),
+    )
+    assert rows(silver, "movielens.tags2")[1]["tag"] == "noir"
+
+
+def test_duplicate_batch_changes_nothing(silver: BatchProcessor) -> None:
+    lines = [event("c", movie(1, "a"), 10), event("u", movie(1, "b"), 20), event("c", movie(2, "c"), 30)]
+    run(silver, *lines, batch_id=0)
+    first = rows(silver)
+    run(silver, *lines, batch_id=1)
+    again = rows(silver)
+    for r in (*first.values(), *again.values()):
+        r.pop("_ingested_at")
+    assert first == again
