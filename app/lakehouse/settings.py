@@ -37,6 +37,7 @@ PORT_FIELDS = (
     "kafka_controller_port",
     "connect_port",
     "bronze_sink_metrics_port",
+    "silver_metrics_port",
 )
 
 
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(29093, ge=1, le=65535)
     connect_port: int = Field(28083, ge=1, le=65535)
     bronze_sink_metrics_port: int = Field(29101, ge=1, le=65535)
+    silver_metrics_port: int = Field(29102, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -65,6 +67,8 @@ class Settings(BaseSettings):
     ready_timeout_s: float = Field(180.0, gt=0)
     kafka_heap: str = Field("512m", pattern=r"^\d+[mg]$")
     connect_heap: str = Field("768m", pattern=r"^\d+[mg]$")
+    spark_master: str = Field("local[2]", pattern=r"^(local(\[(\d+|\*)\])?|(spark|k8s|yarn)\S*)$")
+    spark_driver_memory: str = Field("1g", pattern=r"^\d+[mg]$")
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Settings:

@@ -19,6 +19,7 @@ from .services.connect import Connect
 from .services.kafka import Kafka
 from .services.minio import Minio
 from .services.postgres import PUBLICATION, SLOT, Postgres
+from .services.silver import SilverService
 from .settings import Settings, load_settings
 from .versions import Versions
 
@@ -37,11 +38,12 @@ class Stack:
         self.kafka = Kafka(self.ctx)
         self.connect = Connect(self.ctx)
         self.bronze = BronzeSinkService(self.ctx)
+        self.silver = SilverService(self.ctx)
 
     @property
     def services(self) -> list[Service]:
         """Start order; stop order is the reverse."""
-        return [self.postgres, self.minio, self.kafka, self.connect, self.bronze]
+        return [self.postgres, self.minio, self.kafka, self.connect, self.bronze, self.silver]
 
     def connector_values(self) -> dict[str, object]:
         return {

@@ -36,10 +36,16 @@ def test_tombstone_is_null_value() -> None:
 
 
 def test_object_key_lists_per_topic_and_sorts_by_offset() -> None:
-    a = object_key("bronze", "cdc.movielens.movies", 0, 9)
-    b = object_key("bronze", "cdc.movielens.movies", 0, 10)
+    a = object_key("bronze", "cdc.movielens.movies", 0, 9, 9)
+    b = object_key("bronze", "cdc.movielens.movies", 0, 10, 12)
     assert a.startswith("bronze/cdc.movielens.movies/partition=0/")
     assert a < b  # zero-padded: lexical order is offset order
+
+
+def test_rewritten_batch_with_more_records_gets_a_new_name() -> None:
+    same = object_key("bronze", "t", 0, 10, 12)
+    assert same == object_key("bronze", "t", 0, 10, 12)
+    assert object_key("bronze", "t", 0, 10, 15) != same
 
 
 def test_batch_flush_rules() -> None:

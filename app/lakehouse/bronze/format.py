@@ -48,14 +48,16 @@ def encode(record: Record) -> bytes:
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def object_key(prefix: str, topic: str, partition: int, first_offset: int) -> str:
-    """`<prefix>/<topic>/partition=<p>/<topic>+<p>+<first offset>.jsonl`.
+def object_key(prefix: str, topic: str, partition: int, first_offset: int, last_offset: int) -> str:
+    """`<prefix>/<topic>/partition=<p>/<topic>+<p>+<first offset>-<last offset>.jsonl`.
 
     One topic (= one source table) lists on its own under `<prefix>/<topic>/`. The name is
-    fixed by the first offset, so a batch rewritten after a crash overwrites itself instead of
-    adding a copy whenever the batch boundaries are the same.
+    fixed by the offset range: a batch rewritten after a crash with the same records overwrites
+    itself, and one with more records gets a new name. Readers that track files by name (Spark's
+    file source) therefore never miss records that a rewritten object gained.
     """
-    return f"{prefix}/{topic}/partition={partition}/{topic}+{partition}+{first_offset:020d}.jsonl"
+    name = f"{topic}+{partition}+{first_offset:020d}-{last_offset:020d}.jsonl"
+    return f"{prefix}/{topic}/partition={partition}/{name}"
 
 
 @dataclass

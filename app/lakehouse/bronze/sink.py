@@ -133,7 +133,9 @@ class BronzeSink:
         commits = []
         for slot in slots:
             batch = self.batches.pop(slot)
-            key = object_key(self.cfg.prefix, batch.topic, batch.partition, batch.first_offset)
+            key = object_key(
+                self.cfg.prefix, batch.topic, batch.partition, batch.first_offset, batch.last_offset
+            )
             self._store(key, batch.body())
             RECORDS.labels(batch.topic).inc(len(batch.lines))
             OBJECTS.labels(batch.topic).inc()

@@ -1,0 +1,56 @@
+"""The silver Spark job (python -m lakehouse.silver); ready when its query is active and has triggered."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar
+
+import httpx
+
+from ..render import render_file
+from .base import Service
+
+
+class SilverService(Service):
+    name = "silver"
+    port_fields: ClassVar[tuple[str, ...]] = ("silver_metrics_port",)
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.s.host}:{self.s.silver_metrics_port}/metrics"
+
+    def templates(self) -> dict[str, dict[str, object]]:
+        return {
+            "spark_streaming/spark-defaults.conf": {
+                "driver_memory": self.s.spark_driver_memory,
+                "shuffle_partitions": 2,
+                "local_dir": self.data_dir / "tmp",
+                "s3_endpoint": self.s.minio_endpoint,
+            },
+            "spark_streaming/silver.json": {},
+        }
+
+    def prepare(self) -> None:
+        (self.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        for rel, values in self.templates().items():
+            (self.data_dir / rel.rsplit("/", 1)[1]).write_text(render_file(self.s.root / rel, values))
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "lakehouse.silver"]
+
+    def ready(self) -> bool:
+        try:
+            text = httpx.get(self.metrics_url, timeout=2).text
+        except httpx.HTTPError:
+            return False
+        return "lakehouse_silver_ready 1.0" in text
+
+    def fix_hint(self, log: str) -> str:
+        if "checkpoint" in log:
+            return "see the checkpoint message above (`lakehouse reset-silver` rebuilds silver from bronze)"
+        if "no jars" in log:
+            return "run `lakehouse install` to resolve the Delta/S3A jars"
+        return "the Spark job needs MinIO and bronze; `lakehouse logs silver` shows the whole driver log"
+
+    def details(self) -> dict[str, Any]:
+        return {"metrics": self.metrics_url, "master": self.s.spark_master}

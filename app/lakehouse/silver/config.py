@@ -1,0 +1,65 @@
+"""spark_streaming/silver.json: the silver job's own knobs (strict: unknown or missing keys fail)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+_KEYS = {
+    "trigger.interval": str,
+    "max.files.per.trigger": int,
+    "transaction.wait.timeout.s": int,
+    "transaction.end.ttl.s": int,
+    "tombstone.retention.h": int,
+    "optimize.interval.s": int,
+    "vacuum.interval.s": int,
+    "vacuum.retention.h": int,
+}
+
+
+@dataclass(frozen=True)
+class SilverConfig:
+    trigger: str
+    max_files_per_trigger: int
+    transaction_timeout: timedelta
+    end_ttl: timedelta
+    tombstone_retention: timedelta
+    optimize_every: timedelta
+    vacuum_every: timedelta
+    vacuum_retention_h: int
+
+    @classmethod
+    def load(cls, path: Path) -> SilverConfig:
+        try:
+            raw: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        unknown = sorted(set(raw) - set(_KEYS))
+        missing = sorted(set(_KEYS) - set(raw))
+        if unknown or missing:
+            raise ConfigError(f"{path}: unknown {unknown} / missing {missing}")
+        for key, kind in _KEYS.items():
+            if not isinstance(raw[key], kind) or (kind is int and raw[key] < 0):
+                raise ConfigError(
+                    f"{path}: {key} must be a {'non-negative integer' if kind is int else 'string'}"
+                )
+        if not re.fullmatch(r"\d+ (second|seconds|minute|minutes)", raw["trigger.interval"]):
+            raise ConfigError(f"{path}: trigger.interval must look like '1 second' or '2 minutes'")
+        if raw["vacuum.retention.h"] < 168:
+            raise ConfigError(f"{path}: vacuum.retention.h below 168 can break readers and time travel")
+        return cls(
+            trigger=raw["trigger.interval"],
+            max_files_per_trigger=raw["max.files.per.trigger"],
+            transaction_timeout=timedelta(seconds=raw["transaction.wait.timeout.s"]),
+            end_ttl=timedelta(seconds=raw["transaction.end.ttl.s"]),
+            tombstone_retention=timedelta(hours=raw["tombstone.retention.h"]),
+            optimize_every=timedelta(seconds=raw["optimize.interval.s"]),
+            vacuum_every=timedelta(seconds=raw["vacuum.interval.s"]),
+            vacuum_retention_h=raw["vacuum.retention.h"],
+        )

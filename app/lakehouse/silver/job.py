@@ -1,0 +1,176 @@
+"""The streaming query: bronze files (s3a) → foreachBatch(BatchProcessor) → silver, with metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from delta.tables import DeltaTable
+from prometheus_client import Counter, Gauge
+from pyspark.sql import DataFrame, SparkSession
+
+from ..errors import LakehouseError
+from .batch import BatchProcessor, BatchResult, Rules
+from .config import SilverConfig
+from .maintenance import Maintenance
+from .store import SOURCE_PROPERTY, Layout
+
+log = logging.getLogger("lakehouse.silver")
+
+READY = Gauge("lakehouse_silver_ready", "1 once the streaming query is active and has run a trigger")
+BATCHES = Counter("lakehouse_silver_batches_total", "micro-batches committed")
+LINES = Counter("lakehouse_silver_bronze_lines_total", "bronze lines read")
+APPLIED = Counter("lakehouse_silver_events_applied_total", "CDC events applied to silver", ["table"])
+QUARANTINED = Counter("lakehouse_silver_quarantined_total", "events sent to quarantine", ["kind"])
+REJECTED = Counter(
+    "lakehouse_silver_schema_rejections_total", "schema versions that broke the contract", ["table"]
+)
+TIMEOUTS = Counter(
+    "lakehouse_silver_transaction_timeouts_total", "transactions applied without their END record"
+)
+TRUNCATES = Counter("lakehouse_silver_truncates_total", "TRUNCATEs applied")
+PENDING = Gauge("lakehouse_silver_pending_events", "events held back until their transaction is complete")
+DURATION = Gauge("lakehouse_silver_batch_duration_seconds", "wall time of the last micro-batch")
+LAST_COMMIT = Gauge("lakehouse_silver_last_commit_timestamp_seconds", "when the last micro-batch committed")
+FRESHNESS = Gauge(
+    "lakehouse_silver_source_lag_seconds", "commit time of the newest applied change → its silver commit"
+)
+VERSION = Gauge("lakehouse_silver_table_version", "Delta version of the silver table", ["table"])
+ROWS = Gauge("lakehouse_silver_table_rows", "rows in the silver table", ["table"])
+
+
+class CheckpointError(LakehouseError):
+    pass
+
+
+def _fs(spark: SparkSession, path: str) -> Any:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    p = jvm.org.apache.hadoop.fs.Path(path)
+    return p, p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def guard_checkpoint(spark: SparkSession, checkpoint: str, layout: Layout) -> None:
+    """Never restart from scratch silently: silver without its checkpoint is an error with a fix."""
+    p, fs = _fs(spark, checkpoint + "/offsets")
+    has_checkpoint = bool(fs.exists(p))
+    has_silver = bool(DeltaTable.isDeltaTable(spark, layout.pending))
+    if has_silver and not has_checkpoint:
+        raise CheckpointError(
+            f"the streaming checkpoint {checkpoint} is missing but silver ({layout.root}) was written by an "
+            "earlier run. Restore the checkpoint, or rebuild silver from bronze with "
+            "`lakehouse reset-silver` and start again."
+        )
+
+
+class StatusWriter:
+    """Publishes per-table Delta version and row count (metrics + `_state/tables.json`)."""
+
+    def __init__(self, spark: SparkSession, layout: Layout, maintenance: Maintenance) -> None:
+        self.spark, self.layout, self.maintenance = spark, layout, maintenance
+        self.tables: dict[str, dict[str, Any]] = {}
+
+    def refresh(self, paths: list[str] | None = None) -> None:
+        for path in paths if paths is not None else self.maintenance.table_paths():
+            dt = DeltaTable.forPath(self.spark, path)
+            detail = dt.detail().collect()[0]
+            source = (detail["properties"] or {}).get(SOURCE_PROPERTY) or path.rsplit("/", 2)[-2:]
+            source = source if isinstance(source, str) else ".".join(source)
+            version = int(dt.history(1).collect()[0]["version"])
+            rows = self.spark.read.format("delta").load(path).count()
+            self.tables[source] = {
+                "source": source,
+                "location": path.replace("s3a://", "s3://", 1),
+                "version": version,
+                "rows": rows,
+            }
+            VERSION.labels(source).set(version)
+            ROWS.labels(source).set(rows)
+        body = json.dumps(
+            {
+                "as_of": datetime.now(UTC).isoformat(),
+                "tables": sorted(self.tables.values(), key=lambda t: t["source"]),
+            }
+        )
+        p, fs = _fs(self.spark, self.layout.root + "/_state/tables.json")
+        out = fs.create(p, True)
+        try:
+            out.write(bytearray(body.encode()))
+        finally:
+            out.close()
+
+
+def observe(result: BatchResult, seconds: float) -> None:
+    BATCHES.inc()
+    LINES.inc(result.lines)
+    for table, n in result.applied.items():
+        APPLIED.labels(table).inc(n)
+    for kind, n in result.quarantined.items():
+        QUARANTINED.labels(kind).inc(n)
+    for table, n in result.schema_rejections.items():
+        REJECTED.labels(table).inc(n)
+    TIMEOUTS.inc(result.timed_out_groups)
+    TRUNCATES.inc(result.truncates)
+    PENDING.set(result.pending)
+    DURATION.set(seconds)
+    LAST_COMMIT.set(time.time())
+    if result.max_source_ts is not None and result.applied:
+        ts = result.max_source_ts
+        ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        FRESHNESS.set(max(0.0, time.time() - ts.timestamp()))
+
+
+def run(
+    spark: SparkSession, bronze_glob: str, checkpoint: str, layout: Layout, *, rules: Rules, cfg: SilverConfig
+) -> None:
+    guard_checkpoint(spark, checkpoint, layout)
+    processor = BatchProcessor(spark, layout, rules)
+    maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
+    status = StatusWriter(spark, layout, maintenance)
+    status.refresh()
+
+    def each(df: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        result = processor.process(df.select("value"), batch_id)
+        maintenance.touched(result.tables)
+        maintenance.maybe_run(datetime.now(UTC))
+        if result.tables:
+            status.refresh([layout.table(t) for t in result.tables])
+        observe(result, time.monotonic() - started)
+        log.info(
+            "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.1fs)",
+            batch_id,
+            result.lines,
+            dict(result.applied),
+            dict(result.quarantined),
+            result.pending,
+            time.monotonic() - started,
+        )
+
+    query = (
+        spark.readStream.format("text")
+        .option("maxFilesPerTrigger", cfg.max_files_per_trigger)
+        .load(bronze_glob)
+        .writeStream.foreachBatch(each)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime=cfg.trigger)
+        .queryName("silver")
+        .start()
+    )
+    log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_glob, layout.root, checkpoint, cfg.trigger)
+    while query.isActive:
+        if query.lastProgress is not None:
+            READY.set(1)
+        query.awaitTermination(1)
+    error = query.exception()
+    if error is not None:
+        text = str(error)
+        if "checkpoint" in text.lower() or "offsets" in text or "commits" in text:
+            raise CheckpointError(
+                f"the streaming checkpoint {checkpoint} cannot be read ({text.splitlines()[0][:300]}). "
+                "Restore it, or rebuild silver from bronze with `lakehouse reset-silver`."
+            )
+        raise LakehouseError(f"silver stream stopped: {text.splitlines()[0][:500]}")

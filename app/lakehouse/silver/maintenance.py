@@ -1,0 +1,71 @@
+"""OPTIMIZE / VACUUM / tombstone expiry, run between micro-batches by the same job (never concurrent
+with a MERGE, so maintenance cannot conflict with the stream)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from .config import SilverConfig
+from .store import Layout
+
+log = logging.getLogger("lakehouse.silver")
+
+
+class Maintenance:
+    def __init__(self, spark: SparkSession, layout: Layout, cfg: SilverConfig, now: datetime) -> None:
+        self.spark, self.layout, self.cfg = spark, layout, cfg
+        self.last_optimize = now
+        self.last_vacuum = now
+        self.dirty: set[str] = set()
+        self.runs = {"optimize": 0, "vacuum": 0}
+
+    def touched(self, tables: list[str]) -> None:
+        self.dirty.update(tables)
+
+    def maybe_run(self, now: datetime) -> None:
+        if self.cfg.optimize_every.total_seconds() and now - self.last_optimize >= self.cfg.optimize_every:
+            for table in sorted(self.dirty):
+                metrics = (
+                    DeltaTable.forPath(self.spark, self.layout.table(table)).optimize().executeCompaction()
+                )
+                log.info("OPTIMIZE %s: %s", table, metrics.select("metrics.numFilesRemoved").first())
+                self.runs["optimize"] += 1
+            self.dirty.clear()
+            self.last_optimize = now
+        if self.cfg.vacuum_every.total_seconds() and now - self.last_vacuum >= self.cfg.vacuum_every:
+            self.vacuum(now)
+            self.last_vacuum = now
+
+    def vacuum(self, now: datetime) -> None:
+        for path in self.table_paths():
+            DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
+            self.runs["vacuum"] += 1
+        if DeltaTable.isDeltaTable(self.spark, self.layout.tombstones):
+            cutoff = now - self.cfg.tombstone_retention
+            DeltaTable.forPath(self.spark, self.layout.tombstones).delete(F.col("deleted_at") < F.lit(cutoff))
+        log.info("VACUUM done (retention %sh)", self.cfg.vacuum_retention_h)
+
+    def table_paths(self) -> list[str]:
+        """Every silver table: `<root>/<schema>/<table>` directories holding a _delta_log."""
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        root = jvm.org.apache.hadoop.fs.Path(self.layout.root)
+        fs = root.getFileSystem(conf)
+        if not fs.exists(root):
+            return []
+        out = []
+        for schema in fs.listStatus(root):
+            name = schema.getPath().getName()
+            if not schema.isDirectory() or name.startswith("_"):
+                continue
+            for table in fs.listStatus(schema.getPath()):
+                path = table.getPath().toString()
+                if table.isDirectory() and DeltaTable.isDeltaTable(self.spark, path):
+                    out.append(path)
+        return sorted(out)
