@@ -105,6 +105,65 @@ def demo() -> None:
     run(_stack())
 
 
+@cli.command()
+@click.option("--table", "table", default=None, help="only this table (schema.table or table)")
+@click.option(
+    "--wait",
+    "wait_s",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    help="re-check for up to this many seconds while silver catches up",
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def verify(table: str | None, wait_s: float, as_json: bool) -> None:
+    """Compare every captured source table with its silver table, row by row; exit 1 on any difference."""
+    from .silver.ops import verify as run_verify
+
+    diffs = run_verify(_stack(), table, wait_s)
+    if as_json:
+        click.echo(json.dumps([d.as_dict() for d in diffs], indent=2))
+    for d in diffs if not as_json else []:
+        mark = "✓" if d.clean else "✗"
+        click.echo(
+            f"{mark} {d.source}: source {d.source_rows} rows, silver {d.silver_rows} rows — "
+            f"missing {d.missing}, extra {d.extra}, different {d.different}"
+        )
+        for kind, keys in d.examples.items():
+            if keys:
+                click.echo(f"    {kind}: {'; '.join(keys)}")
+    if not all(d.clean for d in diffs):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def tables(as_json: bool) -> None:
+    """Silver table per captured source table: location, Delta version, rows."""
+    from .silver.ops import tables as list_tables
+
+    out = list_tables(_stack())
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    for t in out:
+        click.echo(
+            f"{t['source']:<24} v{t['version'] if t['version'] is not None else '-':<6} "
+            f"{t['rows'] if t['rows'] is not None else '-':>10} rows  {t['location']}"
+        )
+
+
+@cli.command("reset-silver")
+@click.option("--yes", is_flag=True, help="confirm: silver tables and the stream checkpoint are deleted")
+def reset_silver(yes: bool) -> None:
+    """Delete silver and its checkpoint so the next `up` rebuilds silver from bronze."""
+    if not yes:
+        raise click.UsageError("reset-silver deletes every silver table; pass --yes to confirm")
+    from .silver.ops import reset_silver as do_reset
+
+    click.echo(f"deleted {do_reset(_stack())} objects; `lakehouse up` replays bronze into silver")
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks: numbers and plots written to artifacts/bench/."""

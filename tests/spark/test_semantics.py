@@ -107,6 +107,21 @@ def test_toast_with_primary_key_change(silver: BatchProcessor) -> None:
     assert rows(silver)[2]["title"] == "big text"
 
 
+def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcessor) -> None:
+    gone = {"title": None, "budget": None, "released": None}
+    run(
+        silver,
+        event("c", movie(1, "big text"), 10),
+        event("d", {"movie_id": 1, **gone}, 20, txid=5, dco=1),
+        event("c", movie(2, PLACEHOLDER), 20, txid=5, dco=2),
+        event("d", {"movie_id": 2, **gone}, 30, commit_lsn=25, txid=6, dco=1),
+        event("c", movie(3, PLACEHOLDER), 30, commit_lsn=25, txid=6, dco=2),
+        end(5, {MOVIE: 2}),
+        end(6, {MOVIE: 2}),
+    )
+    assert {k: v["title"] for k, v in rows(silver).items()} == {3: "big text"}
+
+
 def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silver: BatchProcessor) -> None:
     result = run(silver, event("c", movie(1, "a"), 10), event("u", movie(7, PLACEHOLDER), 20))
     assert set(rows(silver)) == {1}

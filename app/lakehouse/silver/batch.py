@@ -21,6 +21,7 @@ from .rows import METADATA, decode, key_json, latest_per_key, newer, project
 from .store import QUARANTINE_SCHEMA, TOMBSTONE_SCHEMA, Layout, Store
 
 log = logging.getLogger("lakehouse.silver")
+MAX_TOAST_PASSES = 8
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,22 @@ class BatchProcessor:
         self.spark = spark
         self.store = Store(spark, layout)
         self.rules = rules
+        self._schemas: dict[str, tuple[T.StructType | None, list[str]]] = {}
+        self._pending_empty = False
+
+    def _schema(self, table: str, refresh: bool = False) -> tuple[T.StructType | None, list[str]]:
+        if refresh or table not in self._schemas or self._schemas[table][0] is None:
+            self._schemas[table] = self.store.schema(table)
+        return self._schemas[table]
 
     def process(self, lines: DataFrame, batch_id: int, now: datetime | None = None) -> BatchResult:
         now = now or datetime.now(UTC)
         result = BatchResult(batch_id)
         ts = F.lit(now).cast("timestamp")
-        pending = self.store.pending().cache()
+        if self._pending_empty:  # nothing was held back last batch: skip reading the state table
+            pending = self.spark.createDataFrame([], transactions.PENDING_SCHEMA)
+        else:
+            pending = self.store.pending().cache()
         new = lines.select(F.col("value").alias("line"), ts.alias("first_seen"))
         held_lines = pending.where("kind = 'data'").select("line", "first_seen")
         parsed = envelope.parse(new.unionByName(held_lines), self.rules.transaction_topic).cache()
@@ -103,7 +114,12 @@ class BatchProcessor:
                 if result.quarantined:
                     self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
                     self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
-                self.store.overwrite_once(new_pending, self.store.layout.pending, "silver-pending", batch_id)
+                empty = new_pending.isEmpty()
+                if not (empty and self._pending_empty):
+                    self.store.overwrite_once(
+                        new_pending, self.store.layout.pending, "silver-pending", batch_id
+                    )
+                self._pending_empty = empty
                 max_ts = ready.agg(F.max("source_ts")).collect()[0][0]
                 result.max_source_ts = max_ts
             finally:
@@ -132,7 +148,7 @@ class BatchProcessor:
         self, table: str, events: DataFrame, now: datetime, batch_id: int, result: BatchResult
     ) -> list[DataFrame]:
         quarantine: list[DataFrame] = []
-        silver, silver_keys = self.store.schema(table)
+        silver, silver_keys = self._schema(table)
         decoded: list[tuple[DataFrame, list[str]]] = []
         versioned = events.withColumn("_v", F.sha2("value_schema", 256))
         for version, value_schema, key_schema in self._versions(events):
@@ -162,7 +178,8 @@ class BatchProcessor:
             if decision.widen:
                 self.store.widen(table, decision.widen)
                 log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
-            silver, silver_keys = self.store.schema(table)
+            if silver is None or decision.add or decision.widen:
+                silver, silver_keys = self._schema(table, refresh=True)
             decoded.append((decode(mine.where(F.col("op") != "t"), specs, keys), keys))
         truncate_at = self._truncate(table, events, now)
         if truncate_at is not None:
@@ -193,7 +210,12 @@ class BatchProcessor:
                     .toDF()
                     .join(involved.unionByName(old).distinct(), keys, "left_semi")
                 )
-                good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
+                # a chain of key changes in one batch (A→B→C) fills one link per pass
+                for _ in range(MAX_TOAST_PASSES):
+                    good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
+                    good = good.localCheckpoint(eager=True)
+                    if not good.where(F.size("_unavail") > 0).limit(1).count():
+                        break
                 missing = good.where(F.size("_unavail") > 0)
                 quarantine.append(
                     _quarantine_rows(
@@ -263,8 +285,7 @@ class BatchProcessor:
         self, table: str, latest: DataFrame, silver: T.StructType, keys: list[str], now: datetime
     ) -> None:
         store = self.store
-        store.ensure(store.layout.tombstones, TOMBSTONE_SCHEMA)
-        tombs = store.spark.read.format("delta").load(store.layout.tombstones).where(F.col("table") == table)
+        tombs = store.read(store.layout.tombstones, TOMBSTONE_SCHEMA).where(F.col("table") == table)
         # a delete we already applied outranks any older event for the key (replays cannot resurrect)
         alive = latest.alias("e").join(
             tombs.alias("t"),
@@ -279,7 +300,8 @@ class BatchProcessor:
             "_lsn",
             F.lit(now).cast("timestamp").alias("deleted_at"),
         )
-        self._tombstone(deletes)
+        if not deletes.isEmpty():
+            self._tombstone(deletes)
         cols = [f.name for f in silver.fields]
         on = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
         values: dict[str, str | Column] = {_q(c): f"s.{_q(c)}" for c in cols}

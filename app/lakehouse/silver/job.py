@@ -42,6 +42,10 @@ VERSION = Gauge("lakehouse_silver_table_version", "Delta version of the silver t
 ROWS = Gauge("lakehouse_silver_table_rows", "rows in the silver table", ["table"])
 
 
+# Delta version / row count per table are refreshed at most this often (they cost a few reads).
+STATUS_EVERY_S = 15.0
+
+
 class CheckpointError(LakehouseError):
     pass
 
@@ -72,6 +76,8 @@ class StatusWriter:
     def __init__(self, spark: SparkSession, layout: Layout, maintenance: Maintenance) -> None:
         self.spark, self.layout, self.maintenance = spark, layout, maintenance
         self.tables: dict[str, dict[str, Any]] = {}
+        self.touched: set[str] = set()
+        self.refreshed = 0.0
 
     def refresh(self, paths: list[str] | None = None) -> None:
         for path in paths if paths is not None else self.maintenance.table_paths():
@@ -89,6 +95,8 @@ class StatusWriter:
             }
             VERSION.labels(source).set(version)
             ROWS.labels(source).set(rows)
+        self.touched.clear()
+        self.refreshed = time.monotonic()
         body = json.dumps(
             {
                 "as_of": datetime.now(UTC).isoformat(),
@@ -137,8 +145,9 @@ def run(
         result = processor.process(df.select("value"), batch_id)
         maintenance.touched(result.tables)
         maintenance.maybe_run(datetime.now(UTC))
-        if result.tables:
-            status.refresh([layout.table(t) for t in result.tables])
+        status.touched.update(result.tables)
+        if status.touched and time.monotonic() - status.refreshed >= STATUS_EVERY_S:
+            status.refresh([layout.table(t) for t in sorted(status.touched)])
         observe(result, time.monotonic() - started)
         log.info(
             "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.1fs)",

@@ -1,0 +1,121 @@
+"""Driver-side helpers behind `lakehouse verify | tables | reset-silver` (run against a running stack)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ..artifacts import spark_jars
+from ..errors import LakehouseError
+from ..render import render_file
+from .session import build, jars_in, read_conf
+from .store import Layout
+from .verify import TableDiff, verify_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from ..stack import Stack
+
+CHECKPOINT_PREFIX = "_checkpoints/silver/"
+
+
+def captured_tables(stack: Stack) -> dict[str, list[str]]:
+    """`schema.table` → primary-key columns, for every table of the captured schema."""
+    sql = """
+        SELECT tc.table_schema || '.' || tc.table_name,
+               array_agg(kcu.column_name::text ORDER BY kcu.ordinal_position)
+        FROM information_schema.table_constraints tc
+        JOIN information_schema.key_column_usage kcu
+          ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name
+        WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s
+        GROUP BY 1 ORDER BY 1"""
+    with psycopg.connect(stack.postgres.app_dsn) as conn:
+        return {t: list(k) for t, k in conn.execute(sql, (stack.s.source_schema,)).fetchall()}
+
+
+@contextmanager
+def spark_for(stack: Stack, app_name: str) -> Iterator[SparkSession]:
+    s, sec = stack.s, stack.ctx.secrets
+    os.environ["AWS_ACCESS_KEY_ID"] = sec.minio_root_user
+    os.environ["AWS_SECRET_ACCESS_KEY"] = sec.minio_root_password
+    tmp = s.state("silver") / "cli-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf_file = tmp / "spark-defaults.conf"
+    values = {
+        "driver_memory": "1g",
+        "shuffle_partitions": 2,
+        "local_dir": tmp,
+        "s3_endpoint": s.minio_endpoint,
+    }
+    conf_file.write_text(render_file(s.root / "spark_streaming" / "spark-defaults.conf", values))
+    spark = build(
+        "local[2]", read_conf(conf_file), jars_in(spark_jars(s.cache, stack.ctx.versions)), app_name
+    )
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def verify(stack: Stack, only: str | None, wait_s: float) -> list[TableDiff]:
+    tables = captured_tables(stack)
+    if only is not None:
+        name = only if "." in only else f"{stack.s.source_schema}.{only}"
+        if name not in tables:
+            raise LakehouseError(f"no captured table {name} (captured: {', '.join(tables) or 'none'})")
+        tables = {name: tables[name]}
+    s, sec = stack.s, stack.ctx.secrets
+    url = f"jdbc:postgresql://{s.host}:{s.postgres_port}/{s.source_db}"
+    props = {"user": s.app_role, "password": sec.pg_app_password, "driver": "org.postgresql.Driver"}
+    layout = Layout(f"s3a://{s.bucket}/silver")
+    deadline = time.monotonic() + wait_s
+    with spark_for(stack, "lakehouse-verify") as spark:
+        while True:
+            diffs = [verify_table(spark, layout, (url, props), t, keys) for t, keys in tables.items()]
+            if all(d.clean for d in diffs) or time.monotonic() >= deadline:
+                return diffs
+            time.sleep(3)
+
+
+def tables(stack: Stack) -> list[dict[str, Any]]:
+    """Per source table: silver location, Delta version and rows, as last published by the job."""
+    client = stack.minio.client()
+    try:
+        body = client.get_object(stack.s.bucket, "silver/_state/tables.json").read()
+    except Exception:  # no status yet: the job has not written any table
+        body = b'{"tables": []}'
+    published = {t["source"]: t for t in json.loads(body)["tables"]}
+    out = []
+    for source in captured_tables(stack):
+        t = published.get(source, {})
+        out.append(
+            {
+                "source": source,
+                "silver": None,  # the Trino name (query layer)
+                "location": t.get("location", f"s3://{stack.s.bucket}/silver/{source.replace('.', '/')}"),
+                "version": t.get("version"),
+                "rows": t.get("rows"),
+            }
+        )
+    return out
+
+
+def reset_silver(stack: Stack) -> int:
+    """Delete silver and its checkpoint (the job must be stopped); the next start replays bronze."""
+    if stack.silver.pid() is not None:
+        raise LakehouseError("the silver job is running: `lakehouse down` first (or stop only silver)")
+    client = stack.minio.client()
+    n = 0
+    for prefix in ("silver/", CHECKPOINT_PREFIX):
+        for obj in client.list_objects(stack.s.bucket, prefix=prefix, recursive=True):
+            if obj.object_name:
+                client.remove_object(stack.s.bucket, obj.object_name)
+                n += 1
+    return n
