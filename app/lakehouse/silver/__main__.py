@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from types import FrameType
@@ -18,7 +17,7 @@ from ..versions import Versions
 from .batch import Rules
 from .config import SilverConfig
 from .job import run
-from .session import build, jars_in, read_conf
+from .session import build, jars_in, read_conf, s3_credentials
 from .store import Layout
 
 
@@ -38,11 +37,11 @@ def main() -> int:
     except LakehouseError as exc:
         print(f"silver: {exc}", file=sys.stderr)
         return 2
-    os.environ["AWS_ACCESS_KEY_ID"] = sec.minio_root_user
-    os.environ["AWS_SECRET_ACCESS_KEY"] = sec.minio_root_password
     signal.signal(signal.SIGTERM, _stop)
     start_http_server(s.silver_metrics_port, addr=s.host)
-    spark = build(s.spark_master, conf, jars)
+    spark = build(
+        s.spark_master, {**conf, **s3_credentials(sec.minio_root_user, sec.minio_root_password)}, jars
+    )
     bucket = f"s3a://{s.bucket}"
     try:
         run(

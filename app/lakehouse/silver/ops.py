@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ import psycopg
 from ..artifacts import spark_jars
 from ..errors import LakehouseError
 from ..render import render_file
-from .session import build, jars_in, read_conf
+from .session import build, jars_in, read_conf, s3_credentials
 from .store import Layout
 from .verify import TableDiff, verify_table
 
@@ -43,8 +42,6 @@ def captured_tables(stack: Stack) -> dict[str, list[str]]:
 @contextmanager
 def spark_for(stack: Stack, app_name: str) -> Iterator[SparkSession]:
     s, sec = stack.s, stack.ctx.secrets
-    os.environ["AWS_ACCESS_KEY_ID"] = sec.minio_root_user
-    os.environ["AWS_SECRET_ACCESS_KEY"] = sec.minio_root_password
     tmp = s.state("silver") / "cli-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     conf_file = tmp / "spark-defaults.conf"
@@ -55,9 +52,8 @@ def spark_for(stack: Stack, app_name: str) -> Iterator[SparkSession]:
         "s3_endpoint": s.minio_endpoint,
     }
     conf_file.write_text(render_file(s.root / "spark_streaming" / "spark-defaults.conf", values))
-    spark = build(
-        "local[2]", read_conf(conf_file), jars_in(spark_jars(s.cache, stack.ctx.versions)), app_name
-    )
+    conf = {**read_conf(conf_file), **s3_credentials(sec.minio_root_user, sec.minio_root_password)}
+    spark = build("local[2]", conf, jars_in(spark_jars(s.cache, stack.ctx.versions)), app_name)
     try:
         yield spark
     finally:

@@ -32,7 +32,23 @@ def jars_in(directory: Path) -> list[str]:
     return jars
 
 
+def s3_credentials(access_key: str, secret_key: str) -> dict[str, str]:
+    """S3A credentials as session settings (given at run time from the per-install secrets, never
+    written to a config file). Session settings rather than environment variables, because the JVM
+    behind pyspark is started once per Python process and keeps the environment it started with."""
+    return {
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.access.key": access_key,
+        "spark.hadoop.fs.s3a.secret.key": secret_key,
+    }
+
+
 def build(master: str, conf: dict[str, str], jars: list[str], app_name: str | None = None) -> SparkSession:
+    """A new session with exactly this configuration (an active one is stopped: getOrCreate would
+    silently keep its old S3 endpoint and credentials)."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
     b = SparkSession.builder.master(master).config("spark.jars", ",".join(jars))
     for key, value in conf.items():
         b = b.config(key, value)
