@@ -36,8 +36,9 @@ def s3_credentials(access_key: str, secret_key: str) -> dict[str, str]:
     """S3A credentials as session settings (given at run time from the per-install secrets, never
     written to a config file). Session settings rather than environment variables, because the JVM
     behind pyspark is started once per Python process and keeps the environment it started with."""
+    provider = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
     return {
-        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": provider,
         "spark.hadoop.fs.s3a.access.key": access_key,
         "spark.hadoop.fs.s3a.secret.key": secret_key,
     }
