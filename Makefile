@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help setup install up down status demo test lint unit integration clean wipe
+.PHONY: help setup install up down status demo test lint unit spark integration clean wipe
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: setup ## ruff + mypy
 
 unit: setup ## fast tests, no services
 	$(BIN)/pytest -m unit
+
+spark: install ## CDC rules on a local SparkSession (crafted events, no services)
+	$(BIN)/pytest -m spark
 
 integration: install ## tests against the real native stack
 	$(BIN)/pytest -m integration

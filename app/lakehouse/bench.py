@@ -1,18 +1,25 @@
-"""`lakehouse bench bronze`: commit → bronze object latency at light load, written as JSON + a plot.
+"""`lakehouse bench bronze|silver`: commit → bronze object / silver commit latency at light load,
+written as JSON + a plot.
 
-Latency per change = Last-Modified of the bronze object holding the event (MinIO's clock)
-minus the source commit time Debezium reports in `source.ts_ms` (Postgres's clock); both run
-on this machine, so the clocks agree. Timing targets are never asserted in tests — only here.
+bronze: Last-Modified of the bronze object holding the event (MinIO's clock) minus the source
+commit time Debezium reports in `source.ts_ms` (Postgres's clock); both run on this machine.
+silver: the silver job's `lakehouse_silver_last_commit_timestamp_seconds` when its
+`lakehouse_silver_events_applied_total` first counts the change, minus the client's commit time
+(polled every 0.1 s; the gauge is set just after the batch's Delta commits, so this slightly
+over-states). Timing targets are never asserted in tests — only measured here.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from .bronze.reader import read_topic
@@ -72,7 +79,100 @@ def bronze_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path)
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bronze-latency.json").write_text(json.dumps(result, indent=2))
-    _plot(values, result, out_dir / "bronze-latency.png")
+    _plot(
+        values,
+        result,
+        out_dir / "bronze-latency.png",
+        "commit → bronze object (s)",
+        f"Postgres commit to bronze in MinIO (sink flush {result['flush_interval_ms']} ms)",
+    )
+    return result
+
+
+def _silver_metrics(stack: Stack, table: str) -> tuple[float, float]:
+    """(events applied to `table` so far, last batch commit time) from the silver job's metrics."""
+    text = httpx.get(stack.silver.metrics_url, timeout=2).text
+    applied = re.search(
+        rf'^lakehouse_silver_events_applied_total{{table="{re.escape(table)}"}} (\S+)$', text, re.M
+    )
+    commit = re.search(r"^lakehouse_silver_last_commit_timestamp_seconds (\S+)$", text, re.M)
+    return (float(applied.group(1)) if applied else 0.0, float(commit.group(1)) if commit else 0.0)
+
+
+def silver_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path) -> dict[str, Any]:
+    schema = stack.s.source_schema
+    table = f"{schema}.movies"
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"insert into {schema}.movies values (%s, 'bench', 'Documentary') on conflict do nothing",
+            [BENCH_MOVIE_ID],
+        )
+        # settle: wait until silver has applied everything before the run (counter stops moving)
+        last, still_since, deadline = (
+            _silver_metrics(stack, table)[0],
+            time.monotonic(),
+            time.monotonic() + 120,
+        )
+        while time.monotonic() - still_since < 15 and time.monotonic() < deadline:
+            time.sleep(1)
+            now = _silver_metrics(stack, table)[0]
+            if now != last:
+                last, still_since = now, time.monotonic()
+        base = last
+        seen: list[tuple[float, float]] = []  # (applied, last commit) at each change of the counter
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                applied, commit = _silver_metrics(stack, table)
+                if not seen or applied != seen[-1][0]:
+                    seen.append((applied, commit))
+                time.sleep(0.1)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        committed: list[float] = []
+        marker = f"bench-{time.time_ns()}"
+        for i in range(changes):
+            conn.execute(
+                f"update {schema}.movies set title = %s where movie_id = %s",
+                [f"{marker}-{i}", BENCH_MOVIE_ID],
+            )
+            committed.append(time.time())
+            time.sleep(interval_s)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and (not seen or seen[-1][0] < base + changes):
+        time.sleep(0.5)
+    stop.set()
+    poller.join()
+    values = []
+    for i, t in enumerate(committed):
+        hit = next((c for a, c in seen if a >= base + i + 1), None)
+        if hit is None:
+            raise LakehouseError(f"only {i}/{changes} changes reached silver in time")
+        values.append(hit - t)
+    q = statistics.quantiles(values, n=20)
+    result = {
+        "what": "commit → silver Delta commit (s), light load",
+        "changes": changes,
+        "interval_s": interval_s,
+        "p50_s": statistics.median(values),
+        "p95_s": q[18],
+        "max_s": max(values),
+        "trigger": json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())[
+            "trigger.interval"
+        ],
+        "samples_s": values,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "silver-latency.json").write_text(json.dumps(result, indent=2))
+    _plot(
+        values,
+        result,
+        out_dir / "silver-latency.png",
+        "commit → silver commit (s)",
+        f"Postgres commit to silver Delta commit (trigger {result['trigger']}, 2 cores)",
+    )
     return result
 
 
@@ -81,7 +181,7 @@ def _flush_interval(stack: Stack) -> int:
     return int(doc["flush.interval.ms"])
 
 
-def _plot(values: list[float], result: dict[str, Any], path: Path) -> None:
+def _plot(values: list[float], result: dict[str, Any], path: Path, ylabel: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,8 +192,8 @@ def _plot(values: list[float], result: dict[str, Any], path: Path) -> None:
     ax.axhline(result["p50_s"], linestyle="--", color="tab:green", label=f"p50 {result['p50_s']:.2f}s")
     ax.axhline(result["p95_s"], linestyle=":", color="tab:red", label=f"p95 {result['p95_s']:.2f}s")
     ax.set_xlabel("change #")
-    ax.set_ylabel("commit → bronze object (s)")
-    ax.set_title(f"Postgres commit to bronze in MinIO (sink flush {result['flush_interval_ms']} ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.set_ylim(bottom=0)
     ax.legend()
     fig.tight_layout()

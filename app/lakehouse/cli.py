@@ -186,6 +186,23 @@ def bench_bronze(changes: int, interval: float, out: str) -> None:
     )
 
 
+@bench.command("silver")
+@click.option("--changes", default=30, show_default=True, type=click.IntRange(5, 10_000))
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0, 60), help="seconds")
+@click.option("--out", default="artifacts/bench", show_default=True, type=click.Path())
+def bench_silver(changes: int, interval: float, out: str) -> None:
+    """Commit → silver Delta commit latency (p50/p95) at light load; the stack must be up."""
+    from pathlib import Path
+
+    from .bench import silver_latency
+
+    r = silver_latency(_stack(), changes, interval, Path(out))
+    click.echo(
+        f"commit → silver over {r['changes']} changes: p50 {r['p50_s']:.2f}s, p95 {r['p95_s']:.2f}s, "
+        f"max {r['max_s']:.2f}s (trigger {r['trigger']}) → {out}/silver-latency.*"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)

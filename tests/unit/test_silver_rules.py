@@ -1,0 +1,124 @@
+"""Pure parts of silver: type mapping, schema policy, job config, and version pins in step."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import pyspark
+import pytest
+from pyspark.sql import types as T
+
+from lakehouse.errors import ConfigError
+from lakehouse.silver.config import SilverConfig
+from lakehouse.silver.contract import decide, widens
+from lakehouse.silver.debezium import UnsupportedField, column_spec, key_columns
+from lakehouse.versions import Versions
+
+
+def f(name: str, kind: str, pg: str, logical: str | None = None, **params: str) -> dict[str, object]:
+    out: dict[str, object] = {
+        "field": name,
+        "type": kind,
+        "parameters": {"__debezium.source.column.type": pg, **params},
+    }
+    if logical:
+        out["name"] = logical
+    return out
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        (f("a", "int16", "INT2"), T.ShortType()),
+        (f("a", "int64", "INT8"), T.LongType()),
+        (
+            f(
+                "a",
+                "string",
+                "NUMERIC",
+                **{"__debezium.source.column.length": "38", "__debezium.source.column.scale": "10"},
+            ),
+            T.DecimalType(38, 10),
+        ),
+        (f("a", "string", "NUMERIC", **{"__debezium.source.column.length": "0"}), T.StringType()),
+        (f("a", "string", "TIMESTAMPTZ", "io.debezium.time.ZonedTimestamp"), T.TimestampType()),
+        (f("a", "int64", "TIMESTAMP", "io.debezium.time.MicroTimestamp"), T.TimestampNTZType()),
+        (f("a", "int32", "DATE", "io.debezium.time.Date"), T.DateType()),
+        (f("a", "int64", "TIME", "io.debezium.time.MicroTime"), T.StringType()),
+        (f("a", "string", "JSONB", "io.debezium.data.Json"), T.StringType()),
+        (f("a", "string", "UUID", "io.debezium.data.Uuid"), T.StringType()),
+        (f("a", "bytes", "BYTEA"), T.BinaryType()),
+        ({**f("a", "array", "_INT4"), "items": {"type": "int32"}}, T.ArrayType(T.IntegerType())),
+    ],
+)
+def test_type_mapping_comes_from_the_event_schema(field: dict[str, object], expected: T.DataType) -> None:
+    assert column_spec(field).spark_type == expected
+
+
+def test_binary_decimals_are_refused_with_the_fix() -> None:
+    with pytest.raises(UnsupportedField, match=r"decimal\.handling\.mode=string"):
+        column_spec(f("a", "bytes", "NUMERIC", "org.apache.kafka.connect.data.Decimal"))
+
+
+def test_key_needs_a_struct() -> None:
+    assert key_columns({"type": "struct", "fields": [{"field": "user_id"}, {"field": "movie_id"}]}) == [
+        "user_id",
+        "movie_id",
+    ]
+    with pytest.raises(UnsupportedField):
+        key_columns({})
+
+
+def test_widening_rules() -> None:
+    assert widens(T.IntegerType(), T.LongType())
+    assert widens(T.FloatType(), T.DoubleType())
+    assert widens(T.DecimalType(10, 2), T.DecimalType(12, 2))
+    assert widens(T.DateType(), T.TimestampNTZType())
+    assert not widens(T.LongType(), T.IntegerType())
+    assert not widens(T.DecimalType(10, 2), T.DecimalType(10, 4))  # fewer integer digits
+    assert not widens(T.IntegerType(), T.StringType())
+
+
+def test_contract_decisions() -> None:
+    silver = T.StructType([T.StructField("id", T.IntegerType()), T.StructField("n", T.IntegerType())])
+    specs = [
+        column_spec(f("id", "int32", "INT4")),
+        column_spec(f("n", "int64", "INT8")),
+        column_spec(f("extra", "string", "TEXT")),
+    ]
+    d = decide(silver, specs, ["id"], ["id"])
+    assert d.ok
+    assert [s.name for s in d.add] == ["extra"]
+    assert d.widen == [("n", T.LongType())]
+    bad = decide(
+        silver, [column_spec(f("id", "int32", "INT4")), column_spec(f("n", "string", "TEXT"))], ["id"], ["id"]
+    )
+    assert not bad.ok
+    assert "column n" in bad.rejected[0]
+    assert not decide(silver, specs, ["n"], ["id"]).ok  # primary key changed
+    assert not decide(None, [column_spec(f("_op", "string", "TEXT"))], ["_op"], []).ok
+
+
+def test_silver_config_is_strict(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    good = json.loads((repo / "spark_streaming" / "silver.json").read_text())
+    assert SilverConfig.load(repo / "spark_streaming" / "silver.json").trigger == good["trigger.interval"]
+    for broken in (
+        {**good, "surprise": 1},
+        {**good, "vacuum.retention.h": 1},
+        {**good, "trigger.interval": "soon"},
+    ):
+        p = tmp_path / "silver.json"
+        p.write_text(json.dumps(broken))
+        with pytest.raises(ConfigError, match=r"silver\.json"):
+            SilverConfig.load(p)
+
+
+def test_spark_pins_are_in_step() -> None:
+    v = Versions.load()
+    assert pyspark.__version__.startswith(v.spark_binary + ".")
+    assert version("delta-spark") == v.delta
+    jars = Path(pyspark.__file__).parent / "jars"
+    assert (jars / f"hadoop-client-api-{v.hadoop}.jar").exists(), "HADOOP_VERSION must equal pyspark's Hadoop"
