@@ -13,6 +13,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from . import envelope, toast, transactions
 from .contract import decide
@@ -88,10 +89,17 @@ class BatchProcessor:
         parsed = envelope.parse(new.unionByName(held_lines), self.rules.transaction_topic).cache()
         quarantine: list[DataFrame] = []
         try:
-            result.lines = new.count()
-            quarantine.append(
-                _quarantine_rows(parsed.where(F.col("reason").isNotNull()), F.col("reason"), now, batch_id)
-            )
+            first = F.col("first_seen") == ts
+            stats = parsed.agg(
+                F.count_if(first).alias("lines"), F.count_if(F.col("reason").isNotNull()).alias("bad")
+            ).collect()[0]
+            result.lines = int(stats["lines"])
+            if stats["bad"]:
+                quarantine.append(
+                    _quarantine_rows(
+                        parsed.where(F.col("reason").isNotNull()), F.col("reason"), now, batch_id
+                    )
+                )
             pending_ends = pending.where("kind = 'end'").select(
                 "txid", "collection", "expected", "first_seen"
             )
@@ -99,50 +107,69 @@ class BatchProcessor:
                 parsed, pending_ends, now, self.rules.transaction_timeout, self.rules.end_ttl
             )
             ready = split.ready.dropDuplicates(["topic", "partition", "offset"]).cache()
-            groups = split.groups.cache()
-            result.timed_out_groups = groups.where("timed_out").count()
             new_pending = split.pending.localCheckpoint(eager=True)
-            result.pending = new_pending.where("kind = 'data'").count()
+            held = new_pending.agg(
+                F.count("*").alias("all"), F.count_if(F.col("kind") == "data").alias("data")
+            ).collect()[0]
+            result.pending = int(held["data"])
+            result.timed_out_groups = (
+                split.groups.where("timed_out").count() if held["all"] or stats["lines"] else 0
+            )
             try:
-                for (table,) in ready.select("table").distinct().orderBy("table").collect():
+                per_table = (
+                    ready.groupBy("table").agg(F.max("source_ts").alias("ts")).orderBy("table").collect()
+                )
+                for row in per_table:
+                    table = row["table"]
                     quarantine += self._apply_table(
                         table, ready.where(F.col("table") == table), now, batch_id, result
                     )
-                bad = reduce(DataFrame.unionByName, quarantine).localCheckpoint(eager=True)
-                for row in bad.groupBy("reason").count().collect():
-                    result.quarantined[_reason_kind(row["reason"])] += row["count"]
-                if result.quarantined:
-                    self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
-                    self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
-                empty = new_pending.isEmpty()
+                result.max_source_ts = max((r["ts"] for r in per_table if r["ts"] is not None), default=None)
+                if quarantine:
+                    bad = reduce(DataFrame.unionByName, quarantine).localCheckpoint(eager=True)
+                    for q in bad.groupBy("reason").count().collect():
+                        result.quarantined[_reason_kind(q["reason"])] += q["count"]
+                    if result.quarantined:
+                        self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
+                        self.store.append_once(
+                            bad, self.store.layout.quarantine, "silver-quarantine", batch_id
+                        )
+                empty = held["all"] == 0
                 if not (empty and self._pending_empty):
                     self.store.overwrite_once(
                         new_pending, self.store.layout.pending, "silver-pending", batch_id
                     )
                 self._pending_empty = empty
-                max_ts = ready.agg(F.max("source_ts")).collect()[0][0]
-                result.max_source_ts = max_ts
             finally:
                 ready.unpersist()
-                groups.unpersist()
         finally:
             parsed.unpersist()
             pending.unpersist()
         return result
 
     # ---- one table
-    def _versions(self, events: DataFrame) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
-        rows = (
-            events.where(F.col("op") != "t")
-            .select(F.sha2("value_schema", 256).alias("v"), "value_schema", "key_schema")
-            .dropDuplicates(["v"])
-            .collect()
+    def _versions(
+        self, events: DataFrame
+    ) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any] | None]], tuple[int, int] | None]:
+        """The table's distinct schema versions, and the position of its latest TRUNCATE (one job)."""
+        info = events.select(
+            F.when(F.col("op") == "t", F.lit("t")).otherwise(F.sha2("value_schema", 256)).alias("v"),
+            "value_schema",
+            "key_schema",
+            "commit_lsn",
+            "lsn",
         )
+        w = Window.partitionBy("v").orderBy(F.col("commit_lsn").desc(), F.col("lsn").desc())
+        rows = info.withColumn("_n", F.row_number().over(w)).where("_n = 1").collect()
         out = []
+        truncate_at = None
         for r in rows:
+            if r["v"] == "t":
+                truncate_at = (int(r["commit_lsn"]), int(r["lsn"]))
+                continue
             key = json.loads(r["key_schema"]) if r["key_schema"] else None
             out.append((r["v"], json.loads(r["value_schema"]), key))
-        return out
+        return out, truncate_at
 
     def _apply_table(
         self, table: str, events: DataFrame, now: datetime, batch_id: int, result: BatchResult
@@ -151,7 +178,8 @@ class BatchProcessor:
         silver, silver_keys = self._schema(table)
         decoded: list[tuple[DataFrame, list[str]]] = []
         versioned = events.withColumn("_v", F.sha2("value_schema", 256))
-        for version, value_schema, key_schema in self._versions(events):
+        versions, truncate_pos = self._versions(events)
+        for version, value_schema, key_schema in versions:
             mine = versioned.where(F.col("_v") == version)
             try:
                 specs = [column_spec(f) for f in row_fields(value_schema)]
@@ -181,7 +209,7 @@ class BatchProcessor:
             if silver is None or decision.add or decision.widen:
                 silver, silver_keys = self._schema(table, refresh=True)
             decoded.append((decode(mine.where(F.col("op") != "t"), specs, keys), keys))
-        truncate_at = self._truncate(table, events, now)
+        truncate_at = self._truncate(table, truncate_pos, now)
         if truncate_at is not None:
             result.truncates += 1
         if silver is None or not decoded:
@@ -195,14 +223,21 @@ class BatchProcessor:
             )
         rows = rows.cache()
         try:
-            errors = rows.where(F.size("_errors") > 0)
-            quarantine.append(
-                _quarantine_rows(errors, F.array_join("_errors", "; "), now, batch_id).localCheckpoint()
-            )
+            counts = rows.agg(
+                F.count("*").alias("all"),
+                F.count_if(F.size("_errors") > 0).alias("bad"),
+                F.count_if((F.size("_errors") == 0) & (F.size("_unavail") > 0)).alias("toast"),
+            ).collect()[0]
+            if counts["bad"]:
+                errors = rows.where(F.size("_errors") > 0)
+                quarantine.append(
+                    _quarantine_rows(errors, F.array_join("_errors", "; "), now, batch_id).localCheckpoint()
+                )
             good = rows.where(F.size("_errors") == 0)
             keys = silver_keys
             source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
-            if good.where(F.size("_unavail") > 0).limit(1).count():
+            toast_missing = 0
+            if counts["toast"]:
                 involved = good.select(*keys).distinct()
                 old = good.where("_op = 'd'").select(*keys)
                 current = (
@@ -217,6 +252,7 @@ class BatchProcessor:
                     if not good.where(F.size("_unavail") > 0).limit(1).count():
                         break
                 missing = good.where(F.size("_unavail") > 0)
+                toast_missing = missing.count()
                 quarantine.append(
                     _quarantine_rows(
                         missing,
@@ -230,24 +266,17 @@ class BatchProcessor:
                 )
                 good = good.where(F.size("_unavail") == 0)
             latest = latest_per_key(good, keys).localCheckpoint(eager=True)
-            result.applied[table] += good.count()
+            result.applied[table] += int(counts["all"] - counts["bad"]) - toast_missing
             self._merge(table, latest, silver, keys, now)
             result.tables.append(table)
         finally:
             rows.unpersist()
         return quarantine
 
-    def _truncate(self, table: str, events: DataFrame, now: datetime) -> tuple[int, int] | None:
+    def _truncate(self, table: str, pos: tuple[int, int] | None, now: datetime) -> tuple[int, int] | None:
         """TRUNCATE: delete every silver row older than it, leaving tombstones. Returns its position."""
-        t = (
-            events.where(F.col("op") == "t")
-            .orderBy(F.col("commit_lsn").desc(), F.col("lsn").desc())
-            .limit(1)
-            .collect()
-        )
-        if not t or not self.store.exists(self.store.layout.table(table)):
-            return (t[0]["commit_lsn"], t[0]["lsn"]) if t else None
-        pos = (int(t[0]["commit_lsn"]), int(t[0]["lsn"]))
+        if pos is None or not self.store.exists(self.store.layout.table(table)):
+            return pos
         target = self.store.table(table)
         _, keys = self.store.schema(table)
         older = f"(_commit_lsn < {pos[0]} OR (_commit_lsn = {pos[0]} AND _lsn < {pos[1]}))"

@@ -43,7 +43,7 @@ ROWS = Gauge("lakehouse_silver_table_rows", "rows in the silver table", ["table"
 
 
 # Delta version / row count per table are refreshed at most this often (they cost a few reads).
-STATUS_EVERY_S = 15.0
+STATUS_EVERY_S = 60.0
 
 
 class CheckpointError(LakehouseError):

@@ -84,7 +84,11 @@ def split(
     ready = data.where(F.col("txid").isNull()).unionByName(
         data.join(released, ["txid", "table"], "left_semi")
     )
-    held = data.where(F.col("txid").isNotNull()).join(released, ["txid", "table"], "left_anti")
+    held = (
+        data.where(F.col("txid").isNotNull())
+        .join(released, ["txid", "table"], "left_anti")
+        .dropDuplicates(["topic", "partition", "offset"])
+    )
     done = groups.where("released").select("txid", F.col("table").alias("collection"))
     ttl_cutoff = F.lit(now - end_ttl).cast(T.TimestampType())
     kept_ends = ends.join(done, ["txid", "collection"], "left_anti").where(
