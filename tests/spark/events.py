@@ -119,3 +119,7 @@ def end(txid: int, counts: dict[str, int]) -> str:
             "value": {"schema": None, "payload": payload},
         }
     )
+
+
+def movie_row(i: int, title: str) -> dict[str, Any]:
+    return {"movie_id": i, "title": title, "budget": None, "released": None}
