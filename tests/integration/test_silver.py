@@ -98,6 +98,15 @@ def test_workload_crash_and_replay(stack: Stack) -> None:
     next_id = workload(dsn, seed=1, changes=1500, start_id=1)
     _assert_clean(stack)
 
+    # an added column, and a table emptied by TRUNCATE then written again
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE movielens.workload ADD COLUMN note text")
+        conn.execute("UPDATE movielens.workload SET note = 'n' || id WHERE id % 7 = 0")
+        conn.execute("CREATE TABLE IF NOT EXISTS movielens.scratch (id int PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO movielens.scratch SELECT g, 'x' FROM generate_series(1, 50) g")
+        conn.execute("TRUNCATE movielens.scratch")
+        conn.execute("INSERT INTO movielens.scratch VALUES (1000, 'after truncate')")
+
     # kill -9 the Spark job in the middle of more changes, then `up` again
     next_id = workload(dsn, seed=2, changes=300, start_id=next_id)
     pid = stack.silver.pid()
@@ -107,6 +116,8 @@ def test_workload_crash_and_replay(stack: Stack) -> None:
     workload(dsn, seed=3, changes=300, start_id=next_id)
     stack.up()
     _assert_clean(stack)
+    diffs = {d.source: d for d in verify(stack, "scratch", wait_s=0)}
+    assert diffs["movielens.scratch"].silver_rows == 1
 
     # replaying all of bronze into a fresh silver gives the same tables
     from lakehouse.silver.batch import BatchProcessor, Rules
