@@ -66,26 +66,33 @@ def bronze_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path)
     if len(latencies) < changes:
         raise LakehouseError(f"only {len(latencies)}/{changes} changes reached bronze in 120s")
     values = [latencies[i] for i in range(changes)]
-    q = statistics.quantiles(values, n=20)
+    flush = _flush_interval(stack)
+    return _write(
+        values,
+        {
+            "what": "commit → bronze object (s), light load",
+            "interval_s": interval_s,
+            "flush_interval_ms": flush,
+        },
+        out_dir / "bronze-latency",
+        "commit → bronze object (s)",
+        f"Postgres commit to bronze in MinIO (sink flush {flush} ms)",
+    )
+
+
+def _write(values: list[float], meta: dict[str, Any], stem: Path, ylabel: str, title: str) -> dict[str, Any]:
+    """Summary (p50/p95/max + samples) as `<stem>.json` and the per-change plot as `<stem>.png`."""
     result = {
-        "what": "commit → bronze object (s), light load",
-        "changes": changes,
-        "interval_s": interval_s,
+        **meta,
+        "changes": len(values),
         "p50_s": statistics.median(values),
-        "p95_s": q[18],
+        "p95_s": statistics.quantiles(values, n=20)[18],
         "max_s": max(values),
-        "flush_interval_ms": _flush_interval(stack),
         "samples_s": values,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bronze-latency.json").write_text(json.dumps(result, indent=2))
-    _plot(
-        values,
-        result,
-        out_dir / "bronze-latency.png",
-        "commit → bronze object (s)",
-        f"Postgres commit to bronze in MinIO (sink flush {result['flush_interval_ms']} ms)",
-    )
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    _plot(values, result, stem.with_suffix(".png"), ylabel, title)
     return result
 
 
@@ -151,29 +158,18 @@ def silver_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path)
         if hit is None:
             raise LakehouseError(f"only {i}/{changes} changes reached silver in time")
         values.append(hit - t)
-    q = statistics.quantiles(values, n=20)
-    result = {
-        "what": "commit → silver Delta commit (s), light load",
-        "changes": changes,
-        "interval_s": interval_s,
-        "p50_s": statistics.median(values),
-        "p95_s": q[18],
-        "max_s": max(values),
-        "trigger": json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())[
-            "trigger.interval"
-        ],
-        "samples_s": values,
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "silver-latency.json").write_text(json.dumps(result, indent=2))
-    _plot(
+    trigger = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())["trigger.interval"]
+    return _write(
         values,
-        result,
-        out_dir / "silver-latency.png",
+        {
+            "what": "commit → silver Delta commit (s), light load",
+            "interval_s": interval_s,
+            "trigger": trigger,
+        },
+        out_dir / "silver-latency",
         "commit → silver commit (s)",
-        f"Postgres commit to silver Delta commit (trigger {result['trigger']}, 2 cores)",
+        f"Postgres commit to silver Delta commit (trigger {trigger}, 2 cores)",
     )
-    return result
 
 
 def _flush_interval(stack: Stack) -> int:

@@ -1,10 +1,12 @@
-"""The `lakehouse` command line: launcher, status, env, logs, demo."""
+"""The `lakehouse` command line: launcher, status, env, logs, demo, verify, tables, bench."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -169,38 +171,44 @@ def bench() -> None:
     """Benchmarks: numbers and plots written to artifacts/bench/."""
 
 
+def _bench_options(changes: int, interval: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def wrap(f: Callable[..., None]) -> Callable[..., None]:
+        f = click.option("--out", default="artifacts/bench", show_default=True, type=click.Path())(f)
+        f = click.option(
+            "--interval", default=interval, show_default=True, type=click.FloatRange(0, 60), help="seconds"
+        )(f)
+        return click.option("--changes", default=changes, show_default=True, type=click.IntRange(5, 10_000))(
+            f
+        )
+
+    return wrap
+
+
+def _report(layer: str, r: dict[str, Any], setting: str, out: str) -> None:
+    click.echo(
+        f"commit → {layer} over {r['changes']} changes: p50 {r['p50_s']:.2f}s, p95 {r['p95_s']:.2f}s, "
+        f"max {r['max_s']:.2f}s ({setting}) → {out}/{layer}-latency.*"
+    )
+
+
 @bench.command("bronze")
-@click.option("--changes", default=20, show_default=True, type=click.IntRange(5, 10_000))
-@click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(0, 60), help="seconds")
-@click.option("--out", default="artifacts/bench", show_default=True, type=click.Path())
+@_bench_options(changes=20, interval=0.5)
 def bench_bronze(changes: int, interval: float, out: str) -> None:
     """Commit → bronze object latency (p50/p95) at light load; the stack must be up."""
-    from pathlib import Path
-
     from .bench import bronze_latency
 
     r = bronze_latency(_stack(), changes, interval, Path(out))
-    click.echo(
-        f"commit → bronze over {r['changes']} changes: p50 {r['p50_s']:.2f}s, p95 {r['p95_s']:.2f}s, "
-        f"max {r['max_s']:.2f}s (flush interval {r['flush_interval_ms']} ms) → {out}/bronze-latency.*"
-    )
+    _report("bronze", r, f"flush interval {r['flush_interval_ms']} ms", out)
 
 
 @bench.command("silver")
-@click.option("--changes", default=30, show_default=True, type=click.IntRange(5, 10_000))
-@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0, 60), help="seconds")
-@click.option("--out", default="artifacts/bench", show_default=True, type=click.Path())
+@_bench_options(changes=30, interval=2.0)
 def bench_silver(changes: int, interval: float, out: str) -> None:
     """Commit → silver Delta commit latency (p50/p95) at light load; the stack must be up."""
-    from pathlib import Path
-
     from .bench import silver_latency
 
     r = silver_latency(_stack(), changes, interval, Path(out))
-    click.echo(
-        f"commit → silver over {r['changes']} changes: p50 {r['p50_s']:.2f}s, p95 {r['p95_s']:.2f}s, "
-        f"max {r['max_s']:.2f}s (trigger {r['trigger']}) → {out}/silver-latency.*"
-    )
+    _report("silver", r, f"trigger {r['trigger']}", out)
 
 
 def main(argv: list[str] | None = None) -> int:

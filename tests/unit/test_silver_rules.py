@@ -16,16 +16,7 @@ from lakehouse.silver.contract import decide, widens
 from lakehouse.silver.debezium import UnsupportedField, column_spec, key_columns
 from lakehouse.versions import Versions
 
-
-def f(name: str, kind: str, pg: str, logical: str | None = None, **params: str) -> dict[str, object]:
-    out: dict[str, object] = {
-        "field": name,
-        "type": kind,
-        "parameters": {"__debezium.source.column.type": pg, **params},
-    }
-    if logical:
-        out["name"] = logical
-    return out
+from ..spark.events import field as f
 
 
 @pytest.mark.parametrize(
@@ -43,12 +34,12 @@ def f(name: str, kind: str, pg: str, logical: str | None = None, **params: str) 
             T.DecimalType(38, 10),
         ),
         (f("a", "string", "NUMERIC", **{"__debezium.source.column.length": "0"}), T.StringType()),
-        (f("a", "string", "TIMESTAMPTZ", "io.debezium.time.ZonedTimestamp"), T.TimestampType()),
-        (f("a", "int64", "TIMESTAMP", "io.debezium.time.MicroTimestamp"), T.TimestampNTZType()),
-        (f("a", "int32", "DATE", "io.debezium.time.Date"), T.DateType()),
-        (f("a", "int64", "TIME", "io.debezium.time.MicroTime"), T.StringType()),
-        (f("a", "string", "JSONB", "io.debezium.data.Json"), T.StringType()),
-        (f("a", "string", "UUID", "io.debezium.data.Uuid"), T.StringType()),
+        (f("a", "string", "TIMESTAMPTZ", logical="io.debezium.time.ZonedTimestamp"), T.TimestampType()),
+        (f("a", "int64", "TIMESTAMP", logical="io.debezium.time.MicroTimestamp"), T.TimestampNTZType()),
+        (f("a", "int32", "DATE", logical="io.debezium.time.Date"), T.DateType()),
+        (f("a", "int64", "TIME", logical="io.debezium.time.MicroTime"), T.StringType()),
+        (f("a", "string", "JSONB", logical="io.debezium.data.Json"), T.StringType()),
+        (f("a", "string", "UUID", logical="io.debezium.data.Uuid"), T.StringType()),
         (f("a", "bytes", "BYTEA"), T.BinaryType()),
         ({**f("a", "array", "_INT4"), "items": {"type": "int32"}}, T.ArrayType(T.IntegerType())),
     ],
@@ -59,7 +50,7 @@ def test_type_mapping_comes_from_the_event_schema(field: dict[str, object], expe
 
 def test_binary_decimals_are_refused_with_the_fix() -> None:
     with pytest.raises(UnsupportedField, match=r"decimal\.handling\.mode=string"):
-        column_spec(f("a", "bytes", "NUMERIC", "org.apache.kafka.connect.data.Decimal"))
+        column_spec(f("a", "bytes", "NUMERIC", logical="org.apache.kafka.connect.data.Decimal"))
 
 
 def test_key_needs_a_struct() -> None:

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import httpx
-
-from .base import Service
+from .metrics import MetricsReadyService
 
 
-class BronzeSinkService(Service):
+class BronzeSinkService(MetricsReadyService):
     name = "bronze-sink"
     port_fields: ClassVar[tuple[str, ...]] = ("bronze_sink_metrics_port",)
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{self.s.host}:{self.s.bronze_sink_metrics_port}/metrics"
+    ready_line = "lakehouse_bronze_sink_ready 1.0"
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "lakehouse.bronze"]
-
-    def ready(self) -> bool:
-        try:
-            text = httpx.get(self.metrics_url, timeout=2).text
-        except httpx.HTTPError:
-            return False
-        return "lakehouse_bronze_sink_ready 1.0" in text
-
-    def details(self) -> dict[str, Any]:
-        return {"metrics": self.metrics_url}

@@ -5,19 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
-import httpx
-
 from ..render import render_file
-from .base import Service
+from .metrics import MetricsReadyService
 
 
-class SilverService(Service):
+class SilverService(MetricsReadyService):
     name = "silver"
     port_fields: ClassVar[tuple[str, ...]] = ("silver_metrics_port",)
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{self.s.host}:{self.s.silver_metrics_port}/metrics"
+    ready_line = "lakehouse_silver_ready 1.0"
 
     def templates(self) -> dict[str, dict[str, object]]:
         return {
@@ -38,13 +33,6 @@ class SilverService(Service):
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "lakehouse.silver"]
 
-    def ready(self) -> bool:
-        try:
-            text = httpx.get(self.metrics_url, timeout=2).text
-        except httpx.HTTPError:
-            return False
-        return "lakehouse_silver_ready 1.0" in text
-
     def fix_hint(self, log: str) -> str:
         if "checkpoint" in log:
             return "see the checkpoint message above (`lakehouse reset-silver` rebuilds silver from bronze)"
@@ -53,4 +41,4 @@ class SilverService(Service):
         return "the Spark job needs MinIO and bronze; `lakehouse logs silver` shows the whole driver log"
 
     def details(self) -> dict[str, Any]:
-        return {"metrics": self.metrics_url, "master": self.s.spark_master}
+        return {**super().details(), "master": self.s.spark_master}
