@@ -86,7 +86,7 @@ def _write(values: list[float], meta: dict[str, Any], stem: Path, ylabel: str, t
         **meta,
         "changes": len(values),
         "p50_s": statistics.median(values),
-        "p95_s": statistics.quantiles(values, n=20)[18],
+        "p95_s": statistics.quantiles(values, n=20, method="inclusive")[18],
         "max_s": max(values),
         "samples_s": values,
     }

@@ -88,7 +88,10 @@ def run(stack: Stack) -> None:
             f"missing {d.missing}, extra {d.extra}, different {d.different}"
         )
     for t in tables(stack):
-        console.print(f"  {t['location']}  Delta version {t['version']}  rows {t['rows']}")
+        if t["version"] is None:
+            console.print(f"  {t['location']}  (no events yet: created by the first change)")
+        else:
+            console.print(f"  {t['location']}  Delta version {t['version']}  rows {t['rows']}")
     env = stack.env()
     console.print(
         "\n[bold]Try it yourself[/]\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -47,6 +48,8 @@ def s3_credentials(access_key: str, secret_key: str) -> dict[str, str]:
 def build(master: str, conf: dict[str, str], jars: list[str], app_name: str | None = None) -> SparkSession:
     """A new session with exactly this configuration (an active one is stopped: getOrCreate would
     silently keep its old S3 endpoint and credentials)."""
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: bind the driver to loopback
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
