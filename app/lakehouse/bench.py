@@ -27,6 +27,8 @@ from .errors import LakehouseError
 from .stack import Stack
 
 BENCH_MOVIE_ID = 9_900_100
+# commit → bronze takes under 2 s at light load (bench bronze); a batch started later has the change
+BRONZE_SLACK_S = 3.0
 
 
 def _objects_modified(stack: Stack, prefix: str) -> dict[str, float]:
@@ -37,20 +39,29 @@ def _objects_modified(stack: Stack, prefix: str) -> dict[str, float]:
     }
 
 
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def _bench_row(conn: Conn, schema: str) -> None:
+    """The one movie both benchmarks update (created once, left in place)."""
+    conn.execute(
+        f"insert into {schema}.movies values (%s, 'bench', 'Documentary') on conflict do nothing",
+        [BENCH_MOVIE_ID],
+    )
+
+
+def _retitle(conn: Conn, schema: str, title: str) -> None:
+    conn.execute(f"update {schema}.movies set title = %s where movie_id = %s", [title, BENCH_MOVIE_ID])
+
+
 def bronze_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path) -> dict[str, Any]:
     schema = stack.s.source_schema
     topic = f"{stack.s.topic_prefix}.{schema}.movies"
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
-        conn.execute(
-            f"insert into {schema}.movies values (%s, 'bench', 'Documentary') on conflict do nothing",
-            [BENCH_MOVIE_ID],
-        )
+        _bench_row(conn, schema)
         marker = f"bench-{time.time_ns()}"
         for i in range(changes):
-            conn.execute(
-                f"update {schema}.movies set title = %s where movie_id = %s",
-                [f"{marker}-{i}", BENCH_MOVIE_ID],
-            )
+            _retitle(conn, schema, f"{marker}-{i}")
             time.sleep(interval_s)
     deadline = time.monotonic() + 120
     latencies: dict[int, float] = {}
@@ -96,42 +107,43 @@ def _write(values: list[float], meta: dict[str, Any], stem: Path, ylabel: str, t
     return result
 
 
-def _silver_metrics(stack: Stack, table: str) -> tuple[float, float]:
-    """(events applied to `table` so far, last batch commit time) from the silver job's metrics."""
+def _silver_metrics(stack: Stack, table: str) -> tuple[float, float, float]:
+    """(events applied to `table` so far, last batch commit time, last batch duration)."""
     text = httpx.get(stack.silver.metrics_url, timeout=2).text
-    applied = re.search(
-        rf'^lakehouse_silver_events_applied_total{{table="{re.escape(table)}"}} (\S+)$', text, re.M
+
+    def value(pattern: str) -> float:
+        m = re.search(rf"^{pattern} (\S+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    return (
+        value(rf'lakehouse_silver_events_applied_total{{table="{re.escape(table)}"}}'),
+        value("lakehouse_silver_last_commit_timestamp_seconds"),
+        value("lakehouse_silver_batch_duration_seconds"),
     )
-    commit = re.search(r"^lakehouse_silver_last_commit_timestamp_seconds (\S+)$", text, re.M)
-    return (float(applied.group(1)) if applied else 0.0, float(commit.group(1)) if commit else 0.0)
 
 
 def silver_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path) -> dict[str, Any]:
     schema = stack.s.source_schema
     table = f"{schema}.movies"
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
-        conn.execute(
-            f"insert into {schema}.movies values (%s, 'bench', 'Documentary') on conflict do nothing",
-            [BENCH_MOVIE_ID],
-        )
-        # settle: wait until silver has applied everything before the run (counter stops moving)
-        last, still_since, deadline = (
-            _silver_metrics(stack, table)[0],
-            time.monotonic(),
-            time.monotonic() + 120,
-        )
-        while time.monotonic() - still_since < 15 and time.monotonic() < deadline:
-            time.sleep(1)
-            now = _silver_metrics(stack, table)[0]
-            if now != last:
-                last, still_since = now, time.monotonic()
-        base = last
+        _bench_row(conn, schema)
+        # settle: a batch that *started* after a sentinel change reached bronze has applied it and
+        # everything before it; only then do counted events belong to this run
+        _retitle(conn, schema, f"settle-{time.time_ns()}")
+        sentinel, deadline = time.time(), time.monotonic() + 300
+        while True:
+            base, commit, duration = _silver_metrics(stack, table)
+            if commit - duration > sentinel + BRONZE_SLACK_S:
+                break
+            if time.monotonic() > deadline:
+                raise LakehouseError("silver did not catch up within 300 s; is the silver job ready?")
+            time.sleep(0.5)
         seen: list[tuple[float, float]] = []  # (applied, last commit) at each change of the counter
         stop = threading.Event()
 
         def poll() -> None:
             while not stop.is_set():
-                applied, commit = _silver_metrics(stack, table)
+                applied, commit, _ = _silver_metrics(stack, table)
                 if not seen or applied != seen[-1][0]:
                     seen.append((applied, commit))
                 time.sleep(0.1)
@@ -141,10 +153,7 @@ def silver_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path)
         committed: list[float] = []
         marker = f"bench-{time.time_ns()}"
         for i in range(changes):
-            conn.execute(
-                f"update {schema}.movies set title = %s where movie_id = %s",
-                [f"{marker}-{i}", BENCH_MOVIE_ID],
-            )
+            _retitle(conn, schema, f"{marker}-{i}")
             committed.append(time.time())
             time.sleep(interval_s)
     deadline = time.monotonic() + 180
