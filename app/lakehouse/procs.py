@@ -70,7 +70,9 @@ def spawn(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     user: str | None = None,
+    marker: str | None = None,
 ) -> int:
+    """Start `argv` detached; `marker` is what its command line contains once running (default argv[0])."""
     files.pidfile.parent.mkdir(parents=True, exist_ok=True)
     files.logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(files.logfile, "ab") as log:
@@ -88,7 +90,7 @@ def spawn(
         )
     _CHILDREN[proc.pid] = proc
     files.pidfile.write_text(f"{proc.pid}\n")
-    files.pidfile.with_suffix(".cmd").write_text(argv[0])
+    files.pidfile.with_suffix(".cmd").write_text(marker or argv[0])
     return proc.pid
 
 

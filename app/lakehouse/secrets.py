@@ -1,6 +1,7 @@
 """Per-install credentials: generated on first use, kept in the state dir (git-ignored, mode 0600).
 
-There are no default passwords anywhere: a missing file is created, a damaged one is an error.
+There are no default passwords anywhere: a missing file is created, a missing credential that is
+re-applied on every start is generated and appended, anything else missing is an error.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ KEYS = (
     "PG_CDC_PASSWORD",
     "MINIO_ROOT_USER",
     "MINIO_ROOT_PASSWORD",
+    "TRINO_ADMIN_PASSWORD",
+    "TRINO_ANALYST_PASSWORD",
+    "TRINO_SHARED_SECRET",
 )
+#: credentials the launcher re-applies on every start (Trino's password file is rewritten each
+#: time): safe to generate when missing, e.g. in a file written before Trino was part of the stack
+REAPPLIED = frozenset({"TRINO_ADMIN_PASSWORD", "TRINO_ANALYST_PASSWORD", "TRINO_SHARED_SECRET"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,9 @@ class Secrets:
     pg_cdc_password: str
     minio_root_user: str
     minio_root_password: str
+    trino_admin_password: str
+    trino_analyst_password: str
+    trino_shared_secret: str
 
     @classmethod
     def load_or_create(cls, home: Path) -> Secrets:
@@ -42,6 +52,12 @@ class Secrets:
                 fh.write("# generated per install by `lakehouse`; never commit\n")
                 fh.writelines(f"{k}={v}\n" for k, v in generated.items())
         values = parse_env_file(path)
+        added = [k for k in KEYS if k in REAPPLIED and k not in values]
+        if added:  # credentials of services this install has not run yet
+            with open(path, "a") as fh:
+                for k in added:
+                    values[k] = _random.token_urlsafe(24)
+                    fh.write(f"{k}={values[k]}\n")
         missing = [k for k in KEYS if not values.get(k)]
         if missing:
             raise ConfigError(

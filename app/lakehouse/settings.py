@@ -38,6 +38,9 @@ PORT_FIELDS = (
     "connect_port",
     "bronze_sink_metrics_port",
     "silver_metrics_port",
+    "trino_http_port",
+    "trino_https_port",
+    "catalog_sync_metrics_port",
 )
 
 
@@ -56,6 +59,9 @@ class Settings(BaseSettings):
     connect_port: int = Field(28083, ge=1, le=65535)
     bronze_sink_metrics_port: int = Field(29101, ge=1, le=65535)
     silver_metrics_port: int = Field(29102, ge=1, le=65535)
+    trino_http_port: int = Field(28080, ge=1, le=65535)
+    trino_https_port: int = Field(28443, ge=1, le=65535)
+    catalog_sync_metrics_port: int = Field(29103, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -68,7 +74,10 @@ class Settings(BaseSettings):
     kafka_heap: str = Field("512m", pattern=r"^\d+[mg]$")
     connect_heap: str = Field("768m", pattern=r"^\d+[mg]$")
     spark_master: str = Field("local[2]", pattern=r"^(local(\[(\d+|\*)\])?|(spark|k8s|yarn)\S*)$")
-    spark_driver_memory: str = Field("1g", pattern=r"^\d+[mg]$")
+    spark_driver_memory: str = Field("2g", pattern=r"^\d+[mg]$")
+    catalog_sync_interval_s: float = Field(
+        2.0, gt=0, description="how often new silver tables are looked for (seconds)"
+    )
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Settings:
@@ -117,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def silver_uri(self) -> str:
         return f"s3://{self.bucket}/silver"
+
+    @property
+    def trino_url(self) -> str:
+        return f"https://{self.host}:{self.trino_https_port}"
 
 
 def env_name(field: str) -> str:

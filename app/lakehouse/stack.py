@@ -11,15 +11,19 @@ from rich.console import Console
 from . import connectors
 from .bronze.config import SinkConfig
 from .errors import LakehouseError
+from .query.connect import ca_cert
+from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from .render import load_connector, render_file
 from .secrets import Secrets
 from .services.base import Context, Service
 from .services.bronze_sink import BronzeSinkService
+from .services.catalog_sync import CatalogSyncService
 from .services.connect import Connect
 from .services.kafka import Kafka
 from .services.minio import Minio
 from .services.postgres import PUBLICATION, SLOT, Postgres
 from .services.silver import SilverService
+from .services.trino import TrinoService
 from .settings import Settings, load_settings
 from .versions import Versions
 
@@ -39,11 +43,16 @@ class Stack:
         self.connect = Connect(self.ctx)
         self.bronze = BronzeSinkService(self.ctx)
         self.silver = SilverService(self.ctx)
+        self.trino = TrinoService(self.ctx)
+        self.catalog = CatalogSyncService(self.ctx)
 
     @property
     def services(self) -> list[Service]:
         """Start order; stop order is the reverse."""
-        return [self.postgres, self.minio, self.kafka, self.connect, self.bronze, self.silver]
+        return [
+            self.postgres, self.minio, self.kafka, self.connect, self.bronze, self.silver,
+            self.trino, self.catalog,
+        ]  # fmt: skip
 
     def connector_values(self) -> dict[str, object]:
         return {
@@ -134,6 +143,16 @@ class Stack:
                 "bucket": s.bucket,
                 "bronze": s.bronze_uri,
                 "silver": s.silver_uri,
+            },
+            "trino": {
+                "url": s.trino_url,
+                "user": ANALYST_USER,
+                "password": sec.trino_analyst_password,
+                "catalog": CATALOG,
+                "silver_schema": SILVER,
+                "ca_cert": str(ca_cert(s)),
+                "admin_user": ADMIN_USER,
+                "admin_password": sec.trino_admin_password,
             },
         }
 

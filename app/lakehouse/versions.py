@@ -21,6 +21,7 @@ REQUIRED = (
     "HADOOP_VERSION",
     "AWS_SDK_VERSION",
     "POSTGRES_JDBC_VERSION",
+    "TRINO_VERSION",
 )
 
 
@@ -55,6 +56,7 @@ class Versions:
     hadoop: str
     aws_sdk: str
     postgres_jdbc: str
+    trino: str
 
     @classmethod
     def load(cls, path: Path | None = None) -> Versions:
@@ -84,4 +86,5 @@ class Versions:
             hadoop=values["HADOOP_VERSION"],
             aws_sdk=values["AWS_SDK_VERSION"],
             postgres_jdbc=values["POSTGRES_JDBC_VERSION"],
+            trino=values["TRINO_VERSION"],
         )

@@ -74,6 +74,16 @@ def test_damaged_secrets_file_is_an_error(tmp_path: Path) -> None:
         Secrets.load_or_create(tmp_path)
 
 
+def test_secrets_of_an_older_install_gain_the_new_credentials(tmp_path: Path) -> None:
+    first = Secrets.load_or_create(tmp_path)
+    path = tmp_path / "secrets.env"
+    path.write_text("".join(line + "\n" for line in path.read_text().splitlines() if "TRINO" not in line))
+    upgraded = Secrets.load_or_create(tmp_path)
+    assert upgraded.pg_app_password == first.pg_app_password  # nothing that data depends on changes
+    assert upgraded.trino_analyst_password and upgraded.trino_analyst_password != first.trino_analyst_password
+    assert Secrets.load_or_create(tmp_path) == upgraded  # appended once, then stable
+
+
 def test_env_example_documents_every_setting() -> None:
     documented = {
         line.split("=", 1)[0]

@@ -65,6 +65,10 @@ class Service(ABC):
     def run_as(self) -> str | None:
         return None
 
+    def cmd_marker(self) -> str | None:
+        """What the running process's command line contains, if argv[0] execs something else."""
+        return None
+
     def fix_hint(self, log: str) -> str:
         return f"see the log above; `lakehouse logs {self.name}` shows all of it"
 
@@ -96,7 +100,7 @@ class Service(ABC):
                     f"stop it or set {env_name(f)} to a free port"
                 )
         self.prepare()
-        procs.spawn(self.files, self.argv(), env=self.env(), user=self.run_as())
+        procs.spawn(self.files, self.argv(), env=self.env(), user=self.run_as(), marker=self.cmd_marker())
         return self._wait("did not become ready")
 
     def _wait(self, why: str) -> str:

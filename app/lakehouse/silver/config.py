@@ -13,7 +13,7 @@ from ..errors import ConfigError
 
 _KEYS = {
     "trigger.interval": str,
-    "max.files.per.trigger": int,
+    "max.bytes.per.trigger": int,
     "transaction.wait.timeout.s": int,
     "transaction.end.ttl.s": int,
     "tombstone.retention.h": int,
@@ -26,7 +26,7 @@ _KEYS = {
 @dataclass(frozen=True)
 class SilverConfig:
     trigger: str
-    max_files_per_trigger: int
+    max_bytes_per_trigger: int
     transaction_timeout: timedelta
     end_ttl: timedelta
     tombstone_retention: timedelta
@@ -51,11 +51,13 @@ class SilverConfig:
                 )
         if not re.fullmatch(r"\d+ (second|seconds|minute|minutes)", raw["trigger.interval"]):
             raise ConfigError(f"{path}: trigger.interval must look like '1 second' or '2 minutes'")
+        if raw["max.bytes.per.trigger"] < 1 << 20:
+            raise ConfigError(f"{path}: max.bytes.per.trigger must be at least 1 MiB (one bronze file)")
         if raw["vacuum.retention.h"] < 168:
             raise ConfigError(f"{path}: vacuum.retention.h below 168 can break readers and time travel")
         return cls(
             trigger=raw["trigger.interval"],
-            max_files_per_trigger=raw["max.files.per.trigger"],
+            max_bytes_per_trigger=raw["max.bytes.per.trigger"],
             transaction_timeout=timedelta(seconds=raw["transaction.wait.timeout.s"]),
             end_ttl=timedelta(seconds=raw["transaction.end.ttl.s"]),
             tombstone_retention=timedelta(hours=raw["tombstone.retention.h"]),

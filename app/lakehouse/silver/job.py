@@ -16,7 +16,7 @@ from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
 from .maintenance import Maintenance
-from .store import SOURCE_PROPERTY, Layout
+from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -138,6 +138,10 @@ def run(
     processor = BatchProcessor(spark, layout, rules)
     maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
     status = StatusWriter(spark, layout, maintenance)
+    # the quarantine exists from the start (dashboards and Trino see 0 rows, not a missing table)
+    processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
+    for path in processor.store.enable_change_feed(maintenance.table_paths()):
+        log.info("change data feed enabled on %s", path)
     status.refresh()
 
     def each(df: DataFrame, batch_id: int) -> None:
@@ -161,7 +165,9 @@ def run(
 
     query = (
         spark.readStream.format("text")
-        .option("maxFilesPerTrigger", cfg.max_files_per_trigger)
+        # bounded by bytes, not files: a bulk load writes few, large bronze files, and one
+        # unbounded batch of them would not fit the driver's memory
+        .option("maxBytesPerTrigger", cfg.max_bytes_per_trigger)
         .load(bronze_glob)
         .writeStream.foreachBatch(each)
         .option("checkpointLocation", checkpoint)

@@ -12,6 +12,7 @@ import psycopg
 
 from ..artifacts import spark_jars
 from ..errors import LakehouseError
+from ..query.names import SILVER, qualified, silver_table
 from ..render import render_file
 from .session import build, jars_in, read_conf, s3_credentials
 from .store import Layout
@@ -94,7 +95,10 @@ def tables(stack: Stack) -> list[dict[str, Any]]:
         out.append(
             {
                 "source": source,
-                "silver": None,  # the Trino name (query layer)
+                # registered in Trino by the catalog sync within seconds of the table's creation
+                "silver": None
+                if t.get("version") is None
+                else qualified(SILVER, silver_table(source, stack.s.source_schema)),
                 "location": t.get("location", f"s3://{stack.s.bucket}/silver/{source.replace('.', '/')}"),
                 "version": t.get("version"),
                 "rows": t.get("rows"),

@@ -14,6 +14,8 @@ from .transactions import PENDING_SCHEMA
 
 KEY_PROPERTY = "lakehouse.primary_key"
 SOURCE_PROPERTY = "lakehouse.source_table"
+#: silver keeps a change data feed (Delta CDF): `table_changes` in Trino, incremental consumers
+CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
 
 TOMBSTONE_SCHEMA = T.StructType(
     [
@@ -98,7 +100,20 @@ class Store:
             b = b.addColumn(s.name, s.spark_type, nullable=True, comment=f"source type {s.source_type}")
         for f in METADATA.fields:
             b = b.addColumn(f.name, f.dataType, nullable=True, comment=f.metadata.get("comment"))
-        b.property(KEY_PROPERTY, ",".join(keys)).property(SOURCE_PROPERTY, source).execute()
+        b = b.property(KEY_PROPERTY, ",".join(keys)).property(SOURCE_PROPERTY, source)
+        b.property(CHANGE_FEED_PROPERTY, "true").execute()
+
+    def enable_change_feed(self, paths: list[str]) -> list[str]:
+        """Turn the change data feed on where an older version created the table without it."""
+        changed = []
+        for path in paths:
+            detail = self.spark.sql(f"DESCRIBE DETAIL delta.{quote(path)}").collect()[0]
+            if (detail["properties"] or {}).get(CHANGE_FEED_PROPERTY) != "true":
+                self.spark.sql(
+                    f"ALTER TABLE delta.{quote(path)} SET TBLPROPERTIES ('{CHANGE_FEED_PROPERTY}' = 'true')"
+                )
+                changed.append(path)
+        return changed
 
     def add_columns(self, source: str, specs: list[ColumnSpec]) -> None:
         cols = ", ".join(f"{quote(s.name)} {s.spark_type.simpleString()}" for s in specs)

@@ -1,0 +1,150 @@
+"""Keep Trino's catalog in step with silver: register new Delta tables, drop vanished ones, (re)build views.
+
+Silver tables are created by the Spark job whenever a new source table shows up; Trino's file
+metastore only knows tables that are registered. One pass lists `silver/` in object storage
+(a few LIST calls), registers what is new, unregisters what is gone and refreshes the views.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .client import QueryError, Trino
+from .names import ANALYTICS, CATALOG, OPS, SILVER, silver_table
+from .views import View, freshness_view
+
+log = logging.getLogger("lakehouse.catalog")
+
+Key = tuple[str, str]  # (trino schema, trino table)
+
+
+class ObjectLister(Protocol):
+    def list_objects(
+        self, bucket_name: str, prefix: str | None = ..., recursive: bool = ...
+    ) -> Iterable[object]: ...
+
+
+def _names(lister: ObjectLister, bucket: str, prefix: str) -> list[str]:
+    """Immediate children of `prefix` (folders end in `/`)."""
+    return [str(getattr(o, "object_name", "")) for o in lister.list_objects(bucket, prefix=prefix)]
+
+
+def _has_log(lister: ObjectLister, bucket: str, folder: str) -> bool:
+    return any(n.endswith(".json") for n in _names(lister, bucket, f"{folder}_delta_log/"))
+
+
+def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[Key]) -> dict[Key, str]:
+    """Delta tables under `silver/` → their Trino key and location. Folders already known are trusted."""
+    found: dict[Key, str] = {}
+    for schema_dir in _names(lister, bucket, "silver/"):
+        base = schema_dir.rstrip("/").rsplit("/", 1)[-1]
+        if base == "_quarantine":
+            candidates = [((OPS, "quarantine"), schema_dir)]
+        elif base.startswith("_") or not schema_dir.endswith("/"):
+            continue
+        else:
+            candidates = [
+                ((SILVER, silver_table(f"{base}.{t.rstrip('/').rsplit('/', 1)[-1]}", source_schema)), t)
+                for t in _names(lister, bucket, schema_dir)
+                if t.endswith("/")
+            ]
+        for key, folder in candidates:
+            if key in known or _has_log(lister, bucket, folder):
+                found[key] = f"s3://{bucket}/{folder.rstrip('/')}"
+    return found
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class SyncReport:
+    registered: list[Key] = field(default_factory=list)
+    unregistered: list[Key] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)
+    pending_views: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CatalogSync:
+    trino: Trino  # as the admin user
+    lister: ObjectLister
+    bucket: str
+    source_schema: str
+    static_views: list[View]
+    registered: set[Key] = field(default_factory=set)
+    applied: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, str] = field(default_factory=dict)
+    #: pending views are retried when the table set changes, and every this many passes
+    retry_every: int = 15
+    passes: int = 0
+
+    def bootstrap(self) -> None:
+        """Create the schemas and learn what is registered already (idempotent)."""
+        for schema in (SILVER, ANALYTICS, OPS):
+            self.trino.query(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{schema}")
+        rows = self.trino.query(
+            f"SELECT table_schema, table_name FROM {CATALOG}.information_schema.tables"
+            f" WHERE table_schema IN ('{SILVER}', '{OPS}') AND table_type = 'BASE TABLE'"
+        ).rows
+        self.registered = {(r[0], r[1]) for r in rows}
+
+    def _call(self, procedure: str, **args: str) -> None:
+        named = ", ".join(f"{k} => {literal(v)}" for k, v in args.items())
+        self.trino.query(f"CALL {CATALOG}.system.{procedure}({named})")
+
+    def register(self, key: Key, location: str) -> None:
+        try:
+            self._call("register_table", schema_name=key[0], table_name=key[1], table_location=location)
+        except QueryError as exc:
+            if "already exists" not in str(exc):
+                raise
+        # a table re-created at the same path must not be served from a cached older snapshot
+        self._call("flush_metadata_cache", schema_name=key[0], table_name=key[1])
+
+    def unregister(self, key: Key) -> None:
+        try:
+            self._call("unregister_table", schema_name=key[0], table_name=key[1])
+        except QueryError as exc:
+            if "not found" not in str(exc).lower() and "does not exist" not in str(exc).lower():
+                raise
+
+    def views(self) -> list[View]:
+        silver = [t for (schema, t) in self.registered if schema == SILVER]
+        return [*self.static_views, freshness_view(silver)]
+
+    def run_once(self) -> SyncReport:
+        report = SyncReport()
+        found = discover(self.lister, self.bucket, self.source_schema, self.registered)
+        for key in sorted(set(found) - self.registered):
+            self.register(key, found[key])
+            self.registered.add(key)
+            report.registered.append(key)
+            log.info("registered %s.%s.%s → %s", CATALOG, *key, found[key])
+        for key in sorted(self.registered - set(found)):
+            self.unregister(key)
+            self.registered.discard(key)
+            report.unregistered.append(key)
+            log.info("unregistered %s.%s.%s (its silver folder is gone)", CATALOG, *key)
+        self.passes += 1
+        retry = bool(report.registered or report.unregistered) or self.passes % self.retry_every == 0
+        for view in self.views():
+            if self.applied.get(view.name) == view.sql:
+                continue
+            if view.name in self.pending and not retry:
+                continue  # its tables are still missing; retry when the table set changes
+            try:
+                self.trino.query(view.sql)
+            except QueryError as exc:
+                self.pending[view.name] = str(exc).splitlines()[0]
+                continue
+            self.applied[view.name] = view.sql
+            self.pending.pop(view.name, None)
+            report.views.append(view.name)
+            log.info("view %s.%s.%s is up to date", CATALOG, ANALYTICS, view.name)
+        report.pending_views = dict(self.pending)
+        return report

@@ -1,0 +1,23 @@
+"""Where silver shows up in Trino: one catalog, one schema per role."""
+
+from __future__ import annotations
+
+#: the catalog file is trino/etc/catalog/lakehouse.properties
+CATALOG = "lakehouse"
+SILVER = "silver"
+ANALYTICS = "analytics"
+#: operational tables (quarantine): visible to the admin user only
+OPS = "ops"
+
+ADMIN_USER = "admin"
+ANALYST_USER = "analyst"
+
+
+def silver_table(source: str, source_schema: str) -> str:
+    """Trino table name of a source table `schema.table` (schema-qualified if not the captured one)."""
+    schema, _, table = source.partition(".")
+    return table if schema == source_schema else f"{schema}__{table}"
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{CATALOG}.{schema}.{table}"

@@ -1,0 +1,194 @@
+"""The query layer without a server: views, names, catalog discovery, errors, output, Trino's config."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from trino.exceptions import TrinoQueryError
+
+from lakehouse.errors import LakehouseError
+from lakehouse.paths import repo_root
+from lakehouse.query.catalog import discover
+from lakehouse.query.client import NOT_RUNNING, Result, Trino, describe
+from lakehouse.query.names import silver_table
+from lakehouse.query.output import as_csv, as_json, as_table
+from lakehouse.query.views import FRESHNESS, freshness_view, load_views
+
+ROOT = repo_root()
+
+
+def test_every_view_file_is_one_create_or_replace_in_analytics() -> None:
+    views = load_views(ROOT / "trino" / "views")
+    assert {v.name for v in views} >= {
+        "top_movies",
+        "ratings_per_day",
+        "genre_popularity",
+        "most_active_users",
+    }
+    for v in views:
+        assert v.sql.lstrip().split("\n", 1)[0].startswith("--")  # each says what it is
+        body = "\n".join(line for line in v.sql.splitlines() if not line.startswith("--"))
+        assert body.startswith(f"CREATE OR REPLACE VIEW lakehouse.analytics.{v.name}\n"), v.name
+        assert "{{" not in v.sql and not body.rstrip().endswith(";")  # Trino takes one statement
+
+
+def test_freshness_view_spans_every_registered_table() -> None:
+    sql = freshness_view(["ratings", "movies"]).sql
+    assert sql.startswith(f"CREATE OR REPLACE VIEW lakehouse.analytics.{FRESHNESS}")
+    assert sql.count("UNION ALL") == 1
+    assert sql.index("lakehouse.silver.movies") < sql.index("lakehouse.silver.ratings")
+    assert "WHERE false" in freshness_view([]).sql  # a valid, empty view before any table exists
+
+
+def test_trino_names_of_source_tables() -> None:
+    assert silver_table("movielens.ratings", "movielens") == "ratings"
+    assert silver_table("other.ratings", "movielens") == "other__ratings"
+
+
+@dataclass
+class Obj:
+    object_name: str
+
+
+class Listing:
+    """Object names as MinIO's non-recursive listing returns them (folders end in `/`)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    def list_objects(self, bucket_name: str, prefix: str | None = None, recursive: bool = False) -> list[Obj]:
+        assert prefix is not None and not recursive
+        children = {prefix + k[len(prefix) :].split("/", 1)[0] + ("/" if "/" in k[len(prefix) :] else "")
+                    for k in self.keys if k.startswith(prefix)}  # fmt: skip
+        return [Obj(c) for c in sorted(children)]
+
+
+def test_discover_finds_delta_tables_and_quarantine_only() -> None:
+    lister = Listing(
+        [
+            "silver/movielens/ratings/_delta_log/00000000000000000000.json",
+            "silver/movielens/ratings/part-0.parquet",
+            "silver/movielens/half_written/part-0.parquet",  # no commit yet: not a table
+            "silver/_quarantine/_delta_log/00000000000000000000.json",
+            "silver/_state/pending/_delta_log/00000000000000000000.json",
+            "silver/other/tags/_delta_log/00000000000000000003.json",
+        ]
+    )
+    found = discover(lister, "b", "movielens", known=set())
+    assert found == {
+        ("silver", "ratings"): "s3://b/silver/movielens/ratings",
+        ("silver", "other__tags"): "s3://b/silver/other/tags",
+        ("ops", "quarantine"): "s3://b/silver/_quarantine",
+    }
+
+
+def test_sql_error_points_at_line_and_column() -> None:
+    sql = "SELECT movie_id,\n  nope FROM movies"
+    exc = TrinoQueryError(
+        {
+            "message": "line 2:3: Column 'nope' cannot be resolved",
+            "errorName": "COLUMN_NOT_FOUND",
+            "errorLocation": {"lineNumber": 2, "columnNumber": 3},
+        }
+    )
+    assert describe(exc, sql).splitlines() == [
+        "line 2:3: Column 'nope' cannot be resolved (COLUMN_NOT_FOUND)",
+        "    nope FROM movies",
+        "    ^",
+    ]
+
+
+def test_stopped_trino_is_named_with_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from lakehouse.tls import ensure_certificate
+
+    _, cert = ensure_certificate(tmp_path)
+    for ca in (cert, tmp_path / "never-started.pem"):  # stopped, and never started in this install
+        client = Trino("127.0.0.1", port, "analyst", "x", ca)
+        with pytest.raises(LakehouseError) as err:
+            client.query("SELECT 1")
+        assert str(err.value) == NOT_RUNNING == "Trino is not running — run `lakehouse up`"
+
+
+def test_output_formats() -> None:
+    import datetime as dt
+    import decimal
+
+    r = Result(["id", "title", "score", "at"], [[1, "Heat", decimal.Decimal("4.5"), None],
+                                                [10, "Ran, 1985", None, dt.date(2026, 1, 2)]])  # fmt: skip
+    assert as_table(r).splitlines() == [
+        "id | title     | score | at",
+        "---+-----------+-------+-----------",
+        " 1 | Heat      |   4.5 | NULL",
+        "10 | Ran, 1985 |  NULL | 2026-01-02",
+        "(2 rows)",
+    ]
+    assert as_csv(r).splitlines() == ["id,title,score,at", "1,Heat,4.5,", '10,"Ran, 1985",,2026-01-02']
+    assert json.loads(as_json(r)) == [
+        {"id": 1, "title": "Heat", "score": "4.5", "at": None},
+        {"id": 10, "title": "Ran, 1985", "score": None, "at": "2026-01-02"},
+    ]
+
+
+def test_analyst_rules_never_reach_ops_or_writes() -> None:
+    rules = json.loads((ROOT / "trino" / "etc" / "rules.json").read_text())
+    for rule in rules["tables"]:
+        if rule.get("user") == "analyst":
+            assert set(rule["privileges"]) <= {"SELECT"}
+            assert not re.fullmatch(rule.get("schema", ".*"), "ops")
+    assert rules["tables"][-1] == {"privileges": []}  # everyone else: nothing
+    analyst_catalogs = [r for r in rules["catalogs"] if r.get("user") == "analyst"]
+    assert [r["allow"] for r in analyst_catalogs] == ["read-only"]
+
+
+def test_every_env_placeholder_in_trino_etc_is_set_by_the_native_launcher(tmp_path: Path) -> None:
+    from lakehouse.secrets import Secrets
+    from lakehouse.services.base import Context
+    from lakehouse.services.trino import TrinoService
+    from lakehouse.settings import Settings
+    from lakehouse.versions import Versions
+
+    ctx = Context(Settings(home=tmp_path), Secrets.load_or_create(tmp_path), Versions.load())
+    env = TrinoService(ctx).env()
+    used = set()
+    for f in (ROOT / "trino" / "etc").rglob("*.properties"):
+        used |= set(re.findall(r"\$\{ENV:([A-Z0-9_]+)\}", f.read_text()))
+    assert used and used <= set(env), used - set(env)
+    jvm = (ROOT / "trino" / "etc" / "jvm.config").read_text()
+    assert "${" not in jvm  # the launcher does not substitute in jvm.config
+
+
+def test_password_file_holds_bcrypt_hashes_trino_accepts(tmp_path: Path) -> None:
+    import bcrypt
+
+    from lakehouse.secrets import Secrets
+    from lakehouse.services.base import Context
+    from lakehouse.services.trino import TrinoService
+    from lakehouse.settings import Settings
+    from lakehouse.versions import Versions
+
+    sec = Secrets.load_or_create(tmp_path)
+    svc = TrinoService(Context(Settings(home=tmp_path), sec, Versions.load()))
+    svc.prepare()
+    lines = dict(line.split(":", 1) for line in svc.password_file.read_text().splitlines())
+    assert set(lines) == {"admin", "analyst"}
+    assert oct(svc.password_file.stat().st_mode & 0o777) == "0o600"
+    digest = lines["analyst"]
+    assert digest.startswith("$2y$10$")
+    assert bcrypt.checkpw(sec.trino_analyst_password.encode(), ("$2b$" + digest[4:]).encode())
+    assert not bcrypt.checkpw(b"wrong", ("$2b$" + digest[4:]).encode())
+    # the certificate Trino serves is valid for 127.0.0.1 and kept across starts
+    cert = (tmp_path / "trino" / "tls" / "cert.pem").read_bytes()
+    svc.prepare()
+    assert (tmp_path / "trino" / "tls" / "cert.pem").read_bytes() == cert
+    from cryptography import x509
+
+    san = x509.load_pem_x509_certificate(cert).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert "127.0.0.1" in {str(ip) for ip in san.value.get_values_for_type(x509.IPAddress)}
