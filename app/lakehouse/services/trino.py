@@ -57,8 +57,9 @@ class TrinoService(Service):
         return [str(launcher), "run", "-etc-dir", str(self.etc), "-data-dir", str(self.data_dir)]
 
     def cmd_marker(self) -> str:
-        # the launcher execs java with the server's lib/ on the class path
-        return str(trino_home(self.s.cache, self.ctx.versions) / "lib")
+        # bin/launcher (a script, then a Go binary) execs java with the server's lib/ on the class
+        # path: the install path is in the command line before and after
+        return str(trino_home(self.s.cache, self.ctx.versions)) + "/"
 
     def env(self) -> dict[str, str]:
         s, sec = self.s, self.ctx.secrets

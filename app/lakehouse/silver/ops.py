@@ -12,7 +12,8 @@ import psycopg
 
 from ..artifacts import spark_jars
 from ..errors import LakehouseError
-from ..query.names import SILVER, qualified, silver_table
+from ..query.connect import admin_client
+from ..query.names import CATALOG, SILVER, qualified, silver_table
 from ..render import render_file
 from .session import build, jars_in, read_conf, s3_credentials
 from .store import Layout
@@ -82,29 +83,52 @@ def verify(stack: Stack, only: str | None, wait_s: float) -> list[TableDiff]:
 
 
 def tables(stack: Stack) -> list[dict[str, Any]]:
-    """Per source table: silver location, Delta version and rows, as last published by the job."""
+    """Per source table: its Trino name, silver location, Delta version and rows.
+
+    Live from Trino when it runs (tables it has registered); otherwise as last published by the
+    silver job (`_state/tables.json`, refreshed every minute) and without a Trino name.
+    """
     client = stack.minio.client()
     try:
         body = client.get_object(stack.s.bucket, "silver/_state/tables.json").read()
     except Exception:  # no status yet: the job has not written any table
         body = b'{"tables": []}'
     published = {t["source"]: t for t in json.loads(body)["tables"]}
+    live = _live_from_trino(stack)
     out = []
     for source in captured_tables(stack):
-        t = published.get(source, {})
+        name = silver_table(source, stack.s.source_schema)
+        t = {**published.get(source, {}), **live.get(name, {})}
         out.append(
             {
                 "source": source,
-                # registered in Trino by the catalog sync within seconds of the table's creation
-                "silver": None
-                if t.get("version") is None
-                else qualified(SILVER, silver_table(source, stack.s.source_schema)),
+                "silver": qualified(SILVER, name) if name in live else None,
                 "location": t.get("location", f"s3://{stack.s.bucket}/silver/{source.replace('.', '/')}"),
                 "version": t.get("version"),
                 "rows": t.get("rows"),
             }
         )
     return out
+
+
+def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Registered silver tables → current Delta version and row count, or {} if Trino is down."""
+    if stack.trino.pid() is None:
+        return {}
+    trino = admin_client(stack.s, stack.ctx.secrets)
+    try:
+        names = trino.query(
+            f"SELECT table_name FROM {CATALOG}.information_schema.tables "
+            f"WHERE table_schema = '{SILVER}' AND table_type = 'BASE TABLE'"
+        ).rows
+        out: dict[str, dict[str, Any]] = {}
+        for (name,) in names:
+            version = trino.scalar(f'SELECT max(version) FROM {SILVER}."{name}$history"')
+            rows = trino.scalar(f'SELECT count(*) FROM {SILVER}."{name}"')
+            out[name] = {"version": version, "rows": rows}
+        return out
+    except LakehouseError:
+        return {}
 
 
 def reset_silver(stack: Stack) -> int:
