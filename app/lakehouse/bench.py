@@ -6,7 +6,11 @@ commit time Debezium reports in `source.ts_ms` (Postgres's clock); both run on t
 silver: the silver job's `lakehouse_silver_last_commit_timestamp_seconds` when its
 `lakehouse_silver_events_applied_total` first counts the change, minus the client's commit time
 (polled every 0.1 s; the gauge is set just after the batch's Delta commits, so this slightly
-over-states). Timing targets are never asserted in tests — only measured here.
+over-states).
+trino: one clock — this process commits a change to its own row, and a poller keeps querying
+Trino (as the analyst) for the rows; a change counts as visible when the query that returned it
+finished (over-states by at most one query plus the pause between polls: `poll_s` + 0.25 s).
+Timing targets are never asserted in tests — only measured here.
 """
 
 from __future__ import annotations
@@ -24,9 +28,15 @@ import psycopg
 
 from .bronze.reader import read_topic
 from .errors import LakehouseError
+from .query.client import QueryError
+from .query.connect import analyst_client
 from .stack import Stack
 
 BENCH_MOVIE_ID = 9_900_100
+#: the Trino benchmark updates one row per change: movie ids from here on
+TRINO_BENCH_FIRST_ID = 9_900_200
+#: pause between the Trino benchmark's polls, so polling does not take the CPU the pipeline needs
+POLL_PAUSE_S = 0.25
 # commit → bronze takes under 2 s at light load (bench bronze); a batch started later has the change
 BRONZE_SLACK_S = 3.0
 
@@ -204,3 +214,75 @@ def _plot(values: list[float], result: dict[str, Any], path: Path, ylabel: str, 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def trino_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path) -> dict[str, Any]:
+    schema = stack.s.source_schema
+    lo, hi = TRINO_BENCH_FIRST_ID, TRINO_BENCH_FIRST_ID + changes - 1
+    trino = analyst_client(stack.s, stack.ctx.secrets)
+    rows_sql = f"SELECT movie_id, title FROM silver.movies WHERE movie_id BETWEEN {lo} AND {hi}"
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"insert into {schema}.movies select id, 'bench', 'Documentary' "
+            "from generate_series(%s::int, %s::int) id on conflict do nothing",
+            [lo, hi],
+        )
+        deadline = time.monotonic() + 300
+        while len(_query_rows(trino, rows_sql)) < changes:
+            if time.monotonic() > deadline:
+                raise LakehouseError("the benchmark rows did not reach Trino within 300 s")
+            time.sleep(1)
+        marker = f"bench-{time.time_ns()}"
+        committed: dict[int, float] = {}
+        seen: dict[int, float] = {}
+        polls: list[float] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                started = time.time()
+                rows = _query_rows(trino, f"{rows_sql} AND title LIKE '{marker}-%'")
+                now = time.time()
+                polls.append(now - started)
+                for movie_id, _ in rows:
+                    seen.setdefault(int(movie_id), now)
+                stop.wait(POLL_PAUSE_S)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        for i in range(changes):
+            conn.execute(
+                f"update {schema}.movies set title = %s where movie_id = %s", [f"{marker}-{i}", lo + i]
+            )
+            committed[lo + i] = time.time()
+            time.sleep(interval_s)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(seen) < changes:
+        time.sleep(0.5)
+    stop.set()
+    poller.join()
+    missing = [m for m in committed if m not in seen]
+    if missing:
+        raise LakehouseError(f"{len(missing)}/{changes} changes were not visible in Trino within 180 s")
+    values = [seen[m] - committed[m] for m in sorted(committed)]
+    trigger = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())["trigger.interval"]
+    return _write(
+        values,
+        {
+            "what": "commit → visible in a Trino query (s), light load",
+            "interval_s": interval_s,
+            "trigger": trigger,
+            "poll_s": statistics.median(polls),
+        },
+        out_dir / "trino-latency",
+        "commit → visible in Trino (s)",
+        f"Postgres commit to a Trino query seeing it (silver trigger {trigger}, 2 cores)",
+    )
+
+
+def _query_rows(trino: Any, sql: str) -> list[list[Any]]:
+    try:
+        rows: list[list[Any]] = trino.query(sql).rows
+    except QueryError:  # silver.movies not registered yet
+        return []
+    return rows

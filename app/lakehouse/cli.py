@@ -268,6 +268,16 @@ def bench_silver(changes: int, interval: float, out: str) -> None:
     _report("silver", r, f"trigger {r['trigger']}", out)
 
 
+@bench.command("trino")
+@_bench_options(changes=50, interval=1.0)
+def bench_trino(changes: int, interval: float, out: str) -> None:
+    """Commit → visible in a Trino query (p50/p95), one row per change; the stack must be up."""
+    from .bench import trino_latency
+
+    r = trino_latency(_stack(), changes, interval, Path(out))
+    _report("trino", r, f"trigger {r['trigger']}, poll {r['poll_s']:.2f}s", out)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)

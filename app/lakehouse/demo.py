@@ -61,6 +61,22 @@ def wait_for_events(
     raise LakehouseError(f"the demo events did not reach bronze within {timeout:.0f}s")
 
 
+def show_in_trino(stack: Stack) -> None:
+    """Silver as Trino's analyst sees it: freshness per table (the catalog sync registers tables)."""
+    from .query.connect import analyst_client
+    from .query.output import as_table
+
+    console.print("\n[bold]Trino[/]: silver as the read-only analyst sees it")
+    trino = analyst_client(stack.s, stack.ctx.secrets)
+    sql = (
+        "SELECT table_name, row_count, last_source_commit, round(apply_lag_s, 1) AS apply_lag_s "
+        "FROM analytics.pipeline_freshness ORDER BY table_name"
+    )
+    console.print(f'  $ lakehouse sql "{sql}"')
+    for line in as_table(trino.query(sql)).splitlines():
+        console.print(f"  {line}", markup=False, highlight=False)
+
+
 def run(stack: Stack) -> None:
     stack.up()
     schema = stack.s.source_schema
@@ -92,10 +108,14 @@ def run(stack: Stack) -> None:
             console.print(f"  {t['location']}  (no events yet: created by the first change)")
         else:
             console.print(f"  {t['location']}  Delta version {t['version']}  rows {t['rows']}")
+    show_in_trino(stack)
     env = stack.env()
     console.print(
         "\n[bold]Try it yourself[/]\n"
         f"  psql '{env['source']['dsn']}'\n"
+        '  .venv/bin/lakehouse sql "SELECT * FROM analytics.pipeline_freshness"\n'
+        f"  Trino: {env['trino']['url']}  (user {env['trino']['user']}, password: "
+        "`lakehouse env --json` → trino)\n"
         f"  MinIO console: {env['object_store']['console']}  "
         f"(user/password: `lakehouse env --json` → object_store)\n"
         "  Stop with `make down`; everything is described by `lakehouse status`."

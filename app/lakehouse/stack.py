@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,11 @@ class Stack:
         self.preflight()
         install(self.s, self.ctx.versions)
         for service in self.services:
+            started = time.monotonic()
             with console.status(f"starting {service.name} …"):
                 outcome = service.start()
-            console.print(f"[green]✓[/] {service.name:<12} {outcome}")
+            took = f" in {time.monotonic() - started:.0f}s" if outcome == "started" else ""
+            console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
             if service is self.connect:
                 with console.status("registering the Debezium source connector …"):
                     name = connectors.register(

@@ -46,7 +46,7 @@ def main() -> int:
     try:
         run(
             spark,
-            f"{bucket}/bronze/{s.topic_prefix}.*/partition=*/*.jsonl",
+            f"{bucket}/bronze/{s.topic_prefix}.*/partition=*",
             f"{bucket}/_checkpoints/silver",
             Layout(f"{bucket}/silver"),
             rules=Rules(f"{s.topic_prefix}.transaction", cfg.transaction_timeout, cfg.end_ttl),

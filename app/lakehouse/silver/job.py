@@ -132,7 +132,7 @@ def observe(result: BatchResult, seconds: float) -> None:
 
 
 def run(
-    spark: SparkSession, bronze_glob: str, checkpoint: str, layout: Layout, *, rules: Rules, cfg: SilverConfig
+    spark: SparkSession, bronze_dirs: str, checkpoint: str, layout: Layout, *, rules: Rules, cfg: SilverConfig
 ) -> None:
     guard_checkpoint(spark, checkpoint, layout)
     processor = BatchProcessor(spark, layout, rules)
@@ -168,14 +168,17 @@ def run(
         # bounded by bytes, not files: a bulk load writes few, large bronze files, and one
         # unbounded batch of them would not fit the driver's memory
         .option("maxBytesPerTrigger", cfg.max_bytes_per_trigger)
-        .load(bronze_glob)
+        # the glob names partition *folders* and the filter picks the files: a glob matching every
+        # file would make Spark list them with a distributed job (one task per file) each trigger
+        .option("pathGlobFilter", "*.jsonl")
+        .load(bronze_dirs)
         .writeStream.foreachBatch(each)
         .option("checkpointLocation", checkpoint)
         .trigger(processingTime=cfg.trigger)
         .queryName("silver")
         .start()
     )
-    log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_glob, layout.root, checkpoint, cfg.trigger)
+    log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_dirs, layout.root, checkpoint, cfg.trigger)
     while query.isActive:
         if query.lastProgress is not None:
             READY.set(1)
