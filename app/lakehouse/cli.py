@@ -150,7 +150,8 @@ def tables(as_json: bool) -> None:
         return
     for t in out:
         click.echo(
-            f"{t['source']:<24} {t['silver'] or '-':<28} v{t['version'] if t['version'] is not None else '-':<6} "
+            f"{t['source']:<24} {t['silver'] or '-':<28} "
+            f"v{t['version'] if t['version'] is not None else '-':<6} "
             f"{t['rows'] if t['rows'] is not None else '-':>10} rows  {t['location']}"
         )
 
