@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help setup install up down status demo test lint unit spark integration clean wipe
+.PHONY: help setup install browser up down status demo test lint unit spark integration clean wipe
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -24,7 +24,10 @@ setup: $(STAMP) ## create .venv with the lakehouse CLI (idempotent)
 install: setup ## fetch/build every service artifact into the cache (idempotent, shows progress)
 	$(BIN)/lakehouse install
 
-up: install ## start the native stack (Postgres, MinIO, Kafka, Connect+Debezium, bronze sink)
+browser: setup ## install/check Debian's headless chromium + chromium-driver (browser tests)
+	$(BIN)/lakehouse install --browser
+
+up: install ## start the native stack (Postgres, MinIO, Kafka, Connect+Debezium, bronze sink, silver, Trino, web page)
 	$(BIN)/lakehouse up
 
 down: setup ## stop what `up` started (data is kept; `make wipe` also deletes it)
@@ -36,7 +39,7 @@ wipe: setup ## stop the stack and delete its data, logs and generated secrets
 status: setup ## show each service and connector
 	$(BIN)/lakehouse status
 
-demo: install ## main job: stack up, change a row, show the raw events in bronze
+demo: install ## main job: stack up, MovieLens loaded, gentle changes, the edit-a-row page (Ctrl-C stops the changes)
 	$(BIN)/lakehouse demo
 
 lint: setup ## ruff + mypy
@@ -50,10 +53,10 @@ unit: setup ## fast tests, no services
 spark: install ## CDC rules on a local SparkSession (crafted events, no services)
 	$(BIN)/pytest -m spark
 
-integration: install ## tests against the real native stack
+integration: install browser ## tests against the real native stack (incl. headless chromium)
 	$(BIN)/pytest -m integration
 
-test: install lint ## everything CI runs: lint, unit and integration tests
+test: install browser lint ## everything CI runs: lint, unit and integration tests
 	$(BIN)/pytest
 
 clean: ## remove the venv and Python caches (not the artifact cache)

@@ -131,14 +131,35 @@ def _mark(path: Path) -> None:
 def ensure_postgres(v: Versions) -> None:
     if Path(f"/usr/lib/postgresql/{v.postgres_major}/bin/postgres").exists():
         return
-    pkg = f"postgresql-{v.postgres_major}"
+    _apt_install([f"postgresql-{v.postgres_major}"])
+
+
+#: Debian's headless browser and its WebDriver, for the browser tests (`make test`)
+BROWSER = Path("/usr/bin/chromium")
+BROWSER_DRIVER = Path("/usr/bin/chromedriver")
+
+
+def ensure_browser() -> None:
+    if BROWSER.exists() and BROWSER_DRIVER.exists():
+        return
+    _apt_install(["chromium", "chromium-driver"])
+
+
+def _apt_install(packages: list[str]) -> None:
+    names = " ".join(packages)
     if os.geteuid() != 0:
-        raise LakehouseError(f"PostgreSQL {v.postgres_major} server not found — apt-get install {pkg}")
-    apt = _need("apt-get", f"install {pkg} with your package manager")
+        raise LakehouseError(f"{names} not installed — run: sudo apt-get install {names}")
+    apt = _need("apt-get", f"install {names} with your package manager")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log = Path("/tmp/lakehouse-apt.log")
     run_with_progress([apt, "update"], "apt-get update", log, r"^(Get|Hit):", env)
-    run_with_progress([apt, "install", "-y", pkg], f"apt-get install {pkg}", log, r"^Get:", env)
+    run_with_progress(
+        [apt, "install", "-y", "--no-install-recommends", *packages],
+        f"apt-get install {names}",
+        log,
+        r"^Get:",
+        env,
+    )
 
 
 def _maven_copy(pom: Path, dest: Path, label: str, props: dict[str, str], cache: Path) -> None:

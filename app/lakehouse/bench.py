@@ -177,7 +177,7 @@ def silver_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path)
         if hit is None:
             raise LakehouseError(f"only {i}/{changes} changes reached silver in time")
         values.append(hit - t)
-    trigger = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())["trigger.interval"]
+    trigger = _trigger(stack)
     return _write(
         values,
         {
@@ -189,6 +189,10 @@ def silver_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path)
         "commit → silver commit (s)",
         f"Postgres commit to silver Delta commit (trigger {trigger}, 2 cores)",
     )
+
+
+def _trigger(stack: Stack) -> str:
+    return str(json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())["trigger.interval"])
 
 
 def _flush_interval(stack: Stack) -> int:
@@ -265,7 +269,7 @@ def trino_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path) 
     if missing:
         raise LakehouseError(f"{len(missing)}/{changes} changes were not visible in Trino within 180 s")
     values = [seen[m] - committed[m] for m in sorted(committed)]
-    trigger = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())["trigger.interval"]
+    trigger = _trigger(stack)
     return _write(
         values,
         {

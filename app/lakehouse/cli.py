@@ -27,14 +27,18 @@ def cli() -> None:
 
 
 @cli.command()
-def install() -> None:
+@click.option("--browser", is_flag=True, help="also Debian's chromium + chromium-driver (browser tests)")
+def install(browser: bool) -> None:
     """Fetch/build every service artifact into the cache (idempotent)."""
+    from .artifacts import ensure_browser
     from .artifacts import install as do_install
     from .settings import load_settings
     from .versions import Versions
 
     s = load_settings()
     do_install(s, Versions.load(s.root / "versions.env"))
+    if browser:
+        ensure_browser()
 
 
 @cli.command()
@@ -99,12 +103,50 @@ def env(as_json: bool) -> None:
             click.echo(f"{section}.{key} = {value}")
 
 
+def _rate_options(default_rate: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--rate and --duration, shared by `demo` and `generate`."""
+
+    def wrap(f: Callable[..., None]) -> Callable[..., None]:
+        f = click.option(
+            "--duration",
+            type=click.FloatRange(1, 86_400),
+            default=None,
+            help="seconds to run [default: until Ctrl-C]",
+        )(f)
+        return click.option(
+            "--rate",
+            type=click.FloatRange(0.1, 100_000),
+            default=default_rate,
+            show_default=True,
+            help="changes per second",
+        )(f)
+
+    return wrap
+
+
+def _source_stack() -> Any:
+    stack = _stack()
+    if stack.postgres.pid() is None:
+        raise LakehouseError("the source Postgres is not running — run `lakehouse up`")
+    return stack
+
+
 @cli.command()
-def demo() -> None:
-    """Bring the stack up, change a demo row, show its raw events in bronze."""
+@_rate_options(5.0)
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="MovieLens folder [default: ../shared/data/movielens-small]",
+)
+def demo(rate: float, duration: float | None, path: Path | None) -> None:
+    """The main job: stack up, MovieLens loaded, gentle changes, the edit-a-row page.
+
+    Ctrl-C stops the changes; the stack keeps running (`lakehouse down` stops it).
+    """
     from .demo import run
 
-    run(_stack())
+    run(_stack(), rate=rate, duration_s=duration, path=path)
 
 
 @cli.command()
@@ -165,16 +207,41 @@ def tables(as_json: bool) -> None:
 )
 def load_movielens(path: Path | None) -> None:
     """Load the MovieLens CSVs into the source Postgres (idempotent; reports row counts)."""
-    from .movielens import load
+    from .movielens import check_folder, load
 
-    stack = _stack()
-    if stack.postgres.pid() is None:
-        raise LakehouseError("the source Postgres is not running — run `lakehouse up`")
-    for r in load(stack.postgres.app_dsn, stack.s.source_schema, path):
+    folder = check_folder(path)  # a wrong path fails before anything else is looked at
+    stack = _source_stack()
+    for r in load(stack.postgres.app_dsn, stack.s.source_schema, folder):
         click.echo(
             f"{r.table:<8} {r.csv_rows:>7} rows in the CSV, {r.inserted:>7} inserted, "
             f"{r.total:>7} in the table"
         )
+
+
+@cli.command()
+@_rate_options(10.0)
+@click.option(
+    "--seed", type=int, default=42, show_default=True, help="same source state + seed = same changes"
+)
+@click.option(
+    "--mix",
+    default=None,
+    help="weights, e.g. new_rating=0.5,rerating=0.2,delete_rating=0.1,tag=0.1,movie_edit=0.08,new_movie=0.02",
+)
+def generate(rate: float, duration: float | None, seed: int, mix: str | None) -> None:
+    """Write realistic changes to the source (ratings, tags, movie edits) at a steady rate."""
+    from .generator import parse_mix, run_until_interrupted
+
+    weights = parse_mix(mix)
+    stack = _source_stack()
+    r = run_until_interrupted(
+        stack.postgres.app_dsn, stack.s.source_schema, rate=rate, duration_s=duration, seed=seed, mix=weights
+    )
+    kinds = ", ".join(f"{k} {n}" for k, n in r.by_kind.items() if n)
+    click.echo(
+        f"{r.changes} changes in {r.seconds:.1f}s: achieved {r.achieved_rate:.1f}/s "
+        f"(target {r.target_rate:g}/s) — {kinds}"
+    )
 
 
 @cli.command()

@@ -1,122 +1,111 @@
-"""`lakehouse demo` (make demo): bring the stack up, change one row, show its raw events in bronze,
-then check that silver equals the source."""
+"""`lakehouse demo` (make demo): the stack up, MovieLens loaded, a gentle stream of changes,
+and the page where you edit a movie and watch it reach silver.
+
+Ctrl-C stops the change generator only; the stack keeps running until `make down`.
+"""
 
 from __future__ import annotations
 
-import json
 import time
+from pathlib import Path
 
 import psycopg
 from rich.console import Console
 
-from .bronze.reader import BronzeEvent, read_topic
-from .errors import LakehouseError
+from .query.client import QueryError
+from .query.connect import analyst_client
+from .query.output import as_table
 from .stack import Stack
 
 console = Console(soft_wrap=True)
 
-DEMO_MOVIE_ID = 9_900_001
+#: how long the demo waits for the MovieLens snapshot to be in silver before going on anyway
+CATCH_UP_S = 900
 
 
-def current_lsn(conn: psycopg.Connection[tuple[object, ...]]) -> int:
-    row = conn.execute("select (pg_current_wal_lsn() - '0/0')::bigint").fetchone()
-    assert row is not None
-    return int(str(row[0]))
+def source_counts(stack: Stack) -> dict[str, int]:
+    schema = stack.s.source_schema
+    with psycopg.connect(stack.postgres.app_dsn) as conn:
+        return {
+            t: int(conn.execute(f"SELECT count(*) FROM {schema}.{t}").fetchone()[0])  # type: ignore[index]
+            for t in ("movies", "ratings")
+        }
 
 
-def change_demo_row(dsn: str, schema: str) -> int:
-    """Insert, update and delete the demo movie; returns the WAL position before the changes."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        start = current_lsn(conn)
-        conn.execute(f"delete from {schema}.movies where movie_id = %s", [DEMO_MOVIE_ID])
-        conn.execute(
-            f"insert into {schema}.movies (movie_id, title, genres) values (%s, %s, %s)",
-            [DEMO_MOVIE_ID, "Lakehouse: The Demo (2026)", "Documentary"],
-        )
-        conn.execute(
-            f"update {schema}.movies set title = %s where movie_id = %s",
-            ["Lakehouse: The Demo, Director's Cut (2026)", DEMO_MOVIE_ID],
-        )
-        conn.execute(f"delete from {schema}.movies where movie_id = %s", [DEMO_MOVIE_ID])
-    return start
+def ensure_movielens(stack: Stack, path: Path | None) -> None:
+    from .movielens import load
+
+    if source_counts(stack)["ratings"] > 0:
+        console.print("[green]✓[/] source already has ratings — not loading MovieLens again")
+        return
+    console.print("Loading MovieLens into the source Postgres (COPY, then committed in chunks) …")
+    for r in load(stack.postgres.app_dsn, stack.s.source_schema, path):
+        console.print(f"  {r.table:<8} {r.inserted:>7} rows loaded")
 
 
-def wait_for_events(
-    stack: Stack, *, topic: str, movie_id: int, after_lsn: int, want: list[str], timeout: float = 60
-) -> list[BronzeEvent]:
-    """The events for `movie_id` at or after `after_lsn`, once their ops are `want`."""
-    mc = stack.minio.client()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        events = [
-            e
-            for e in read_topic(mc, stack.s.bucket, "bronze", topic)
-            if isinstance(e.key, dict)
-            and e.key.get("payload", {}).get("movie_id") == movie_id
-            and (e.lsn or 0) >= after_lsn
-        ]
-        if [e.op for e in events] == want:
-            return events
-        time.sleep(0.5)
-    raise LakehouseError(f"the demo events did not reach bronze within {timeout:.0f}s")
+def wait_for_silver(stack: Stack) -> None:
+    """Until silver.ratings in Trino has as many rows as the source (bounded, with progress)."""
+    trino = analyst_client(stack.s, stack.ctx.secrets)
+    want = source_counts(stack)["ratings"]
+    started = time.monotonic()
+    have = 0
+    with console.status("silver catching up …") as status:
+        while time.monotonic() - started < CATCH_UP_S:
+            try:
+                have = int(trino.scalar("SELECT count(*) FROM silver.ratings"))
+            except QueryError:  # not registered yet: its first batch is still running
+                have = 0
+            status.update(
+                f"silver catching up: {have:,}/{want:,} ratings ({time.monotonic() - started:.0f}s)"
+            )
+            if have >= want:
+                console.print(
+                    f"[green]✓[/] silver has the {have:,} ratings ({time.monotonic() - started:.0f}s)"
+                )
+                return
+            time.sleep(3)
+    console.print(f"[yellow]silver has {have:,}/{want:,} ratings after {CATCH_UP_S}s — going on[/]")
 
 
-def show_in_trino(stack: Stack) -> None:
-    """Silver as Trino's analyst sees it: freshness per table (the catalog sync registers tables)."""
-    from .query.connect import analyst_client
-    from .query.output import as_table
-
-    console.print("\n[bold]Trino[/]: silver as the read-only analyst sees it")
+def show_freshness(stack: Stack) -> None:
     trino = analyst_client(stack.s, stack.ctx.secrets)
     sql = (
         "SELECT table_name, row_count, last_source_commit, round(apply_lag_s, 1) AS apply_lag_s "
         "FROM analytics.pipeline_freshness ORDER BY table_name"
     )
-    console.print(f'  $ lakehouse sql "{sql}"')
+    console.print(f'\n$ lakehouse sql "{sql}"')
     for line in as_table(trino.query(sql)).splitlines():
         console.print(f"  {line}", markup=False, highlight=False)
 
 
-def run(stack: Stack) -> None:
-    stack.up()
-    schema = stack.s.source_schema
-    topic = f"{stack.s.topic_prefix}.{schema}.movies"
-    console.print(f"\n[bold]Changing movie {DEMO_MOVIE_ID} in Postgres[/]: insert → update → delete")
-    started = time.monotonic()
-    start = change_demo_row(stack.postgres.app_dsn, schema)
-    events = wait_for_events(
-        stack, topic=topic, movie_id=DEMO_MOVIE_ID, after_lsn=start, want=["c", "u", "d"]
-    )
-    console.print(f"All three raw events landed in bronze after {time.monotonic() - started:.1f}s:\n")
-    for e in events:
-        p = e.payload
-        console.print(
-            f"  op={e.op}  lsn={e.lsn}  s3://{stack.s.bucket}/{e.object_key}\n"
-            f"     before={json.dumps(p.get('before'))}\n     after={json.dumps(p.get('after'))}"
-        )
-    console.print("\n[bold]Silver[/]: comparing every source table with its Delta table (Spark)…")
-    from .silver.ops import tables, verify
+def run(stack: Stack, *, rate: float, duration_s: float | None, path: Path | None) -> None:
+    from .generator import run_until_interrupted as generate
 
-    for d in verify(stack, None, wait_s=180):
-        mark = "[green]✓[/]" if d.clean else "[red]✗[/]"
-        console.print(
-            f"  {mark} {d.source}: {d.source_rows} source rows, {d.silver_rows} silver rows, "
-            f"missing {d.missing}, extra {d.extra}, different {d.different}"
-        )
-    for t in tables(stack):
-        if t["version"] is None:
-            console.print(f"  {t['location']}  (no events yet: created by the first change)")
-        else:
-            console.print(f"  {t['location']}  Delta version {t['version']}  rows {t['rows']}")
-    show_in_trino(stack)
+    stack.up()
+    ensure_movielens(stack, path)
+    wait_for_silver(stack)
+    show_freshness(stack)
     env = stack.env()
     console.print(
-        "\n[bold]Try it yourself[/]\n"
-        f"  psql '{env['source']['dsn']}'\n"
-        '  .venv/bin/lakehouse sql "SELECT * FROM analytics.pipeline_freshness"\n'
-        f"  Trino: {env['trino']['url']}  (user {env['trino']['user']}, password: "
-        "`lakehouse env --json` → trino)\n"
-        f"  MinIO console: {env['object_store']['console']}  "
-        f"(user/password: `lakehouse env --json` → object_store)\n"
-        "  Stop with `make down`; everything is described by `lakehouse status`."
+        "\n[bold]Edit a row and watch it propagate[/]\n"
+        f"  Open {env['app']['url']} — search a movie, change its title, and see it arrive in the\n"
+        "  silver column (read through Trino) with the seconds it took.\n"
+        f"\n  Trino {env['trino']['url']} (user {env['trino']['user']}; password: `lakehouse env --json`)"
+        f" · MinIO console {env['object_store']['console']}\n"
+        '  .venv/bin/lakehouse sql "SELECT * FROM analytics.top_movies ORDER BY rank LIMIT 10"\n'
+    )
+    until = (
+        " — Ctrl-C stops the generator; the stack keeps running (`make down` stops it)."
+        if duration_s is None
+        else f" for {duration_s:g}s."
+    )
+    console.print(
+        f"Generating changes at {rate:g}/s (new ratings, re-ratings, deletes, tags, movie edits){until}"
+    )
+    r = generate(
+        stack.postgres.app_dsn, stack.s.source_schema, rate=rate, duration_s=duration_s, seed=int(time.time())
+    )
+    console.print(
+        f"\nGenerator stopped: {r.changes} changes at {r.achieved_rate:.1f}/s. "
+        f"The stack is still running ({env['app']['url']}); `make down` stops it."
     )

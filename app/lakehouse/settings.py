@@ -41,6 +41,7 @@ PORT_FIELDS = (
     "trino_http_port",
     "trino_https_port",
     "catalog_sync_metrics_port",
+    "web_port",
 )
 
 
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     trino_http_port: int = Field(28080, ge=1, le=65535)
     trino_https_port: int = Field(28443, ge=1, le=65535)
     catalog_sync_metrics_port: int = Field(29103, ge=1, le=65535)
+    web_port: int = Field(28000, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -126,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def silver_uri(self) -> str:
         return f"s3://{self.bucket}/silver"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web_port}"
 
     @property
     def trino_url(self) -> str:

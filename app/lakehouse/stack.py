@@ -25,6 +25,7 @@ from .services.minio import Minio
 from .services.postgres import PUBLICATION, SLOT, Postgres
 from .services.silver import SilverService
 from .services.trino import TrinoService
+from .services.web import WebService
 from .settings import Settings, load_settings
 from .versions import Versions
 
@@ -46,13 +47,14 @@ class Stack:
         self.silver = SilverService(self.ctx)
         self.trino = TrinoService(self.ctx)
         self.catalog = CatalogSyncService(self.ctx)
+        self.web = WebService(self.ctx)
 
     @property
     def services(self) -> list[Service]:
         """Start order; stop order is the reverse."""
         return [
             self.postgres, self.minio, self.kafka, self.connect, self.bronze, self.silver,
-            self.trino, self.catalog,
+            self.trino, self.catalog, self.web,
         ]  # fmt: skip
 
     def connector_values(self) -> dict[str, object]:
@@ -157,6 +159,7 @@ class Stack:
                 "admin_user": ADMIN_USER,
                 "admin_password": sec.trino_admin_password,
             },
+            "app": {"url": s.web_url},
         }
 
     def log_path(self, service: str) -> Path:

@@ -1,11 +1,16 @@
-"""Small helpers for integration tests: wait for bronze events of given keys."""
+"""Small helpers for integration tests: bronze events of given keys, Trino rows, the source."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
+
+import psycopg
 
 from lakehouse.bronze.reader import BronzeEvent, read_topic
+from lakehouse.query.client import QueryError, Trino
+from lakehouse.query.connect import analyst_client
 from lakehouse.stack import Stack
 
 
@@ -45,3 +50,30 @@ def key_is(**fields: object) -> Callable[[BronzeEvent], bool]:
         return isinstance(payload, dict) and all(payload.get(k) == v for k, v in fields.items())
 
     return match
+
+
+# bounded waits: one change crosses Kafka, the bronze sink, a Spark micro-batch and Trino
+VISIBLE_S = 120
+BULK_S = 600
+
+
+def analyst(stack: Stack) -> Trino:
+    return analyst_client(stack.s, stack.ctx.secrets)
+
+
+def wait_rows(trino: Trino, statement: str, expected: list[list[Any]], timeout: float = VISIBLE_S) -> None:
+    deadline = time.monotonic() + timeout
+    rows: list[list[Any]] | str = []
+    while time.monotonic() < deadline:
+        try:
+            rows = trino.query(statement).rows
+        except QueryError as exc:  # the table may not be registered yet
+            rows = str(exc)
+        if rows == expected:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{statement}: {rows!r} != {expected!r} after {timeout}s")
+
+
+def source(stack: Stack) -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(stack.postgres.app_dsn, autocommit=True)

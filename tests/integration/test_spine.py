@@ -130,7 +130,9 @@ def test_changes_while_down_arrive_exactly_once(stack: Stack) -> None:
     snapshot_reads = sum(1 for e in bronze_events(stack, "movies") if e.op == "r")
 
     stopped = stack.down()
-    assert stopped == ["silver", "bronze-sink", "connect", "kafka", "minio", "postgres"]
+    assert stopped == [
+        "web", "catalog-sync", "trino", "silver", "bronze-sink", "connect", "kafka", "minio", "postgres"
+    ]  # fmt: skip
     assert all(svc.pid() is None for svc in stack.services)
     stack.postgres.start()  # only the source: change rows while the pipeline is down
     with app(stack) as conn:

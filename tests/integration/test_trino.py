@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
 import time
-from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from lakehouse.movielens import default_path, load
-from lakehouse.query.client import QueryError, Trino
-from lakehouse.query.connect import admin_client, analyst_client
+from lakehouse.query.client import QueryError
+from lakehouse.query.connect import admin_client
 from lakehouse.stack import Stack
 
-# bounded waits: one change crosses Kafka, the bronze sink, a Spark micro-batch and Trino
-VISIBLE_S = 120
-BULK_S = 600
+from .helpers import VISIBLE_S, analyst, source, wait_rows
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,28 +28,6 @@ def sql_json(statement: str) -> list[dict[str, Any]]:
     assert proc.returncode == 0, proc.stderr
     rows: list[dict[str, Any]] = json.loads(proc.stdout)
     return rows
-
-
-def analyst(stack: Stack) -> Trino:
-    return analyst_client(stack.s, stack.ctx.secrets)
-
-
-def wait_rows(trino: Trino, statement: str, expected: list[list[Any]], timeout: float = VISIBLE_S) -> None:
-    deadline = time.monotonic() + timeout
-    rows: list[list[Any]] | str = []
-    while time.monotonic() < deadline:
-        try:
-            rows = trino.query(statement).rows
-        except QueryError as exc:  # the table may not be registered yet
-            rows = str(exc)
-        if rows == expected:
-            return
-        time.sleep(1)
-    raise AssertionError(f"{statement}: {rows!r} != {expected!r} after {timeout}s")
-
-
-def source(stack: Stack) -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(stack.postgres.app_dsn, autocommit=True)
 
 
 def test_row_change_delete_and_time_travel_through_sql(stack: Stack) -> None:
@@ -140,40 +111,3 @@ def test_sql_errors_name_line_and_column(stack: Stack) -> None:
     proc = cli("sql", "SELECT 1", "--format", "xml")
     assert proc.returncode == 2
     assert "xml" in proc.stderr
-
-
-def reference_top_movies(folder: Path) -> list[tuple[int, int, float]]:
-    """Computed from the CSVs alone: the 100 best averages among the 1000 most-rated movies."""
-    ratings: dict[int, list[float]] = defaultdict(list)
-    with open(folder / "ratings.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            ratings[int(row["movieId"])].append(float(row["rating"]))
-    most = sorted(ratings, key=lambda m: (-len(ratings[m]), m))[:1000]
-    avg = {m: sum(ratings[m]) / len(ratings[m]) for m in most}
-    best = sorted(most, key=lambda m: (-avg[m], -len(ratings[m]), m))[:100]
-    return [(m, len(ratings[m]), avg[m]) for m in best]
-
-
-@pytest.mark.skipif(not default_path().is_dir(), reason="the MovieLens sample is not beside the checkout")
-def test_top_movies_over_movielens_matches_the_csvs(stack: Stack) -> None:
-    loaded = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
-    assert loaded["ratings"].csv_rows == 100_836
-    t = analyst(stack)
-    with source(stack) as conn:
-        in_source = conn.execute("SELECT count(*) FROM movielens.ratings").fetchone()
-    assert in_source is not None
-    wait_rows(t, "SELECT count(*) FROM silver.ratings", [[in_source[0]]], timeout=BULK_S)
-    wait_rows(t, "SELECT count(*) FROM silver.movies WHERE movie_id < 9000000", [[9742]], timeout=BULK_S)
-    rows = t.query("SELECT rank, movie_id, ratings, avg_rating FROM analytics.top_movies ORDER BY rank").rows
-    assert len(rows) == 100
-    expected = reference_top_movies(default_path())
-    assert [(r[1], r[2]) for r in rows] == [(m, n) for m, n, _ in expected]
-    for r, (_, _, avg) in zip(rows, expected, strict=True):  # the view rounds to 3 decimals
-        assert abs(r[3] - avg) <= 0.0005 + 1e-9, (r, avg)
-    assert [r[0] for r in rows] == list(range(1, 101))
-    # the other views answer too
-    assert t.scalar("SELECT sum(ratings) FROM analytics.ratings_per_day") == in_source[0]
-    assert t.scalar("SELECT count(*) FROM analytics.most_active_users") == 100
-    assert t.scalar("SELECT count(*) FROM analytics.genre_popularity WHERE genre = 'Drama'") == 1
-    fresh = t.query("SELECT table_name, row_count FROM analytics.pipeline_freshness").rows
-    assert ["ratings", in_source[0]] in fresh

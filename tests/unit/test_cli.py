@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,22 @@ def test_unknown_setting_fails_before_anything_starts(monkeypatch: pytest.Monkey
 def test_logs_of_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["logs", "nosuch"]) == 1
     assert "unknown service 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "needle"),
+    [
+        (["generate", "--mix", "bogus=1"], 1, "--mix: expected KIND=WEIGHT"),
+        (["generate", "--rate", "0"], 2, "Invalid value for '--rate'"),
+        (["sql", "  ;  "], 2, "empty SQL statement"),
+        (["sql", "SELECT 1", "--format", "xml"], 2, "Invalid value for '--format'"),
+        (["load-movielens", "--path", "/nonexistent/movielens"], 1, "MovieLens folder not found"),
+    ],
+)
+def test_bad_input_to_the_new_commands_is_one_line(
+    argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1

@@ -1,0 +1,98 @@
+"use strict";
+const $ = (sel) => document.querySelector(sel);
+let current = null;   // movie id on screen
+let timer = null;
+
+async function api(path, options) {
+  const res = await fetch(path, options);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+  return body;
+}
+
+function fill(dl, row, other) {
+  dl.replaceChildren();
+  if (!row) { dl.append(Object.assign(document.createElement("dd"), { textContent: "not there (yet)" })); return; }
+  for (const [key, value] of Object.entries(row)) {
+    const dt = document.createElement("dt"); dt.textContent = key;
+    const dd = document.createElement("dd"); dd.textContent = value === null ? "—" : String(value);
+    dd.dataset.field = key;
+    if (other && key in other && String(other[key]) !== String(value)) dd.classList.add("changed");
+    dl.append(dt, dd);
+  }
+}
+
+function showEdits(edits) {
+  const body = $("#edits tbody");
+  body.replaceChildren();
+  for (const e of edits) {
+    const tr = document.createElement("tr");
+    const cells = [e.id, e.what];
+    let status, cls;
+    if (e.visible_after_s !== null) { status = `${e.visible_after_s.toFixed(1)} s`; cls = "ok"; }
+    else if (e.gave_up) { status = "not seen after 10 min"; cls = "error"; }
+    else { status = `waiting… ${e.waiting_s.toFixed(0)} s`; cls = "waiting"; }
+    for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
+    tr.append(Object.assign(document.createElement("td"), { textContent: status, className: cls }));
+    body.append(tr);
+  }
+}
+
+async function refresh() {
+  if (current === null) return;
+  try {
+    const m = await api(`/api/movies/${current}`);
+    fill($("#source"), m.source, m.silver);
+    fill($("#silver"), m.silver, m.source);
+    $("#silver-error").textContent = m.silver_error || "";
+    showEdits(m.edits);
+  } catch (err) {
+    $("#silver-error").textContent = err.message;
+  }
+}
+
+async function open(id) {
+  current = id;
+  $("#movie").hidden = false;
+  $("#movie-id").textContent = id;
+  const m = await api(`/api/movies/${id}`);
+  if (m.source) { $("#title").value = m.source.title; $("#genres").value = m.source.genres; }
+  await refresh();
+  clearInterval(timer);
+  timer = setInterval(refresh, 1000);
+  $("#title").focus();
+}
+
+$("#search-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const rows = await api(`/api/movies?q=${encodeURIComponent($("#q").value)}`);
+  const list = $("#results");
+  list.replaceChildren();
+  if (!rows.length) list.append(Object.assign(document.createElement("li"), { textContent: "no match" }));
+  for (const r of rows) {
+    const b = Object.assign(document.createElement("button"), { type: "button", textContent: `${r.title} — ${r.genres}` });
+    b.dataset.movieId = r.movie_id;
+    b.addEventListener("click", () => open(r.movie_id));
+    const li = document.createElement("li"); li.append(b); list.append(li);
+  }
+});
+
+async function submit(form, path) {
+  const data = Object.fromEntries(new FormData(form).entries());
+  try {
+    const e = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data) });
+    $("#form-status").textContent = `Committed to Postgres: ${e.what}. Watching silver…`;
+    await refresh();
+  } catch (err) {
+    $("#form-status").textContent = `Not saved: ${err.message}`;
+  }
+}
+$("#edit-form").addEventListener("submit", (ev) => { ev.preventDefault(); submit(ev.target, `/api/movies/${current}/edit`); });
+$("#rate-form").addEventListener("submit", (ev) => { ev.preventDefault(); submit(ev.target, `/api/movies/${current}/ratings`); });
+
+api("/api/links").then((links) => {
+  const nav = $("#links");
+  for (const [name, url] of Object.entries(links)) {
+    nav.append(Object.assign(document.createElement("a"), { href: url, textContent: name, target: "_blank", rel: "noopener" }));
+  }
+}).catch(() => {});

@@ -1,0 +1,152 @@
+"""The demo domain on the real stack: the MovieLens loader, the change generator, the web page."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lakehouse.generator import run as generate
+from lakehouse.movielens import default_path, load
+from lakehouse.query.client import QueryError
+from lakehouse.query.connect import analyst_client
+from lakehouse.silver.ops import verify
+from lakehouse.stack import Stack
+
+from .helpers import BULK_S, analyst, source, wait_rows
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+needs_sample = pytest.mark.skipif(
+    not default_path().is_dir(), reason="the MovieLens sample is not beside the checkout"
+)
+
+
+@needs_sample
+@pytest.mark.movielens
+def test_loader_counts_match_the_csvs_and_a_rerun_adds_nothing(stack: Stack) -> None:
+    first = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
+    assert {t: r.csv_rows for t, r in first.items()} == {
+        "movies": 9_742,
+        "links": 9_742,
+        "ratings": 100_836,
+        "tags": 3_683,
+    }
+    again = load(stack.postgres.app_dsn, stack.s.source_schema)
+    assert [r.inserted for r in again] == [0, 0, 0, 0]
+    with psycopg.connect(stack.postgres.app_dsn) as conn:
+        ratings = conn.execute("SELECT count(*) FROM movielens.ratings").fetchone()
+        movies = conn.execute("SELECT count(*) FROM movielens.movies WHERE movie_id < 9000000").fetchone()
+    assert ratings == (100_836,) and movies == (9_742,)
+
+
+def reference_top_movies(folder: Path) -> list[tuple[int, int, float]]:
+    """Computed from the CSVs alone: the 100 best averages among the 1000 most-rated movies."""
+    ratings: dict[int, list[float]] = defaultdict(list)
+    with open(folder / "ratings.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            ratings[int(row["movieId"])].append(float(row["rating"]))
+    most = sorted(ratings, key=lambda m: (-len(ratings[m]), m))[:1000]
+    avg = {m: sum(ratings[m]) / len(ratings[m]) for m in most}
+    best = sorted(most, key=lambda m: (-avg[m], -len(ratings[m]), m))[:100]
+    return [(m, len(ratings[m]), avg[m]) for m in best]
+
+
+@needs_sample
+@pytest.mark.movielens
+def test_top_movies_over_movielens_matches_the_csvs(stack: Stack) -> None:
+    loaded = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
+    assert loaded["ratings"].csv_rows == 100_836
+    t = analyst(stack)
+    with source(stack) as conn:
+        in_source = conn.execute("SELECT count(*) FROM movielens.ratings").fetchone()
+    assert in_source is not None
+    wait_rows(t, "SELECT count(*) FROM silver.ratings", [[in_source[0]]], timeout=BULK_S)
+    wait_rows(t, "SELECT count(*) FROM silver.movies WHERE movie_id < 9000000", [[9742]], timeout=BULK_S)
+    rows = t.query("SELECT rank, movie_id, ratings, avg_rating FROM analytics.top_movies ORDER BY rank").rows
+    assert len(rows) == 100
+    expected = reference_top_movies(default_path())
+    assert [(r[1], r[2]) for r in rows] == [(m, n) for m, n, _ in expected]
+    for r, (_, _, avg) in zip(rows, expected, strict=True):  # the view rounds to 3 decimals
+        assert abs(r[3] - avg) <= 0.0005 + 1e-9, (r, avg)
+    assert [r[0] for r in rows] == list(range(1, 101))
+    # the other views answer too
+    assert t.scalar("SELECT sum(ratings) FROM analytics.ratings_per_day") == in_source[0]
+    assert t.scalar("SELECT count(*) FROM analytics.most_active_users") == 100
+    assert t.scalar("SELECT count(*) FROM analytics.genre_popularity WHERE genre = 'Drama'") == 1
+    fresh = t.query("SELECT table_name, row_count FROM analytics.pipeline_freshness").rows
+    assert ["ratings", in_source[0]] in fresh
+
+
+@needs_sample
+@pytest.mark.movielens
+def test_generator_holds_200_per_second_and_silver_ends_equal(stack: Stack) -> None:
+    load(stack.postgres.app_dsn, stack.s.source_schema)  # idempotent: the test stands alone
+    r = generate(stack.postgres.app_dsn, stack.s.source_schema, rate=200, duration_s=20, seed=5)
+    assert r.changes == 4000
+    assert abs(r.achieved_rate - 200) / 200 <= 0.10, r.achieved_rate
+    assert sum(r.by_kind.values()) == r.changes and min(r.by_kind.values()) > 0
+    diffs = verify(stack, None, wait_s=600)
+    assert all(d.clean for d in diffs), [d.as_dict() for d in diffs if not d.clean]
+
+
+def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    movie_id, title = 9_500_001, "Browser Test Movie (2026)"
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO movielens.movies VALUES (%s, %s, 'Drama') ON CONFLICT DO NOTHING", (movie_id, title)
+        )
+    trino = analyst_client(stack.s, stack.ctx.secrets)
+    deadline = time.monotonic() + 180
+    while True:  # the page searches the source; the silver column should already have the row
+        try:
+            if trino.query(f"SELECT 1 FROM silver.movies WHERE movie_id = {movie_id}").rows:
+                break
+        except QueryError:
+            pass
+        assert time.monotonic() < deadline, "the test movie did not reach silver"
+        time.sleep(1)
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+    shot = ARTIFACTS / "browser" / "edit-propagated.png"
+    try:
+        driver.get(stack.s.web_url)
+        driver.find_element(By.ID, "q").send_keys("Browser Test Movie")
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
+        WebDriverWait(driver, 30).until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, f"#results button[data-movie-id='{movie_id}']"))
+        ).click()
+        silver_title = (By.CSS_SELECTOR, "#silver dd[data-field='title']")
+        WebDriverWait(driver, 30).until(ec.text_to_be_present_in_element(silver_title, title))
+        new_title = f"Edited In The Browser {time.time_ns()} (2026)"
+        box = driver.find_element(By.ID, "title")
+        box.clear()
+        box.send_keys(new_title)
+        driver.find_element(By.CSS_SELECTOR, "#edit-form button").click()
+        WebDriverWait(driver, 240).until(ec.text_to_be_present_in_element(silver_title, new_title))
+        visible = (By.CSS_SELECTOR, "#edits tbody tr:first-child td.ok")
+        shown = WebDriverWait(driver, 30).until(ec.visibility_of_element_located(visible)).text
+        assert shown.endswith(" s") and float(shown[:-2]) > 0
+        source_title = driver.find_element(By.CSS_SELECTOR, "#source dd[data-field='title']").text
+        assert source_title == new_title
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        shot.with_suffix(".txt").write_text(f"the page showed the edit visible in silver after {shown}\n")
+    finally:
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shot))
+        driver.quit()

@@ -1,0 +1,46 @@
+"""The demo page's HTTP surface without services: static page, input validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from lakehouse.query.client import Trino
+from lakehouse.web.app import Backend, create_app
+
+
+def client(tmp_path: Path) -> TestClient:
+    # nothing listens behind these: the requests below must be answered before any I/O
+    trino = Trino("127.0.0.1", 9, "analyst", "x", tmp_path / "cert.pem")
+    backend = Backend(
+        "postgresql://nobody@127.0.0.1:9/none", "movielens", trino, {"Trino UI": "https://x/ui/"}
+    )
+    return TestClient(create_app(backend))
+
+
+def test_page_and_assets_are_served(tmp_path: Path) -> None:
+    c = client(tmp_path)
+    page = c.get("/")
+    assert page.status_code == 200 and "<title>Lakehouse demo" in page.text
+    assert 'lang="en"' in page.text and 'for="title"' in page.text  # labelled inputs
+    assert c.get("/static/app.js").status_code == 200
+    assert c.get("/healthz").json() == {"ok": True}
+    assert c.get("/api/links").json() == {"Trino UI": "https://x/ui/"}
+    assert c.get("/api/movies?q=").json() == []
+
+
+def test_bad_edits_are_refused_with_a_reason(tmp_path: Path) -> None:
+    c = client(tmp_path)
+    r = c.post("/api/movies/1/edit", json={"title": " ", "genres": "Drama"})
+    assert r.status_code == 400 and r.json() == {"error": "title and genres must not be empty"}
+    r = c.post("/api/movies/1/edit", json={"title": "x" * 301, "genres": "Drama"})
+    assert r.status_code == 400 and "longer than 300" in r.json()["error"]
+    for body in (
+        {"user_id": "a", "rating": "4"},
+        {"user_id": 1, "rating": "4.2"},
+        {"user_id": 1, "rating": "6"},
+    ):
+        r = c.post("/api/movies/1/ratings", json=body)
+        assert r.status_code == 400, body
+    assert c.get("/api/movies/abc").status_code == 404  # ids are integers
