@@ -291,9 +291,40 @@ def reset_silver(yes: bool) -> None:
     click.echo(f"deleted {do_reset(_stack())} objects; `lakehouse up` replays bronze into silver")
 
 
-@cli.group()
-def bench() -> None:
-    """Benchmarks: numbers and plots written to artifacts/bench/."""
+@cli.group(invoke_without_command=True)
+@click.option("--rate", type=click.FloatRange(1, 100_000), default=100.0, show_default=True, help="changes/s")
+@click.option("--duration", type=click.FloatRange(5, 7_200), default=60.0, show_default=True, help="seconds")
+@click.option(
+    "--out", default="artifacts/bench", show_default=True, type=click.Path(), help="JSON + plots here"
+)
+@click.option("--json", "as_json", is_flag=True, help="print the result document")
+@click.pass_context
+def bench(ctx: click.Context, rate: float, duration: float, out: str, as_json: bool) -> None:
+    """Freshness through every hop under a steady change load (the stack must be up).
+
+    Without a subcommand: the generator writes RATE changes/s for DURATION s while a marker row is
+    followed from the Postgres commit to Kafka, bronze, the silver commit and a Trino query.
+    Writes bench.json and freshness/CDF/hop plots to OUT. Subcommands measure one layer.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .benchmark.run import run as run_bench
+
+    r = run_bench(_stack(), rate, duration, Path(out))
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    f = r["freshness_s"]
+    click.echo(
+        f"{r['changes']} changes at {r['achieved_rate']}/s (target {rate:g}/s): commit → Trino "
+        f"p50 {f['p50']:.2f}s p95 {f['p95']:.2f}s p99 {f['p99']:.2f}s max {f['max']:.2f}s; "
+        f"bottleneck {r['bottleneck']}; lag bounded: {r['lag_bounded']}; "
+        f"RSS {r['footprint']['total_rss_mib']:.0f} MiB"
+    )
+    for hop, h in r["hops_s"].items():
+        if h["n"]:
+            click.echo(f"  {hop:<26} p50 {h['p50']:.2f}s  p95 {h['p95']:.2f}s")
+    click.echo(f"→ {out}/bench.json, freshness.png, cdf.png, hops.png")
 
 
 def _bench_options(changes: int, interval: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -344,6 +375,46 @@ def bench_trino(changes: int, interval: float, out: str) -> None:
 
     r = trino_latency(_stack(), changes, interval, Path(out))
     _report("trino", r, f"trigger {r['trigger']}, poll {r['poll_s']:.2f}s", out)
+
+
+@bench.command("snapshot")
+@click.option("--path", type=click.Path(path_type=Path), default=None, help="MovieLens folder")
+@click.option("--out", default="artifacts/bench", show_default=True, type=click.Path())
+def bench_snapshot(path: Path | None, out: str) -> None:
+    """MovieLens as Debezium's initial snapshot → complete in silver, on a fresh scratch stack
+    (ports +2000, wiped afterwards); also times a warm `up`."""
+    from .benchmark.snapshot import run as run_snapshot
+    from .movielens import check_folder
+
+    r = run_snapshot(check_folder(path), Path(out))
+    click.echo(
+        f"snapshot of {sum(r['rows'].values())} rows → silver in {r['snapshot_to_silver_s']}s "
+        f"(per table {r['per_table_s']}); up: cold {r['cold_up_s']}s, warm {r['warm_up_s']}s; "
+        f"RSS {r['total_rss_mib']:.0f} MiB → {out}/snapshot.json"
+    )
+
+
+@bench.command("throughput")
+@click.option("--rates", default="250,500,1000,2000", show_default=True, help="comma-separated changes/s")
+@click.option("--duration", type=click.FloatRange(10, 3_600), default=60.0, show_default=True)
+@click.option("--out", default="artifacts/bench/throughput", show_default=True, type=click.Path())
+def bench_throughput(rates: str, duration: float, out: str) -> None:
+    """The freshness run at each rate; reports the highest rate with bounded lag."""
+    from .benchmark.throughput import run as run_throughput
+
+    try:
+        values = [float(r) for r in rates.split(",") if r.strip()]
+    except ValueError:
+        raise click.UsageError(f"--rates: {rates!r} is not a comma-separated list of numbers") from None
+    if not values or min(values) <= 0:
+        raise click.UsageError("--rates: give at least one positive rate")
+    r = run_throughput(_stack(), values, duration, Path(out))
+    for s in r["steps"]:
+        click.echo(
+            f"  {s['target_rate']:>7g}/s → achieved {s['achieved_rate']}/s, p95 {s['freshness_s']['p95']}s, "
+            f"{'sustained' if s['sustained'] else 'NOT sustained'}"
+        )
+    click.echo(f"max sustained: {r['max_sustained_rate']} changes/s → {out}/throughput.json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     trino_http_port: int = Field(28080, ge=1, le=65535)
     trino_https_port: int = Field(28443, ge=1, le=65535)
     catalog_sync_metrics_port: int = Field(29103, ge=1, le=65535)
-    web_port: int = Field(28000, ge=1, le=65535)
+    web_port: int = Field(28800, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")

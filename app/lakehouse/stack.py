@@ -39,6 +39,8 @@ class Stack:
         s = settings or load_settings()
         self.ctx = Context(s, Secrets.load_or_create(s.home), Versions.load(s.root / "versions.env"))
         self.s = s
+        #: when each service (and the source connector) was ready in the last `up`, time.time()
+        self.ready_at: dict[str, float] = {}
         self.postgres = Postgres(self.ctx)
         self.minio = Minio(self.ctx)
         self.kafka = Kafka(self.ctx)
@@ -93,6 +95,7 @@ class Stack:
             with console.status(f"starting {service.name} …"):
                 outcome = service.start()
             took = f" in {time.monotonic() - started:.0f}s" if outcome == "started" else ""
+            self.ready_at[service.name] = time.time()
             console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
             if service is self.connect:
                 with console.status("registering the Debezium source connector …"):
@@ -100,6 +103,7 @@ class Stack:
                         self.s.connect_url, self.s.root / SOURCE_CONNECTOR, self.connector_values()
                     )
                     connectors.wait_running(self.s.connect_url, name, self.s.ready_timeout_s)
+                self.ready_at["connector"] = time.time()
                 console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
 
     def down(self, wipe: bool = False) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 from lakehouse.errors import ConfigError
 from lakehouse.paths import repo_root
 from lakehouse.secrets import KEYS, Secrets
-from lakehouse.settings import load_settings
+from lakehouse.settings import PORT_FIELDS, Settings, load_settings
 from lakehouse.versions import Versions, parse_env_file
 
 
@@ -93,3 +93,11 @@ def test_env_example_documents_every_setting() -> None:
     from lakehouse.settings import Settings, env_name
 
     assert documented == {env_name(f) for f in Settings.model_fields}
+
+
+def test_default_ports_do_not_collide_across_the_scratch_offsets() -> None:
+    """The dev stack (+0), the integration tests (+1000) and `bench snapshot` (+2000) can run together."""
+    defaults = Settings()
+    sets = {off: {getattr(defaults, f) + off for f in PORT_FIELDS} for off in (0, 1000, 2000)}
+    assert all(len(s) == len(PORT_FIELDS) for s in sets.values())
+    assert not (sets[0] & sets[1000]) and not (sets[0] & sets[2000]) and not (sets[1000] & sets[2000])

@@ -1,0 +1,1 @@
+"""`lakehouse bench`: freshness per hop under load, throughput, snapshot time, footprint."""

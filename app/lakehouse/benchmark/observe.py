@@ -1,0 +1,144 @@
+"""Watchers that note, on this process's clock, when each benchmark marker reaches a point.
+
+The marker is one source row (`bench_marker`, id 1) whose `seq` the benchmark bumps every
+half second; marker k has passed a point once that point shows seq >= k.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from ..query.client import QueryError, Trino
+
+MARKER_TABLE = "bench_marker"
+
+
+@dataclass
+class Seen:
+    """marker seq → first time (time.time()) it was observed at one point."""
+
+    at: dict[int, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def upto(self, seq: int, now: float) -> None:
+        """Markers are cumulative: seeing seq k means every marker up to k has arrived."""
+        with self._lock:
+            if self.at and seq <= max(self.at):
+                return
+            low = max(self.at, default=0) + 1
+            for k in range(low, seq + 1):
+                self.at.setdefault(k, now)
+
+    def snapshot(self) -> dict[int, float]:
+        with self._lock:
+            return dict(self.at)
+
+
+class Watcher(threading.Thread):
+    """Calls `poll()` until stopped; `poll` returns the highest seq it saw (or None)."""
+
+    def __init__(self, name: str, poll: Callable[[], int | None], every_s: float) -> None:
+        super().__init__(name=f"watch-{name}", daemon=True)
+        self.seen = Seen()
+        self.poll, self.every_s = poll, every_s
+        self.stop = threading.Event()
+        self.errors = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                seq = self.poll()
+            except Exception:  # a point restarting mid-run: count it, keep watching
+                self.errors += 1
+                seq = None
+            if seq is not None:
+                self.seen.upto(seq, time.time())
+            self.stop.wait(self.every_s)
+
+
+def _seq_of(value: Any) -> int | None:
+    payload = value.get("payload", value) if isinstance(value, dict) else None
+    after = payload.get("after") if isinstance(payload, dict) else None
+    return int(after["seq"]) if isinstance(after, dict) and "seq" in after else None
+
+
+def kafka_poll(bootstrap: str, topic: str) -> Callable[[], int | None]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"lakehouse-bench-{time.time_ns()}",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
+
+    def poll() -> int | None:
+        best = None
+        for msg in consumer.consume(num_messages=500, timeout=0.2):
+            value = msg.value()
+            if msg.error() is None and value:
+                seq = _seq_of(json.loads(value))
+                best = seq if best is None or (seq is not None and seq > best) else best
+        return best
+
+    return poll
+
+
+def bronze_poll(client: Any, bucket: str, prefix: str) -> Callable[[], int | None]:
+    read: set[str] = set()
+
+    def poll() -> int | None:
+        best = None
+        for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
+            if obj.object_name in read:
+                continue
+            resp = client.get_object(bucket, obj.object_name)
+            try:
+                body = resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+            read.add(obj.object_name)
+            for line in body.splitlines():
+                seq = _seq_of(json.loads(line).get("value"))
+                if seq is not None and (best is None or seq > best):
+                    best = seq
+        return best
+
+    return poll
+
+
+def trino_poll(trino: Trino) -> Callable[[], int | None]:
+    def poll() -> int | None:
+        try:
+            value = trino.scalar(f"SELECT seq FROM silver.{MARKER_TABLE} WHERE id = 1")
+        except QueryError:  # not registered yet
+            return None
+        return None if value is None else int(value)
+
+    return poll
+
+
+def silver_commits(trino: Trino) -> dict[int, float]:
+    """marker seq → time of the silver Delta commit that first held it (from the table history)."""
+    versions = trino.query(
+        f'SELECT version, to_unixtime(timestamp) FROM silver."{MARKER_TABLE}$history" ORDER BY version'
+    ).rows
+    seen = Seen()
+    for version, ts in versions:
+        try:
+            seq = trino.scalar(
+                f"SELECT seq FROM silver.{MARKER_TABLE} FOR VERSION AS OF {version} WHERE id = 1"
+            )
+        except QueryError:
+            continue
+        if seq is not None:
+            seen.upto(int(seq), float(ts))
+    return seen.snapshot()

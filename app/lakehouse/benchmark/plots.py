@@ -1,0 +1,102 @@
+"""The benchmark's pictures: freshness per marker and lag over time, the CDF, time per hop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def freshness_over_time(
+    samples: Sequence[tuple[float, float]],
+    lag: Sequence[tuple[float, float]],
+    start: float,
+    title: str,
+    path: Path,
+) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.plot(
+        [t - start for t, _ in lag],
+        [v for _, v in lag],
+        color="tab:gray",
+        lw=1,
+        label="lag: age of newest visible marker",
+    )
+    ax.scatter(
+        [t - start for t, _ in samples],
+        [v for _, v in samples],
+        s=12,
+        label="freshness per marker (commit → Trino)",
+    )
+    ax.set_xlabel("seconds into the run")
+    ax.set_ylabel("seconds")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cdf(values: Sequence[float], title: str, path: Path) -> None:
+    plt = _plt()
+    ordered = sorted(values)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.step(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], where="post")
+    ax.set_xlabel("commit → visible in Trino (s)")
+    ax.set_ylabel("share of markers")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def hops(summary: Mapping[str, Mapping[str, Any]], title: str, path: Path) -> None:
+    plt = _plt()
+    names = [h for h in summary if summary[h]["p50"] is not None]
+    p50 = [summary[h]["p50"] for h in names]
+    p95 = [summary[h]["p95"] for h in names]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], p95, height=0.4, color="tab:orange", label="p95")
+    ax.barh([i - 0.2 for i in y], p50, height=0.4, color="tab:blue", label="p50")
+    ax.set_yticks(list(y), [n.replace("_to_", " → ") for n in names])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds in the hop")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def throughput(steps: Sequence[Mapping[str, Any]], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    x = [s["achieved_rate"] for s in steps]
+    ax.plot(x, [s["freshness_s"]["p50"] for s in steps], marker="o", label="p50")
+    ax.plot(x, [s["freshness_s"]["p95"] for s in steps], marker="o", label="p95")
+    for s in steps:
+        if not s["sustained"]:
+            ax.annotate("lag grew", (s["achieved_rate"], s["freshness_s"]["p95"]), color="tab:red")
+    ax.set_xlabel("achieved changes/s")
+    ax.set_ylabel("commit → visible in Trino (s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Freshness against load")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

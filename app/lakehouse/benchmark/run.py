@@ -1,0 +1,217 @@
+"""`lakehouse bench`: changes at a steady rate plus a marker, followed through every hop.
+
+A generator thread writes the load; every half second the benchmark bumps its marker row
+(`bench_marker.seq`) and notes the commit time. Watchers in this same process note when the
+marker is seen in Kafka, in a bronze object and in Trino; the silver commit time comes from the
+Delta history afterwards. One clock throughout (this process's), except the silver commit time,
+which is the Spark driver's clock on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ..errors import LakehouseError
+from ..generator import run as generate
+from ..query.client import QueryError
+from ..query.connect import analyst_client
+from ..stack import Stack
+from . import plots
+from .footprint import machine, tree_rss_mib
+from .observe import MARKER_TABLE, Watcher, bronze_poll, kafka_poll, silver_commits, trino_poll
+from .stats import POINTS, bottleneck, freshness, hops, lag_bounded, summary
+
+MARKER_EVERY_S = 0.5
+WATCH_EVERY_S = 0.25
+DRAIN_S = 300.0
+SAMPLE_EVERY_S = 10.0
+
+
+def _marker_ready(stack: Stack) -> None:
+    """Create the marker row and wait until Trino shows it: every hop is warm before timing."""
+    schema = stack.s.source_schema
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {schema}.{MARKER_TABLE} "
+            "(id int PRIMARY KEY, seq bigint NOT NULL, written_at timestamptz NOT NULL)"
+        )
+        conn.execute(
+            f"INSERT INTO {schema}.{MARKER_TABLE} VALUES (1, 0, now()) "
+            "ON CONFLICT (id) DO UPDATE SET written_at = now()"
+        )
+    poll = trino_poll(analyst_client(stack.s, stack.ctx.secrets))
+    deadline = time.monotonic() + DRAIN_S
+    while poll() is None:
+        if time.monotonic() > deadline:
+            raise LakehouseError(f"the benchmark marker did not reach Trino within {DRAIN_S:.0f}s")
+        time.sleep(1)
+
+
+def _current_seq(stack: Stack) -> int:
+    with psycopg.connect(stack.postgres.app_dsn) as conn:
+        row = conn.execute(f"SELECT seq FROM {stack.s.source_schema}.{MARKER_TABLE} WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _file_counts(stack: Stack) -> dict[str, int]:
+    """Active data files per silver table (what a query has to open)."""
+    trino = analyst_client(stack.s, stack.ctx.secrets)
+    out = {}
+    for (table,) in trino.query(
+        "SELECT table_name FROM lakehouse.information_schema.tables "
+        "WHERE table_schema = 'silver' AND table_type = 'BASE TABLE'"
+    ).rows:
+        try:
+            out[table] = int(trino.scalar(f'SELECT count(DISTINCT "$path") FROM silver."{table}"'))
+        except QueryError:
+            continue
+    return out
+
+
+def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1) -> dict[str, Any]:
+    s = stack.s
+    _marker_ready(stack)
+    base = _current_seq(stack)
+    topic = f"{s.topic_prefix}.{s.source_schema}.{MARKER_TABLE}"
+    trino = analyst_client(s, stack.ctx.secrets)
+    watchers = {
+        "kafka": Watcher("kafka", kafka_poll(s.kafka_bootstrap, topic), 0.0),
+        "bronze": Watcher(
+            "bronze", bronze_poll(stack.minio.client(), s.bucket, f"bronze/{topic}/"), WATCH_EVERY_S
+        ),
+        "trino": Watcher("trino", trino_poll(trino), WATCH_EVERY_S),
+    }
+    for w in watchers.values():
+        w.start()
+    committed: dict[int, float] = {}
+    lag: list[tuple[float, float]] = []
+    files: dict[str, list[tuple[float, int]]] = {}
+    rss: dict[str, float] = {}
+    stop = threading.Event()
+    load: dict[str, Any] = {}
+
+    def load_thread() -> None:
+        load["result"] = generate(
+            s_dsn, s.source_schema, rate=rate, duration_s=duration_s, seed=seed, should_stop=stop.is_set
+        )
+
+    s_dsn = stack.postgres.app_dsn
+    loader = threading.Thread(target=load_thread, name="load", daemon=True)
+    started = time.time()
+    loader.start()
+    next_sample = 0.0
+    with psycopg.connect(s_dsn, autocommit=True) as conn:
+        seq = base
+        while loader.is_alive():
+            seq += 1
+            conn.execute(
+                f"UPDATE {s.source_schema}.{MARKER_TABLE} SET seq = %s, written_at = now() WHERE id = 1",
+                (seq,),
+            )
+            now = time.time()
+            committed[seq] = now
+            visible = watchers["trino"].seen.snapshot()
+            newest = max((committed[k] for k in visible if k in committed), default=None)
+            if newest is not None:
+                lag.append((now, now - newest))
+            if now >= next_sample:
+                next_sample = now + SAMPLE_EVERY_S
+                for svc in stack.services:
+                    pid = svc.pid()
+                    if pid is not None:
+                        rss[svc.name] = max(rss.get(svc.name, 0.0), tree_rss_mib(pid))
+                for table, n in _file_counts(stack).items():
+                    files.setdefault(table, []).append((round(now - started, 1), n))
+            time.sleep(max(0.0, MARKER_EVERY_S - (time.time() - now)))
+    loader.join()
+    last = seq
+    deadline = time.monotonic() + DRAIN_S
+    while max(watchers["trino"].seen.snapshot(), default=0) < last and time.monotonic() < deadline:
+        now = time.time()
+        visible = watchers["trino"].seen.snapshot()
+        newest = max((committed[k] for k in visible if k in committed), default=started)
+        lag.append((now, now - newest))
+        time.sleep(WATCH_EVERY_S)
+    for w in watchers.values():
+        w.stop.set()
+        w.join()
+    seen = {name: w.seen.snapshot() for name, w in watchers.items()}
+    seen["commit"] = committed
+    seen["silver_commit"] = silver_commits(trino)
+    seen = {p: {k: v for k, v in seen.get(p, {}).items() if k in committed} for p in POINTS}
+    result = _result(
+        stack,
+        rate=rate,
+        duration_s=duration_s,
+        generated=load["result"],
+        seen=seen,
+        files=files,
+        rss=rss,
+        started=started,
+    )
+    _write(result, seen, lag, started, out_dir)
+    return result
+
+
+def _result(
+    stack: Stack,
+    *,
+    rate: float,
+    duration_s: float,
+    generated: Any,
+    seen: dict[str, dict[int, float]],
+    files: dict[str, list[tuple[float, int]]],
+    rss: dict[str, float],
+    started: float,
+) -> dict[str, Any]:
+    fresh = freshness(seen)
+    per_hop = hops(seen)
+    silver = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())
+    sink = json.loads((stack.s.root / "bronze" / "sink.json").read_text())
+    return {
+        "freshness_s": summary([v for _, v in fresh]),
+        "achieved_rate": round(generated.achieved_rate, 1),
+        "target_rate": rate,
+        "duration_s": duration_s,
+        "changes": generated.changes,
+        "markers": {"written": len(seen["commit"]), "visible": len(seen["trino"])},
+        "hops_s": {h: summary(v) for h, v in per_hop.items()},
+        "bottleneck": bottleneck(per_hop),
+        "lag_bounded": lag_bounded(fresh),
+        "footprint": {"rss_mib": rss, "total_rss_mib": round(sum(rss.values()), 1)},
+        "files": {t: [list(p) for p in pts] for t, pts in files.items()},
+        "machine": machine(),
+        "settings": {
+            "silver_trigger": silver["trigger.interval"],
+            "silver_max_bytes_per_trigger": silver["max.bytes.per.trigger"],
+            "bronze_flush_interval_ms": int(sink["flush.interval.ms"]),
+            "spark_master": stack.s.spark_master,
+            "spark_driver_memory": stack.s.spark_driver_memory,
+            "marker_every_s": MARKER_EVERY_S,
+            "watch_every_s": WATCH_EVERY_S,
+        },
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+    }
+
+
+def _write(
+    result: dict[str, Any],
+    seen: dict[str, dict[int, float]],
+    lag: list[tuple[float, float]],
+    started: float,
+    out_dir: Path,
+) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(result, indent=2))
+    fresh = freshness(seen)
+    label = f"{result['achieved_rate']:.0f} changes/s, {result['machine']['cpus']} cores"
+    plots.freshness_over_time(fresh, lag, started, f"Freshness and lag at {label}", out_dir / "freshness.png")
+    if fresh:
+        plots.cdf([v for _, v in fresh], f"Commit → visible in Trino, CDF ({label})", out_dir / "cdf.png")
+    plots.hops(result["hops_s"], f"Where the time goes, per hop ({label})", out_dir / "hops.png")

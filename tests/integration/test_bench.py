@@ -1,0 +1,35 @@
+"""Smoke run of `lakehouse bench` on the real stack: a few seconds at a low rate, every hop seen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import psycopg
+
+from lakehouse.benchmark.run import run
+from lakehouse.benchmark.stats import HOPS, SCHEMA
+from lakehouse.stack import Stack
+
+
+def test_bench_smoke_follows_markers_through_every_hop(stack: Stack, tmp_path: Path) -> None:
+    # the generator needs at least one movie to work with
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO movielens.movies VALUES (9600001, 'Bench Smoke (2026)', 'Drama') "
+            "ON CONFLICT DO NOTHING"
+        )
+    result = run(stack, rate=20, duration_s=10, out_dir=tmp_path)
+    jsonschema.validate(result, SCHEMA)
+    assert json.loads((tmp_path / "bench.json").read_text()) == result
+    assert result["markers"]["written"] >= 15
+    assert result["markers"]["visible"] == result["markers"]["written"]
+    assert result["freshness_s"]["n"] == result["markers"]["written"]
+    assert result["changes"] == 200 and result["achieved_rate"] > 0
+    for hop in HOPS:  # every hop was observed for every marker
+        assert result["hops_s"][hop]["n"] == result["markers"]["written"], hop
+    assert result["bottleneck"] in HOPS
+    assert {"silver", "trino", "kafka"} <= set(result["footprint"]["rss_mib"])
+    for png in ("freshness.png", "cdf.png", "hops.png"):
+        assert (tmp_path / png).stat().st_size > 10_000

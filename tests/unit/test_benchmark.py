@@ -1,0 +1,95 @@
+"""The benchmark's arithmetic: percentiles, per-hop attribution, bounded lag, the JSON schema."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+
+from lakehouse.benchmark.observe import Seen
+from lakehouse.benchmark.stats import (
+    HOPS,
+    SCHEMA,
+    bottleneck,
+    freshness,
+    hops,
+    lag_bounded,
+    percentile,
+    summary,
+)
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = [float(v) for v in range(1, 101)]  # 1..100
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+    assert summary([])["p50"] is None and summary([])["n"] == 0
+    s = summary([1.0, 2.0, 3.0, 10.0])
+    assert (s["n"], s["p50"], s["max"], s["mean"]) == (4, 2.0, 10.0, 4.0)
+
+
+def test_each_hop_gets_the_time_between_its_two_points() -> None:
+    seen = {
+        "commit": {1: 100.0, 2: 100.5, 3: 101.0},
+        "kafka": {1: 100.2, 2: 100.6, 3: 101.1},
+        "bronze": {1: 101.0, 2: 101.0, 3: 102.0},
+        "silver_commit": {1: 110.0, 2: 110.0},  # marker 3 not committed to silver yet
+        "trino": {1: 110.3, 2: 110.3},
+    }
+    per_hop = hops(seen)
+    assert list(per_hop) == list(HOPS)
+    assert per_hop["commit_to_kafka"] == pytest.approx([0.2, 0.1, 0.1])
+    assert per_hop["kafka_to_bronze"] == pytest.approx([0.8, 0.4, 0.9])
+    assert per_hop["bronze_to_silver_commit"] == pytest.approx([9.0, 9.0])
+    assert per_hop["silver_commit_to_trino"] == pytest.approx([0.3, 0.3])
+    # the hops of a marker add up to its freshness
+    assert [round(v, 6) for _, v in freshness(seen)] == [10.3, 9.8]
+    assert sum(per_hop[h][0] for h in HOPS) == pytest.approx(freshness(seen)[0][1])
+    assert bottleneck(per_hop) == "bronze_to_silver_commit"
+    # a clock step never shows as a negative hop
+    assert hops({"commit": {1: 5.0}, "kafka": {1: 4.9}})["commit_to_kafka"] == [0.0]
+
+
+def test_seen_is_cumulative() -> None:
+    s = Seen()
+    s.upto(3, 10.0)
+    s.upto(2, 11.0)  # older news changes nothing
+    s.upto(5, 12.0)
+    assert s.snapshot() == {1: 10.0, 2: 10.0, 3: 10.0, 4: 12.0, 5: 12.0}
+
+
+def test_lag_is_bounded_unless_it_keeps_growing() -> None:
+    steady = [(float(t), 15.0 + (t % 3)) for t in range(40)]
+    growing = [(float(t), 5.0 + 2 * t) for t in range(40)]
+    assert lag_bounded(steady)
+    assert not lag_bounded(growing)
+    assert not lag_bounded(steady[:5])  # too few markers to say
+
+
+def test_a_result_document_matches_the_schema() -> None:
+    s = summary([1.0, 2.0])
+    doc = {
+        "freshness_s": s,
+        "achieved_rate": 99.5,
+        "target_rate": 100.0,
+        "duration_s": 60.0,
+        "markers": {"written": 120, "visible": 120},
+        "hops_s": {h: s for h in HOPS},
+        "bottleneck": "bronze_to_silver_commit",
+        "lag_bounded": True,
+        "footprint": {"rss_mib": {"trino": 700.0}, "total_rss_mib": 700.0},
+        "files": {"ratings": [[0.0, 12], [10.0, 13]]},
+        "machine": {"cpus": 2, "memory_gib": 23.5},
+    }
+    jsonschema.validate(doc, SCHEMA)
+    broken = copy.deepcopy(doc)
+    del broken["hops_s"]["kafka_to_bronze"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
