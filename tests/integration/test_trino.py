@@ -64,18 +64,18 @@ def test_row_change_delete_and_time_travel_through_sql(stack: Stack) -> None:
 def test_table_created_after_start_is_queryable(stack: Stack) -> None:
     with source(stack) as conn:
         conn.execute(
-            "CREATE TABLE movielens.watchlist (user_id int, movie_id int, PRIMARY KEY (user_id, movie_id))"
+            "CREATE TABLE movielens.wishlist (user_id int, movie_id int, PRIMARY KEY (user_id, movie_id))"
         )
-        conn.execute("INSERT INTO movielens.watchlist VALUES (1, 1), (1, 2)")
-    wait_rows(analyst(stack), "SELECT count(*) FROM silver.watchlist", [[2]])
+        conn.execute("INSERT INTO movielens.wishlist VALUES (1, 1), (1, 2)")
+    wait_rows(analyst(stack), "SELECT count(*) FROM silver.wishlist", [[2]])
     with source(stack) as conn:
-        conn.execute("ALTER TABLE movielens.watchlist ADD COLUMN note text")
-        conn.execute("INSERT INTO movielens.watchlist VALUES (2, 1, 'later')")
+        conn.execute("ALTER TABLE movielens.wishlist ADD COLUMN note text")
+        conn.execute("INSERT INTO movielens.wishlist VALUES (2, 1, 'later')")
     # a column added later is visible too (its schema comes from the Delta log)
-    wait_rows(analyst(stack), "SELECT note FROM silver.watchlist WHERE user_id = 2", [["later"]])
+    wait_rows(analyst(stack), "SELECT note FROM silver.wishlist WHERE user_id = 2", [["later"]])
     tables = json.loads(cli("tables", "--json").stdout)
-    assert {"source": "movielens.watchlist", "silver": "lakehouse.silver.watchlist"}.items() <= next(
-        t for t in tables if t["source"] == "movielens.watchlist"
+    assert {"source": "movielens.wishlist", "silver": "lakehouse.silver.wishlist"}.items() <= next(
+        t for t in tables if t["source"] == "movielens.wishlist"
     ).items()
 
 
