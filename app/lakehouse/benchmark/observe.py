@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
+from ..bronze.reader import read_records
 from ..query.client import QueryError, Trino
 
 MARKER_TABLE = "bench_marker"
@@ -99,15 +100,10 @@ def bronze_poll(client: Any, bucket: str, prefix: str) -> Callable[[], int | Non
         for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
             if obj.object_name in read:
                 continue
-            resp = client.get_object(bucket, obj.object_name)
-            try:
-                body = resp.read()
-            finally:
-                resp.close()
-                resp.release_conn()
+            records = read_records(client, bucket, obj.object_name)
             read.add(obj.object_name)
-            for line in body.splitlines():
-                seq = _seq_of(json.loads(line).get("value"))
+            for rec in records:
+                seq = _seq_of(rec.get("value"))
                 if seq is not None and (best is None or seq > best):
                     best = seq
         return best

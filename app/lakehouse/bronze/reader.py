@@ -46,12 +46,16 @@ def read_topic(client: Any, bucket: str, bronze_prefix: str, topic: str) -> Iter
         key=lambda o: o.object_name,
     )
     for obj in objects:
-        resp = client.get_object(bucket, obj.object_name)
-        try:
-            body = resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
-        for line in body.splitlines():
-            rec = json.loads(line)
+        for rec in read_records(client, bucket, obj.object_name):
             yield BronzeEvent(obj.object_name, rec["topic"], rec["offset"], rec["key"], rec["value"])
+
+
+def read_records(client: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """The JSON records (one per line) of one bronze object."""
+    resp = client.get_object(bucket, key)
+    try:
+        body = resp.read()
+    finally:
+        resp.close()
+        resp.release_conn()
+    return [json.loads(line) for line in body.splitlines()]
