@@ -49,15 +49,18 @@ def wait_for_silver(stack: Stack) -> None:
     want = source_counts(stack)["ratings"]
     started = time.monotonic()
     have = 0
+    next_line = started + 15
     with console.status("silver catching up …") as status:
         while time.monotonic() - started < CATCH_UP_S:
             try:
                 have = int(trino.scalar("SELECT count(*) FROM silver.ratings"))
             except QueryError:  # not registered yet: its first batch is still running
                 have = 0
-            status.update(
-                f"silver catching up: {have:,}/{want:,} ratings ({time.monotonic() - started:.0f}s)"
-            )
+            line = f"silver catching up: {have:,}/{want:,} ratings ({time.monotonic() - started:.0f}s)"
+            status.update(line)
+            if not console.is_terminal and time.monotonic() >= next_line:  # logs: a line every 15 s
+                console.print(line)
+                next_line = time.monotonic() + 15
             if have >= want:
                 console.print(
                     f"[green]✓[/] silver has the {have:,} ratings ({time.monotonic() - started:.0f}s)"
