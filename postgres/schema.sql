@@ -33,3 +33,13 @@ CREATE TABLE IF NOT EXISTS tags (
 
 CREATE INDEX IF NOT EXISTS ratings_movie_id_idx ON ratings (movie_id);
 CREATE INDEX IF NOT EXISTS tags_movie_id_idx ON tags (movie_id);
+
+-- Pipeline heartbeat: Debezium's heartbeat.action.query (debezium/postgres-source.json) updates
+-- this one row every heartbeat as the CDC role. The change flows through Kafka, bronze and silver
+-- like any other, so the silver row's age is the pipeline's end-to-end freshness even when no
+-- application table changes, and the replication slot keeps advancing on an idle source.
+CREATE TABLE IF NOT EXISTS pipeline_heartbeat (
+    id      smallint    PRIMARY KEY CHECK (id = 1),
+    beat_at timestamptz NOT NULL
+);
+GRANT INSERT, UPDATE ON pipeline_heartbeat TO {{cdc_role}};

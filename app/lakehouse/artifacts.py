@@ -6,11 +6,13 @@ download is redone rather than half-used. Long steps show progress.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import select
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .errors import LakehouseError
+from .paths import repo_root
 from .settings import Settings
 from .versions import Versions
 
@@ -52,6 +55,16 @@ def trino_home(cache: Path, v: Versions) -> Path:
 #: the plugins trino/etc uses; the tarball ships ~60 (its plugins share jars as hard links, so it
 #: is unpacked whole and the rest removed)
 TRINO_PLUGINS = ("delta-lake", "password-authenticators")
+
+
+def jmx_exporter_jar(cache: Path, v: Versions) -> Path:
+    return cache / f"jmx-exporter-{v.jmx_exporter}" / f"jmx_prometheus_javaagent-{v.jmx_exporter}.jar"
+
+
+def superset_home(cache: Path, v: Versions) -> Path:
+    """Superset's own venv; keyed by the lock file's hash too, so a changed lock installs anew."""
+    lock = hashlib.sha1((repo_root() / "superset" / "requirements.txt").read_bytes()).hexdigest()[:10]
+    return cache / f"superset-{v.superset}-{lock}"
 
 
 def trino_java_home() -> Path:
@@ -134,6 +147,19 @@ def ensure_postgres(v: Versions) -> None:
     _apt_install([f"postgresql-{v.postgres_major}"])
 
 
+#: Debian's Prometheus server (with promtool) and Alertmanager
+MONITORING = {
+    Path("/usr/bin/prometheus"): "prometheus",
+    Path("/usr/bin/prometheus-alertmanager"): "prometheus-alertmanager",
+}
+
+
+def ensure_monitoring() -> None:
+    missing = [pkg for binary, pkg in MONITORING.items() if not binary.exists()]
+    if missing:
+        _apt_install(missing)
+
+
 #: Debian's headless browser and its WebDriver, for the browser tests (`make test`)
 BROWSER = Path("/usr/bin/chromium")
 BROWSER_DRIVER = Path("/usr/bin/chromedriver")
@@ -179,6 +205,7 @@ def install(settings: Settings, versions: Versions) -> None:
     cache, root = settings.cache, settings.root
     cache.mkdir(parents=True, exist_ok=True)
     ensure_postgres(versions)
+    ensure_monitoring()
     if _java_major() < 17:
         raise LakehouseError("Java 17+ is required for Kafka and Debezium — install openjdk-17")
     _maven_copy(
@@ -210,6 +237,14 @@ def install(settings: Settings, versions: Versions) -> None:
         cache,
     )
     _install_trino(root, cache, versions)
+    _maven_copy(
+        root / "kafka" / "jmx-exporter.pom.xml",
+        jmx_exporter_jar(cache, versions).parent,
+        f"Prometheus JMX exporter {versions.jmx_exporter} (Maven)",
+        {"jmx.exporter.version": versions.jmx_exporter},
+        cache,
+    )
+    _install_superset(root, cache, versions)
     binary = minio_binary(cache, versions)
     if not binary.exists():
         go = _need("go", "install Go 1.24+ (https://go.dev/doc/install) to build MinIO from source")
@@ -221,6 +256,33 @@ def install(settings: Settings, versions: Versions) -> None:
             r"go: downloading",
             env,
         )
+
+
+def _install_superset(root: Path, cache: Path, versions: Versions) -> None:
+    home = superset_home(cache, versions)
+    if _done(home):
+        return
+    if home.exists():
+        shutil.rmtree(home)
+    run_with_progress(
+        [sys.executable, "-m", "venv", str(home)],
+        "Superset venv",
+        cache / "logs" / "superset-venv.log",
+        r"^$",
+    )
+    run_with_progress(
+        [
+            str(home / "bin" / "pip"),
+            "install",
+            "--no-input",
+            "-r",
+            str(root / "superset" / "requirements.txt"),
+        ],
+        f"Superset {versions.superset} (pip, its own venv; ~840 MB once)",
+        cache / "logs" / "superset-install.log",
+        r"^(Collecting|Downloading|Using cached)",
+    )
+    _mark(home)
 
 
 def _install_trino(root: Path, cache: Path, versions: Versions) -> None:

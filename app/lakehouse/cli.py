@@ -68,6 +68,8 @@ def status(as_json: bool) -> None:
         for name, svc in st["services"].items():
             pid = f"pid {svc['pid']}" if svc["pid"] else ""
             click.echo(f"{name:<12} {svc['state']:<8} {pid}")
+            if svc.get("error"):
+                click.echo(f"{'':<12} error: {svc['error']}")
         for name, con in st["connectors"].items():
             tasks = ",".join(con.get("tasks", []))
             click.echo(f"{name:<12} {con['state']} {('tasks: ' + tasks) if tasks else ''}")

@@ -23,10 +23,20 @@ KEYS = (
     "TRINO_ADMIN_PASSWORD",
     "TRINO_ANALYST_PASSWORD",
     "TRINO_SHARED_SECRET",
+    "SUPERSET_ADMIN_PASSWORD",
+    "SUPERSET_SECRET_KEY",
 )
 #: credentials the launcher re-applies on every start (Trino's password file is rewritten each
 #: time): safe to generate when missing, e.g. in a file written before Trino was part of the stack
-REAPPLIED = frozenset({"TRINO_ADMIN_PASSWORD", "TRINO_ANALYST_PASSWORD", "TRINO_SHARED_SECRET"})
+REAPPLIED = frozenset(
+    {
+        "TRINO_ADMIN_PASSWORD",
+        "TRINO_ANALYST_PASSWORD",
+        "TRINO_SHARED_SECRET",
+        "SUPERSET_ADMIN_PASSWORD",  # reset on every start
+        "SUPERSET_SECRET_KEY",  # the connection (and its password) is re-imported on every start
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class Secrets:
     trino_admin_password: str
     trino_analyst_password: str
     trino_shared_secret: str
+    superset_admin_password: str
+    superset_secret_key: str
 
     @classmethod
     def load_or_create(cls, home: Path) -> Secrets:

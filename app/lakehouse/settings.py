@@ -42,6 +42,13 @@ PORT_FIELDS = (
     "trino_https_port",
     "catalog_sync_metrics_port",
     "web_port",
+    "monitor_metrics_port",
+    "kafka_jmx_port",
+    "connect_jmx_port",
+    "prometheus_port",
+    "alertmanager_port",
+    "superset_port",
+    "grafana_port",
 )
 
 
@@ -64,6 +71,13 @@ class Settings(BaseSettings):
     trino_https_port: int = Field(28443, ge=1, le=65535)
     catalog_sync_metrics_port: int = Field(29103, ge=1, le=65535)
     web_port: int = Field(28800, ge=1, le=65535)
+    monitor_metrics_port: int = Field(29104, ge=1, le=65535)
+    kafka_jmx_port: int = Field(29105, ge=1, le=65535)
+    connect_jmx_port: int = Field(29106, ge=1, le=65535)
+    prometheus_port: int = Field(29090, ge=1, le=65535)
+    alertmanager_port: int = Field(29095, ge=1, le=65535)
+    superset_port: int = Field(28088, ge=1, le=65535)
+    grafana_port: int = Field(28300, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -79,6 +93,9 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mg]$")
     catalog_sync_interval_s: float = Field(
         2.0, gt=0, description="how often new silver tables are looked for (seconds)"
+    )
+    monitor_interval_s: float = Field(
+        10.0, ge=1, description="how often the monitor reads slot, connectors, lag and freshness (seconds)"
     )
 
     @model_validator(mode="after")
@@ -132,6 +149,22 @@ class Settings(BaseSettings):
     @property
     def web_url(self) -> str:
         return f"http://{self.host}:{self.web_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.host}:{self.alertmanager_port}"
+
+    @property
+    def superset_url(self) -> str:
+        return f"http://{self.host}:{self.superset_port}"
+
+    @property
+    def grafana_url(self) -> str:
+        return f"http://{self.host}:{self.grafana_port}"
 
     @property
     def trino_url(self) -> str:

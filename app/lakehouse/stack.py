@@ -22,11 +22,16 @@ from .services.catalog_sync import CatalogSyncService
 from .services.connect import Connect
 from .services.kafka import Kafka
 from .services.minio import Minio
+from .services.monitor import MonitorService
 from .services.postgres import PUBLICATION, SLOT, Postgres
+from .services.prometheus import AlertmanagerService, PrometheusService
 from .services.silver import SilverService
+from .services.superset import SupersetService
 from .services.trino import TrinoService
 from .services.web import WebService
 from .settings import Settings, load_settings
+from .superset_api import ADMIN_USER as ADMIN_USER_SUPERSET
+from .superset_api import DASHBOARD_SLUG
 from .versions import Versions
 
 console = Console(stderr=True)
@@ -49,6 +54,10 @@ class Stack:
         self.silver = SilverService(self.ctx)
         self.trino = TrinoService(self.ctx)
         self.catalog = CatalogSyncService(self.ctx)
+        self.monitor = MonitorService(self.ctx)
+        self.alertmanager = AlertmanagerService(self.ctx)
+        self.prometheus = PrometheusService(self.ctx)
+        self.superset = SupersetService(self.ctx)
         self.web = WebService(self.ctx)
 
     @property
@@ -56,7 +65,8 @@ class Stack:
         """Start order; stop order is the reverse."""
         return [
             self.postgres, self.minio, self.kafka, self.connect, self.bronze, self.silver,
-            self.trino, self.catalog, self.web,
+            self.trino, self.catalog, self.monitor, self.alertmanager, self.prometheus,
+            self.superset, self.web,
         ]  # fmt: skip
 
     def connector_values(self) -> dict[str, object]:
@@ -164,6 +174,17 @@ class Stack:
                 "admin_password": sec.trino_admin_password,
             },
             "app": {"url": s.web_url},
+            "prometheus": {"url": s.prometheus_url},
+            "alertmanager": {"url": s.alertmanager_url},
+            "superset": {
+                "url": s.superset_url,
+                "user": ADMIN_USER_SUPERSET,
+                "password": sec.superset_admin_password,
+                "dashboard": f"{s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/",
+            },
+            # no native Grafana: its server is not published to any registry this stack installs
+            # from (see grafana/README.md); docker compose runs it
+            "grafana": None,
         }
 
     def log_path(self, service: str) -> Path:

@@ -22,6 +22,10 @@ REQUIRED = (
     "AWS_SDK_VERSION",
     "POSTGRES_JDBC_VERSION",
     "TRINO_VERSION",
+    "SUPERSET_VERSION",
+    "PROMETHEUS_VERSION",
+    "ALERTMANAGER_VERSION",
+    "JMX_EXPORTER_VERSION",
 )
 
 
@@ -57,6 +61,10 @@ class Versions:
     aws_sdk: str
     postgres_jdbc: str
     trino: str
+    superset: str
+    prometheus: str
+    alertmanager: str
+    jmx_exporter: str
 
     @classmethod
     def load(cls, path: Path | None = None) -> Versions:
@@ -87,4 +95,8 @@ class Versions:
             aws_sdk=values["AWS_SDK_VERSION"],
             postgres_jdbc=values["POSTGRES_JDBC_VERSION"],
             trino=values["TRINO_VERSION"],
+            superset=values["SUPERSET_VERSION"],
+            prometheus=values["PROMETHEUS_VERSION"],
+            alertmanager=values["ALERTMANAGER_VERSION"],
+            jmx_exporter=values["JMX_EXPORTER_VERSION"],
         )

@@ -77,3 +77,21 @@ def wait_rows(trino: Trino, statement: str, expected: list[list[Any]], timeout: 
 
 def source(stack: Stack) -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(stack.postgres.app_dsn, autocommit=True)
+
+
+def headless_chrome(width: int = 1280, height: int = 1500) -> Any:
+    """Debian's headless chromium through its own chromedriver (nothing is downloaded)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))

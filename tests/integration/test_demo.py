@@ -17,7 +17,7 @@ from lakehouse.query.connect import analyst_client
 from lakehouse.silver.ops import verify
 from lakehouse.stack import Stack
 
-from .helpers import BULK_S, analyst, source, wait_rows
+from .helpers import BULK_S, analyst, headless_chrome, source, wait_rows
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -97,9 +97,6 @@ def test_generator_holds_200_per_second_and_silver_ends_equal(stack: Stack) -> N
 
 
 def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service as DriverService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -120,11 +117,7 @@ def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
         assert time.monotonic() < deadline, "the test movie did not reach silver"
         time.sleep(1)
 
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+    driver = headless_chrome()
     shot = ARTIFACTS / "browser" / "edit-propagated.png"
     try:
         driver.get(stack.s.web_url)

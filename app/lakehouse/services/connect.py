@@ -11,12 +11,12 @@ import httpx
 from ..artifacts import plugin_path
 from ..render import render_file
 from .base import Service
-from .kafka import java_cmd
+from .kafka import java_cmd, jmx_agent
 
 
 class Connect(Service):
     name = "connect"
-    port_fields: ClassVar[tuple[str, ...]] = ("connect_port",)
+    port_fields: ClassVar[tuple[str, ...]] = ("connect_port", "connect_jmx_port")
 
     @property
     def secrets_file(self) -> Path:
@@ -55,6 +55,7 @@ class Connect(Service):
             str(self.s.root / "connect" / "log4j2.yaml"),
             "org.apache.kafka.connect.cli.ConnectDistributed",
             str(self.config_file),
+            agent=jmx_agent(self, self.s.connect_jmx_port, self.s.root / "connect" / "jmx-exporter.yml"),
         )
 
     def ready(self) -> bool:
@@ -74,4 +75,7 @@ class Connect(Service):
         return "Connect needs Kafka ready first; see `lakehouse logs connect`"
 
     def details(self) -> dict[str, Any]:
-        return {"url": self.s.connect_url}
+        return {
+            "url": self.s.connect_url,
+            "metrics": f"http://{self.s.host}:{self.s.connect_jmx_port}/metrics",
+        }

@@ -11,15 +11,19 @@ from typing import Any, ClassVar
 from confluent_kafka.admin import AdminClient
 
 from .. import procs
-from ..artifacts import kafka_libs
+from ..artifacts import jmx_exporter_jar, kafka_libs
 from ..errors import ServiceError
 from ..render import render_file
 from .base import Service
 
 
-def java_cmd(classpath: str, heap: str, log4j2: str, main: str, *args: str) -> list[str]:
+def java_cmd(
+    classpath: str, heap: str, log4j2: str, main: str, *args: str, agent: str | None = None
+) -> list[str]:
+    """`agent`: a -javaagent argument (the Prometheus JMX exporter) for long-running servers."""
     return [
         "java",
+        *([f"-javaagent:{agent}"] if agent else []),
         "-Xms128m",
         f"-Xmx{heap}",
         "-XX:+UseG1GC",
@@ -43,9 +47,17 @@ def new_cluster_id() -> str:
             return cid
 
 
+def jmx_agent(service: Service, port: int, config: Path) -> str:
+    """The JMX exporter javaagent argument: metrics on <host>:<port>/metrics, rules from `config`."""
+    jar = jmx_exporter_jar(service.s.cache, service.ctx.versions)
+    if not jar.exists():
+        raise ServiceError(f"{service.name}: {jar} missing — run `lakehouse install`")
+    return f"{jar}={service.s.host}:{port}:{config}"
+
+
 class Kafka(Service):
     name = "kafka"
-    port_fields: ClassVar[tuple[str, ...]] = ("kafka_port", "kafka_controller_port")
+    port_fields: ClassVar[tuple[str, ...]] = ("kafka_port", "kafka_controller_port", "kafka_jmx_port")
 
     @property
     def config_file(self) -> Path:
@@ -98,7 +110,14 @@ class Kafka(Service):
         }
 
     def argv(self) -> list[str]:
-        return self._java("kafka.Kafka", str(self.config_file))
+        return java_cmd(
+            self.classpath,
+            self.s.kafka_heap,
+            str(self.s.root / "kafka" / "log4j2.yaml"),
+            "kafka.Kafka",
+            str(self.config_file),
+            agent=jmx_agent(self, self.s.kafka_jmx_port, self.s.root / "kafka" / "jmx-exporter.yml"),
+        )
 
     def ready(self) -> bool:
         """The broker answers a metadata request (an open port alone is not enough)."""
@@ -119,4 +138,7 @@ class Kafka(Service):
         return "see `lakehouse logs kafka`"
 
     def details(self) -> dict[str, Any]:
-        return {"bootstrap": self.s.kafka_bootstrap}
+        return {
+            "bootstrap": self.s.kafka_bootstrap,
+            "metrics": f"http://{self.s.host}:{self.s.kafka_jmx_port}/metrics",
+        }

@@ -40,14 +40,16 @@ class TrinoService(Service):
             ADMIN_USER: self.ctx.secrets.trino_admin_password,
             ANALYST_USER: self.ctx.secrets.trino_analyst_password,
         }
-        lines = []
-        for user, password in users.items():
-            # Trino's file authenticator takes bcrypt (cost >= 8) in the `$2y$` spelling
-            digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
-            lines.append(f"{user}:$2y${digest[4:]}\n")
+        lines = [self.hash_line(user, password) for user, password in users.items()]
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.writelines(lines)
+
+    @staticmethod
+    def hash_line(user: str, password: str) -> str:
+        """A password file line: Trino's file authenticator takes bcrypt (cost >= 8) as `$2y$`."""
+        digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        return f"{user}:$2y${digest[4:]}\n"
 
     def argv(self) -> list[str]:
         home = trino_home(self.s.cache, self.ctx.versions)

@@ -39,6 +39,7 @@ class BatchResult:
     applied: Counter[str] = field(default_factory=Counter)  # events applied per table
     quarantined: Counter[str] = field(default_factory=Counter)  # per reason kind
     schema_rejections: Counter[str] = field(default_factory=Counter)  # per table
+    schema_changes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (table, kind)
     pending: int = 0
     timed_out_groups: int = 0
     truncates: int = 0
@@ -199,12 +200,15 @@ class BatchProcessor:
                 continue
             if silver is None:
                 self.store.create(table, specs, keys)
+                result.schema_changes[(table, "create")] += 1
                 log.info("%s: created silver table %s", table, self.store.layout.table(table))
             elif decision.add:
                 self.store.add_columns(table, decision.add)
+                result.schema_changes[(table, "add_columns")] += 1
                 log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
             if decision.widen:
                 self.store.widen(table, decision.widen)
+                result.schema_changes[(table, "widen")] += 1
                 log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
             if silver is None or decision.add or decision.widen:
                 silver, silver_keys = self._schema(table, refresh=True)

@@ -40,6 +40,17 @@ FRESHNESS = Gauge(
 )
 VERSION = Gauge("lakehouse_silver_table_version", "Delta version of the silver table", ["table"])
 ROWS = Gauge("lakehouse_silver_table_rows", "rows in the silver table", ["table"])
+FILES = Gauge("lakehouse_silver_table_files", "data files in the silver table's current version", ["table"])
+SCHEMA_CHANGES = Counter(
+    "lakehouse_silver_schema_changes_total",
+    "silver tables created or evolved (columns added/widened)",
+    ["table", "kind"],
+)
+INPUT_ROWS = Gauge("lakehouse_silver_batch_input_rows", "bronze lines in the last micro-batch")
+INPUT_RATE = Gauge("lakehouse_silver_input_rows_per_second", "bronze lines arriving per second (last batch)")
+PROCESSED_RATE = Gauge(
+    "lakehouse_silver_processed_rows_per_second", "bronze lines processed per second (last batch)"
+)
 
 
 # Delta version / row count per table are refreshed at most this often (they cost a few reads).
@@ -95,6 +106,7 @@ class StatusWriter:
             }
             VERSION.labels(source).set(version)
             ROWS.labels(source).set(rows)
+            FILES.labels(source).set(int(detail["numFiles"] or 0))
         self.touched.clear()
         self.refreshed = time.monotonic()
         body = json.dumps(
@@ -120,6 +132,9 @@ def observe(result: BatchResult, seconds: float) -> None:
         QUARANTINED.labels(kind).inc(n)
     for table, n in result.schema_rejections.items():
         REJECTED.labels(table).inc(n)
+    for (table, kind), n in result.schema_changes.items():
+        SCHEMA_CHANGES.labels(table, kind).inc(n)
+    INPUT_ROWS.set(result.lines)
     TIMEOUTS.inc(result.timed_out_groups)
     TRUNCATES.inc(result.truncates)
     PENDING.set(result.pending)
@@ -180,8 +195,11 @@ def run(
     )
     log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_dirs, layout.root, checkpoint, cfg.trigger)
     while query.isActive:
-        if query.lastProgress is not None:
+        progress = query.lastProgress
+        if progress is not None:
             READY.set(1)
+            INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
+            PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
         query.awaitTermination(1)
     error = query.exception()
     if error is not None:

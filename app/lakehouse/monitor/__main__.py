@@ -1,0 +1,111 @@
+"""`python -m lakehouse.monitor`: poll the pipeline's outside state, serve it on /metrics."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from dataclasses import replace
+from types import FrameType
+
+import httpx
+import psycopg
+from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY, start_http_server
+
+from ..bronze.config import SinkConfig
+from ..errors import LakehouseError
+from ..query.connect import admin_client
+from ..secrets import Secrets
+from ..settings import Settings, load_settings
+from . import probes
+from .exporter import Readings, ReadingsCollector
+
+log = logging.getLogger("lakehouse.monitor")
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+class Poller:
+    """One pass reads every system; a failing probe keeps its previous readings and is flagged."""
+
+    def __init__(self, s: Settings, sec: Secrets) -> None:
+        self.s = s
+        self.dsn = f"postgresql://{s.app_role}:{sec.pg_app_password}@{s.host}:{s.postgres_port}/{s.source_db}"
+        self.http = httpx.Client(trust_env=False)
+        self.kafka = AdminClient({"bootstrap.servers": s.kafka_bootstrap, "socket.timeout.ms": 5000})
+        values: dict[str, object] = {"topic_prefix": s.topic_prefix, "schema": s.source_schema}
+        self.group = SinkConfig.load(s.root / "bronze" / "sink.json", values).group_id
+        self.trino = admin_client(s, sec)
+        self.last = Readings()
+
+    def poll(self) -> Readings:
+        r = replace(self.last, probe_ok={})
+        try:
+            with psycopg.connect(self.dsn, connect_timeout=5) as conn:
+                r.slots = probes.slots(conn)
+            r.probe_ok["postgres"] = True
+        except psycopg.Error as exc:
+            self._failed(r, "postgres", exc)
+        try:
+            r.connectors = probes.connectors(self.http, self.s.connect_url)
+            r.probe_ok["connect"] = True
+        except httpx.HTTPError as exc:
+            self._failed(r, "connect", exc)
+        try:
+            r.lag = probes.consumer_lag(self.kafka, self.group)
+            r.probe_ok["kafka"] = True
+        except Exception as exc:  # confluent-kafka raises KafkaException and future timeouts
+            self._failed(r, "kafka", exc)
+        r.trino_up = probes.trino_up(self.http, f"http://{self.s.host}:{self.s.trino_http_port}/v1/info")
+        if r.trino_up:
+            try:
+                r.freshness = probes.freshness(self.trino, probes.silver_tables(self.trino))
+                r.quarantine_rows = probes.quarantine_rows(self.trino)
+                r.probe_ok["trino"] = True
+            except LakehouseError as exc:
+                self._failed(r, "trino", exc)
+        else:
+            r.probe_ok["trino"] = False
+        r.polled_at = time.time()
+        self.last = r
+        return r
+
+    @staticmethod
+    def _failed(r: Readings, probe: str, exc: BaseException) -> None:
+        r.probe_ok[probe] = False
+        log.warning(
+            "%s probe failed: %s", probe, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        )
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        s = load_settings()
+        sec = Secrets.load_or_create(s.home)
+        poller = Poller(s, sec)
+    except LakehouseError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    collector = ReadingsCollector()
+    REGISTRY.register(collector)
+    start_http_server(s.monitor_metrics_port, addr=s.host)
+    log.info(
+        "monitor: serving http://%s:%d/metrics, polling every %.0fs",
+        s.host,
+        s.monitor_metrics_port,
+        s.monitor_interval_s,
+    )
+    while True:
+        started = time.monotonic()
+        collector.publish(poller.poll())
+        time.sleep(max(0.5, s.monitor_interval_s - (time.monotonic() - started)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""One function per outside system: each reads its state and returns plain values (no metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..query.client import Trino
+from ..query.names import CATALOG, OPS, SILVER
+
+#: every state Kafka Connect reports for a connector or task (each becomes a 0/1 series)
+CONNECT_STATES = ("UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED", "RESTARTING")
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    active: bool
+    retained_wal_bytes: float
+    confirmed_flush_lag_bytes: float
+
+
+SLOTS_SQL = """
+    SELECT slot_name, active,
+           coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8,
+           coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::float8
+    FROM pg_replication_slots ORDER BY slot_name"""
+
+
+def slots(conn: Any) -> list[Slot]:
+    """Every replication slot: WAL the source keeps for it, and how far its consumer has confirmed."""
+    return [Slot(str(n), bool(a), float(r), float(c)) for n, a, r, c in conn.execute(SLOTS_SQL).fetchall()]
+
+
+@dataclass(frozen=True)
+class ConnectorState:
+    name: str
+    state: str
+    tasks: dict[int, str]
+
+
+def connectors(http: httpx.Client, connect_url: str) -> list[ConnectorState]:
+    body = http.get(f"{connect_url}/connectors", params={"expand": "status"}, timeout=5).raise_for_status()
+    out = []
+    for name, info in sorted(body.json().items()):
+        status = info.get("status", {})
+        tasks = {int(t["id"]): str(t["state"]) for t in status.get("tasks", [])}
+        out.append(ConnectorState(name, str(status.get("connector", {}).get("state", "UNASSIGNED")), tasks))
+    return out
+
+
+def consumer_lag(admin: Any, group: str) -> dict[tuple[str, int], int]:
+    """(topic, partition) → records the consumer group has not committed yet."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin._listoffsets import OffsetSpec
+
+    futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
+    committed = futures[group].result(timeout=10).topic_partitions or []
+    if not committed:
+        return {}
+    ends = admin.list_offsets(
+        {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in committed}  # type: ignore[no-untyped-call]
+    )
+    out = {}
+    for tp in committed:
+        end = ends[TopicPartition(tp.topic, tp.partition)].result(timeout=10).offset
+        done = tp.offset if tp.offset >= 0 else 0  # no commit yet: everything is pending
+        out[(tp.topic, tp.partition)] = max(0, end - done)
+    return out
+
+
+@dataclass(frozen=True)
+class Freshness:
+    table: str
+    rows: int
+    newest_source_ts: float | None  # epoch seconds of the newest source commit in silver
+
+
+def freshness(trino: Trino, tables: list[str]) -> list[Freshness]:
+    """Per silver table: rows and the source commit time of its newest row, read through Trino."""
+    if not tables:
+        return []
+    sql = "\nUNION ALL\n".join(
+        f"SELECT '{t}', count(*), max(_source_ts) FROM {CATALOG}.{SILVER}.\"{t}\"" for t in tables
+    )
+    return [Freshness(str(t), int(n), _epoch(ts)) for t, n, ts in trino.query(sql).rows]
+
+
+def silver_tables(trino: Trino) -> list[str]:
+    rows = trino.query(
+        f"SELECT table_name FROM {CATALOG}.information_schema.tables "
+        f"WHERE table_schema = '{SILVER}' AND table_type = 'BASE TABLE' ORDER BY table_name"
+    ).rows
+    return [str(r[0]) for r in rows]
+
+
+def quarantine_rows(trino: Trino) -> int | None:
+    """Rows in the quarantine table, or None while it is not registered yet."""
+    listed = trino.query(
+        f"SELECT count(*) FROM {CATALOG}.information_schema.tables "
+        f"WHERE table_schema = '{OPS}' AND table_name = 'quarantine'"
+    ).rows
+    if not listed or not listed[0][0]:
+        return None
+    return int(trino.scalar(f"SELECT count(*) FROM {CATALOG}.{OPS}.quarantine"))
+
+
+def trino_up(http: httpx.Client, info_url: str) -> bool:
+    try:
+        body = http.get(info_url, timeout=3).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return body.get("starting") is False
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return float(value)

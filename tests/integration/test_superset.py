@@ -1,0 +1,118 @@
+"""Superset on the real stack: the imported "Movies live" dashboard, its charts' queries against
+Trino, the dashboard rendered in headless Chromium, and a broken Trino login named by `status`.
+
+Marked `movielens`: it runs after the MovieLens load and the generator, so every chart has data.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lakehouse.cli import cli
+from lakehouse.stack import Stack
+from lakehouse.superset_api import DASHBOARD_SLUG
+
+from .helpers import headless_chrome
+
+pytestmark = pytest.mark.movielens
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHARTS = {
+    "Top movies",
+    "Ratings per minute",
+    "Genre mix",
+    "Rating distribution",
+    "Freshness per table",
+    "Ratings in silver",
+}
+
+
+def test_dashboard_exists_and_every_chart_query_answers_from_trino(stack: Stack) -> None:
+    with stack.superset.client() as api:
+        api.login()
+        dashboard = api.dashboard(DASHBOARD_SLUG)
+        assert dashboard["dashboard_title"] == "Movies live" and dashboard["published"]
+        charts = {c["slice_name"]: c["id"] for c in api.dashboard_charts(DASHBOARD_SLUG)}
+        assert set(charts) >= CHARTS, charts
+        rows = {name: api.chart_data(chart_id) for name, chart_id in charts.items()}
+    assert len(rows["Top movies"]) == 100
+    assert {r["genre"] for r in rows["Genre mix"]} >= {"Drama", "Comedy"}
+    assert len(rows["Rating distribution"]) == 10  # 0.5 … 5.0
+    assert rows["Ratings in silver"][0] and next(iter(rows["Ratings in silver"][0].values())) > 90_000
+    tables = {r["table_name"] for r in rows["Freshness per table"]}
+    assert {"movies", "ratings", "pipeline_heartbeat"} <= tables
+    # the generator test before this one made live ratings (rated_at = now)
+    assert sum(1 for _ in rows["Ratings per minute"]) >= 1
+
+
+def test_dashboard_renders_every_chart_in_headless_chromium(stack: Stack) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = headless_chrome(1600, 1400)
+    shot = ARTIFACTS / "browser" / "superset-movies-live.png"
+    try:
+        driver.get(f"{stack.s.superset_url}/login/")
+        WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "username")))
+        driver.find_element(By.ID, "username").send_keys("admin")
+        driver.find_element(By.ID, "password").send_keys(stack.ctx.secrets.superset_admin_password)
+        WebDriverWait(driver, 30).until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, "button[type='submit']"))
+        ).click()
+        WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
+        started = time.monotonic()
+        driver.get(f"{stack.s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/")
+        holders = (By.CSS_SELECTOR, ".dashboard-component-chart-holder")
+        WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(*holders)) >= len(CHARTS))
+
+        drawn = "[data-test='slice-container'] canvas, [data-test='slice-container'] table, .header-line"
+
+        def rendered(d: object) -> bool:
+            if driver.find_elements(By.CSS_SELECTOR, ".dashboard-component-chart-holder .loading"):
+                return False  # ECharts draw to canvas, tables to <table>, the big number to .header-line
+            return all(h.find_elements(By.CSS_SELECTOR, drawn) for h in driver.find_elements(*holders))
+
+        WebDriverWait(driver, 180).until(rendered)
+        took = time.monotonic() - started
+        errors = driver.find_elements(
+            By.CSS_SELECTOR, ".ant-alert-error, [data-test='error-message'], .alert-danger"
+        )
+        assert not errors, [e.text for e in errors]
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shot))
+        shot.with_suffix(".txt").write_text(f"Movies live rendered every chart {took:.1f}s after opening\n")
+    finally:
+        driver.quit()
+
+
+def test_a_wrong_trino_password_in_superset_is_an_error_on_status(stack: Stack) -> None:
+    """Rotate the analyst's Trino password behind Superset's back: status names the problem."""
+    runner = CliRunner()
+    good = stack.trino.password_file.read_text()
+    lines = [
+        line if not line.startswith("analyst:") else stack.trino.hash_line("analyst", "not-the-password")
+        for line in good.splitlines(keepends=True)
+    ]
+    stack.trino.password_file.write_text("".join(lines))
+    try:
+        deadline = time.monotonic() + 60  # Trino re-reads its password file every 5 s
+        while True:
+            result = runner.invoke(cli, ["status"])
+            if "superset" in result.output and "error:" in result.output:
+                break
+            assert time.monotonic() < deadline, result.output
+            time.sleep(3)
+        assert result.exit_code == 1
+        line = next(x for x in result.output.splitlines() if "error:" in x)
+        assert "Superset cannot query Trino" in line and "401" in line, line
+    finally:
+        stack.trino.password_file.write_text(good)
+    deadline = time.monotonic() + 60
+    while stack.superset.status()["state"] != "ready":
+        assert time.monotonic() < deadline, "Superset's connection did not recover"
+        time.sleep(3)

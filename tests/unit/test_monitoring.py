@@ -1,0 +1,199 @@
+"""Monitoring without a running stack: the monitor's metric families and probes, Prometheus and
+Alertmanager config (promtool/amtool), every rule's firing and resolving case, metric names."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+
+from lakehouse.monitor import probes
+from lakehouse.monitor.exporter import Readings, ReadingsCollector
+from lakehouse.monitor.probes import ConnectorState, Freshness, Slot
+from lakehouse.paths import repo_root
+from lakehouse.services.prometheus import PROMTOOL_BIN, scrape_targets
+from lakehouse.settings import Settings
+
+ROOT = repo_root()
+PROM = ROOT / "prometheus"
+
+
+def _scrape(readings: Readings, now: float = 1_000.0) -> dict[str, float]:
+    collector = ReadingsCollector(clock=lambda: now)
+    collector.publish(readings)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    out = {}
+    for line in generate_latest(registry).decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_readings_become_lakehouse_series_with_one_state_set_per_connector_and_task() -> None:
+    r = Readings(
+        slots=[Slot("lakehouse_slot", True, 4096.0, 128.0)],
+        connectors=[ConnectorState("src", "RUNNING", {0: "FAILED"})],
+        lag={("cdc.movielens.ratings", 0): 7, ("cdc.movielens.ratings", 1): 3, ("cdc.movielens.tags", 0): 0},
+        freshness=[Freshness("ratings", 10, 940.0), Freshness("links", 0, None)],
+        quarantine_rows=2,
+        trino_up=True,
+        probe_ok={"postgres": True, "connect": True, "kafka": False, "trino": True},
+        polled_at=990.0,
+    )
+    m = _scrape(r)
+    assert m['lakehouse_postgres_slot_retained_wal_bytes{slot="lakehouse_slot"}'] == 4096.0
+    assert m['lakehouse_postgres_slot_confirmed_flush_lag_bytes{slot="lakehouse_slot"}'] == 128.0
+    assert m['lakehouse_postgres_slot_active{slot="lakehouse_slot"}'] == 1.0
+    assert m['lakehouse_connect_connector_state{connector="src",state="RUNNING"}'] == 1.0
+    assert m['lakehouse_connect_connector_state{connector="src",state="FAILED"}'] == 0.0
+    assert m['lakehouse_connect_task_state{connector="src",state="FAILED",task="0"}'] == 1.0
+    assert m['lakehouse_bronze_consumer_lag_records{topic="cdc.movielens.ratings"}'] == 10.0
+    assert m['lakehouse_bronze_consumer_lag_records{topic="cdc.movielens.tags"}'] == 0.0
+    # freshness is computed at scrape time from the newest source commit
+    assert m['lakehouse_silver_freshness_seconds{table="ratings"}'] == 60.0
+    assert m['lakehouse_silver_newest_source_timestamp_seconds{table="ratings"}'] == 940.0
+    assert 'lakehouse_silver_freshness_seconds{table="links"}' not in m  # empty table: no age
+    assert m['lakehouse_silver_rows{table="links"}'] == 0.0
+    assert m["lakehouse_quarantine_rows"] == 2.0
+    assert m["lakehouse_trino_up"] == 1.0
+    assert m['lakehouse_monitor_probe_success{probe="kafka"}'] == 0.0
+    assert m['lakehouse_monitor_probe_errors_total{probe="kafka"}'] == 1.0
+    assert m["lakehouse_monitor_ready"] == 1.0
+    assert all(name.startswith("lakehouse_") for name in m)
+
+
+def test_before_the_first_poll_the_monitor_is_not_ready_and_publishes_no_readings() -> None:
+    m = _scrape(Readings())
+    assert m["lakehouse_monitor_ready"] == 0.0
+    assert not any(k.startswith("lakehouse_silver_") for k in m)
+
+
+def test_connect_probe_reads_connector_and_task_states() -> None:
+    body = {
+        "src": {"status": {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "FAILED"}]}},
+        "idle": {"status": {"connector": {"state": "PAUSED"}, "tasks": []}},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/connectors" and request.url.params["expand"] == "status"
+        return httpx.Response(200, json=body)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        got = probes.connectors(http, "http://connect:8083")
+    assert got == [ConnectorState("idle", "PAUSED", {}), ConnectorState("src", "RUNNING", {0: "FAILED"})]
+
+
+def test_trino_probe_is_down_while_starting_or_unreachable() -> None:
+    answers = iter(
+        [httpx.Response(200, json={"starting": True}), httpx.Response(200, json={"starting": False})]
+    )
+    with httpx.Client(transport=httpx.MockTransport(lambda r: next(answers))) as http:
+        assert probes.trino_up(http, "http://t/v1/info") is False
+        assert probes.trino_up(http, "http://t/v1/info") is True
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with httpx.Client(transport=httpx.MockTransport(refuse)) as http:
+        assert probes.trino_up(http, "http://t/v1/info") is False
+
+
+def _promtool() -> str:
+    if not PROMTOOL_BIN.exists():
+        pytest.fail(f"{PROMTOOL_BIN} missing — `make test` installs Debian's prometheus (lakehouse install)")
+    return str(PROMTOOL_BIN)
+
+
+def test_promtool_checks_the_config_the_launcher_builds(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    (etc / "targets").mkdir(parents=True)
+    (etc / "prometheus.yml").symlink_to(PROM / "prometheus.yml")
+    (etc / "rules").symlink_to(PROM / "rules")
+    for job, port in scrape_targets(Settings()).items():
+        (etc / "targets" / f"{job}.json").write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"]}]))
+    run = subprocess.run(
+        [_promtool(), "check", "config", str(etc / "prometheus.yml")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "9 rules found" in run.stdout
+
+
+def test_every_scrape_job_has_a_target_file_from_the_launcher() -> None:
+    cfg = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    files = {job["job_name"]: job["file_sd_configs"][0]["files"] for job in cfg["scrape_configs"]}
+    assert set(files) == set(scrape_targets(Settings()))
+    assert all(f == [f"targets/{job}.json"] for job, f in files.items())
+
+
+def test_promtool_rule_tests_fire_and_resolve_every_alert() -> None:
+    rules = yaml.safe_load((PROM / "rules" / "lakehouse.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    tests = yaml.safe_load((PROM / "tests" / "lakehouse.test.yml").read_text())
+    fired: set[str] = set()
+    resolved: set[str] = set()
+    for case in tests["tests"]:
+        for check in case["alert_rule_test"]:
+            (fired if check["exp_alerts"] else resolved).add(check["alertname"])
+    assert alerts == fired == resolved, "every alert needs a firing and a resolving case"
+    run = subprocess.run(
+        [_promtool(), "test", "rules", str(PROM / "tests" / "lakehouse.test.yml")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_promtool_rule_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
+    """The rule tests can fail: the same tests against a rule file with one threshold changed."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    text = (PROM / "rules" / "lakehouse.yml").read_text()
+    (tmp_path / "rules" / "lakehouse.yml").write_text(text.replace("> 1073741824", "> 4294967296"))
+    shutil.copy(PROM / "tests" / "lakehouse.test.yml", tmp_path / "tests")
+    run = subprocess.run(
+        [_promtool(), "test", "rules", str(tmp_path / "tests" / "lakehouse.test.yml")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0 and "LakehouseReplicationSlotWalHigh" in run.stdout + run.stderr
+
+
+def test_alert_rules_only_use_metrics_something_exports() -> None:
+    exported = set()
+    for path in (ROOT / "app" / "lakehouse").rglob("*.py"):
+        exported |= set(re.findall(r'"(lakehouse_[a-z_]+)"', path.read_text()))
+    rules = (PROM / "rules" / "lakehouse.yml").read_text()
+    used = set(re.findall(r"\b(lakehouse_[a-z_]+)\b", rules)) - {"lakehouse_slot", "lakehouse_status"}
+    missing = {m for m in used if m not in exported and m.removesuffix("_total") not in exported}
+    assert not missing, f"rules use metrics nothing exports: {missing}"
+
+
+def test_alertmanager_config_is_valid() -> None:
+    amtool = shutil.which("amtool") or "/usr/bin/amtool"
+    if not Path(amtool).exists():
+        cfg = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+        names = {r["name"] for r in cfg["receivers"]}
+        assert cfg["route"]["receiver"] in names
+        assert all(r.get("receiver", cfg["route"]["receiver"]) in names for r in cfg["route"]["routes"])
+        return
+    run = subprocess.run(
+        [amtool, "check-config", str(ROOT / "alertmanager" / "alertmanager.yml")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
