@@ -139,7 +139,16 @@ def test_stopping_the_spark_job_fires_the_stalled_alert_and_restarting_resolves_
         )
         fired_after = time.monotonic() - stopped_at
         assert alert[0]["labels"]["severity"] == "critical" and alert[0]["labels"]["job"] == "silver"
-        print(f"LakehouseStreamStalled reached Alertmanager {fired_after:.0f}s after the job stopped")
+        seen = repo_root() / "artifacts" / "alerts" / "stream-stalled.txt"
+        seen.parent.mkdir(parents=True, exist_ok=True)
+        seen.write_text(
+            f"LakehouseStreamStalled reached Alertmanager {fired_after:.0f}s after the silver job stopped\n"
+            + json.dumps(alert[0]["labels"], sort_keys=True)
+            + "\n"
+        )
     finally:
         stack.silver.start()
+    restarted_at = time.monotonic()
     _wait("the stalled alert resolved", lambda: not _alerts(stack, "LakehouseStreamStalled"), 240)
+    with open(repo_root() / "artifacts" / "alerts" / "stream-stalled.txt", "a") as out:
+        out.write(f"resolved {time.monotonic() - restarted_at:.0f}s after the job was started again\n")

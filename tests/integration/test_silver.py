@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from lakehouse.procs import wait_until
-from lakehouse.silver.ops import captured_tables, spark_for, verify
+from lakehouse.silver.ops import comparable_tables, spark_for, verify
 from lakehouse.silver.store import Layout
 from lakehouse.silver.verify import verify_table
 from lakehouse.stack import Stack
@@ -134,7 +134,7 @@ def test_workload_crash_and_replay(stack: Stack) -> None:
             "password": stack.ctx.secrets.pg_app_password,
             "driver": "org.postgresql.Driver",
         }
-        for table, keys in captured_tables(stack).items():
+        for table, keys in comparable_tables(stack).items():
             diff = verify_table(spark, fresh, (url, props), table, keys)
             assert diff.clean, diff.as_dict()
 

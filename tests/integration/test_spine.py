@@ -131,7 +131,8 @@ def test_changes_while_down_arrive_exactly_once(stack: Stack) -> None:
 
     stopped = stack.down()
     assert stopped == [
-        "web", "catalog-sync", "trino", "silver", "bronze-sink", "connect", "kafka", "minio", "postgres"
+        "web", "superset", "prometheus", "alertmanager", "monitor", "catalog-sync", "trino", "silver",
+        "bronze-sink", "connect", "kafka", "minio", "postgres",
     ]  # fmt: skip
     assert all(svc.pid() is None for svc in stack.services)
     stack.postgres.start()  # only the source: change rows while the pipeline is down

@@ -64,15 +64,20 @@ def spark_for(stack: Stack, app_name: str) -> Iterator[SparkSession]:
         spark.stop()
 
 
+def comparable_tables(stack: Stack) -> dict[str, list[str]]:
+    """Captured tables whose silver copy can equal the source: all but the heartbeat."""
+    return {t: k for t, k in captured_tables(stack).items() if t.rpartition(".")[2] != HEARTBEAT_TABLE}
+
+
 def verify(stack: Stack, only: str | None, wait_s: float) -> list[TableDiff]:
-    tables = captured_tables(stack)
-    if only is not None:
+    if only is None:
+        tables = comparable_tables(stack)
+    else:
+        tables = captured_tables(stack)
         name = only if "." in only else f"{stack.s.source_schema}.{only}"
         if name not in tables:
             raise LakehouseError(f"no captured table {name} (captured: {', '.join(tables) or 'none'})")
         tables = {name: tables[name]}
-    else:
-        tables = {t: k for t, k in tables.items() if t.rpartition(".")[2] != HEARTBEAT_TABLE}
     s, sec = stack.s, stack.ctx.secrets
     url = f"jdbc:postgresql://{s.host}:{s.postgres_port}/{s.source_db}"
     props = {"user": s.app_role, "password": sec.pg_app_password, "driver": "org.postgresql.Driver"}
