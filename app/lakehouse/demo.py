@@ -96,6 +96,9 @@ def run(stack: Stack, *, rate: float, duration_s: float | None, path: Path | Non
         f"\n  Trino {env['trino']['url']} (user {env['trino']['user']}; password: `lakehouse env --json`)"
         f" · MinIO console {env['object_store']['console']}\n"
         '  .venv/bin/lakehouse sql "SELECT * FROM analytics.top_movies ORDER BY rank LIMIT 10"\n'
+        f'\n  Superset "Movies live" {env["superset"]["dashboard"]} (user {env["superset"]["user"]};'
+        " password: `lakehouse env --json`)\n"
+        f"  Prometheus alerts {env['prometheus']['url']}/alerts · Alertmanager {env['alertmanager']['url']}\n"
     )
     until = (
         " — Ctrl-C stops the generator; the stack keeps running (`make down` stops it)."

@@ -38,6 +38,17 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _reap(pid: int) -> None:
+    """Collect an exited child of ours, so it does not linger as a zombie that still `kill -0`s
+    (a service's own launcher would then think its old pid is running)."""
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _CHILDREN[pid] = child
+
+
 def alive(pidfile: Path) -> int | None:
     """The pid recorded in `pidfile` if that process still runs the command we started."""
     pid = read_pid(pidfile)
@@ -57,6 +68,7 @@ def alive(pidfile: Path) -> int | None:
     expected = marker.read_text() if marker.exists() else ""
     state = Path(f"/proc/{pid}/stat")
     if state.exists() and state.read_text().split()[2] == "Z":
+        _reap(pid)
         return None
     if expected and expected not in _cmdline(pid):
         return None  # pid reused by someone else's process
@@ -110,6 +122,7 @@ def stop(pidfile: Path, sig: int = signal.SIGTERM, timeout: float = 60.0) -> boo
         os.killpg(pid, signal.SIGKILL)
         while alive(pidfile) is not None:
             time.sleep(0.1)
+    _reap(pid)
     pidfile.unlink(missing_ok=True)
     return True
 

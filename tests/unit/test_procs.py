@@ -13,6 +13,9 @@ def test_spawn_alive_stop_by_pidfile(tmp_path: Path) -> None:
     assert procs.alive(files.pidfile) is None
     assert not files.pidfile.exists()
     assert not procs.stop(files.pidfile)  # nothing left to stop
+    # reaped, not a zombie: a zombie still answers `kill -0`, and a service's own launcher
+    # (Trino's) would take its old pid for a running server
+    assert not Path(f"/proc/{pid}").exists()
 
 
 def test_reused_pid_is_not_ours(tmp_path: Path) -> None:

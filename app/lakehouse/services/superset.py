@@ -132,6 +132,8 @@ class SupersetService(Service):
             self._bin("gunicorn"),
             "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--timeout", "120",
             "--bind", f"{self.s.host}:{self.s.superset_port}",
+            # not used, and its default is one path in $HOME that every stack would share
+            "--no-control-socket",
             "superset.app:create_app()",
         ]  # fmt: skip
 

@@ -35,6 +35,9 @@ class TrinoService(Service):
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Trino's launcher refuses to start while the pid in its own pid file answers `kill -0`;
+        # we only get here when our pid file says Trino is not running, so that file is stale
+        (self.data_dir / "var" / "run" / "launcher.pid").unlink(missing_ok=True)
         ensure_certificate(self.data_dir / "tls")
         users = {
             ADMIN_USER: self.ctx.secrets.trino_admin_password,
