@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help setup install browser up down status demo test lint unit spark integration clean wipe
+.PHONY: help setup install browser up down status demo test lint unit spark integration clean wipe compose-env compose-check
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,12 @@ status: setup ## show each service and connector
 demo: install ## main job: stack up, MovieLens loaded, gentle changes, the edit-a-row page (Ctrl-C stops the changes)
 	$(BIN)/lakehouse demo
 
+compose-env: setup ## write .env for `docker compose up -d` (versions from versions.env, credentials generated once)
+	$(BIN)/lakehouse compose env
+
+compose-check: setup ## validate docker-compose.yml with the real `docker compose config` (built with Go once)
+	$(BIN)/lakehouse compose check
+
 lint: setup ## ruff + mypy
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
@@ -56,7 +62,7 @@ spark: install ## CDC rules on a local SparkSession (crafted events, no services
 integration: install browser ## tests against the real native stack (incl. headless chromium)
 	$(BIN)/pytest -m integration
 
-test: install browser lint ## everything CI runs: lint, unit and integration tests
+test: install browser compose-check lint ## everything CI runs: compose validation, lint, unit and integration tests
 	$(BIN)/pytest
 
 clean: ## remove the venv and Python caches (not the artifact cache)

@@ -7,6 +7,7 @@ download is redone rather than half-used. Long steps show progress.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import select
@@ -65,6 +66,10 @@ def superset_home(cache: Path, v: Versions) -> Path:
     """Superset's own venv; keyed by the lock file's hash too, so a changed lock installs anew."""
     lock = hashlib.sha1((repo_root() / "superset" / "requirements.txt").read_bytes()).hexdigest()[:10]
     return cache / f"superset-{v.superset}-{lock}"
+
+
+def compose_cli(cache: Path, v: Versions) -> Path:
+    return cache / f"docker-compose-{v.compose}" / "docker-compose"
 
 
 def trino_java_home() -> Path:
@@ -171,6 +176,48 @@ def ensure_browser() -> None:
     _apt_install(["chromium", "chromium-driver"])
 
 
+COMPOSE_MODULE = "github.com/docker/compose/v2"
+
+
+def ensure_compose_cli(cache: Path, v: Versions) -> Path:
+    """The `docker compose` CLI (to validate docker-compose.yml here), built from the Go module.
+
+    `go install module@version` refuses modules whose go.mod has exclude/replace directives, as
+    compose's has, so the module is downloaded and built as the main module instead."""
+    binary = compose_cli(cache, v)
+    if binary.exists():
+        return binary
+    go = _need("go", "install Go 1.24+ (https://go.dev/doc/install) to build the compose CLI")
+    found = subprocess.run(
+        [go, "mod", "download", "-json", f"{COMPOSE_MODULE}@{v.compose}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        raise LakehouseError(
+            f"go mod download {COMPOSE_MODULE}@{v.compose} failed:\n{found.stdout}{found.stderr}"
+        )
+    work = binary.parent / "src"
+    if work.exists():
+        shutil.rmtree(work)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(json.loads(found.stdout)["Dir"], work)
+    for path in (work, *work.rglob("*")):  # the module cache is read-only
+        path.chmod(path.stat().st_mode | 0o200)
+    run_with_progress(
+        [
+            go, "-C", str(work), "build", "-trimpath",
+            "-ldflags", f"-s -w -X {COMPOSE_MODULE}/internal.Version={v.compose}",
+            "-o", str(binary), "./cmd",
+        ],
+        f"docker compose {v.compose} (go build; first build takes a few minutes)",
+        cache / "logs" / "compose-build.log",
+        r"go: downloading",
+        {**os.environ, "CGO_ENABLED": "0"},
+    )  # fmt: skip
+    shutil.rmtree(work)
+    return binary
+
+
 def _apt_install(packages: list[str]) -> None:
     names = " ".join(packages)
     if os.geteuid() != 0:
@@ -201,13 +248,35 @@ def _maven_copy(pom: Path, dest: Path, label: str, props: dict[str, str], cache:
     _mark(dest)
 
 
-def install(settings: Settings, versions: Versions) -> None:
+#: what `lakehouse install` sets up, in order; `--only` picks some (the compose images do)
+STEPS = (
+    "postgres", "monitoring", "kafka", "debezium", "spark-jars", "trino", "jmx-exporter",
+    "superset", "minio",
+)  # fmt: skip
+
+
+def install(settings: Settings, versions: Versions, only: Sequence[str] = STEPS) -> None:
+    unknown = sorted(set(only) - set(STEPS))
+    if unknown:
+        raise LakehouseError(f"unknown install step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
     cache, root = settings.cache, settings.root
     cache.mkdir(parents=True, exist_ok=True)
-    ensure_postgres(versions)
-    ensure_monitoring()
-    if _java_major() < 17:
+    java_steps = ("kafka", "debezium", "spark-jars", "trino", "jmx-exporter")
+    if any(step in only for step in java_steps) and _java_major() < 17:
         raise LakehouseError("Java 17+ is required for Kafka and Debezium — install openjdk-17")
+    for step in (s for s in STEPS if s in only):
+        _STEP_FUNCS[step](root, cache, versions)
+
+
+def _step_postgres(root: Path, cache: Path, versions: Versions) -> None:
+    ensure_postgres(versions)
+
+
+def _step_monitoring(root: Path, cache: Path, versions: Versions) -> None:
+    ensure_monitoring()
+
+
+def _step_kafka(root: Path, cache: Path, versions: Versions) -> None:
     _maven_copy(
         root / "kafka" / "pom.xml",
         kafka_libs(cache, versions),
@@ -215,6 +284,9 @@ def install(settings: Settings, versions: Versions) -> None:
         {"kafka.version": versions.kafka, "scala.binary.version": versions.scala_binary},
         cache,
     )
+
+
+def _step_debezium(root: Path, cache: Path, versions: Versions) -> None:
     _maven_copy(
         root / "debezium" / "pom.xml",
         plugin_path(cache, versions) / "debezium-connector-postgres",
@@ -222,6 +294,9 @@ def install(settings: Settings, versions: Versions) -> None:
         {"debezium.version": versions.debezium},
         cache,
     )
+
+
+def _step_spark_jars(root: Path, cache: Path, versions: Versions) -> None:
     _maven_copy(
         root / "spark_streaming" / "pom.xml",
         spark_jars(cache, versions),
@@ -236,7 +311,9 @@ def install(settings: Settings, versions: Versions) -> None:
         },
         cache,
     )
-    _install_trino(root, cache, versions)
+
+
+def _step_jmx_exporter(root: Path, cache: Path, versions: Versions) -> None:
     _maven_copy(
         root / "kafka" / "jmx-exporter.pom.xml",
         jmx_exporter_jar(cache, versions).parent,
@@ -244,7 +321,9 @@ def install(settings: Settings, versions: Versions) -> None:
         {"jmx.exporter.version": versions.jmx_exporter},
         cache,
     )
-    _install_superset(root, cache, versions)
+
+
+def _step_minio(root: Path, cache: Path, versions: Versions) -> None:
     binary = minio_binary(cache, versions)
     if not binary.exists():
         go = _need("go", "install Go 1.24+ (https://go.dev/doc/install) to build MinIO from source")
@@ -312,3 +391,16 @@ def _install_trino(root: Path, cache: Path, versions: Versions) -> None:
             shutil.rmtree(plugin)
     shutil.rmtree(download)  # Maven keeps its own copy in the local repository
     _mark(home)
+
+
+_STEP_FUNCS = {
+    "postgres": _step_postgres,
+    "monitoring": _step_monitoring,
+    "kafka": _step_kafka,
+    "debezium": _step_debezium,
+    "spark-jars": _step_spark_jars,
+    "trino": _install_trino,
+    "jmx-exporter": _step_jmx_exporter,
+    "superset": _install_superset,
+    "minio": _step_minio,
+}

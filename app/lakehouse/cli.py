@@ -28,17 +28,91 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--browser", is_flag=True, help="also Debian's chromium + chromium-driver (browser tests)")
-def install(browser: bool) -> None:
+@click.option("--compose", is_flag=True, help="also the `docker compose` CLI, built with Go (compose checks)")
+@click.option("--only", default=None, metavar="STEP,…", help="just these steps (the compose images use this)")
+def install(browser: bool, compose: bool, only: str | None) -> None:
     """Fetch/build every service artifact into the cache (idempotent)."""
-    from .artifacts import ensure_browser
+    from .artifacts import STEPS, ensure_browser, ensure_compose_cli
     from .artifacts import install as do_install
     from .settings import load_settings
     from .versions import Versions
 
     s = load_settings()
-    do_install(s, Versions.load(s.root / "versions.env"))
+    versions = Versions.load(s.root / "versions.env")
+    do_install(s, versions, [x.strip() for x in only.split(",")] if only else STEPS)
     if browser:
         ensure_browser()
+    if compose:
+        ensure_compose_cli(s.cache, versions)
+
+
+@cli.command()
+@click.argument("service")
+def serve(service: str) -> None:
+    """Run one service in the foreground (a compose container's main process)."""
+    from .compose import serve as do_serve
+
+    do_serve(_stack(), service)
+
+
+@cli.command()
+@click.argument("service")
+def ready(service: str) -> None:
+    """Exit 0 if SERVICE answers its readiness probe, 1 if not (compose healthchecks)."""
+    ok = _stack().service(service).ready()
+    click.echo(f"{service} {'ready' if ok else 'not ready'}")
+    sys.exit(0 if ok else 1)
+
+
+@cli.group()
+def compose() -> None:
+    """The steps docker-compose.yml runs, and its validation."""
+
+
+@compose.command("env")
+@click.option("--path", type=click.Path(path_type=Path), default=None, help="[default: .env in the checkout]")
+def compose_env(path: Path | None) -> None:
+    """Write .env for docker compose: versions from versions.env, generated credentials (kept)."""
+    from .compose import write_env_file
+    from .paths import repo_root
+
+    target = path or repo_root() / ".env"
+    generated = write_env_file(repo_root(), target)
+    what = f"generated {len(generated)} credentials" if generated else "kept the existing credentials"
+    click.echo(f"wrote {target} ({what}); now: docker compose up -d")
+
+
+@compose.command("config")
+def compose_config() -> None:
+    """(in compose) secrets and the configs the official images read, into the state volume."""
+    from .compose import secrets_from_env, write_configs
+    from .settings import load_settings
+    from .stack import Stack
+
+    s = load_settings()
+    secrets_from_env(s)
+    for path in write_configs(Stack(s)):
+        click.echo(f"wrote {path}")
+
+
+@compose.command("init")
+@click.argument("step", type=click.Choice(["postgres", "minio", "connectors"]))
+def compose_init(step: str) -> None:
+    """(in compose) a one-shot job: postgres roles/schema, the bucket, or the connector."""
+    from .compose import init
+
+    click.echo(init(_stack(), step))
+
+
+@compose.command("check")
+def compose_check() -> None:
+    """Validate docker-compose.yml with `docker compose config` (built by `install --compose`)."""
+    from .compose import validate
+    from .settings import load_settings
+    from .versions import Versions
+
+    s = load_settings()
+    click.echo(validate(s.root, s.cache, Versions.load(s.root / "versions.env")))
 
 
 @cli.command()
@@ -128,7 +202,7 @@ def _rate_options(default_rate: float) -> Callable[[Callable[..., None]], Callab
 
 def _source_stack() -> Any:
     stack = _stack()
-    if stack.postgres.pid() is None:
+    if not stack.postgres.ready():
         raise LakehouseError("the source Postgres is not running — run `lakehouse up`")
     return stack
 

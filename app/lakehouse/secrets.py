@@ -56,19 +56,13 @@ class Secrets:
     def load_or_create(cls, home: Path) -> Secrets:
         path = home / "secrets.env"
         if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
-            generated = {k: _random.token_urlsafe(24) for k in KEYS}
-            generated["MINIO_ROOT_USER"] = "lakehouse-" + _random.token_hex(4)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write("# generated per install by `lakehouse`; never commit\n")
-                fh.writelines(f"{k}={v}\n" for k, v in generated.items())
+            write_file(path, {k: new_secret(k) for k in KEYS})
         values = parse_env_file(path)
         added = [k for k in KEYS if k in REAPPLIED and k not in values]
         if added:  # credentials of services this install has not run yet
             with open(path, "a") as fh:
                 for k in added:
-                    values[k] = _random.token_urlsafe(24)
+                    values[k] = new_secret(k)
                     fh.write(f"{k}={values[k]}\n")
         missing = [k for k in KEYS if not values.get(k)]
         if missing:
@@ -77,3 +71,21 @@ class Secrets:
                 " to regenerate (this also deletes the data that used the old credentials)"
             )
         return cls(**{k.lower(): values[k] for k in KEYS})
+
+
+def new_secret(key: str) -> str:
+    """A fresh random value for credential `key` (a user name gets a short readable one)."""
+    if key.endswith("_USER"):
+        return "lakehouse-" + _random.token_hex(4)
+    return _random.token_urlsafe(24)
+
+
+def write_file(
+    path: Path, values: dict[str, str], header: str = "generated per install by `lakehouse`"
+) -> None:
+    """Write KEY=VALUE credentials readable by the owner only (replacing the file if it exists)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"# {header}; never commit\n")
+        fh.writelines(f"{k}={v}\n" for k, v in values.items())

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     cache: Path = Field(default_factory=_default_cache, description="downloaded/built artifacts")
 
     host: str = "127.0.0.1"
+    service_hostnames: bool = Field(
+        False,
+        description="each service listens on, and is reached at, its own name (compose's network)",
+    )
     postgres_port: int = Field(25432, ge=1, le=65535)
     minio_port: int = Field(29000, ge=1, le=65535)
     minio_console_port: int = Field(29001, ge=1, le=65535)
@@ -111,6 +115,11 @@ class Settings(BaseSettings):
             seen[port] = name
         return self
 
+    def addr(self, service: str) -> str:
+        """Where `service` listens and is reached: LAKEHOUSE_HOST natively (one machine), its own
+        service name on a compose network (LAKEHOUSE_SERVICE_HOSTNAMES=true)."""
+        return service if self.service_hostnames else self.host
+
     @cached_property
     def root(self) -> Path:
         return repo_root()
@@ -128,15 +137,15 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return f"{self.addr('kafka')}:{self.kafka_port}"
 
     @property
     def connect_url(self) -> str:
-        return f"http://{self.host}:{self.connect_port}"
+        return f"http://{self.addr('connect')}:{self.connect_port}"
 
     @property
     def minio_endpoint(self) -> str:
-        return f"http://{self.host}:{self.minio_port}"
+        return f"http://{self.addr('minio')}:{self.minio_port}"
 
     @property
     def bronze_uri(self) -> str:
@@ -148,27 +157,27 @@ class Settings(BaseSettings):
 
     @property
     def web_url(self) -> str:
-        return f"http://{self.host}:{self.web_port}"
+        return f"http://{self.addr('web')}:{self.web_port}"
 
     @property
     def prometheus_url(self) -> str:
-        return f"http://{self.host}:{self.prometheus_port}"
+        return f"http://{self.addr('prometheus')}:{self.prometheus_port}"
 
     @property
     def alertmanager_url(self) -> str:
-        return f"http://{self.host}:{self.alertmanager_port}"
+        return f"http://{self.addr('alertmanager')}:{self.alertmanager_port}"
 
     @property
     def superset_url(self) -> str:
-        return f"http://{self.host}:{self.superset_port}"
+        return f"http://{self.addr('superset')}:{self.superset_port}"
 
     @property
     def grafana_url(self) -> str:
-        return f"http://{self.host}:{self.grafana_port}"
+        return f"http://{self.addr('grafana')}:{self.grafana_port}"
 
     @property
     def trino_url(self) -> str:
-        return f"https://{self.host}:{self.trino_https_port}"
+        return f"https://{self.addr('trino')}:{self.trino_https_port}"
 
 
 def env_name(field: str) -> str:

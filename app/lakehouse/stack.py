@@ -71,7 +71,7 @@ class Stack:
 
     def connector_values(self) -> dict[str, object]:
         return {
-            "pg_host": self.s.host,
+            "pg_host": self.s.addr("postgres"),
             "pg_port": self.s.postgres_port,
             "cdc_role": self.s.cdc_role,
             "database": self.s.source_db,
@@ -109,12 +109,24 @@ class Stack:
             console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
             if service is self.connect:
                 with console.status("registering the Debezium source connector …"):
-                    name = connectors.register(
-                        self.s.connect_url, self.s.root / SOURCE_CONNECTOR, self.connector_values()
-                    )
-                    connectors.wait_running(self.s.connect_url, name, self.s.ready_timeout_s)
+                    name = self.register_connector()
                 self.ready_at["connector"] = time.time()
                 console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
+
+    def register_connector(self) -> str:
+        """Create or update the Debezium source connector and wait until it and its task run."""
+        name = connectors.register(
+            self.s.connect_url, self.s.root / SOURCE_CONNECTOR, self.connector_values()
+        )
+        connectors.wait_running(self.s.connect_url, name, self.s.ready_timeout_s)
+        return name
+
+    def service(self, name: str) -> Service:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        names = ", ".join(s.name for s in self.services)
+        raise LakehouseError(f"no service named {name!r} (services: {names})")
 
     def down(self, wipe: bool = False) -> list[str]:
         stopped = [svc.name for svc in reversed(self.services) if svc.stop()]
@@ -156,7 +168,7 @@ class Stack:
             "connect": {"url": s.connect_url},
             "object_store": {
                 "endpoint": s.minio_endpoint,
-                "console": f"http://{s.host}:{s.minio_console_port}",
+                "console": f"http://{s.addr('minio')}:{s.minio_console_port}",
                 "access_key": sec.minio_root_user,
                 "secret_key": sec.minio_root_password,
                 "bucket": s.bucket,

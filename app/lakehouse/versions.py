@@ -26,6 +26,10 @@ REQUIRED = (
     "PROMETHEUS_VERSION",
     "ALERTMANAGER_VERSION",
     "JMX_EXPORTER_VERSION",
+    "PYTHON_IMAGE",
+    "GO_IMAGE",
+    "GRAFANA_VERSION",
+    "COMPOSE_VERSION",
 )
 
 
@@ -65,6 +69,10 @@ class Versions:
     prometheus: str
     alertmanager: str
     jmx_exporter: str
+    python_image: str
+    go_image: str
+    grafana: str
+    compose: str
 
     @classmethod
     def load(cls, path: Path | None = None) -> Versions:
@@ -99,4 +107,8 @@ class Versions:
             prometheus=values["PROMETHEUS_VERSION"],
             alertmanager=values["ALERTMANAGER_VERSION"],
             jmx_exporter=values["JMX_EXPORTER_VERSION"],
+            python_image=values["PYTHON_IMAGE"],
+            go_image=values["GO_IMAGE"],
+            grafana=values["GRAFANA_VERSION"],
+            compose=values["COMPOSE_VERSION"],
         )

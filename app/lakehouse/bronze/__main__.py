@@ -27,8 +27,8 @@ def main() -> int:
     except LakehouseError as exc:
         print(f"bronze-sink: {exc}", file=sys.stderr)
         return 2
-    start_http_server(s.bronze_sink_metrics_port, addr=s.host)
-    mc = client(f"{s.host}:{s.minio_port}", sec.minio_root_user, sec.minio_root_password)
+    start_http_server(s.bronze_sink_metrics_port, addr=s.addr("bronze-sink"))
+    mc = client(f"{s.addr('minio')}:{s.minio_port}", sec.minio_root_user, sec.minio_root_password)
     sink = BronzeSink(cfg, {"bootstrap.servers": s.kafka_bootstrap}, put_to_minio(mc, s.bucket))
     sink.install_signal_handlers()
     logging.getLogger("lakehouse.bronze").info(

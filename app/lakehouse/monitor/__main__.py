@@ -34,7 +34,7 @@ class Poller:
 
     def __init__(self, s: Settings, sec: Secrets) -> None:
         self.s = s
-        self.dsn = f"postgresql://{s.app_role}:{sec.pg_app_password}@{s.host}:{s.postgres_port}/{s.source_db}"
+        self.dsn = f"postgresql://{s.app_role}:{sec.pg_app_password}@{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
         self.http = httpx.Client(trust_env=False)
         self.kafka = AdminClient({"bootstrap.servers": s.kafka_bootstrap, "socket.timeout.ms": 5000})
         values: dict[str, object] = {"topic_prefix": s.topic_prefix, "schema": s.source_schema}
@@ -60,7 +60,9 @@ class Poller:
             r.probe_ok["kafka"] = True
         except Exception as exc:  # confluent-kafka raises KafkaException and future timeouts
             self._failed(r, "kafka", exc)
-        r.trino_up = probes.trino_up(self.http, f"http://{self.s.host}:{self.s.trino_http_port}/v1/info")
+        r.trino_up = probes.trino_up(
+            self.http, f"http://{self.s.addr('trino')}:{self.s.trino_http_port}/v1/info"
+        )
         if r.trino_up:
             try:
                 r.freshness = probes.freshness(self.trino, probes.silver_tables(self.trino))
@@ -94,10 +96,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     collector = ReadingsCollector()
     REGISTRY.register(collector)
-    start_http_server(s.monitor_metrics_port, addr=s.host)
+    start_http_server(s.monitor_metrics_port, addr=s.addr("monitor"))
     log.info(
         "monitor: serving http://%s:%d/metrics, polling every %.0fs",
-        s.host,
+        s.addr("monitor"),
         s.monitor_metrics_port,
         s.monitor_interval_s,
     )

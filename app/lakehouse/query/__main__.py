@@ -41,8 +41,8 @@ def main() -> int:
         print(f"catalog-sync: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop)
-    start_http_server(s.catalog_sync_metrics_port, addr=s.host)
-    lister = minio_client(f"{s.host}:{s.minio_port}", sec.minio_root_user, sec.minio_root_password)
+    start_http_server(s.catalog_sync_metrics_port, addr=s.addr("catalog-sync"))
+    lister = minio_client(f"{s.addr('minio')}:{s.minio_port}", sec.minio_root_user, sec.minio_root_password)
     sync = CatalogSync(admin_client(s, sec), lister, s.bucket, s.source_schema, views)
     booted = False
     while True:

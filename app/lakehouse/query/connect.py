@@ -16,7 +16,7 @@ def ca_cert(s: Settings) -> Path:
 
 def client_for(s: Settings, sec: Secrets, user: str) -> Trino:
     passwords = {ADMIN_USER: sec.trino_admin_password, ANALYST_USER: sec.trino_analyst_password}
-    return Trino(s.host, s.trino_https_port, user, passwords[user], ca_cert(s), catalog=CATALOG)
+    return Trino(s.addr("trino"), s.trino_https_port, user, passwords[user], ca_cert(s), catalog=CATALOG)
 
 
 def admin_client(s: Settings, sec: Secrets) -> Trino:

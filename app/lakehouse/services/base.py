@@ -39,6 +39,11 @@ class Service(ABC):
         return procs.ProcFiles(self.s.run / f"{self.name}.pid", self.s.logs / f"{self.name}.log")
 
     @property
+    def host(self) -> str:
+        """Where this service listens and is reached (see Settings.addr)."""
+        return self.s.addr(self.name)
+
+    @property
     def data_dir(self) -> Path:
         return self.s.state(self.name)
 
@@ -94,9 +99,9 @@ class Service(ABC):
             return self._wait("was running but not ready")
         for f in self.port_fields:
             port = getattr(self.s, f)
-            if not procs.port_free(self.s.host, port):
+            if not procs.port_free(self.host, port):
                 raise ServiceError(
-                    f"{self.name}: port {port} on {self.s.host} is taken by another process — "
+                    f"{self.name}: port {port} on {self.host} is taken by another process — "
                     f"stop it or set {env_name(f)} to a free port"
                 )
         self.prepare()

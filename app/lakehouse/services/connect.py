@@ -39,7 +39,7 @@ class Connect(Service):
     def templates(self) -> dict[str, dict[str, object]]:
         return {
             "connect/connect-distributed.properties": {
-                "host": self.s.host,
+                "host": self.host,
                 "bootstrap": self.s.kafka_bootstrap,
                 "connect_port": self.s.connect_port,
                 "plugin_path": plugin_path(self.s.cache, self.ctx.versions),
@@ -77,5 +77,5 @@ class Connect(Service):
     def details(self) -> dict[str, Any]:
         return {
             "url": self.s.connect_url,
-            "metrics": f"http://{self.s.host}:{self.s.connect_jmx_port}/metrics",
+            "metrics": f"http://{self.host}:{self.s.connect_jmx_port}/metrics",
         }

@@ -52,7 +52,7 @@ def jmx_agent(service: Service, port: int, config: Path) -> str:
     jar = jmx_exporter_jar(service.s.cache, service.ctx.versions)
     if not jar.exists():
         raise ServiceError(f"{service.name}: {jar} missing — run `lakehouse install`")
-    return f"{jar}={service.s.host}:{port}:{config}"
+    return f"{jar}={service.host}:{port}:{config}"
 
 
 class Kafka(Service):
@@ -101,7 +101,7 @@ class Kafka(Service):
     def templates(self) -> dict[str, dict[str, object]]:
         return {
             "kafka/server.properties": {
-                "host": self.s.host,
+                "host": self.host,
                 "kafka_port": self.s.kafka_port,
                 "controller_port": self.s.kafka_controller_port,
                 "data_dir": self.data_dir / "kraft-logs",
@@ -121,7 +121,7 @@ class Kafka(Service):
 
     def ready(self) -> bool:
         """The broker answers a metadata request (an open port alone is not enough)."""
-        if procs.port_free(self.s.host, self.s.kafka_port):
+        if procs.port_free(self.host, self.s.kafka_port):
             return False
         try:
             admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap, "log_level": 0})
@@ -140,5 +140,5 @@ class Kafka(Service):
     def details(self) -> dict[str, Any]:
         return {
             "bootstrap": self.s.kafka_bootstrap,
-            "metrics": f"http://{self.s.host}:{self.s.kafka_jmx_port}/metrics",
+            "metrics": f"http://{self.host}:{self.s.kafka_jmx_port}/metrics",
         }

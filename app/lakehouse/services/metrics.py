@@ -14,7 +14,7 @@ class MetricsReadyService(Service):
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self.s.host}:{getattr(self.s, self.port_fields[0])}/metrics"
+        return f"http://{self.host}:{getattr(self.s, self.port_fields[0])}/metrics"
 
     def ready(self) -> bool:
         try:

@@ -27,8 +27,8 @@ class Minio(Service):
             raise ServiceError(f"minio: {binary} not built — run `lakehouse install`")
         return [
             str(binary), "server", str(self.data_dir / "data"),
-            "--address", f"{self.s.host}:{self.s.minio_port}",
-            "--console-address", f"{self.s.host}:{self.s.minio_console_port}",
+            "--address", f"{self.host}:{self.s.minio_port}",
+            "--console-address", f"{self.host}:{self.s.minio_console_port}",
         ]  # fmt: skip
 
     def env(self) -> dict[str, str]:
@@ -50,7 +50,7 @@ class Minio(Service):
 
     def client(self) -> MinioClient:
         return client(
-            f"{self.s.host}:{self.s.minio_port}",
+            f"{self.host}:{self.s.minio_port}",
             self.ctx.secrets.minio_root_user,
             self.ctx.secrets.minio_root_password,
         )
@@ -63,5 +63,5 @@ class Minio(Service):
     def details(self) -> dict[str, Any]:
         return {
             "endpoint": self.s.minio_endpoint,
-            "console": f"http://{self.s.host}:{self.s.minio_console_port}",
+            "console": f"http://{self.host}:{self.s.minio_console_port}",
         }

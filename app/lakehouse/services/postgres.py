@@ -38,7 +38,13 @@ class Postgres(Service):
 
     @property
     def socket_dir(self) -> Path:
-        return self.data_dir / "run"
+        # compose: where the official image's entrypoint looks for the server during its init
+        return Path("/var/run/postgresql") if self.s.service_hostnames else self.data_dir / "run"
+
+    @property
+    def client_cidr(self) -> str:
+        """Who may log in over TCP: only this host natively; the compose network's peers."""
+        return "samenet" if self.s.service_hostnames else f"{self.host}/32"
 
     def run_as(self) -> str | None:
         return "postgres" if os.geteuid() == 0 else None
@@ -51,7 +57,7 @@ class Postgres(Service):
 
     def dsn(self, user: str, password: str, dbname: str | None = None) -> str:
         db = dbname or self.s.source_db
-        return f"postgresql://{user}:{password}@{self.s.host}:{self.s.postgres_port}/{db}"
+        return f"postgresql://{user}:{password}@{self.host}:{self.s.postgres_port}/{db}"
 
     @property
     def superuser_dsn(self) -> str:
@@ -77,19 +83,26 @@ class Postgres(Service):
         self._chown(self.data_dir, self.socket_dir)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+        self._chown(*self.write_configs())
+
+    def write_configs(self) -> list[Path]:
+        """postgresql.conf and pg_hba.conf rendered into the state dir (compose mounts them too)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        written = []
         for rel, values in self.templates().items():
             if rel.endswith(".conf"):
                 target = self.data_dir / Path(rel).name
                 target.write_text(render_file(self.s.root / rel, values))
-                self._chown(target)
+                written.append(target)
+        return written
 
     def templates(self) -> dict[str, dict[str, object]]:
         server: dict[str, object] = {
-            "listen_addresses": self.s.host,
+            "listen_addresses": self.host,
             "port": self.s.postgres_port,
             "socket_dir": self.socket_dir,
             "hba_file": self.data_dir / "pg_hba.conf",
-            "client_cidr": f"{self.s.host}/32",
+            "client_cidr": self.client_cidr,
             "cdc_role": self.s.cdc_role,
         }
         sql_values = self.sql_values()

@@ -66,7 +66,7 @@ class PrometheusService(Service):
         (self.etc / "prometheus.yml").symlink_to(repo / "prometheus.yml")
         (self.etc / "rules").symlink_to(repo / "rules", target_is_directory=True)
         for job, port in scrape_targets(self.s).items():
-            body = [{"targets": [f"{self.s.host}:{port}"]}]
+            body = [{"targets": [f"{self.s.addr(job)}:{port}"]}]
             (self.etc / "targets" / f"{job}.json").write_text(json.dumps(body, indent=2) + "\n")
 
     def argv(self) -> list[str]:
@@ -75,7 +75,7 @@ class PrometheusService(Service):
             f"--config.file={self.etc / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.data_dir / 'data'}",
             "--storage.tsdb.retention.time=7d",
-            f"--web.listen-address={self.s.host}:{self.s.prometheus_port}",
+            f"--web.listen-address={self.host}:{self.s.prometheus_port}",
             "--web.enable-lifecycle",
         ]
 
@@ -102,7 +102,7 @@ class AlertmanagerService(Service):
             _need(ALERTMANAGER_BIN, "prometheus-alertmanager"),
             f"--config.file={self.s.root / 'alertmanager' / 'alertmanager.yml'}",
             f"--storage.path={self.data_dir / 'data'}",
-            f"--web.listen-address={self.s.host}:{self.s.alertmanager_port}",
+            f"--web.listen-address={self.host}:{self.s.alertmanager_port}",
             "--cluster.listen-address=",  # a single instance: no gossip port
         ]
 

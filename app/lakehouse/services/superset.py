@@ -62,7 +62,7 @@ class SupersetService(Service):
         return {
             "trino_user": ANALYST_USER,
             "trino_password": quote(self.ctx.secrets.trino_analyst_password, safe=""),
-            "trino_host": self.s.host,
+            "trino_host": self.s.addr("trino"),
             "trino_port": self.s.trino_https_port,
             "trino_ca_cert": ca_cert(self.s),
         }
@@ -110,15 +110,8 @@ class SupersetService(Service):
     def import_assets(self) -> None:
         """Import superset/assets with the connection rendered for this install (then removed)."""
         staging = self.data_dir / "assets-import"
-        if staging.exists():
-            shutil.rmtree(staging)
-        shutil.copytree(self.assets, staging)
-        os.chmod(staging, 0o700)
+        self.render_assets(staging)
         try:
-            for rel, values in self.templates().items():
-                (staging / Path(rel).relative_to("superset/assets")).write_text(
-                    render_file(self.s.root / rel, values)
-                )
             out = self._cli("import-directory", "--overwrite", str(staging), what="importing superset/assets")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -127,11 +120,22 @@ class SupersetService(Service):
         if errors:
             raise ServiceError("superset: importing superset/assets failed:\n" + "\n".join(errors[-10:]))
 
+    def render_assets(self, dest: Path) -> None:
+        """superset/assets with the connection rendered for this install, in a 0700 folder."""
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(self.assets, dest)
+        os.chmod(dest, 0o700)
+        for rel, values in self.templates().items():
+            (dest / Path(rel).relative_to("superset/assets")).write_text(
+                render_file(self.s.root / rel, values)
+            )
+
     def argv(self) -> list[str]:
         return [
             self._bin("gunicorn"),
             "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--timeout", "120",
-            "--bind", f"{self.s.host}:{self.s.superset_port}",
+            "--bind", f"{self.host}:{self.s.superset_port}",
             # not used, and its default is one path in $HOME that every stack would share
             "--no-control-socket",
             "superset.app:create_app()",

@@ -73,8 +73,8 @@ class TrinoService(Service):
             {
                 "JAVA_HOME": str(trino_java_home()),
                 "TRINO_ETC": str(self.etc),
-                "TRINO_BIND_IP": s.host,
-                "TRINO_INTERNAL_ADDRESS": s.host,
+                "TRINO_BIND_IP": self.host,
+                "TRINO_INTERNAL_ADDRESS": self.host,
                 "TRINO_HTTP_PORT": str(s.trino_http_port),
                 "TRINO_HTTPS_PORT": str(s.trino_https_port),
                 "TRINO_TLS_PEM": str(self.data_dir / "tls" / "server.pem"),
@@ -90,7 +90,7 @@ class TrinoService(Service):
 
     @property
     def info_url(self) -> str:
-        return f"http://{self.s.host}:{self.s.trino_http_port}/v1/info"
+        return f"http://{self.host}:{self.s.trino_http_port}/v1/info"
 
     def ready(self) -> bool:
         try:

@@ -38,7 +38,7 @@ def main() -> int:
         print(f"silver: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop)
-    start_http_server(s.silver_metrics_port, addr=s.host)
+    start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
     spark = build(
         s.spark_master, {**conf, **s3_credentials(sec.minio_root_user, sec.minio_root_password)}, jars
     )

@@ -79,7 +79,7 @@ def verify(stack: Stack, only: str | None, wait_s: float) -> list[TableDiff]:
             raise LakehouseError(f"no captured table {name} (captured: {', '.join(tables) or 'none'})")
         tables = {name: tables[name]}
     s, sec = stack.s, stack.ctx.secrets
-    url = f"jdbc:postgresql://{s.host}:{s.postgres_port}/{s.source_db}"
+    url = f"jdbc:postgresql://{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
     props = {"user": s.app_role, "password": sec.pg_app_password, "driver": "org.postgresql.Driver"}
     layout = Layout(f"s3a://{s.bucket}/silver")
     deadline = time.monotonic() + wait_s

@@ -31,14 +31,14 @@ def main() -> int:
     trino = replace(analyst_client(s, sec), schema=SILVER)
     links = {
         "Trino UI": f"{s.trino_url}/ui/",
-        "MinIO console": f"http://{s.host}:{s.minio_console_port}",
-        "silver metrics": f"http://{s.host}:{s.silver_metrics_port}/metrics",
+        "MinIO console": f"http://{s.addr('minio')}:{s.minio_console_port}",
+        "silver metrics": f"http://{s.addr('silver')}:{s.silver_metrics_port}/metrics",
         "Superset: Movies live": f"{s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/",
         "Prometheus alerts": f"{s.prometheus_url}/alerts",
         "Alertmanager": s.alertmanager_url,
     }
     backend = Backend(dsn, s.source_schema, trino, links)
-    uvicorn.run(create_app(backend), host=s.host, port=s.web_port, log_level="info", access_log=False)
+    uvicorn.run(create_app(backend), host=s.addr("web"), port=s.web_port, log_level="info", access_log=False)
     return 0
 
 
