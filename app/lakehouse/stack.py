@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -196,7 +197,11 @@ class Stack:
             },
             # no native Grafana: its server is not published to any registry this stack installs
             # from (see grafana/README.md); docker compose runs it
-            "grafana": None,
+            "grafana": (
+                {"url": s.grafana_url, "user": "admin", "password": os.environ.get("GRAFANA_ADMIN_PASSWORD")}
+                if s.service_hostnames
+                else None
+            ),
         }
 
     def log_path(self, service: str) -> Path:

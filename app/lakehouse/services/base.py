@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import procs
+from ..compose import twin
 from ..errors import ServiceError
 from ..secrets import Secrets
 from ..settings import Settings, env_name
@@ -126,9 +127,15 @@ class Service(ABC):
         return procs.stop(self.files.pidfile, self.stop_signal)
 
     def status(self) -> dict[str, Any]:
+        if self.s.service_hostnames:  # compose runs the processes: no pid files, the probe decides
+            state = "ready" if self.ready() else "down"
+            out: dict[str, Any] = {"state": state, "pid": None, "log": f"docker compose logs {twin(self.name)}"}
+            if state == "ready":
+                out.update(self.details())
+            return out
         pid = self.pid()
         state = "stopped" if pid is None else ("ready" if self.ready() else "starting")
-        out: dict[str, Any] = {"state": state, "pid": pid, "log": str(self.files.logfile)}
+        out = {"state": state, "pid": pid, "log": str(self.files.logfile)}
         if state == "ready":
             out.update(self.details())
         return out

@@ -7,6 +7,7 @@ certificate, the password file) reaches it as environment variables that Trino s
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,7 +74,7 @@ class TrinoService(Service):
             {
                 "JAVA_HOME": str(trino_java_home()),
                 "TRINO_ETC": str(self.etc),
-                "TRINO_BIND_IP": self.host,
+                "TRINO_BIND_IP": socket.gethostbyname(self.host),  # node.bind-ip takes an address
                 "TRINO_INTERNAL_ADDRESS": self.host,
                 "TRINO_HTTP_PORT": str(s.trino_http_port),
                 "TRINO_HTTPS_PORT": str(s.trino_https_port),
