@@ -129,7 +129,8 @@ class Service(ABC):
     def status(self) -> dict[str, Any]:
         if self.s.service_hostnames:  # compose runs the processes: no pid files, the probe decides
             state = "ready" if self.ready() else "down"
-            out: dict[str, Any] = {"state": state, "pid": None, "log": f"docker compose logs {twin(self.name)}"}
+            logs = f"docker compose logs {twin(self.name)}"
+            out: dict[str, Any] = {"state": state, "pid": None, "log": logs}
             if state == "ready":
                 out.update(self.details())
             return out
