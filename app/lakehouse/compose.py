@@ -128,7 +128,7 @@ def serve(stack: Stack, name: str) -> None:
     os.execvpe(argv[0], argv, svc.env())
 
 
-def resolved(root: Path, cache: Path, versions: Versions) -> dict[str, Any]:
+def resolved(root: Path, cache: Path, versions: Versions, file: Path | None = None) -> dict[str, Any]:
     """docker-compose.yml as `docker compose config` resolves it (every profile), with a fresh
     .env written by `write_env_file` — never your own — and no shell variables leaking in."""
     from .artifacts import ensure_compose_cli
@@ -139,7 +139,7 @@ def resolved(root: Path, cache: Path, versions: Versions) -> dict[str, Any]:
         write_env_file(root, env_file)
         run = subprocess.run(
             [
-                str(binary), "--project-directory", str(root), "-f", str(root / "docker-compose.yml"),
+                str(binary), "--project-directory", str(root), "-f", str(file or root / "docker-compose.yml"),
                 "--env-file", str(env_file), "--profile", "*", "config", "--format", "json",
             ],
             capture_output=True, text=True, check=False,

@@ -28,7 +28,7 @@ RAW: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = RAW["services"]
 DOCKERFILES = {
     "app/Dockerfile": ["PYTHON_IMAGE"],
-    "connect/Dockerfile": ["PYTHON_IMAGE"],
+    "connect/Dockerfile": [],
     "minio/Dockerfile": ["GO_IMAGE", "PYTHON_IMAGE", "MINIO_MODULE", "MINIO_VERSION"],
     "superset/Dockerfile": ["SUPERSET_VERSION"],
 }
@@ -56,6 +56,28 @@ def test_docker_compose_config_accepts_the_file(model: dict[str, Any]) -> None:
     assert set(model["services"]) == set(SERVICES)
     # every profile was resolved, the scale-out ones too
     assert {"spark-master", "spark-worker"} <= set(model["services"])
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (("condition: service_healthy", "condition: service_hapy"), "condition value must be one of"),
+        (("      kafka: {condition: service_healthy}", "      kafak: {condition: service_healthy}"), "kafak"),
+        (("${TRINO_VERSION:?run make compose-env}", "${TRINO_VERSON:?run make compose-env}"), "TRINO_VERSON"),
+    ],
+)
+def test_docker_compose_config_rejects_a_broken_file(
+    tmp_path: Path, change: tuple[str, str], error: str
+) -> None:
+    """The validation can fail: a typo in a condition, a dependency or a version variable."""
+    from lakehouse.errors import LakehouseError
+
+    broken = tmp_path / "docker-compose.yml"
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert change[0] in text
+    broken.write_text(text.replace(change[0], change[1], 1))
+    with pytest.raises(LakehouseError, match=error):
+        compose.resolved(ROOT, Settings().cache, Versions.load(VERSIONS_FILE), broken)
 
 
 def test_every_native_service_has_exactly_one_compose_twin(natives: list[str]) -> None:
@@ -264,12 +286,15 @@ def test_dockerfiles_take_their_bases_from_versions_env(dockerfile: str) -> None
     ]
     assert "latest" not in text
     declared = {ln.split()[1].split("=")[0] for ln in lines if ln.startswith("ARG ")}
+    builds = [s["build"] for s in SERVICES.values() if s.get("build", {}).get("dockerfile") == dockerfile]
+    assert builds, f"no compose service builds {dockerfile}"
+    # a named context must be another service's image, e.g. `app: service:app`
+    contexts = {k for b in builds for k, v in b.get("additional_contexts", {}).items() if v == f"service:{k}"}
     assert set(DOCKERFILES[dockerfile]) <= declared
     for ln in (ln for ln in lines if ln.startswith("FROM ")):
         base = ln.split()[1]
-        assert (
-            base.startswith("${") or re.fullmatch(r"[a-z/]+:\$\{[A-Z_]+\}", base) or base in _stages(lines)
-        ), ln
+        pinned = base.startswith("${") or re.fullmatch(r"[a-z/]+:\$\{[A-Z_]+\}", base)
+        assert pinned or base in _stages(lines) or base in contexts, ln
     users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
     assert users and users[-1] not in {"root", "0"}, "the final stage must not run as root"
     ignored = [
@@ -279,10 +304,8 @@ def test_dockerfiles_take_their_bases_from_versions_env(dockerfile: str) -> None
         for src in ln.split()[1:-1]:
             assert (ROOT / src).exists(), f"{dockerfile}: COPY {src}"
             assert src.rstrip("/") not in ignored, f"{dockerfile}: {src} is excluded by .dockerignore"
-    for svc in SERVICES.values():
-        build = svc.get("build")
-        if build and build["dockerfile"] == dockerfile:
-            assert set(build.get("args", {})) == set(DOCKERFILES[dockerfile])
+    for build in builds:
+        assert set(build.get("args", {})) == set(DOCKERFILES[dockerfile])
 
 
 def _stages(lines: list[str]) -> set[str]:
