@@ -121,8 +121,8 @@ def init(stack: Stack, step: str) -> str:
 
 def serve(stack: Stack, name: str) -> None:
     """Prepare a native service and replace this process with it (the container's main process)."""
-    _in_compose(stack.s)
     svc = stack.service(name)
+    _in_compose(stack.s)
     svc.prepare()
     argv = svc.argv()
     os.execvpe(argv[0], argv, svc.env())

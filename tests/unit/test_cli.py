@@ -53,3 +53,39 @@ def test_bad_input_to_the_new_commands_is_one_line(
     err = capsys.readouterr().err
     assert needle in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "needle"),
+    [
+        (["serve", "nosuch"], 1, "no service named 'nosuch'"),
+        (["ready", "nosuch"], 1, "no service named 'nosuch'"),
+        (["compose", "init", "kafka"], 2, "Invalid value for '{postgres|minio|connectors}'"),
+        (["compose", "config"], 1, "this step runs inside docker compose"),
+        (["serve", "kafka"], 1, "this step runs inside docker compose"),
+        (["install", "--only", "kafak"], 1, "unknown install step kafak"),
+    ],
+)
+def test_bad_input_to_the_compose_commands_is_one_line(
+    argv: list[str],
+    code: int,
+    needle: str,
+    *,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1
+
+
+def test_ready_says_not_ready_and_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKEHOUSE_MINIO_PORT", "1")  # nothing listens there
+    assert main(["ready", "minio"]) == 1
+    assert capsys.readouterr().out == "minio not ready\n"
