@@ -69,8 +69,8 @@ class Versions:
     prometheus: str
     alertmanager: str
     jmx_exporter: str
-    python_image: str
-    go_image: str
+    python_image_ref: str
+    go_image_ref: str
     grafana: str
     compose: str
 
@@ -107,8 +107,8 @@ class Versions:
             prometheus=values["PROMETHEUS_VERSION"],
             alertmanager=values["ALERTMANAGER_VERSION"],
             jmx_exporter=values["JMX_EXPORTER_VERSION"],
-            python_image=values["PYTHON_IMAGE"],
-            go_image=values["GO_IMAGE"],
+            python_image_ref=values["PYTHON_IMAGE"],
+            go_image_ref=values["GO_IMAGE"],
             grafana=values["GRAFANA_VERSION"],
             compose=values["COMPOSE_VERSION"],
         )
