@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .compose import INIT_STEPS
 from .errors import LakehouseError
 
 
@@ -96,7 +97,7 @@ def compose_config() -> None:
 
 
 @compose.command("init")
-@click.argument("step", type=click.Choice(["postgres", "minio", "connectors"]))
+@click.argument("step", type=click.Choice(INIT_STEPS))
 def compose_init(step: str) -> None:
     """(in compose) a one-shot job: postgres roles/schema, the bucket, or the connector."""
     from .compose import init

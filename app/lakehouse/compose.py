@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, LakehouseError
-from .movielens import default_path
 from .secrets import KEYS, new_secret, write_file
 from .settings import ENV_PREFIX, Settings
 from .versions import Versions, parse_env_file
@@ -49,6 +48,8 @@ def write_env_file(root: Path, path: Path) -> list[str]:
             generated.append(key)
     # anything else the user put in .env (LAKEHOUSE_* settings, COMPOSE_PROFILES, …) stays
     own = {k: v for k, v in existing.items() if k not in versions and k not in secret_keys}
+    from .movielens import default_path
+
     # the MovieLens folder the `app` container mounts at /data/movielens (read-only)
     own.setdefault("MOVIELENS_DIR", str(default_path()))
     lines = [
