@@ -273,6 +273,63 @@ def tables(as_json: bool) -> None:
             f"v{t['version'] if t['version'] is not None else '-':<6} "
             f"{t['rows'] if t['rows'] is not None else '-':>10} rows  {t['location']}"
         )
+        if t["blocked"]:
+            b = t["blocked"]
+            click.echo(
+                f"    BLOCKED: {b['events']} event(s) refused — {b['reason']}\n"
+                f"    fix the cause (for a value that does not fit its type: a column override to text in "
+                f"spark_streaming/silver.json, then restart silver), then "
+                f"`lakehouse quarantine replay --table {t['source']}`"
+            )
+
+
+@cli.group()
+def quarantine() -> None:
+    """Events silver refused: list them by table and reason, replay them after a fix."""
+
+
+@quarantine.command("list")
+@click.option("--table", "table", default=None, help="only this table (schema.table or table)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def quarantine_list(table: str | None, as_json: bool) -> None:
+    """Quarantined events per table and reason."""
+    from .silver.ops import quarantine_list as do_list
+
+    out = do_list(_stack(), table)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    elif not out:
+        click.echo("quarantine is empty")
+    for q in out if not as_json else []:
+        click.echo(f"{q['table'] or '(unparseable)':<28} {q['events']:>8}  {q['reason']}  (last {q['last']})")
+
+
+@quarantine.command("replay")
+@click.option("--table", "table", default=None, help="only this table (schema.table or table) [default: all]")
+@click.option(
+    "--wait",
+    "wait_s",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="seconds to wait for the silver job to apply them",
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
+    """Apply quarantined events again (after a fix), in source order; idempotent. Exit 1 if some
+    are still refused."""
+    from .silver.ops import quarantine_replay as do_replay
+
+    r = do_replay(_stack(), table, wait_s)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+    else:
+        click.echo(
+            f"replayed {r['replayed']} event(s) of {r['table'] or 'every table'}; "
+            f"{r['still_quarantined']} still refused"
+        )
+    if r["still_quarantined"]:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command("load-movielens")
@@ -496,7 +553,9 @@ def bench_throughput(rates: str, duration: float, out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)
+        # standalone_mode=False: click *returns* the code of a `click.exceptions.Exit` raised in a
+        # command instead of raising it, so the return value is the exit code
+        code = cli.main(args=argv, prog_name="lakehouse", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
@@ -510,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SystemExit as exc:
         return int(exc.code or 0)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

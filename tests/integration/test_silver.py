@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import string
+import uuid
 from typing import Any
 
 import psycopg
@@ -27,13 +28,27 @@ CREATE TABLE IF NOT EXISTS movielens.workload (
   seen_at timestamptz,
   doc jsonb,
   tags text[],
-  votes int
+  votes int,
+  ratio double precision,
+  score real,
+  small smallint,
+  ref uuid,
+  label varchar(40),
+  happened timestamp,
+  at_time time
 )"""
+
+_FLOATS = [float("nan"), float("inf"), float("-inf"), -0.0, 0.1, 1e308, 5e-324, 3.4e38, 1.5]
 
 
 def _text(rng: random.Random, n: int) -> str:
     alphabet = string.ascii_letters + string.digits + "éßøü\u2013漢字🙂 "
     return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def _timestamp(rng: random.Random) -> str:
+    day = f"{rng.randint(1900, 2100):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    return f"{day} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.random() * 59:09.6f}"
 
 
 def _row(rng: random.Random, i: int) -> tuple[Any, ...]:
@@ -46,6 +61,17 @@ def _row(rng: random.Random, i: int) -> tuple[Any, ...]:
         json.dumps({"k": rng.randint(0, 9), "s": _text(rng, 5)}) if rng.random() > 0.1 else None,
         [_text(rng, 4) for _ in range(rng.randint(0, 3))] if rng.random() > 0.1 else None,
         rng.randint(0, 1000),
+        rng.choice(_FLOATS) if rng.random() > 0.1 else None,
+        rng.choice([*_FLOATS[:5], 1.17549435e-38, 3.4028235e38]) if rng.random() > 0.1 else None,
+        rng.randint(-32768, 32767) if rng.random() > 0.1 else None,
+        str(uuid.UUID(int=rng.getrandbits(128))) if rng.random() > 0.1 else None,
+        _text(rng, rng.randint(0, 40)) if rng.random() > 0.1 else None,
+        _timestamp(rng) if rng.random() > 0.1 else None,
+        rng.choice(
+            ["00:00:00", "24:00:00", f"{rng.randint(0, 23)}:{rng.randint(0, 59)}:{rng.random() * 59:.6f}"]
+        )
+        if rng.random() > 0.1
+        else None,
     )
 
 
@@ -63,14 +89,21 @@ def workload(dsn: str, seed: int, changes: int, start_id: int) -> int:
                 roll = rng.random()
                 if roll < 0.4 or len(ids) < 5:
                     conn.execute(
-                        "INSERT INTO movielens.workload VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", _row(rng, next_id)
+                        "INSERT INTO movielens.workload VALUES (" + ",".join(["%s"] * 15) + ")",
+                        _row(rng, next_id),
                     )
                     ids.append(next_id)
                     next_id += 1
                 elif roll < 0.75:
                     conn.execute(
-                        "UPDATE movielens.workload SET votes = votes + 1, title = %s WHERE id = %s",
-                        (_text(rng, 8), rng.choice(ids)),
+                        "UPDATE movielens.workload SET votes = votes + 1, title = %s, ratio = %s, "
+                        "at_time = %s WHERE id = %s",
+                        (
+                            _text(rng, 8),
+                            rng.choice(_FLOATS),
+                            rng.choice(["24:00:00", "12:00:01.5"]),
+                            rng.choice(ids),
+                        ),
                     )
                 elif roll < 0.85:
                     old = ids.pop(rng.randrange(len(ids)))

@@ -7,7 +7,10 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -16,8 +19,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from lakehouse.monitor import probes
 from lakehouse.monitor.exporter import Readings, ReadingsCollector
-from lakehouse.monitor.probes import ConnectorState, Freshness, Slot
+from lakehouse.monitor.probes import Blocked, ConnectorState, Freshness, Slot
 from lakehouse.paths import repo_root
+from lakehouse.query.client import Result, Trino
 from lakehouse.services.prometheus import PROMTOOL_BIN, scrape_targets
 from lakehouse.settings import Settings
 
@@ -30,6 +34,10 @@ def _scrape(readings: Readings, now: float = 1_000.0) -> dict[str, float]:
     collector.publish(readings)
     registry = CollectorRegistry()
     registry.register(collector)
+    return _series(registry)
+
+
+def _series(registry: CollectorRegistry) -> dict[str, float]:
     out = {}
     for line in generate_latest(registry).decode().splitlines():
         if line and not line.startswith("#"):
@@ -75,6 +83,101 @@ def test_before_the_first_poll_the_monitor_is_not_ready_and_publishes_no_reading
     m = _scrape(Readings())
     assert m["lakehouse_monitor_ready"] == 0.0
     assert not any(k.startswith("lakehouse_silver_") for k in m)
+
+
+def test_each_table_with_events_in_quarantine_gets_a_series_that_goes_once_replayed() -> None:
+    blocked = [
+        Blocked("movielens.movies", 3, "schema: year does not fit int", 900.0),
+        Blocked("movielens.tags", 1, "contract: tag is null", 950.0),
+    ]
+    collector = ReadingsCollector(clock=lambda: 1_000.0)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.publish(Readings(quarantined_by_table=blocked, quarantine_rows=5, polled_at=990.0))
+    m = _series(registry)
+    assert m['lakehouse_silver_table_quarantined_events{table="movielens.movies"}'] == 3.0
+    assert m['lakehouse_silver_table_quarantined_events{table="movielens.tags"}'] == 1.0
+    # movies replayed: the next poll's readings replace the old ones whole, its series vanishes
+    collector.publish(Readings(quarantined_by_table=blocked[1:], quarantine_rows=1, polled_at=1_000.0))
+    m = _series(registry)
+    assert 'lakehouse_silver_table_quarantined_events{table="movielens.movies"}' not in m
+    assert m['lakehouse_silver_table_quarantined_events{table="movielens.tags"}'] == 1.0
+    collector.publish(Readings(quarantine_rows=0, polled_at=1_010.0))
+    assert not any(k.startswith("lakehouse_silver_table_quarantined_events") for k in _series(registry))
+
+
+class FakeTrino:
+    """Answers the information_schema check with `registered` and any other query with `rows`."""
+
+    def __init__(self, registered: bool, rows: list[list[Any]]) -> None:
+        self.registered = registered
+        self.rows = rows
+        self.sql: list[str] = []
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        self.sql.append(sql)
+        if "information_schema.tables" in sql:
+            assert "table_schema = 'ops' AND table_name = 'quarantine'" in sql
+            return Result(["_col0"], [[1 if self.registered else 0]])
+        return Result(["source_table", "_col1", "_col2", "_col3"], self.rows)
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.query(sql, params).rows
+        return rows[0][0] if rows else None
+
+
+def test_quarantine_probe_per_table_reads_count_latest_reason_and_oldest_event() -> None:
+    oldest = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    fake = FakeTrino(
+        True,
+        [
+            ["movielens.movies", 3, "schema: year does not fit int", oldest],
+            ["movielens.tags", 1, "contract: tag is null", datetime(2024, 5, 1, 12, 30)],  # naive = UTC
+        ],
+    )
+    got = probes.quarantined_by_table(cast(Trino, fake))
+    assert got == [
+        Blocked("movielens.movies", 3, "schema: year does not fit int", oldest.timestamp()),
+        Blocked("movielens.tags", 1, "contract: tag is null", oldest.timestamp() + 1800),
+    ]
+    sql = " ".join(fake.sql[-1].split())
+    assert "FROM lakehouse.ops.quarantine" in sql
+    assert "WHERE source_table IS NOT NULL" in sql  # unparseable lines belong to no table
+    assert "max_by(reason, quarantined_at)" in sql and "min(quarantined_at)" in sql
+    assert "GROUP BY source_table" in sql
+
+
+def test_quarantine_probes_before_silver_registered_the_quarantine_table() -> None:
+    fake = FakeTrino(False, [["never", 1, "asked", None]])
+    assert probes.quarantined_by_table(cast(Trino, fake)) == []
+    assert probes.quarantine_rows(cast(Trino, fake)) is None
+    assert all("information_schema" in sql for sql in fake.sql)
+    assert probes.quarantine_rows(cast(Trino, FakeTrino(True, [[4]]))) == 4
+
+
+def test_the_trino_probe_of_a_poll_reads_the_quarantine_per_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    from lakehouse.monitor.__main__ import Poller
+
+    def no_postgres(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg.OperationalError("refused")
+
+    blocked = [Blocked("movielens.movies", 3, "schema: year does not fit int", 900.0)]
+    monkeypatch.setattr(psycopg, "connect", no_postgres)
+    monkeypatch.setattr(probes, "connectors", lambda http, url: [])
+    monkeypatch.setattr(probes, "consumer_lag", lambda admin, group: {})
+    monkeypatch.setattr(probes, "trino_up", lambda http, url: True)
+    monkeypatch.setattr(probes, "silver_tables", lambda trino: [])
+    monkeypatch.setattr(probes, "freshness", lambda trino, tables: [])
+    monkeypatch.setattr(probes, "quarantine_rows", lambda trino: 3)
+    monkeypatch.setattr(probes, "quarantined_by_table", lambda trino: blocked)
+    poller = Poller.__new__(Poller)  # no clients: every probe is replaced above
+    poller.s, poller.dsn, poller.http, poller.kafka = Settings(), "postgresql://x", None, None
+    poller.group, poller.trino, poller.last = "g", None, Readings()
+    r = poller.poll()
+    assert r.quarantined_by_table == blocked and r.quarantine_rows == 3 and r.probe_ok["trino"]
+    assert r.probe_ok["postgres"] is False
 
 
 def test_connect_probe_reads_connector_and_task_states() -> None:
@@ -127,7 +230,7 @@ def test_promtool_checks_the_config_the_launcher_builds(tmp_path: Path) -> None:
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "9 rules found" in run.stdout
+    assert "10 rules found" in run.stdout
 
 
 def test_every_scrape_job_has_a_target_file_from_the_launcher() -> None:

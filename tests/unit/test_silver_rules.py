@@ -23,6 +23,13 @@ from ..spark.events import field as f
     ("field", "expected"),
     [
         (f("a", "int16", "INT2"), T.ShortType()),
+        # the names Kafka Connect's JsonConverter writes (tests/fixtures/debezium has the real events)
+        (f("a", "float", "FLOAT4"), T.FloatType()),
+        (f("a", "double", "FLOAT8"), T.DoubleType()),
+        (f("a", "string", "MONEY"), T.DecimalType(19, 2)),
+        (f("a", "string", "INTERVAL", logical="io.debezium.time.Interval"), T.StringType()),
+        (f("a", "bytes", "BIT", logical="io.debezium.data.Bits", length="3"), T.StringType()),
+        ({**f("a", "struct", "POINT"), "name": "io.debezium.data.geometry.Point"}, T.StringType()),
         (f("a", "int64", "INT8"), T.LongType()),
         (
             f(
@@ -51,6 +58,29 @@ def test_type_mapping_comes_from_the_event_schema(field: dict[str, object], expe
 def test_binary_decimals_are_refused_with_the_fix() -> None:
     with pytest.raises(UnsupportedField, match=r"decimal\.handling\.mode=string"):
         column_spec(f("a", "bytes", "NUMERIC", logical="org.apache.kafka.connect.data.Decimal"))
+
+
+def test_lossy_connector_settings_are_refused_with_the_fix() -> None:
+    with pytest.raises(UnsupportedField, match=r"column a: .*interval\.handling\.mode=string"):
+        column_spec(f("a", "int64", "INTERVAL", logical="io.debezium.time.MicroDuration"))
+
+
+def test_an_unknown_connect_type_names_the_column_and_a_text_override_takes_it() -> None:
+    odd = f("a", "float128", "WEIRD")
+    with pytest.raises(UnsupportedField, match=r"column a: unknown Connect type 'float128'"):
+        column_spec(odd)
+    spec = column_spec(odd, "text")
+    assert (spec.spark_type, spec.overridden) == (T.StringType(), True)
+
+
+def test_a_text_override_rewrites_silver_instead_of_refusing() -> None:
+    silver = T.StructType([T.StructField("id", T.IntegerType()), T.StructField("n", T.IntegerType())])
+    plain = [column_spec(f("id", "int32", "INT4")), column_spec(f("n", "string", "TEXT"))]
+    refused = decide(silver, plain, ["id"], ["id"], "s.t")
+    assert '"column.overrides": {"s.t.n": "text"}' in refused.rejected[0]
+    overridden = [plain[0], column_spec(f("n", "string", "TEXT"), "text")]
+    d = decide(silver, overridden, ["id"], ["id"], "s.t")
+    assert d.ok and d.to_text == ["n"]
 
 
 def test_key_needs_a_struct() -> None:
@@ -100,6 +130,9 @@ def test_silver_config_is_strict(tmp_path: Path) -> None:
         {**good, "surprise": 1},
         {**good, "vacuum.retention.h": 1},
         {**good, "trigger.interval": "soon"},
+        {**good, "column.overrides": {"movies.title": "text"}},  # not schema.table.column
+        {**good, "column.overrides": {"movielens.movies.title": "varchar"}},
+        {**good, "column.overrides": []},
     ):
         p = tmp_path / "silver.json"
         p.write_text(json.dumps(broken))

@@ -67,6 +67,7 @@ class Poller:
             try:
                 r.freshness = probes.freshness(self.trino, probes.silver_tables(self.trino))
                 r.quarantine_rows = probes.quarantine_rows(self.trino)
+                r.quarantined_by_table = probes.quarantined_by_table(self.trino)
                 r.probe_ok["trino"] = True
             except LakehouseError as exc:
                 self._failed(r, "trino", exc)

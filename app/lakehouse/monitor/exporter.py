@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .probes import CONNECT_STATES, ConnectorState, Freshness, Slot
+from .probes import CONNECT_STATES, Blocked, ConnectorState, Freshness, Slot
 
 PROBES = ("postgres", "connect", "kafka", "trino")
 
@@ -27,6 +27,8 @@ class Readings:
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     freshness: list[Freshness] = field(default_factory=list)
     quarantine_rows: int | None = None
+    #: source tables with events waiting in quarantine (none: no series)
+    quarantined_by_table: list[Blocked] = field(default_factory=list)
     trino_up: bool = False
     #: probe → whether its last attempt succeeded
     probe_ok: dict[str, bool] = field(default_factory=dict)
@@ -102,6 +104,15 @@ def families(r: Readings, errors: dict[str, int], now: float) -> Iterator[Metric
         q = g("lakehouse_quarantine_rows", "rows in the quarantine table (events silver refused)")
         q.add_metric([], float(r.quarantine_rows))
         yield q
+
+    blocked = g(
+        "lakehouse_silver_table_quarantined_events",
+        "events of the source table silver refused that wait in quarantine (its silver copy lags for them)",
+        labels=["table"],
+    )
+    for b in r.quarantined_by_table:
+        blocked.add_metric([b.source_table], float(b.events))
+    yield blocked
 
     up = g("lakehouse_trino_up", "1 while Trino answers and is not starting")
     up.add_metric([], 1.0 if r.trino_up else 0.0)

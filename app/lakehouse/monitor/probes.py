@@ -97,15 +97,52 @@ def silver_tables(trino: Trino) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def quarantine_rows(trino: Trino) -> int | None:
-    """Rows in the quarantine table, or None while it is not registered yet."""
+def _quarantine_registered(trino: Trino) -> bool:
+    """Silver creates the quarantine table on the first refused event; Trino lists it after that."""
     listed = trino.query(
         f"SELECT count(*) FROM {CATALOG}.information_schema.tables "
         f"WHERE table_schema = '{OPS}' AND table_name = 'quarantine'"
     ).rows
-    if not listed or not listed[0][0]:
+    return bool(listed and listed[0][0])
+
+
+def quarantine_rows(trino: Trino) -> int | None:
+    """Rows in the quarantine table, or None while it is not registered yet."""
+    if not _quarantine_registered(trino):
         return None
     return int(trino.scalar(f"SELECT count(*) FROM {CATALOG}.{OPS}.quarantine"))
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A source table with events silver refused that are still in quarantine (not replayed yet)."""
+
+    source_table: str  # e.g. 'movielens.movies'
+    events: int
+    reason: str  # of the latest refused event
+    since: float  # epoch seconds of the oldest refused event still waiting
+
+
+QUARANTINED_BY_TABLE_SQL = f"""
+    SELECT source_table, count(*), max_by(reason, quarantined_at), min(quarantined_at)
+    FROM {CATALOG}.{OPS}.quarantine
+    WHERE source_table IS NOT NULL
+    GROUP BY source_table
+    ORDER BY source_table"""
+
+
+def quarantined_by_table(trino: Trino) -> list[Blocked]:
+    """Per source table, the events waiting in quarantine; [] while the table is not registered yet.
+
+    Replay deletes the rows it applies, so what is left are events silver still refuses. Lines
+    that could not be parsed have no source table and are not counted here.
+    """
+    if not _quarantine_registered(trino):
+        return []
+    return [
+        Blocked(str(t), int(n), str(reason or ""), _epoch(since) or 0.0)
+        for t, n, reason, since in trino.query(QUARANTINED_BY_TABLE_SQL).rows
+    ]
 
 
 def trino_up(http: httpx.Client, info_url: str) -> bool:

@@ -49,7 +49,12 @@ def main() -> int:
             f"{bucket}/bronze/{s.topic_prefix}.*/partition=*",
             f"{bucket}/_checkpoints/silver",
             Layout(f"{bucket}/silver"),
-            rules=Rules(f"{s.topic_prefix}.transaction", cfg.transaction_timeout, cfg.end_ttl),
+            rules=Rules(
+                f"{s.topic_prefix}.transaction",
+                cfg.transaction_timeout,
+                cfg.end_ttl,
+                cfg.column_overrides,
+            ),
             cfg=cfg,
         )
     except LakehouseError as exc:

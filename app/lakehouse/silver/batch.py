@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -30,6 +31,15 @@ class Rules:
     transaction_topic: str
     transaction_timeout: timedelta = timedelta(minutes=5)
     end_ttl: timedelta = timedelta(minutes=30)
+    #: `schema.table.column` → "text" (spark_streaming/silver.json `column.overrides`)
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Quarantined events to apply again: those of one source table, or all when `table` is None."""
+
+    table: str | None
 
 
 @dataclass
@@ -41,6 +51,7 @@ class BatchResult:
     schema_rejections: Counter[str] = field(default_factory=Counter)  # per table
     schema_changes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (table, kind)
     pending: int = 0
+    replayed: int = 0  # quarantined lines applied again (`lakehouse quarantine replay`)
     timed_out_groups: int = 0
     truncates: int = 0
     tables: list[str] = field(default_factory=list)
@@ -77,7 +88,12 @@ class BatchProcessor:
             self._schemas[table] = self.store.schema(table)
         return self._schemas[table]
 
-    def process(self, lines: DataFrame, batch_id: int, now: datetime | None = None) -> BatchResult:
+    def process(
+        self, lines: DataFrame, batch_id: int, now: datetime | None = None, replay: Replay | None = None
+    ) -> BatchResult:
+        """Apply one micro-batch of bronze `lines(value)`, with the quarantined lines of `replay`
+        (`lakehouse quarantine replay`): the quarantine rows they came from are removed once the
+        batch is applied; those still refused are quarantined again by this batch."""
         now = now or datetime.now(UTC)
         result = BatchResult(batch_id)
         ts = F.lit(now).cast("timestamp")
@@ -85,16 +101,26 @@ class BatchProcessor:
             pending = self.spark.createDataFrame([], transactions.PENDING_SCHEMA)
         else:
             pending = self.store.pending().cache()
-        new = lines.select(F.col("value").alias("line"), ts.alias("first_seen"))
-        held_lines = pending.where("kind = 'data'").select("line", "first_seen")
-        parsed = envelope.parse(new.unionByName(held_lines), self.rules.transaction_topic).cache()
+        no = F.lit(False).alias("replayed")
+        new = lines.select(F.col("value").alias("line"), ts.alias("first_seen"), no)
+        held_lines = pending.where("kind = 'data'").select("line", "first_seen", no)
+        inputs = new.unionByName(held_lines)
+        if replay is not None:
+            again = self.store.quarantined(replay.table).select(
+                F.col("raw").alias("line"), ts.alias("first_seen"), F.lit(True).alias("replayed")
+            )
+            inputs = inputs.unionByName(again)
+        parsed = envelope.parse(inputs, self.rules.transaction_topic).cache()
         quarantine: list[DataFrame] = []
         try:
             first = F.col("first_seen") == ts
             stats = parsed.agg(
-                F.count_if(first).alias("lines"), F.count_if(F.col("reason").isNotNull()).alias("bad")
+                F.count_if(first & ~F.col("replayed")).alias("lines"),
+                F.count_if(F.col("replayed")).alias("replayed"),
+                F.count_if(F.col("reason").isNotNull()).alias("bad"),
             ).collect()[0]
             result.lines = int(stats["lines"])
+            result.replayed = int(stats["replayed"])
             if stats["bad"]:
                 quarantine.append(
                     _quarantine_rows(
@@ -135,6 +161,8 @@ class BatchProcessor:
                         self.store.append_once(
                             bad, self.store.layout.quarantine, "silver-quarantine", batch_id
                         )
+                if replay is not None:
+                    self.store.clear_quarantine(replay.table, batch_id)
                 empty = held["all"] == 0
                 if not (empty and self._pending_empty):
                     self.store.overwrite_once(
@@ -183,13 +211,16 @@ class BatchProcessor:
         for version, value_schema, key_schema in versions:
             mine = versioned.where(F.col("_v") == version)
             try:
-                specs = [column_spec(f) for f in row_fields(value_schema)]
+                specs = [
+                    column_spec(f, self.rules.overrides.get(f"{table}.{f.get('field')}"))
+                    for f in row_fields(value_schema)
+                ]
                 keys = key_columns(key_schema or {})
             except UnsupportedField as exc:
                 quarantine.append(_quarantine_rows(mine, F.lit(f"schema: {exc}"), now, batch_id))
                 result.schema_rejections[table] += 1
                 continue
-            decision = decide(silver, specs, keys, silver_keys)
+            decision = decide(silver, specs, keys, silver_keys, table)
             if not decision.ok:
                 reason = "schema: " + "; ".join(decision.rejected)
                 log.warning("%s: events quarantined, %s", table, reason)
@@ -210,7 +241,11 @@ class BatchProcessor:
                 self.store.widen(table, decision.widen)
                 result.schema_changes[(table, "widen")] += 1
                 log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
-            if silver is None or decision.add or decision.widen:
+            if decision.to_text:
+                self.store.to_text(table, decision.to_text)
+                result.schema_changes[(table, "to_text")] += 1
+                log.info("%s: column(s) %s now stored as text", table, ", ".join(decision.to_text))
+            if silver is None or decision.add or decision.widen or decision.to_text:
                 silver, silver_keys = self._schema(table, refresh=True)
             decoded.append((decode(mine.where(F.col("op") != "t"), specs, keys), keys))
         truncate_at = self._truncate(table, truncate_pos, now)

@@ -20,7 +20,10 @@ _KEYS = {
     "optimize.interval.s": int,
     "vacuum.interval.s": int,
     "vacuum.retention.h": int,
+    "column.overrides": dict,
 }
+#: what a column override may ask for: `text` stores the value's exact text (a string column)
+OVERRIDES = ("text",)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class SilverConfig:
     optimize_every: timedelta
     vacuum_every: timedelta
     vacuum_retention_h: int
+    #: `schema.table.column` → how silver stores it instead of the mapping (docs/cdc-semantics.md)
+    column_overrides: dict[str, str]
 
     @classmethod
     def load(cls, path: Path) -> SilverConfig:
@@ -46,8 +51,13 @@ class SilverConfig:
             raise ConfigError(f"{path}: unknown {unknown} / missing {missing}")
         for key, kind in _KEYS.items():
             if not isinstance(raw[key], kind) or (kind is int and raw[key] < 0):
+                what = {int: "non-negative integer", str: "string", dict: "JSON object"}[kind]
+                raise ConfigError(f"{path}: {key} must be a {what}")
+        for column, how in raw["column.overrides"].items():
+            if not re.fullmatch(r"[^.\s]+\.[^.\s]+\.[^.\s]+", column) or how not in OVERRIDES:
                 raise ConfigError(
-                    f"{path}: {key} must be a {'non-negative integer' if kind is int else 'string'}"
+                    f"{path}: column.overrides: {column!r}: {how!r} — expected "
+                    f'"schema.table.column": one of {", ".join(OVERRIDES)}'
                 )
         if not re.fullmatch(r"\d+ (second|seconds|minute|minutes)", raw["trigger.interval"]):
             raise ConfigError(f"{path}: trigger.interval must look like '1 second' or '2 minutes'")
@@ -64,4 +74,5 @@ class SilverConfig:
             optimize_every=timedelta(seconds=raw["optimize.interval.s"]),
             vacuum_every=timedelta(seconds=raw["vacuum.interval.s"]),
             vacuum_retention_h=raw["vacuum.retention.h"],
+            column_overrides=dict(raw["column.overrides"]),
         )

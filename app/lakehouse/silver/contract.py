@@ -5,8 +5,10 @@ Policy (docs/cdc-semantics.md, "Schema evolution"):
 - a column silver has but the event does not (dropped upstream) → kept, NULL in rows written since;
 - a type that widens without loss (int → bigint, float → double, decimal precision up at the same
   or larger scale, date → timestamp) → silver's column is widened (Delta type widening);
+- a column overridden to text in spark_streaming/silver.json (`column.overrides`) that silver holds
+  in another type → silver's column is rewritten as text (every value cast to its text form);
 - anything else (narrowing, string ↔ number, a changed primary key, …) → the events of that schema
-  are quarantined with the reason and counted; silver is untouched.
+  are quarantined with the reason and counted; silver is untouched. The reason names the fix.
 Pure: works on Spark types only.
 """
 
@@ -27,6 +29,7 @@ _INTEGRAL: list[T.DataType] = [T.ByteType(), T.ShortType(), T.IntegerType(), T.L
 class Decision:
     add: list[ColumnSpec] = field(default_factory=list)
     widen: list[tuple[str, T.DataType]] = field(default_factory=list)
+    to_text: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
 
     @property
@@ -51,7 +54,11 @@ def widens(old: T.DataType, new: T.DataType) -> bool:
 
 
 def decide(
-    silver: T.StructType | None, specs: list[ColumnSpec], keys: list[str], silver_keys: list[str]
+    silver: T.StructType | None,
+    specs: list[ColumnSpec],
+    keys: list[str],
+    silver_keys: list[str],
+    table: str = "<schema.table>",
 ) -> Decision:
     """What it takes for events with `specs` to be written to a table whose schema is `silver`."""
     d = Decision()
@@ -75,9 +82,13 @@ def decide(
             d.widen.append((spec.name, spec.spark_type))
         elif widens(spec.spark_type, have):
             continue  # narrower than silver (e.g. after a widening was rolled back): still fits
+        elif spec.overridden and spec.name not in keys:
+            d.to_text.append(spec.name)
         else:
             d.rejected.append(
                 f"column {spec.name}: {spec.spark_type.simpleString()} does not fit silver's "
-                f"{have.simpleString()}"
+                f"{have.simpleString()} (to keep it as text from now on: "
+                f'"column.overrides": {{"{table}.{spec.name}": "text"}} in spark_streaming/silver.json, '
+                "then `lakehouse quarantine replay`)"
             )
     return d

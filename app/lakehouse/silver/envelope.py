@@ -99,7 +99,9 @@ def _reason(kind: Column, p: Column, e: Column) -> Column:
 
 
 def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
-    """`lines(line string, first_seen timestamp)` → one row per line with envelope columns and `reason`."""
+    """`lines(line string, first_seen timestamp, replayed boolean)` → one row per line with envelope
+    columns and `reason`. A replayed line (`lakehouse quarantine replay`) was released from its
+    transaction when it was first seen, so it carries no transaction id: it is not held back again."""
     e = F.from_json("line", LINE_SCHEMA)
     df = lines.withColumn("_e", e)
     e = F.col("_e")
@@ -110,6 +112,7 @@ def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
     return df.select(
         "line",
         "first_seen",
+        "replayed",
         kind.alias("kind"),
         e["topic"].alias("topic"),
         e["partition"].alias("partition"),
@@ -120,7 +123,7 @@ def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
         # events within one (docs/cdc-semantics.md, "Ordering").
         F.coalesce(seq0, src["lsn"]).alias("commit_lsn"),
         src["lsn"].alias("lsn"),
-        F.when(p["transaction"].isNotNull(), src["txId"]).alias("txid"),
+        F.when(p["transaction"].isNotNull() & ~F.col("replayed"), src["txId"]).alias("txid"),
         p["transaction"]["data_collection_order"].alias("dco"),
         F.coalesce(F.timestamp_micros(src["ts_us"]), F.timestamp_millis(src["ts_ms"])).alias("source_ts"),
         e["key"]["schema"].alias("key_schema"),

@@ -16,6 +16,7 @@ from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
 from .maintenance import Maintenance
+from .replay import Replays
 from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout
 
 log = logging.getLogger("lakehouse.silver")
@@ -159,9 +160,18 @@ def run(
         log.info("change data feed enabled on %s", path)
     status.refresh()
 
+    replays = Replays(spark, layout)
+
     def each(df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        result = processor.process(df.select("value"), batch_id)
+        request = replays.poll()
+        replay = replays.replay(request) if request else None
+        result = processor.process(df.select("value"), batch_id, replay=replay)
+        if request is not None:
+            replays.done(request, processor.store, result.replayed)
+            log.info(
+                "replayed %d quarantined event(s) of %s", result.replayed, request.table or "every table"
+            )
         maintenance.touched(result.tables)
         maintenance.maybe_run(datetime.now(UTC))
         status.touched.update(result.tables)

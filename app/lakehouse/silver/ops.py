@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from minio.error import S3Error
 
 from ..artifacts import spark_jars
 from ..errors import LakehouseError
 from ..query.connect import admin_client
-from ..query.names import CATALOG, SILVER, qualified, silver_table
+from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
 from ..render import render_file
 from .session import build, jars_in, read_conf, s3_credentials
 from .store import Layout
@@ -104,6 +107,7 @@ def tables(stack: Stack) -> list[dict[str, Any]]:
         body = b'{"tables": []}'
     published = {t["source"]: t for t in json.loads(body)["tables"]}
     live = _live_from_trino(stack)
+    blocked = _blocked(stack)
     out = []
     for source in captured_tables(stack):
         name = silver_table(source, stack.s.source_schema)
@@ -115,9 +119,23 @@ def tables(stack: Stack) -> list[dict[str, Any]]:
                 "location": t.get("location", f"s3://{stack.s.bucket}/silver/{source.replace('.', '/')}"),
                 "version": t.get("version"),
                 "rows": t.get("rows"),
+                "blocked": blocked.get(source),
             }
         )
     return out
+
+
+def _blocked(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Source tables with events waiting in quarantine → their count and latest reason."""
+    from ..monitor.probes import quarantined_by_table
+
+    if stack.trino.pid() is None:
+        return {}
+    try:
+        found = quarantined_by_table(admin_client(stack.s, stack.ctx.secrets))
+    except LakehouseError:
+        return {}
+    return {b.source_table: {"events": b.events, "reason": b.reason} for b in found}
 
 
 def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
@@ -152,3 +170,82 @@ def reset_silver(stack: Stack) -> int:
                 client.remove_object(stack.s.bucket, obj.object_name)
                 n += 1
     return n
+
+
+# ---- `lakehouse quarantine list | replay`
+
+
+def _source_name(stack: Stack, table: str | None) -> str | None:
+    if table is None:
+        return None
+    name = table if "." in table else f"{stack.s.source_schema}.{table}"
+    if not re.fullmatch(r"[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*", name):
+        raise LakehouseError(f"--table {table!r}: expected schema.table or table")
+    return name
+
+
+def quarantine_list(stack: Stack, table: str | None) -> list[dict[str, Any]]:
+    """Quarantined events per source table and reason (through Trino, as the admin)."""
+    name = _source_name(stack, table)
+    where, params = ("WHERE source_table = ?", [name]) if name else ("", [])
+    trino = admin_client(stack.s, stack.ctx.secrets)
+    rows = trino.query(
+        f"SELECT source_table, reason, count(*), min(quarantined_at), max(quarantined_at), "
+        f"min_by(offset, quarantined_at) FROM {CATALOG}.{OPS}.quarantine {where} "
+        "GROUP BY 1, 2 ORDER BY 1, 3 DESC",
+        params,
+    ).rows
+    return [
+        {
+            "table": t,
+            "reason": r,
+            "events": int(n),
+            "first": str(first),
+            "last": str(last),
+            "example_offset": off,
+        }
+        for t, r, n, first, last, off in rows
+    ]
+
+
+def _object_key(stack: Stack, path: str) -> str:
+    return path.split(f"s3a://{stack.s.bucket}/", 1)[1]
+
+
+def quarantine_replay(stack: Stack, table: str | None, wait_s: float) -> dict[str, Any]:
+    """Ask the silver job to apply a table's quarantined events again; wait for its answer."""
+    import io
+
+    from .replay import Request
+
+    name = _source_name(stack, table)
+    layout = Layout(f"s3a://{stack.s.bucket}/silver")
+    client, bucket = stack.minio.client(), stack.s.bucket
+    request_key, result_key = (
+        _object_key(stack, layout.replay_request),
+        _object_key(stack, layout.replay_result),
+    )
+    try:
+        client.stat_object(bucket, request_key)
+        raise LakehouseError(
+            "a replay is already waiting for the silver job (is it running? `lakehouse status`)"
+        )
+    except S3Error as exc:
+        if exc.code != "NoSuchKey":
+            raise
+    request = Request(uuid.uuid4().hex, name)
+    body = request.to_json().encode()
+    client.put_object(bucket, request_key, io.BytesIO(body), len(body), content_type="application/json")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            answer = json.loads(client.get_object(bucket, result_key).read())
+        except S3Error:
+            answer = {}
+        if answer.get("id") == request.id:
+            return dict(answer)
+        time.sleep(1)
+    raise LakehouseError(
+        f"the silver job has not taken the replay request within {wait_s:.0f}s; it stays queued and "
+        "runs with the job's next micro-batch (`lakehouse status`, `lakehouse logs silver`)"
+    )

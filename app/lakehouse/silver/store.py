@@ -62,6 +62,15 @@ class Layout:
     def pending(self) -> str:
         return f"{self.root}/_state/pending"
 
+    @property
+    def replay_request(self) -> str:
+        """`lakehouse quarantine replay` asks the job here; the job answers in `replay_result`."""
+        return f"{self.root}/_state/replay/request.json"
+
+    @property
+    def replay_result(self) -> str:
+        return f"{self.root}/_state/replay/result.json"
+
 
 def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
@@ -125,6 +134,21 @@ class Store:
         for name, dt in changes:
             self.spark.sql(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} TYPE {dt.simpleString()}")
 
+    def to_text(self, source: str, columns: list[str]) -> None:
+        """Rewrite silver's columns as text (a `column.overrides` entry for a column silver holds in
+        another type): one overwrite of the table with every value cast to its text form."""
+        from pyspark.sql import functions as F
+
+        path = self.layout.table(source)
+        df = self.spark.read.format("delta").load(path)
+        df = df.select(
+            *[
+                F.col(quote(c)).cast("string").alias(c) if c in columns else F.col(quote(c))
+                for c in df.columns
+            ]
+        )
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+
     def table(self, source: str) -> DeltaTable:
         return DeltaTable.forPath(self.spark, self.layout.table(source))
 
@@ -143,6 +167,21 @@ class Store:
         df.write.format("delta").mode("overwrite").option("txnAppId", app).option(
             "txnVersion", batch_id
         ).save(path)
+
+    # ---- quarantine
+    def quarantined(self, table: str | None) -> DataFrame:
+        """Quarantined events of one source table (all when None), as stored."""
+        q = self.read(self.layout.quarantine, QUARANTINE_SCHEMA)
+        return q if table is None else q.where(q["source_table"] == table)
+
+    def clear_quarantine(self, table: str | None, keep_batch: int) -> None:
+        """Remove the replayed rows: all of the table's but those this batch quarantined again."""
+        if not self.exists(self.layout.quarantine):
+            return
+        cond = f"batch_id <> {int(keep_batch)}"
+        if table is not None:
+            cond += " AND source_table = '" + table.replace("'", "''") + "'"
+        DeltaTable.forPath(self.spark, self.layout.quarantine).delete(cond)
 
     def pending(self) -> DataFrame:
         return self.read(self.layout.pending, PENDING_SCHEMA)

@@ -42,8 +42,6 @@ class TableDiff:
 
 def _normalise(c: Column, silver_type: T.DataType, source_type: T.DataType) -> Column:
     """Source (JDBC) value in silver's representation."""
-    if silver_type == T.StringType() and source_type in (T.TimestampType(), T.TimestampNTZType()):
-        return F.date_format(c, "HH:mm:ss.SSSSSS")  # TIME arrives over JDBC as a timestamp
     return c.try_cast(silver_type)
 
 
@@ -98,10 +96,42 @@ def compare(source: DataFrame, silver: DataFrame, keys: list[str], name: str) ->
     return diff
 
 
+#: Postgres types JDBC reads differently from what silver stores → the SQL that renders silver's form
+_SOURCE_SQL = {
+    # time → `HH:MM:SS.ffffff` (JDBC reads 24:00:00 as the next day's midnight)
+    "time without time zone": "format('%s:%s:%s', lpad(extract(hour from {c})::int::text, 2, '0'), "
+    "lpad(extract(minute from {c})::int::text, 2, '0'), to_char(extract(second from {c}), 'FM00.000000'))",
+}
+
+
+def _source_select(spark: SparkSession, jdbc_url: str, props: dict[str, str], table: str) -> str:
+    """`(SELECT …) AS src` with the columns JDBC would misread rendered in silver's form."""
+    schema, _, name = table.partition(".")
+    cols = (
+        spark.read.format("jdbc")
+        .option("url", jdbc_url)
+        .options(**props)
+        .option(
+            "query",
+            "SELECT column_name::text AS c, data_type::text AS t FROM information_schema.columns "
+            f"WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position",
+        )
+        .load()
+        .collect()
+    )
+    exprs = []
+    for r in cols:
+        q = '"' + r["c"].replace('"', '""') + '"'
+        sql = _SOURCE_SQL.get(r["t"])
+        exprs.append(f"CASE WHEN {q} IS NULL THEN NULL ELSE {sql.format(c=q)} END AS {q}" if sql else q)
+    return f"(SELECT {', '.join(exprs)} FROM {table}) AS src"
+
+
 def read_source(
     spark: SparkSession, jdbc_url: str, props: dict[str, str], table: str, keys: list[str]
 ) -> DataFrame:
-    reader = spark.read.format("jdbc").option("url", jdbc_url).option("dbtable", table).options(**props)
+    source = _source_select(spark, jdbc_url, props, table)
+    reader = spark.read.format("jdbc").option("url", jdbc_url).option("dbtable", source).options(**props)
     reader = reader.option("preferTimestampNTZ", "false").option("fetchsize", "10000")
     if len(keys) == 1:
         bounds = (
