@@ -42,15 +42,10 @@ def write_changes(dsn: str, schema: str) -> None:
             conn.execute(statement)
 
 
-def expected(dsn: str, schema: str) -> dict[str, dict[str, str | None]]:
+def expected(dsn: str, schema: str) -> tm.Rendered:
     """id → column → the Postgres rendering (TypeCase.pg) of the source row now."""
-    cols = ", ".join(f"{tm.pg_expr(c)} AS {c.column}" for c in tm.CASES)
     with psycopg.connect(dsn) as conn:
-        for setting in tm.PG_SESSION:
-            conn.execute(setting)
-        rows = conn.execute(f"SELECT id::text, {cols} FROM {schema}.{tm.TABLE} ORDER BY id").fetchall()
-    names = [c.column for c in tm.CASES]
-    return {r[0]: dict(zip(names, r[1:], strict=True)) for r in rows}
+        return tm.source_rendered(conn, schema)
 
 
 def _records(stack: Stack, topic: str) -> list[dict[str, Any]]:

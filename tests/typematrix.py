@@ -19,6 +19,10 @@ import re
 import struct
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 TABLE = "type_matrix"
 
@@ -44,11 +48,25 @@ _DATE_PG = (
     "CASE WHEN {c} = 'infinity' THEN '2146033979' WHEN {c} = '-infinity' THEN '-2147472691' "
     "ELSE ({c} - date '1970-01-01')::text END"
 )
-_TS_PG = (
-    "CASE WHEN {c} = 'infinity' THEN '9223372036854775807' "
-    "WHEN {c} = '-infinity' THEN '-9223372036854775808' "
-    "ELSE (extract(epoch from {c}) * 1000000)::numeric(30,0)::text END"
-)
+
+
+def _ts_pg(infinity: int, minus_infinity: int) -> str:
+    return (
+        f"CASE WHEN {{c}} = 'infinity' THEN '{infinity}' WHEN {{c}} = '-infinity' THEN '{minus_infinity}' "
+        "ELSE (extract(epoch from {c}) * 1000000)::numeric(30,0)::text END"
+    )
+
+
+def _ts_trino(value: str, fraction: str, suffix: str, infinity: str, minus_infinity: str) -> str:
+    """Postgres rendering of a timestamp as Trino prints it: astronomical years for BC."""
+    return (
+        f"CASE WHEN {{c}} = 'infinity' THEN '{infinity}' WHEN {{c}} = '-infinity' THEN '{minus_infinity}' "
+        f"WHEN {value} < '0001-01-01' THEN '-' || lpad((-extract(year from {value})::int - 1)::text, 4, '0') "
+        f"|| to_char({value}, '-MM-DD HH24:MI:SS.{fraction}'){suffix} "
+        f"ELSE to_char({value}, 'YYYY-MM-DD HH24:MI:SS.{fraction}'){suffix} END"
+    )
+
+
 _TS_SPARK = "cast(unix_micros(cast({c} as timestamp)) as string)"
 
 
@@ -66,7 +84,10 @@ class TypeCase:
     normalise: str = "text"
     #: what silver stores (Spark simpleString), checked against the Delta schema
     silver_type: str = ""
-    #: literals whose Trino rendering is not compared (the documented Trino exceptions)
+    #: Postgres expression for what Trino shows, where it differs from `pg` (e.g. milliseconds)
+    trino_pg: str | None = None
+    trino_normalise: str | None = None
+    #: source renderings (of `trino_pg`/`pg`) not compared through Trino: documented exceptions
     not_in_trino: tuple[str, ...] = ()
 
 
@@ -80,7 +101,9 @@ CASES: list[TypeCase] = [
         "c_real",
         "real",
         ("'NaN'", "'Infinity'", "'-Infinity'", "'-0'", "3.4028235e38", "1.4e-45", "1.5"),
-        *_INT,
+        "{c}::text",
+        "cast({c} as string)",
+        "cast(cast({c} as double) as varchar)",  # Trino prints a real with 7 digits
         normalise="float32",
         silver_type="float",
     ),
@@ -201,10 +224,11 @@ CASES: list[TypeCase] = [
             "'infinity'",
             "'-infinity'",
         ),
-        _TS_PG,
+        _ts_pg(2**63 - 1, -(2**63)),
         _TS_SPARK,
-        "cast(to_unixtime({c}) as varchar)",
+        "cast({c} as varchar)",
         silver_type="timestamp_ntz",
+        trino_pg=_ts_trino("{c}", "US", "", "+294247-01-10 04:00:54.775807", "-290308-12-21 19:59:05.224192"),
     ),
     TypeCase(
         "c_timestamptz",
@@ -217,10 +241,18 @@ CASES: list[TypeCase] = [
             "'infinity'",
             "'-infinity'",
         ),
-        _TS_PG,
+        _ts_pg(2_251_799_813_685_247_000, -2_251_799_813_685_248_000),
         _TS_SPARK,
-        "cast(to_unixtime({c}) as varchar)",
+        "cast({c} as varchar)",
         silver_type="timestamp",
+        # Trino: timestamp(3) with time zone — milliseconds, truncated (documented)
+        trino_pg=_ts_trino(
+            "({c} AT TIME ZONE 'UTC')",
+            "MS",
+            " || ' UTC'",
+            "+73326-09-11 20:14:45.247 UTC",
+            "-69387-04-22 03:45:14.752 UTC",
+        ),
     ),
     TypeCase(
         "c_interval",
@@ -404,3 +436,41 @@ def normalise(kind: str, text: str | None) -> object:
 
 def same(kind: str, left: str | None, right: str | None) -> bool:
     return normalise(kind, left) == normalise(kind, right)
+
+
+Rendered = dict[str, dict[str, Any]]  # id → column → rendered text
+
+
+def silver_rendered(spark: SparkSession, path: str) -> Rendered:
+    """The silver table, each case's column rendered by its Spark expression (exact, from Delta)."""
+    df = spark.read.format("delta").load(path)
+    exprs = [f"{spark_expr(c)} AS {c.column}" for c in CASES]
+    return {str(r["id"]): r.asDict() for r in df.selectExpr("cast(id as string) AS id", *exprs).collect()}
+
+
+def source_rendered(conn: Any, schema: str, trino: bool = False) -> Rendered:
+    """The source table, each case's column rendered by its Postgres expression (`trino`: the one
+    for what Trino shows)."""
+    for setting in PG_SESSION:
+        conn.execute(setting)
+    exprs = ", ".join(
+        f"{_null_safe(c.trino_pg or c.pg, c.column) if trino else pg_expr(c)} AS {c.column}" for c in CASES
+    )
+    rows = conn.execute(f"SELECT id::text, {exprs} FROM {schema}.{TABLE} ORDER BY id").fetchall()
+    return {r[0]: dict(zip([c.column for c in CASES], r[1:], strict=True)) for r in rows}
+
+
+def mismatches(expected: Rendered, got: Rendered, trino: bool = False) -> list[str]:
+    """Every value that differs (after the case's normalisation), as readable lines."""
+    out = []
+    if set(expected) != set(got):
+        out.append(f"ids: source {sorted(expected)} silver {sorted(got)}")
+    for key in sorted(set(expected) & set(got)):
+        for case in CASES:
+            want, have = expected[key][case.column], got[key][case.column]
+            if trino and want in case.not_in_trino:
+                continue
+            kind = case.trino_normalise if trino and case.trino_normalise else case.normalise
+            if not same(kind, want, have):
+                out.append(f"id {key} {case.column}: source {want!r:.80} silver {have!r:.80}")
+    return out

@@ -226,17 +226,22 @@ def demo(rate: float, duration: float | None, path: Path | None) -> None:
     run(_stack(), rate=rate, duration_s=duration, path=path)
 
 
+_table_option = click.option("--table", "table", default=None, help="only this table (schema.table or table)")
+_json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+
+
+def _wait_option(
+    default: float, low: float, help: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--wait", "wait_s", default=default, show_default=True, type=click.FloatRange(low, 3600), help=help
+    )
+
+
 @cli.command()
-@click.option("--table", "table", default=None, help="only this table (schema.table or table)")
-@click.option(
-    "--wait",
-    "wait_s",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 3600),
-    help="re-check for up to this many seconds while silver catches up",
-)
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@_table_option
+@_wait_option(0.0, 0, "re-check for up to this many seconds while silver catches up")
+@_json_option
 def verify(table: str | None, wait_s: float, as_json: bool) -> None:
     """Compare every captured source table with its silver table, row by row; exit 1 on any difference."""
     from .silver.ops import verify as run_verify
@@ -248,8 +253,13 @@ def verify(table: str | None, wait_s: float, as_json: bool) -> None:
         mark = "✓" if d.clean else "✗"
         click.echo(
             f"{mark} {d.source}: source {d.source_rows} rows, silver {d.silver_rows} rows — "
-            f"missing {d.missing}, extra {d.extra}, different {d.different}"
+            f"missing {d.missing}, extra {d.extra}, different {d.different}, "
+            f"unconvertible {d.unconvertible}"
         )
+        if d.missing_columns:
+            click.echo(f"    columns missing in silver: {', '.join(d.missing_columns)}")
+        if d.error:
+            click.echo(f"    error: {d.error}")
         for kind, keys in d.examples.items():
             if keys:
                 click.echo(f"    {kind}: {'; '.join(keys)}")
@@ -289,8 +299,8 @@ def quarantine() -> None:
 
 
 @quarantine.command("list")
-@click.option("--table", "table", default=None, help="only this table (schema.table or table)")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@_table_option
+@_json_option
 def quarantine_list(table: str | None, as_json: bool) -> None:
     """Quarantined events per table and reason."""
     from .silver.ops import quarantine_list as do_list
@@ -305,16 +315,9 @@ def quarantine_list(table: str | None, as_json: bool) -> None:
 
 
 @quarantine.command("replay")
-@click.option("--table", "table", default=None, help="only this table (schema.table or table) [default: all]")
-@click.option(
-    "--wait",
-    "wait_s",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(1, 3600),
-    help="seconds to wait for the silver job to apply them",
-)
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@_table_option
+@_wait_option(300.0, 1, "seconds to wait for the silver job to apply them")
+@_json_option
 def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
     """Apply quarantined events again (after a fix), in source order; idempotent. Exit 1 if some
     are still refused."""

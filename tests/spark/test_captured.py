@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -27,25 +26,6 @@ def _expected() -> dict[str, dict[str, str | None]]:
     return rows
 
 
-def silver_rendered(spark: SparkSession, path: str) -> dict[str, dict[str, Any]]:
-    """id → column → the silver value rendered by the case's Spark expression."""
-    df = spark.read.format("delta").load(path)
-    exprs = [f"{tm.spark_expr(c)} AS {c.column}" for c in tm.CASES]
-    return {str(r["id"]): r.asDict() for r in df.selectExpr("cast(id as string) AS id", *exprs).collect()}
-
-
-def mismatches(expected: dict[str, dict[str, str | None]], got: dict[str, dict[str, Any]]) -> list[str]:
-    out = []
-    if set(expected) != set(got):
-        out.append(f"ids: source {sorted(expected)} silver {sorted(got)}")
-    for key in sorted(set(expected) & set(got)):
-        for case in tm.CASES:
-            want, have = expected[key][case.column], got[key][case.column]
-            if not tm.same(case.normalise, want, have):
-                out.append(f"id {key} {case.column}: source {want!r:.80} silver {have!r:.80}")
-    return out
-
-
 def _processor(spark: SparkSession, tmp_path: Path) -> BatchProcessor:
     topic_prefix = json.loads(_lines()[0])["topic"].split(".")[0]
     return BatchProcessor(spark, Layout(str(tmp_path / "silver")), Rules(f"{topic_prefix}.transaction"))
@@ -57,12 +37,12 @@ def test_real_debezium_events_reach_silver_exactly(spark: SparkSession, tmp_path
     assert sum(result.quarantined.values()) == 0
     assert result.pending == 0
     path = silver.store.layout.table(TABLE)
-    assert mismatches(_expected(), silver_rendered(spark, path)) == []
+    assert tm.mismatches(_expected(), tm.silver_rendered(spark, path)) == []
     schema = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(path).schema.fields}
     assert {c.column: schema[c.column] for c in tm.CASES} == {c.column: c.silver_type for c in tm.CASES}
 
     # the comparison can fail: one value changed behind the stream's back is found, and only it
     spark.sql(f"UPDATE delta.`{path}` SET c_double = -c_double WHERE id = 5")
-    assert mismatches(_expected(), silver_rendered(spark, path)) == [
+    assert tm.mismatches(_expected(), tm.silver_rendered(spark, path)) == [
         f"id 5 c_double: source {_expected()['5']['c_double']!r} silver '-1.7976931348623157E308'"
     ]

@@ -44,6 +44,9 @@ def test_logs_of_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:
         (["sql", "  ;  "], 2, "empty SQL statement"),
         (["sql", "SELECT 1", "--format", "xml"], 2, "Invalid value for '--format'"),
         (["load-movielens", "--path", "/nonexistent/movielens"], 1, "MovieLens folder not found"),
+        (["quarantine", "replay", "--wait", "0"], 2, "Invalid value for '--wait'"),
+        (["quarantine", "list", "--table", "no such;table"], 1, "--table 'no such;table': expected"),
+        (["quarantine", "bogus"], 2, "No such command 'bogus'"),
     ],
 )
 def test_bad_input_to_the_new_commands_is_one_line(

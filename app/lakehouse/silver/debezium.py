@@ -73,17 +73,20 @@ class ColumnSpec:
         return raw == F.lit(UNAVAILABLE)
 
 
-# Postgres ±infinity timestamps: Debezium writes MicroTimestamp as Long.MAX/MIN µs and ZonedTimestamp
-# as the text "infinity"/"-infinity"; silver stores both as the extreme µs values (documented).
-_INFINITY_US = 9_223_372_036_854_775_807
-_MINUS_INFINITY_US = -9_223_372_036_854_775_808
+# Postgres ±infinity timestamptz: Debezium writes the text "infinity"/"-infinity". Silver stores
+# the latest/earliest instants Trino can show for a `timestamp with time zone` (±2^51 ms; a value
+# beyond them makes every Trino query of the column fail), which no plausible row holds
+# (docs/cdc-semantics.md, "Type mapping"). timestamp ±infinity arrive as Long.MAX/MIN µs and are
+# stored as they are (Trino shows them as years +294247 / -290308).
+TZ_INFINITY_US = 2_251_799_813_685_247_000
+TZ_MINUS_INFINITY_US = -2_251_799_813_685_248_000
 
 
 def _zoned_timestamp(c: Column) -> Column:
-    """ISO-8601 text in UTC (years may be negative: BC) → timestamp; ±infinity → the extreme µs."""
+    """ISO-8601 text in UTC (years may be negative: BC) → timestamp; ±infinity → the stand-ins."""
     return (
-        F.when(c == "infinity", F.timestamp_micros(F.lit(_INFINITY_US)))
-        .when(c == "-infinity", F.timestamp_micros(F.lit(_MINUS_INFINITY_US)))
+        F.when(c == "infinity", F.timestamp_micros(F.lit(TZ_INFINITY_US)))
+        .when(c == "-infinity", F.timestamp_micros(F.lit(TZ_MINUS_INFINITY_US)))
         .otherwise(c.try_cast(T.TimestampType()))
     )
 

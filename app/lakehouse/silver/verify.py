@@ -29,19 +29,28 @@ class TableDiff:
     missing: int = 0  # in the source, not in silver
     extra: int = 0  # in silver, not in the source
     different: int = 0
+    #: source rows with a value that cannot be converted to silver's column type (shown, never
+    #: compared as NULL)
+    unconvertible: int = 0
+    #: source columns silver does not have (every row differs in them)
+    missing_columns: list[str] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
 
     @property
     def clean(self) -> bool:
-        return self.error is None and self.missing == self.extra == self.different == 0
+        return (
+            self.error is None
+            and self.missing == self.extra == self.different == self.unconvertible == 0
+            and not self.missing_columns
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "clean": self.clean}
 
 
-def _normalise(c: Column, silver_type: T.DataType, source_type: T.DataType) -> Column:
-    """Source (JDBC) value in silver's representation."""
+def _normalise(c: Column, silver_type: T.DataType) -> Column:
+    """Source (JDBC) value in silver's representation (NULL where it does not convert: counted)."""
     return c.try_cast(silver_type)
 
 
@@ -55,10 +64,20 @@ def _digest(df: DataFrame, keys: list[str], cols: list[str]) -> DataFrame:
 
 def compare(source: DataFrame, silver: DataFrame, keys: list[str], name: str) -> TableDiff:
     diff = TableDiff(name)
+    diff.missing_columns = [c for c in source.columns if c not in silver.columns]
     cols = [c for c in source.columns if c in silver.columns]
-    src = source.select(
-        *[_normalise(F.col(c), silver.schema[c].dataType, source.schema[c].dataType).alias(c) for c in cols]
+    converted = {c: _normalise(F.col(c), silver.schema[c].dataType) for c in cols}
+    failed = [F.when(F.col(c).isNotNull() & converted[c].isNull(), F.lit(c)) for c in cols]
+    bad_values = source.select(*keys, F.array_compact(F.array(*failed)).alias("_failed")).where(
+        F.size("_failed") > 0
     )
+    diff.unconvertible = bad_values.count()
+    if diff.unconvertible:
+        diff.examples["unconvertible"] = [
+            ", ".join(f"{k}={r[k]}" for k in keys) + f" ({', '.join(r['_failed'])})"
+            for r in bad_values.limit(EXAMPLES).collect()
+        ]
+    src = source.select(*[converted[c].alias(c) for c in cols])
     slv = silver.select(*cols)
     a, b = _digest(src, keys, cols).cache(), _digest(slv, keys, cols).cache()
     try:

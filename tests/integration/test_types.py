@@ -1,0 +1,164 @@
+"""Types on the real stack: the type matrix (tests/typematrix.py) written, changed and deleted in
+Postgres, compared value by value with silver — from Delta (exact) and through Trino (with the
+documented mapping); and a table blocked by a type change, fixed by a column override and brought
+back by `lakehouse quarantine replay`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lakehouse.procs import wait_until
+from lakehouse.query.connect import admin_client
+from lakehouse.silver.ops import spark_for
+from lakehouse.stack import Stack
+
+from .. import typematrix as tm
+from ..capture_debezium import write_changes
+from .helpers import BULK_S, analyst, source
+
+
+def _silver_path(stack: Stack, table: str) -> str:
+    return f"s3a://{stack.s.bucket}/silver/{stack.s.source_schema}/{table}"
+
+
+def _quarantined(stack: Stack, table: str) -> int:
+    trino = admin_client(stack.s, stack.ctx.secrets)
+    return int(trino.scalar("SELECT count(*) FROM lakehouse.ops.quarantine WHERE source_table = ?", [table]))
+
+
+@pytest.fixture
+def type_matrix(stack: Stack) -> Iterator[str]:
+    schema = stack.s.source_schema
+    try:
+        write_changes(stack.postgres.app_dsn, schema)
+        yield schema
+    finally:  # `verify` compares every captured table over JDBC: this one is not for it
+        with source(stack) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {schema}.{tm.TABLE}")
+
+
+@pytest.mark.timeout(1500)
+def test_every_type_reaches_silver_exactly_and_trino_as_documented(stack: Stack, type_matrix: str) -> None:
+    with source(stack) as conn:
+        expected = tm.source_rendered(conn, type_matrix)
+        expected_trino = tm.source_rendered(conn, type_matrix, trino=True)
+    path = _silver_path(stack, tm.TABLE)
+    with spark_for(stack, "lakehouse-types-test") as spark:
+        from delta.tables import DeltaTable
+
+        deadline = time.monotonic() + BULK_S
+        bad: list[str] = ["silver table not created"]
+        while time.monotonic() < deadline:
+            if DeltaTable.isDeltaTable(spark, path):
+                bad = tm.mismatches(expected, tm.silver_rendered(spark, path))
+                if not bad:
+                    break
+            time.sleep(5)
+        assert bad == [], bad
+        types = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(path).schema}
+        assert {c.column: types[c.column] for c in tm.CASES} == {c.column: c.silver_type for c in tm.CASES}
+
+    trino = analyst(stack)
+    exprs = ", ".join(f"{tm.trino_expr(c)} AS {c.column}" for c in tm.CASES)
+    rows = trino.query(f"SELECT cast(id AS varchar), {exprs} FROM {tm.TABLE} ORDER BY id").rows
+    got = {r[0]: dict(zip([c.column for c in tm.CASES], r[1:], strict=True)) for r in rows}
+    assert tm.mismatches(expected_trino, got, trino=True) == []
+    assert _quarantined(stack, f"{type_matrix}.{tm.TABLE}") == 0
+
+
+# ---- a blocked table, a config fix, a replay
+
+BLOCKED = "blocked_demo"
+SILVER_JSON = Path(__file__).resolve().parents[2] / "spark_streaming" / "silver.json"
+
+
+def _lakehouse(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI as a user runs it (exit codes included)."""
+    exe = Path(sys.executable).parent / "lakehouse"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, check=False, timeout=900)
+
+
+def _alert_firing(stack: Stack, name: str, table: str) -> bool:
+    body = httpx.get(f"{stack.s.prometheus_url}/api/v1/alerts", timeout=5).json()
+    return any(
+        a["labels"].get("alertname") == name and a["labels"].get("table") == table and a["state"] == "firing"
+        for a in body["data"]["alerts"]
+    )
+
+
+def _tables(stack: Stack) -> dict[str, Any]:
+    out = _lakehouse("tables", "--json")
+    assert out.returncode == 0, out.stderr
+    return {t["source"]: t for t in json.loads(out.stdout)}
+
+
+@pytest.mark.timeout(1500)
+def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack) -> None:
+    schema = stack.s.source_schema
+    table = f"{schema}.{BLOCKED}"
+    original = SILVER_JSON.read_text()
+    try:
+        with source(stack) as conn:
+            conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int)")
+            conn.execute(f"INSERT INTO {table} VALUES (1, 10), (2, 20)")
+        trino = analyst(stack)
+        assert wait_until(
+            lambda: _count(trino, f"SELECT count(*) FROM {BLOCKED} WHERE v IS NOT NULL") == 2, timeout=BULK_S
+        )
+        # an upstream type change silver cannot widen: the table's events are refused from here on
+        with source(stack) as conn:
+            conn.execute(f"ALTER TABLE {table} ALTER COLUMN v TYPE text USING v::text")
+            conn.execute(f"UPDATE {table} SET v = 'ten' WHERE id = 1")
+            conn.execute(f"INSERT INTO {table} VALUES (3, 'thirty')")
+        assert wait_until(lambda: _quarantined(stack, table) == 2, timeout=BULK_S)
+        blocked = _tables(stack)[table]["blocked"]
+        assert blocked["events"] == 2
+        assert "column v: string does not fit silver's int" in blocked["reason"]
+        assert f'"column.overrides": {{"{table}.v": "text"}}' in blocked["reason"]  # it names the fix
+        listed = _lakehouse("quarantine", "list", "--table", BLOCKED, "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [(q["table"], q["events"]) for q in json.loads(listed.stdout)] == [(table, 2)]
+        assert wait_until(lambda: _alert_firing(stack, "LakehouseTableBlocked", table), timeout=300)
+
+        # the fix a user makes: keep the column as text, restart silver, replay
+        config = json.loads(original)
+        config["column.overrides"] = {f"{table}.v": "text"}
+        SILVER_JSON.write_text(json.dumps(config, indent=2) + "\n")
+        stack.silver.stop()
+        stack.silver.start()
+        replay = _lakehouse("quarantine", "replay", "--table", BLOCKED, "--json")
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        assert json.loads(replay.stdout)["replayed"] == 2
+        assert json.loads(replay.stdout)["still_quarantined"] == 0
+        assert wait_until(
+            lambda: (
+                trino.query(f"SELECT id, v FROM {BLOCKED} ORDER BY id").rows
+                == [[1, "ten"], [2, "20"], [3, "thirty"]]
+            ),
+            timeout=120,
+        )
+        assert _tables(stack)[table]["blocked"] is None
+        again = _lakehouse("quarantine", "replay", "--table", BLOCKED, "--json")  # idempotent
+        assert again.returncode == 0 and json.loads(again.stdout)["replayed"] == 0
+    finally:
+        SILVER_JSON.write_text(original)
+        with source(stack) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        stack.silver.stop()
+        stack.silver.start()
+
+
+def _count(trino: Any, sql: str) -> int:
+    try:
+        return int(trino.scalar(sql))
+    except Exception:  # not registered in Trino yet
+        return -1
