@@ -69,7 +69,7 @@ def test_every_type_reaches_silver_exactly_and_trino_as_documented(stack: Stack,
 
     trino = analyst(stack)
     exprs = ", ".join(f"{tm.trino_expr(c)} AS {c.column}" for c in tm.CASES)
-    rows = trino.query(f"SELECT cast(id AS varchar), {exprs} FROM {tm.TABLE} ORDER BY id").rows
+    rows = trino.query(f"SELECT cast(id AS varchar), {exprs} FROM silver.{tm.TABLE} ORDER BY id").rows
     got = {r[0]: dict(zip([c.column for c in tm.CASES], r[1:], strict=True)) for r in rows}
     assert tm.mismatches(expected_trino, got, trino=True) == []
     assert _quarantined(stack, f"{type_matrix}.{tm.TABLE}") == 0
@@ -112,7 +112,7 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
             conn.execute(f"INSERT INTO {table} VALUES (1, 10), (2, 20)")
         trino = analyst(stack)
         assert wait_until(
-            lambda: _count(trino, f"SELECT count(*) FROM {BLOCKED} WHERE v IS NOT NULL") == 2, timeout=BULK_S
+            lambda: _count(trino, f"SELECT count(*) FROM silver.{BLOCKED} WHERE v IS NOT NULL") == 2, timeout=BULK_S
         )
         # an upstream type change silver cannot widen: the table's events are refused from here on
         with source(stack) as conn:
@@ -141,7 +141,7 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
         assert json.loads(replay.stdout)["still_quarantined"] == 0
         assert wait_until(
             lambda: (
-                trino.query(f"SELECT id, v FROM {BLOCKED} ORDER BY id").rows
+                trino.query(f"SELECT id, v FROM silver.{BLOCKED} ORDER BY id").rows
                 == [[1, "ten"], [2, "20"], [3, "thirty"]]
             ),
             timeout=120,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.silver.batch import BatchProcessor, BatchResult
@@ -233,3 +234,28 @@ def test_duplicate_batch_changes_nothing(silver: BatchProcessor) -> None:
     for r in (*first.values(), *again.values()):
         r.pop("_ingested_at")
     assert first == again
+
+
+def test_crash_between_the_tombstone_and_the_merge_still_deletes(
+    silver: BatchProcessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job dies after a delete's tombstone is committed but before the silver MERGE; the
+    restarted job re-runs the batch: the delete must still be applied (its own tombstone does not
+    outrank it)."""
+    run(silver, event("c", movie(1, "a"), 10), batch_id=0)
+    delete = event("d", {"movie_id": 1}, 30)
+    real_table = silver.store.table
+
+    def crash(source: str) -> object:
+        raise RuntimeError("killed between the tombstone commit and the MERGE")
+
+    monkeypatch.setattr(silver.store, "table", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(silver, delete, batch_id=1)
+    monkeypatch.setattr(silver.store, "table", real_table)
+    tombs = silver.spark.read.format("delta").load(silver.store.layout.tombstones).collect()
+    assert [(t["_key"], t["_lsn"]) for t in tombs] == [('{"movie_id":1}', 30)]  # the crash point
+    assert 1 in rows(silver)
+    restarted = BatchProcessor(silver.spark, silver.store.layout, silver.rules)
+    run(restarted, delete, batch_id=1)
+    assert rows(silver) == {}

@@ -354,10 +354,12 @@ class BatchProcessor:
     ) -> None:
         store = self.store
         tombs = store.read(store.layout.tombstones, TOMBSTONE_SCHEMA).where(F.col("table") == table)
-        # a delete we already applied outranks any older event for the key (replays cannot resurrect)
+        # a delete we already applied outranks any *older* event for the key (replays cannot
+        # resurrect). Not an event at the tombstone's own position: that is the delete itself,
+        # replayed after a crash between the tombstone commit and the MERGE below — it must apply.
         alive = latest.alias("e").join(
             tombs.alias("t"),
-            (F.col("e._key") == F.col("t._key")) & F.expr(f"NOT {newer('e', 't')}"),
+            (F.col("e._key") == F.col("t._key")) & F.expr(newer("t", "e")),
             "left_anti",
         )
         alive = alive.localCheckpoint(eager=True)
