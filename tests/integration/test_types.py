@@ -112,7 +112,8 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
             conn.execute(f"INSERT INTO {table} VALUES (1, 10), (2, 20)")
         trino = analyst(stack)
         assert wait_until(
-            lambda: _count(trino, f"SELECT count(*) FROM silver.{BLOCKED} WHERE v IS NOT NULL") == 2, timeout=BULK_S
+            lambda: _count(trino, f"SELECT count(*) FROM silver.{BLOCKED} WHERE v IS NOT NULL") == 2,
+            timeout=BULK_S,
         )
         # an upstream type change silver cannot widen: the table's events are refused from here on
         with source(stack) as conn:

@@ -17,7 +17,7 @@ from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
 from .maintenance import Maintenance
 from .replay import Replays
-from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout
+from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, write_text
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -62,16 +62,9 @@ class CheckpointError(LakehouseError):
     pass
 
 
-def _fs(spark: SparkSession, path: str) -> Any:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    return p, p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-
-
 def guard_checkpoint(spark: SparkSession, checkpoint: str, layout: Layout) -> None:
     """Never restart from scratch silently: silver without its checkpoint is an error with a fix."""
-    p, fs = _fs(spark, checkpoint + "/offsets")
+    p, fs = hadoop_path(spark, checkpoint + "/offsets")
     has_checkpoint = bool(fs.exists(p))
     has_silver = bool(DeltaTable.isDeltaTable(spark, layout.pending))
     if has_silver and not has_checkpoint:
@@ -116,12 +109,7 @@ class StatusWriter:
                 "tables": sorted(self.tables.values(), key=lambda t: t["source"]),
             }
         )
-        p, fs = _fs(self.spark, self.layout.root + "/_state/tables.json")
-        out = fs.create(p, True)
-        try:
-            out.write(bytearray(body.encode()))
-        finally:
-            out.close()
+        write_text(self.spark, self.layout.root + "/_state/tables.json", body)
 
 
 def observe(result: BatchResult, seconds: float) -> None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from pyspark.sql import SparkSession
 
 from .batch import Replay
-from .store import Layout, Store
+from .store import Layout, Store, delete_object, read_text, write_text
 
 #: how often the job looks for a request (one object-store HEAD)
 POLL_EVERY_S = 2.0
@@ -38,35 +37,6 @@ class Request:
 
     def to_json(self) -> str:
         return json.dumps({"id": self.id, "table": self.table})
-
-
-def _fs(spark: SparkSession, path: str) -> Any:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    return p, p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-
-
-def read_text(spark: SparkSession, path: str) -> str | None:
-    p, fs = _fs(spark, path)
-    if not fs.exists(p):
-        return None
-    stream = fs.open(p)
-    try:
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
-    finally:
-        stream.close()
-
-
-def write_text(spark: SparkSession, path: str, body: str) -> None:
-    p, fs = _fs(spark, path)
-    out = fs.create(p, True)
-    try:
-        out.write(bytearray(body.encode()))
-    finally:
-        out.close()
 
 
 class Replays:
@@ -90,5 +60,4 @@ class Replays:
         left = store.quarantined(request.table).count()
         result = {"id": request.id, "table": request.table, "replayed": replayed, "still_quarantined": left}
         write_text(self.spark, self.layout.replay_result, json.dumps(result))
-        p, fs = _fs(self.spark, self.layout.replay_request)
-        fs.delete(p, False)
+        delete_object(self.spark, self.layout.replay_request)

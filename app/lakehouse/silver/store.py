@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -70,6 +71,43 @@ class Layout:
     @property
     def replay_result(self) -> str:
         return f"{self.root}/_state/replay/result.json"
+
+
+def hadoop_path(spark: SparkSession, path: str) -> Any:
+    """(Path, FileSystem) of the Hadoop file system behind `path` (s3a:// in the stack)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    p = jvm.org.apache.hadoop.fs.Path(path)
+    return p, p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def read_text(spark: SparkSession, path: str) -> str | None:
+    """A small object's text, or None if it does not exist."""
+    p, fs = hadoop_path(spark, path)
+    if not fs.exists(p):
+        return None
+    stream = fs.open(p)
+    try:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, path: str, body: str) -> None:
+    """Write (replace) a small object."""
+    p, fs = hadoop_path(spark, path)
+    out = fs.create(p, True)
+    try:
+        out.write(bytearray(body.encode()))
+    finally:
+        out.close()
+
+
+def delete_object(spark: SparkSession, path: str) -> None:
+    p, fs = hadoop_path(spark, path)
+    fs.delete(p, False)
 
 
 def quote(name: str) -> str:
