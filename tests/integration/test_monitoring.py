@@ -39,7 +39,11 @@ REQUIRED = {
     "kafka_server_brokertopicmetrics_messagesinpersec_total",
 }
 #: panel queries allowed to be empty on a healthy stack: they chart events that may not happen
-EVENT_DRIVEN = ("lakehouse_silver_quarantined_total", "lakehouse_silver_schema_changes_total")
+EVENT_DRIVEN = (
+    "lakehouse_silver_quarantined_total",
+    "lakehouse_silver_schema_changes_total",
+    "lakehouse_silver_table_quarantined_events",  # only while a table has refused events
+)
 
 
 def _prom(stack: Stack, path: str, **params: Any) -> Any:
