@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -95,12 +96,21 @@ class Settings(BaseSettings):
     connect_heap: str = Field("768m", pattern=r"^\d+[mg]$")
     spark_master: str = Field("local[2]", pattern=r"^(local(\[(\d+|\*)\])?|(spark|k8s|yarn)\S*)$")
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mg]$")
+    silver_crash_at: (
+        Literal["after-tombstones", "after-merge", "after-quarantine", "after-pending", "before-commit"]
+        | None
+    ) = Field(None, description="fault injection: the silver job exits hard at this point (tests)")
     catalog_sync_interval_s: float = Field(
         2.0, gt=0, description="how often new silver tables are looked for (seconds)"
     )
     monitor_interval_s: float = Field(
         10.0, ge=1, description="how often the monitor reads slot, connectors, lag and freshness (seconds)"
     )
+
+    @field_validator("silver_crash_at", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Settings:

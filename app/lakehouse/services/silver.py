@@ -34,8 +34,10 @@ class SilverService(MetricsReadyService):
         return [sys.executable, "-m", "lakehouse.silver"]
 
     def fix_hint(self, log: str) -> str:
-        if "checkpoint" in log:
-            return "see the checkpoint message above (`lakehouse reset-silver` rebuilds silver from bronze)"
+        if "CheckpointError" in log or "the streaming checkpoint" in log:
+            return "see the checkpoint message above (only then: `lakehouse reset-silver` rebuilds silver)"
+        if "a micro-batch failed" in log:
+            return "a micro-batch raised an error (traceback above); the job re-runs it when restarted"
         if "no jars" in log:
             return "run `lakehouse install` to resolve the Delta/S3A jars"
         return "the Spark job needs MinIO and bronze; `lakehouse logs silver` shows the whole driver log"

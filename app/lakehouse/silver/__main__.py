@@ -16,6 +16,7 @@ from ..settings import load_settings
 from ..versions import Versions
 from .batch import Rules
 from .config import SilverConfig
+from .faults import Faults
 from .job import run
 from .session import build, jars_in, read_conf, s3_credentials
 from .store import Layout
@@ -56,6 +57,7 @@ def main() -> int:
                 cfg.column_overrides,
             ),
             cfg=cfg,
+            faults=Faults(s.silver_crash_at),
         )
     except LakehouseError as exc:
         log.error("%s", exc)

@@ -1,4 +1,16 @@
-"""One micro-batch: bronze lines → quarantine / held back / MERGEd into silver (foreachBatch body)."""
+"""One micro-batch: bronze lines → quarantine / held back / MERGEd into silver (foreachBatch body).
+
+What a batch costs (docs/design.md, "The lean batch"):
+1. one pass parses the lines into slim rows (the Connect schema text becomes a `schema_id`) and
+   summarises them per (transaction, table) — a few rows, collected to the driver;
+2. the driver decides which transactions are complete (transactions.decide) and resolves each
+   new schema id once;
+3. per touched table — concurrently, each in its own scheduler pool — one pass decodes and counts
+   the table's events and one MERGE applies the latest event per key (an append when the table was
+   created by this batch). Untouched tables cost nothing.
+State — held-back transactions, which tables have tombstones, schemas — lives in driver memory,
+is loaded once at start and written only when it changes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -14,16 +27,22 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-from pyspark.sql.window import Window
 
-from . import envelope, toast, transactions
+from . import envelope, toast
 from .contract import decide
 from .debezium import UnsupportedField, column_spec, key_columns, row_fields
-from .rows import METADATA, decode, key_json, latest_per_key, newer, project
-from .store import QUARANTINE_SCHEMA, TOMBSTONE_SCHEMA, Layout, Store
+from .faults import Faults
+from .phases import Phases
+from .position import after_point, after_sql
+from .rows import METADATA, decode, key_json, latest_per_key, project
+from .store import QUARANTINE_SCHEMA, Layout, Store, empty, rows_of
+from .transactions import PENDING_SCHEMA, End, Group
+from .transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
 MAX_TOAST_PASSES = 8
+#: tables merged at once (each in its own FAIR scheduler pool)
+TABLE_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,48 @@ class BatchResult:
     truncates: int = 0
     tables: list[str] = field(default_factory=list)
     max_source_ts: datetime | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (phases.py)
+
+
+@dataclass
+class TableWork:
+    """What the batch summary says about one table's events that are ready to apply."""
+
+    schema_ids: set[str] = field(default_factory=set)
+    events: int = 0
+    deletes: int = 0
+    truncate: tuple[int, int] | None = None  # position of its latest TRUNCATE
+    max_ts: datetime | None = None
+
+
+@dataclass
+class TableOutcome:
+    quarantine: list[DataFrame] = field(default_factory=list)
+    applied: int = 0
+    rejections: int = 0
+    changes: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """One batch's identity and clock, passed to each table's work."""
+
+    batch_id: int
+    now: datetime
+    ph: Phases
+
+
+@dataclass
+class Summary:
+    lines: int = 0
+    replayed: int = 0
+    bad: int = 0
+    groups: dict[tuple[int, str], list[Any]] = field(default_factory=dict)  # → [events, lines, oldest]
+    ends: list[End] = field(default_factory=list)
+    # per (table, txid or None): the ready-candidate work of that slice
+    slices: dict[tuple[str, int | None], TableWork] = field(default_factory=dict)
 
 
 def _reason_kind(reason: str) -> str:
@@ -75,19 +136,58 @@ def _quarantine_rows(df: DataFrame, reason: Column, now: datetime, batch_id: int
     )
 
 
+def _utc(ts: datetime | None) -> datetime | None:
+    """A timestamp collected from Spark (naive, in this process's local time) as aware UTC."""
+    return None if ts is None else ts.astimezone(UTC)
+
+
+def _later(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
 class BatchProcessor:
-    def __init__(self, spark: SparkSession, layout: Layout, rules: Rules) -> None:
+    def __init__(
+        self, spark: SparkSession, layout: Layout, rules: Rules, faults: Faults | None = None
+    ) -> None:
         self.spark = spark
         self.store = Store(spark, layout)
         self.rules = rules
-        self._schemas: dict[str, tuple[T.StructType | None, list[str]]] = {}
-        self._pending_empty = False
+        self.faults = faults or Faults()
+        self._schemas: dict[str, tuple[T.StructType | None, list[str]]] = {}  # silver, per table
+        self._versions: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}  # schema_id →
+        self._loaded = False
+        self._held: DataFrame | None = None  # lines of held-back transactions (line, first_seen)
+        self._ends: list[End] = []
+        self._stored_empty = True  # the persisted pending state is empty
+        self._reloaded = False  # held lines came from storage this run: drop duplicates once
+        self._tombstoned: set[str] = set()
+
+    # ---- driver state
+    def _load_state(self) -> None:
+        """Once per run: held-back transactions and the tables that have tombstones."""
+        if self._loaded:
+            return
+        now = datetime.now(UTC)
+        if self.store.exists(self.store.layout.pending):
+            pending = self.store.pending()
+            self._ends = [
+                End(int(r["txid"]), r["collection"], int(r["expected"]), _utc(r["first_seen"]) or now)
+                for r in pending.where("kind = 'end'").collect()
+            ]
+            held = pending.where("kind = 'data'").select("line", "first_seen").localCheckpoint(eager=True)
+            n = held.count()
+            self._held = held if n else None
+            self._reloaded = n > 0
+            self._stored_empty = not n and not self._ends
+        self._tombstoned = self.store.tombstoned_tables()
+        self._loaded = True
 
     def _schema(self, table: str, refresh: bool = False) -> tuple[T.StructType | None, list[str]]:
         if refresh or table not in self._schemas or self._schemas[table][0] is None:
             self._schemas[table] = self.store.schema(table)
         return self._schemas[table]
 
+    # ---- the batch
     def process(
         self, lines: DataFrame, batch_id: int, now: datetime | None = None, replay: Replay | None = None
     ) -> BatchResult:
@@ -96,120 +196,311 @@ class BatchProcessor:
         batch is applied; those still refused are quarantined again by this batch."""
         now = now or datetime.now(UTC)
         result = BatchResult(batch_id)
+        ph = Phases()
+        result.phases = ph.seconds
+        with ph("state"):
+            self._load_state()
         ts = F.lit(now).cast("timestamp")
-        if self._pending_empty:  # nothing was held back last batch: skip reading the state table
-            pending = self.spark.createDataFrame([], transactions.PENDING_SCHEMA)
-        else:
-            pending = self.store.pending().cache()
         no = F.lit(False).alias("replayed")
-        new = lines.select(F.col("value").alias("line"), ts.alias("first_seen"), no)
-        held_lines = pending.where("kind = 'data'").select("line", "first_seen", no)
-        inputs = new.unionByName(held_lines)
+        inputs = lines.select(F.col("value").alias("line"), ts.alias("first_seen"), no)
+        if self._held is not None:
+            inputs = inputs.unionByName(self._held.select("line", "first_seen", no))
         if replay is not None:
             again = self.store.quarantined(replay.table).select(
                 F.col("raw").alias("line"), ts.alias("first_seen"), F.lit(True).alias("replayed")
             )
             inputs = inputs.unionByName(again)
-        parsed = envelope.parse(inputs, self.rules.transaction_topic).cache()
-        quarantine: list[DataFrame] = []
+        full = envelope.parse(inputs, self.rules.transaction_topic)
+        parsed = full.drop("value_schema", "key_schema")
+        if self._reloaded:  # after a restart, held lines can also be in the re-run batch
+            parsed = parsed.dropDuplicates(["topic", "partition", "offset"])
+        parsed = parsed.cache()
         try:
-            first = F.col("first_seen") == ts
-            stats = parsed.agg(
-                F.count_if(first & ~F.col("replayed")).alias("lines"),
-                F.count_if(F.col("replayed")).alias("replayed"),
-                F.count_if(F.col("reason").isNotNull()).alias("bad"),
-            ).collect()[0]
-            result.lines = int(stats["lines"])
-            result.replayed = int(stats["replayed"])
-            if stats["bad"]:
+            with ph("summary"):
+                summary = self._summarise(parsed, ts)
+            result.lines, result.replayed = summary.lines, summary.replayed
+            groups = [Group(t, tb, g[0], g[1], g[2]) for (t, tb), g in summary.groups.items()]
+            decision = decide_transactions(
+                groups, self._ends + summary.ends, now, self.rules.transaction_timeout, self.rules.end_ttl
+            )
+            result.pending, result.timed_out_groups = decision.held_lines, decision.timed_out
+            work: dict[str, TableWork] = {}
+            for (table, txid), w in summary.slices.items():
+                if txid is not None and (txid, table) in decision.held:
+                    continue
+                t = work.setdefault(table, TableWork())
+                t.schema_ids |= w.schema_ids
+                t.events += w.events
+                t.deletes += w.deletes
+                t.truncate = _later(t.truncate, w.truncate)
+                t.max_ts = max(filter(None, [t.max_ts, w.max_ts]), default=None)
+            data_ok = (F.col("kind") == "data") & F.col("reason").isNull()
+            is_held = F.lit(False)
+            if decision.held:
+                group_key = F.concat_ws(":", F.col("txid").cast("string"), F.col("table"))
+                held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
+                is_held = F.col("txid").isNotNull() & group_key.isin(held_keys)
+            ready = parsed.where(data_ok & ~is_held)
+            with ph("schemas"):
+                self._resolve_schemas(full, {s for w in work.values() for s in w.schema_ids})
+            outcomes = self._apply_tables(work, ready, Ctx(batch_id, now, ph))
+            quarantine: list[DataFrame] = []
+            if summary.bad:
                 quarantine.append(
                     _quarantine_rows(
                         parsed.where(F.col("reason").isNotNull()), F.col("reason"), now, batch_id
                     )
                 )
-            pending_ends = pending.where("kind = 'end'").select(
-                "txid", "collection", "expected", "first_seen"
+            for table in sorted(outcomes):
+                o = outcomes[table]
+                quarantine += o.quarantine
+                if o.applied:
+                    result.applied[table] += o.applied
+                result.schema_rejections[table] += o.rejections
+                for kind, n in o.changes.items():
+                    result.schema_changes[(table, kind)] += n
+                result.truncates += int(o.truncated)
+                if o.written:
+                    result.tables.append(table)
+            result.schema_rejections = +result.schema_rejections
+            result.max_source_ts = max(
+                (w.max_ts for w in work.values() if w.max_ts is not None), default=None
             )
-            split = transactions.split(
-                parsed, pending_ends, now, self.rules.transaction_timeout, self.rules.end_ttl
-            )
-            ready = split.ready.dropDuplicates(["topic", "partition", "offset"]).cache()
-            new_pending = split.pending.localCheckpoint(eager=True)
-            held = new_pending.agg(
-                F.count("*").alias("all"), F.count_if(F.col("kind") == "data").alias("data")
-            ).collect()[0]
-            result.pending = int(held["data"])
-            result.timed_out_groups = (
-                split.groups.where("timed_out").count() if held["all"] or stats["lines"] else 0
-            )
-            try:
-                per_table = (
-                    ready.groupBy("table").agg(F.max("source_ts").alias("ts")).orderBy("table").collect()
+            if quarantine:
+                with ph("quarantine"):
+                    self._quarantine(quarantine, batch_id, result)
+                self.faults.reach("after-quarantine")
+            if replay is not None:
+                self.store.clear_quarantine(replay.table, batch_id)
+            with ph("pending"):
+                self._keep_pending(
+                    parsed.where(data_ok & is_held), decision.held_lines, decision.ends, batch_id
                 )
-                for row in per_table:
-                    table = row["table"]
-                    quarantine += self._apply_table(
-                        table, ready.where(F.col("table") == table), now, batch_id, result
-                    )
-                result.max_source_ts = max((r["ts"] for r in per_table if r["ts"] is not None), default=None)
-                if quarantine:
-                    bad = reduce(DataFrame.unionByName, quarantine).localCheckpoint(eager=True)
-                    for q in bad.groupBy("reason").count().collect():
-                        result.quarantined[_reason_kind(q["reason"])] += q["count"]
-                    if result.quarantined:
-                        self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
-                        self.store.append_once(
-                            bad, self.store.layout.quarantine, "silver-quarantine", batch_id
-                        )
-                if replay is not None:
-                    self.store.clear_quarantine(replay.table, batch_id)
-                empty = held["all"] == 0
-                if not (empty and self._pending_empty):
-                    self.store.overwrite_once(
-                        new_pending, self.store.layout.pending, "silver-pending", batch_id
-                    )
-                self._pending_empty = empty
-            finally:
-                ready.unpersist()
+            self.faults.reach("after-pending")
         finally:
             parsed.unpersist()
-            pending.unpersist()
         return result
 
-    # ---- one table
-    def _versions(
-        self, events: DataFrame
-    ) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any] | None]], tuple[int, int] | None]:
-        """The table's distinct schema versions, and the position of its latest TRUNCATE (one job)."""
-        info = events.select(
-            F.when(F.col("op") == "t", F.lit("t")).otherwise(F.sha2("value_schema", 256)).alias("v"),
-            "value_schema",
-            "key_schema",
-            "commit_lsn",
-            "lsn",
+    def _summarise(self, parsed: DataFrame, ts: Column) -> Summary:
+        """One pass over the parsed batch → counts per (kind, bad, transaction, table, schema id),
+        plus the END records' per-table counts when there are any."""
+        first = (F.col("first_seen") == ts) & ~F.col("replayed")
+        rows = (
+            parsed.groupBy("kind", F.col("reason").isNotNull().alias("bad"), "txid", "table", "schema_id")
+            .agg(
+                F.count("*").alias("n"),
+                F.count_if(first).alias("new"),
+                F.count_if(F.col("replayed")).alias("replayed"),
+                F.count_distinct("dco").alias("events"),
+                F.min("first_seen").alias("oldest"),
+                F.max("source_ts").alias("max_ts"),
+                F.count_if(F.col("op") == "d").alias("deletes"),
+                F.max(F.when(F.col("op") == "t", F.struct("commit_lsn", "lsn"))).alias("truncate"),
+            )
+            .collect()
         )
-        w = Window.partitionBy("v").orderBy(F.col("commit_lsn").desc(), F.col("lsn").desc())
-        rows = info.withColumn("_n", F.row_number().over(w)).where("_n = 1").collect()
-        out = []
-        truncate_at = None
+        s = Summary()
+        has_txn = False
         for r in rows:
-            if r["v"] == "t":
-                truncate_at = (int(r["commit_lsn"]), int(r["lsn"]))
+            s.lines += r["new"]
+            s.replayed += r["replayed"]
+            if r["bad"]:
+                s.bad += r["n"]
                 continue
-            key = json.loads(r["key_schema"]) if r["key_schema"] else None
-            out.append((r["v"], json.loads(r["value_schema"]), key))
-        return out, truncate_at
+            if r["kind"] != "data":
+                has_txn = True
+                continue
+            txid, table = r["txid"], r["table"]
+            if txid is not None:
+                oldest = _utc(r["oldest"])
+                g = s.groups.setdefault((txid, table), [0, 0, oldest])
+                g[0] += r["events"]
+                g[1] += r["n"]
+                g[2] = min(g[2], oldest)
+            w = s.slices.setdefault((table, txid), TableWork())
+            w.schema_ids.add(r["schema_id"])
+            w.events += r["n"]
+            w.deletes += r["deletes"]
+            t = r["truncate"]
+            w.truncate = _later(w.truncate, (int(t["commit_lsn"]), int(t["lsn"])) if t else None)
+            w.max_ts = max(filter(None, [w.max_ts, _utc(r["max_ts"])]), default=None)
+        if has_txn:
+            ends = (
+                parsed.where(
+                    (F.col("kind") == "txn") & F.col("reason").isNull() & (F.col("txn_status") == "END")
+                )
+                .select("txn_id", "first_seen", F.explode("txn_collections").alias("c"))
+                .collect()
+            )
+            s.ends = [
+                End(
+                    int(e["txn_id"]),
+                    e["c"]["data_collection"],
+                    int(e["c"]["event_count"]),
+                    _utc(e["first_seen"]) or datetime.now(UTC),
+                )
+                for e in ends
+            ]
+        return s
 
-    def _apply_table(
-        self, table: str, events: DataFrame, now: datetime, batch_id: int, result: BatchResult
-    ) -> list[DataFrame]:
-        quarantine: list[DataFrame] = []
+    def _resolve_schemas(self, full: DataFrame, ids: set[str]) -> None:
+        """Parse each schema id's Connect schemas once (a second read of the batch only when new
+        schema ids appear: the first batch of a run, a DDL change)."""
+        unknown = sorted(ids - self._versions.keys())
+        if not unknown:
+            return
+        found = (
+            full.where(F.col("schema_id").isin(unknown))
+            .groupBy("schema_id")
+            .agg(F.first("value_schema").alias("v"), F.first("key_schema").alias("k"))
+            .collect()
+        )
+        for r in found:
+            self._versions[r["schema_id"]] = (json.loads(r["v"]), json.loads(r["k"]) if r["k"] else None)
+
+    def _apply_tables(
+        self, work: dict[str, TableWork], ready: DataFrame, ctx: Ctx
+    ) -> dict[str, TableOutcome]:
+        tables = sorted(work)
+        if len(tables) <= 1:
+            return {t: self._apply_table(t, work[t], ready, ctx) for t in tables}
+
+        def one(table: str) -> TableOutcome:
+            # its own FAIR pool: the tables of a batch share the cores instead of queueing
+            self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "silver-" + table)
+            try:
+                return self._apply_table(table, work[table], ready, ctx)
+            finally:
+                self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
+
+        with ThreadPoolExecutor(max_workers=min(TABLE_WORKERS, len(tables))) as pool:
+            futures = {t: pool.submit(one, t) for t in tables}
+            return {t: f.result() for t, f in futures.items()}
+
+    def _quarantine(self, frames: list[DataFrame], batch_id: int, result: BatchResult) -> None:
+        bad = reduce(DataFrame.unionByName, frames).localCheckpoint(eager=True)
+        for q in bad.groupBy("reason").count().collect():
+            result.quarantined[_reason_kind(q["reason"])] += q["count"]
+        if result.quarantined:
+            self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
+            self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
+
+    def _keep_pending(self, held: DataFrame, held_lines: int, ends: list[End], batch_id: int) -> None:
+        """Keep held-back lines and waiting END entries in memory; store them when they changed."""
+        lines = held.select("line", "first_seen").localCheckpoint(eager=True) if held_lines else None
+        if held_lines or ends or not self._stored_empty:
+            data = (
+                lines.select(
+                    F.lit("data").alias("kind"),
+                    "line",
+                    F.lit(None).cast("long").alias("txid"),
+                    F.lit(None).cast("string").alias("collection"),
+                    F.lit(None).cast("long").alias("expected"),
+                    "first_seen",
+                )
+                if lines is not None
+                else empty(self.spark, PENDING_SCHEMA)
+            )
+            end_rows = rows_of(
+                self.spark,
+                PENDING_SCHEMA,
+                [("end", None, e.txid, e.collection, e.expected, e.first_seen) for e in ends],
+            )
+            self.store.overwrite_once(
+                data.unionByName(end_rows), self.store.layout.pending, "silver-pending", batch_id
+            )
+            self._stored_empty = not held_lines and not ends
+        self._held, self._ends, self._reloaded = lines, ends, False
+
+    # ---- one table
+    def _apply_table(self, table: str, work: TableWork, ready: DataFrame, ctx: Ctx) -> TableOutcome:
+        out = TableOutcome()
+        now, batch_id, ph = ctx.now, ctx.batch_id, ctx.ph
+        with ph("schema"):
+            decoded, silver, created = self._decode_versions(table, work, ready, ctx=ctx, out=out)
+        with ph("truncate"):
+            if work.truncate is not None:
+                self._truncate(table, work.truncate, now, batch_id)
+                out.truncated = True
+        if silver is None or not decoded:
+            return out
+        silver_keys = self._schema(table)[1]
+        ingested = F.lit(now).cast("timestamp")
+        rows = reduce(DataFrame.unionByName, [project(d, silver, ingested) for d in decoded])
+        if work.truncate is not None:
+            rows = rows.where(after_point(*work.truncate))
+        rows = rows.cache()
+        try:
+            with ph("decode"):
+                counts = rows.agg(
+                    F.count("*").alias("all"),
+                    F.count_if(F.size("_errors") > 0).alias("bad"),
+                    F.count_if((F.size("_errors") == 0) & (F.size("_unavail") > 0)).alias("toast"),
+                ).collect()[0]
+            if counts["bad"]:
+                errors = rows.where(F.size("_errors") > 0)
+                out.quarantine.append(
+                    _quarantine_rows(errors, F.array_join("_errors", "; "), now, batch_id).localCheckpoint()
+                )
+            good = rows.where(F.size("_errors") == 0)
+            toast_missing = 0
+            if counts["toast"]:
+                with ph("toast"):
+                    good, toast_missing = self._fill_toast(
+                        table, good=good, silver=silver, keys=silver_keys, ctx=ctx, out=out
+                    )
+            latest = latest_per_key(good, silver_keys)
+            if table in self._tombstoned:
+                # a delete already applied outranks any *older* event for the key (replays cannot
+                # resurrect). Not an event at the tombstone's own position: that is the delete
+                # itself, re-run after a crash between the tombstone commit and the MERGE.
+                tombs = self.store.tombstones(table)
+                latest = latest.alias("e").join(
+                    tombs.alias("t"),
+                    (F.col("e._key") == F.col("t._key")) & F.expr(after_sql("t", "e")),
+                    "left_anti",
+                )
+            if work.deletes:
+                with ph("tombstones"):
+                    latest = latest.localCheckpoint(eager=True)
+                    self.store.add_tombstones(
+                        latest.where("_op = 'd'").select(
+                            F.lit(table).alias("table"),
+                            "_key",
+                            "_commit_lsn",
+                            "_lsn",
+                            F.lit(now).cast("timestamp").alias("deleted_at"),
+                        ),
+                        table,
+                        batch_id,
+                    )
+                    self._tombstoned.add(table)
+                self.faults.reach("after-tombstones")
+            columns = [f.name for f in silver.fields]
+            with ph("merge"):
+                if created:
+                    self.store.append(table, latest, columns)
+                else:
+                    self.store.merge(table, latest, columns, silver_keys)
+            out.applied = int(counts["all"] - counts["bad"]) - toast_missing
+            out.written = True
+            self.faults.reach("after-merge")
+        finally:
+            rows.unpersist()
+        return out
+
+    def _decode_versions(
+        self, table: str, work: TableWork, ready: DataFrame, *, ctx: Ctx, out: TableOutcome
+    ) -> tuple[list[DataFrame], T.StructType | None, bool]:
+        """Per schema version of the table's events: check the contract, evolve silver, decode."""
+        now, batch_id = ctx.now, ctx.batch_id
         silver, silver_keys = self._schema(table)
-        decoded: list[tuple[DataFrame, list[str]]] = []
-        versioned = events.withColumn("_v", F.sha2("value_schema", 256))
-        versions, truncate_pos = self._versions(events)
-        for version, value_schema, key_schema in versions:
-            mine = versioned.where(F.col("_v") == version)
+        created = False
+        events = ready.where(F.col("table") == table)
+        decoded: list[DataFrame] = []
+        for schema_id in sorted(work.schema_ids):
+            value_schema, key_schema = self._versions[schema_id]
+            mine = events.where(F.col("schema_id") == schema_id)
             try:
                 specs = [
                     column_spec(f, self.rules.overrides.get(f"{table}.{f.get('field')}"))
@@ -217,174 +508,93 @@ class BatchProcessor:
                 ]
                 keys = key_columns(key_schema or {})
             except UnsupportedField as exc:
-                quarantine.append(_quarantine_rows(mine, F.lit(f"schema: {exc}"), now, batch_id))
-                result.schema_rejections[table] += 1
+                out.quarantine.append(_quarantine_rows(mine, F.lit(f"schema: {exc}"), now, batch_id))
+                out.rejections += 1
                 continue
             decision = decide(silver, specs, keys, silver_keys, table)
             if not decision.ok:
                 reason = "schema: " + "; ".join(decision.rejected)
                 log.warning("%s: events quarantined, %s", table, reason)
-                quarantine.append(
+                out.quarantine.append(
                     _quarantine_rows(mine.where(F.col("op") != "t"), F.lit(reason), now, batch_id)
                 )
-                result.schema_rejections[table] += 1
+                out.rejections += 1
                 continue
             if silver is None:
                 self.store.create(table, specs, keys)
-                result.schema_changes[(table, "create")] += 1
+                created = True
+                out.changes["create"] += 1
                 log.info("%s: created silver table %s", table, self.store.layout.table(table))
             elif decision.add:
                 self.store.add_columns(table, decision.add)
-                result.schema_changes[(table, "add_columns")] += 1
+                out.changes["add_columns"] += 1
                 log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
             if decision.widen:
                 self.store.widen(table, decision.widen)
-                result.schema_changes[(table, "widen")] += 1
+                out.changes["widen"] += 1
                 log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
             if decision.to_text:
                 self.store.to_text(table, decision.to_text)
-                result.schema_changes[(table, "to_text")] += 1
+                out.changes["to_text"] += 1
                 log.info("%s: column(s) %s now stored as text", table, ", ".join(decision.to_text))
             if silver is None or decision.add or decision.widen or decision.to_text:
                 silver, silver_keys = self._schema(table, refresh=True)
-            decoded.append((decode(mine.where(F.col("op") != "t"), specs, keys), keys))
-        truncate_at = self._truncate(table, truncate_pos, now)
-        if truncate_at is not None:
-            result.truncates += 1
-        if silver is None or not decoded:
-            return quarantine
-        ingested = F.lit(now).cast("timestamp")
-        rows = reduce(DataFrame.unionByName, [project(d, silver, ingested) for d, _ in decoded])
-        if truncate_at is not None:
-            rows = rows.where(
-                (F.col("_commit_lsn") > truncate_at[0])
-                | ((F.col("_commit_lsn") == truncate_at[0]) & (F.col("_lsn") > truncate_at[1]))
-            )
-        rows = rows.cache()
-        try:
-            counts = rows.agg(
-                F.count("*").alias("all"),
-                F.count_if(F.size("_errors") > 0).alias("bad"),
-                F.count_if((F.size("_errors") == 0) & (F.size("_unavail") > 0)).alias("toast"),
-            ).collect()[0]
-            if counts["bad"]:
-                errors = rows.where(F.size("_errors") > 0)
-                quarantine.append(
-                    _quarantine_rows(errors, F.array_join("_errors", "; "), now, batch_id).localCheckpoint()
-                )
-            good = rows.where(F.size("_errors") == 0)
-            keys = silver_keys
-            source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
-            toast_missing = 0
-            if counts["toast"]:
-                involved = good.select(*keys).distinct()
-                old = good.where("_op = 'd'").select(*keys)
-                current = (
-                    self.store.table(table)
-                    .toDF()
-                    .join(involved.unionByName(old).distinct(), keys, "left_semi")
-                )
-                # a chain of key changes in one batch (A→B→C) fills one link per pass
-                for _ in range(MAX_TOAST_PASSES):
-                    good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
-                    good = good.localCheckpoint(eager=True)
-                    if not good.where(F.size("_unavail") > 0).limit(1).count():
-                        break
-                missing = good.where(F.size("_unavail") > 0)
-                toast_missing = missing.count()
-                quarantine.append(
-                    _quarantine_rows(
-                        missing,
-                        F.concat(
-                            F.lit("toast: no stored value for unchanged column(s) "),
-                            F.array_join("_unavail", ", "),
-                        ),
-                        now,
-                        batch_id,
-                    ).localCheckpoint()
-                )
-                good = good.where(F.size("_unavail") == 0)
-            latest = latest_per_key(good, keys).localCheckpoint(eager=True)
-            result.applied[table] += int(counts["all"] - counts["bad"]) - toast_missing
-            self._merge(table, latest, silver, keys, now)
-            result.tables.append(table)
-        finally:
-            rows.unpersist()
-        return quarantine
+            decoded.append(decode(mine.where(F.col("op") != "t"), specs, keys))
+        return decoded, silver, created
 
-    def _truncate(self, table: str, pos: tuple[int, int] | None, now: datetime) -> tuple[int, int] | None:
-        """TRUNCATE: delete every silver row older than it, leaving tombstones. Returns its position."""
-        if pos is None or not self.store.exists(self.store.layout.table(table)):
-            return pos
-        target = self.store.table(table)
-        _, keys = self.store.schema(table)
-        older = f"(_commit_lsn < {pos[0]} OR (_commit_lsn = {pos[0]} AND _lsn < {pos[1]}))"
-        gone = (
-            target.toDF()
-            .where(older)
-            .select(
+    def _fill_toast(
+        self,
+        table: str,
+        *,
+        good: DataFrame,
+        silver: T.StructType,
+        keys: list[str],
+        ctx: Ctx,
+        out: TableOutcome,
+    ) -> tuple[DataFrame, int]:
+        """TOAST placeholders → the latest available value (toast.py); the rest are quarantined."""
+        source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
+        involved = good.select(*keys).distinct()
+        old = good.where("_op = 'd'").select(*keys)
+        current = self.store.table(table).toDF().join(involved.unionByName(old).distinct(), keys, "left_semi")
+        # a chain of key changes in one batch (A→B→C) fills one link per pass
+        for _ in range(MAX_TOAST_PASSES):
+            good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
+            good = good.localCheckpoint(eager=True)
+            if not good.where(F.size("_unavail") > 0).limit(1).count():
+                break
+        missing = good.where(F.size("_unavail") > 0)
+        n = missing.count()
+        if n:
+            out.quarantine.append(
+                _quarantine_rows(
+                    missing,
+                    F.concat(
+                        F.lit("toast: no stored value for unchanged column(s) "),
+                        F.array_join("_unavail", ", "),
+                    ),
+                    ctx.now,
+                    ctx.batch_id,
+                ).localCheckpoint()
+            )
+        return good.where(F.size("_unavail") == 0), n
+
+    def _truncate(self, table: str, pos: tuple[int, int], now: datetime, batch_id: int) -> None:
+        """TRUNCATE: delete every silver row older than it, leaving tombstones."""
+        if not self.store.exists(self.store.layout.table(table)):
+            return
+        _, keys = self._schema(table)
+        self.store.truncate(
+            table,
+            pos,
+            lambda gone: gone.select(
                 F.lit(table).alias("table"),
                 key_json(keys).alias("_key"),
                 F.lit(pos[0]).cast("long").alias("_commit_lsn"),
                 F.lit(pos[1]).cast("long").alias("_lsn"),
                 F.lit(now).cast("timestamp").alias("deleted_at"),
-            )
+            ),
+            batch_id,
         )
-        self._tombstone(gone.localCheckpoint(eager=True))
-        target.delete(older)
+        self._tombstoned.add(table)
         log.info("%s: truncated at %s", table, pos)
-        return pos
-
-    def _tombstone(self, rows: DataFrame) -> None:
-        """Upsert delete markers (newer wins); a newer insert/update removes the marker."""
-        self.store.ensure(self.store.layout.tombstones, TOMBSTONE_SCHEMA)
-        from delta.tables import DeltaTable
-
-        t = DeltaTable.forPath(self.spark, self.store.layout.tombstones)
-        (
-            t.alias("t")
-            .merge(rows.alias("s"), "t.table = s.table AND t._key = s._key")
-            .whenMatchedUpdateAll(condition=newer("s", "t"))
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-
-    def _merge(
-        self, table: str, latest: DataFrame, silver: T.StructType, keys: list[str], now: datetime
-    ) -> None:
-        store = self.store
-        tombs = store.read(store.layout.tombstones, TOMBSTONE_SCHEMA).where(F.col("table") == table)
-        # a delete we already applied outranks any *older* event for the key (replays cannot
-        # resurrect). Not an event at the tombstone's own position: that is the delete itself,
-        # replayed after a crash between the tombstone commit and the MERGE below — it must apply.
-        alive = latest.alias("e").join(
-            tombs.alias("t"),
-            (F.col("e._key") == F.col("t._key")) & F.expr(newer("t", "e")),
-            "left_anti",
-        )
-        alive = alive.localCheckpoint(eager=True)
-        deletes = alive.where("_op = 'd'").select(
-            F.lit(table).alias("table"),
-            "_key",
-            "_commit_lsn",
-            "_lsn",
-            F.lit(now).cast("timestamp").alias("deleted_at"),
-        )
-        if not deletes.isEmpty():
-            self._tombstone(deletes)
-        cols = [f.name for f in silver.fields]
-        on = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
-        values: dict[str, str | Column] = {_q(c): f"s.{_q(c)}" for c in cols}
-        (
-            store.table(table)
-            .alias("t")
-            .merge(alive.select(*cols).alias("s"), on)
-            .whenMatchedDelete(condition=f"s._op = 'd' AND {newer('s', 't')}")
-            .whenMatchedUpdate(condition=f"s._op <> 'd' AND {newer('s', 't')}", set=values)
-            .whenNotMatchedInsert(condition="s._op <> 'd'", values=values)
-            .execute()
-        )
-
-
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"

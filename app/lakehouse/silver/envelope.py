@@ -129,6 +129,12 @@ def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
         e["key"]["schema"].alias("key_schema"),
         e["key"]["payload"].alias("key_json"),
         e["value"]["schema"].alias("value_schema"),
+        # one id per (value schema, key schema): the ~5 kB schema text is resolved once per id on
+        # the driver and never carried through caches or shuffles
+        F.when(
+            kind == "data",
+            F.sha2(F.concat_ws("\n", e["value"]["schema"], F.coalesce(e["key"]["schema"], F.lit(""))), 256),
+        ).alias("schema_id"),
         F.when(p["op"] == "d", p["before"]).otherwise(p["after"]).alias("image"),
         p["status"].alias("txn_status"),
         F.split(p["id"], ":").getItem(0).try_cast(L).alias("txn_id"),

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from delta.tables import DeltaTable
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from pyspark.sql import DataFrame, SparkSession
 
 from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
+from .faults import Faults
 from .maintenance import Maintenance
+from .phases import JobCounter
 from .replay import Replays
 from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, write_text
 
@@ -35,6 +38,17 @@ TIMEOUTS = Counter(
 TRUNCATES = Counter("lakehouse_silver_truncates_total", "TRUNCATEs applied")
 PENDING = Gauge("lakehouse_silver_pending_events", "events held back until their transaction is complete")
 DURATION = Gauge("lakehouse_silver_batch_duration_seconds", "wall time of the last micro-batch")
+BATCH_SECONDS = Histogram(
+    "lakehouse_silver_batch_seconds",
+    "wall time of micro-batches",
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120),
+)
+PHASE_SECONDS = Counter(
+    "lakehouse_silver_batch_phase_seconds_total",
+    "seconds spent per phase of the micro-batches (tables run concurrently, so phases can overlap)",
+    ["phase"],
+)
+SPARK_JOBS = Counter("lakehouse_silver_spark_jobs_total", "Spark jobs run by micro-batches")
 LAST_COMMIT = Gauge("lakehouse_silver_last_commit_timestamp_seconds", "when the last micro-batch committed")
 FRESHNESS = Gauge(
     "lakehouse_silver_source_lag_seconds", "commit time of the newest applied change → its silver commit"
@@ -76,13 +90,35 @@ def guard_checkpoint(spark: SparkSession, checkpoint: str, layout: Layout) -> No
 
 
 class StatusWriter:
-    """Publishes per-table Delta version and row count (metrics + `_state/tables.json`)."""
+    """Publishes per-table Delta version and row count (metrics + `_state/tables.json`), from a
+    background thread at most every STATUS_EVERY_S: off the micro-batch's critical path."""
 
     def __init__(self, spark: SparkSession, layout: Layout, maintenance: Maintenance) -> None:
         self.spark, self.layout, self.maintenance = spark, layout, maintenance
         self.tables: dict[str, dict[str, Any]] = {}
         self.touched: set[str] = set()
-        self.refreshed = 0.0
+        self._lock = threading.Lock()
+
+    def touch(self, tables: list[str]) -> None:
+        with self._lock:
+            self.touched.update(tables)
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="silver-status", daemon=True).start()
+
+    def _loop(self) -> None:
+        self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "silver-status")
+        while True:
+            time.sleep(STATUS_EVERY_S)
+            with self._lock:
+                tables, self.touched = sorted(self.touched), set()
+            if not tables:
+                continue
+            try:
+                self.refresh([self.layout.table(t) for t in tables])
+            except Exception as exc:  # a status read must never stop the stream; retried next round
+                log.warning("table status refresh failed (%s); retrying in %.0fs", exc, STATUS_EVERY_S)
+                self.touch(tables)
 
     def refresh(self, paths: list[str] | None = None) -> None:
         for path in paths if paths is not None else self.maintenance.table_paths():
@@ -101,8 +137,6 @@ class StatusWriter:
             VERSION.labels(source).set(version)
             ROWS.labels(source).set(rows)
             FILES.labels(source).set(int(detail["numFiles"] or 0))
-        self.touched.clear()
-        self.refreshed = time.monotonic()
         body = json.dumps(
             {
                 "as_of": datetime.now(UTC).isoformat(),
@@ -112,8 +146,12 @@ class StatusWriter:
         write_text(self.spark, self.layout.root + "/_state/tables.json", body)
 
 
-def observe(result: BatchResult, seconds: float) -> None:
+def observe(result: BatchResult, seconds: float, jobs: int = 0) -> None:
     BATCHES.inc()
+    BATCH_SECONDS.observe(seconds)
+    SPARK_JOBS.inc(jobs)
+    for phase, s in result.phases.items():
+        PHASE_SECONDS.labels(phase).inc(s)
     LINES.inc(result.lines)
     for table, n in result.applied.items():
         APPLIED.labels(table).inc(n)
@@ -136,19 +174,29 @@ def observe(result: BatchResult, seconds: float) -> None:
 
 
 def run(
-    spark: SparkSession, bronze_dirs: str, checkpoint: str, layout: Layout, *, rules: Rules, cfg: SilverConfig
+    spark: SparkSession,
+    bronze_dirs: str,
+    checkpoint: str,
+    layout: Layout,
+    *,
+    rules: Rules,
+    cfg: SilverConfig,
+    faults: Faults | None = None,
 ) -> None:
     guard_checkpoint(spark, checkpoint, layout)
-    processor = BatchProcessor(spark, layout, rules)
+    faults = faults or Faults()
+    processor = BatchProcessor(spark, layout, rules, faults)
     maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
     status = StatusWriter(spark, layout, maintenance)
     # the quarantine exists from the start (dashboards and Trino see 0 rows, not a missing table)
     processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
-    for path in processor.store.enable_change_feed(maintenance.table_paths()):
-        log.info("change data feed enabled on %s", path)
+    for path in processor.store.ensure_properties(maintenance.table_paths()):
+        log.info("table properties (change data feed, deletion vectors) set on %s", path)
     status.refresh()
+    status.start()
 
     replays = Replays(spark, layout)
+    jobs = JobCounter(spark)
 
     def each(df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -162,18 +210,21 @@ def run(
             )
         maintenance.touched(result.tables)
         maintenance.maybe_run(datetime.now(UTC))
-        status.touched.update(result.tables)
-        if status.touched and time.monotonic() - status.refreshed >= STATUS_EVERY_S:
-            status.refresh([layout.table(t) for t in sorted(status.touched)])
-        observe(result, time.monotonic() - started)
+        status.touch(result.tables)
+        faults.reach("before-commit")
+        seconds = time.monotonic() - started
+        n_jobs = jobs.take()
+        observe(result, seconds, n_jobs)
         log.info(
-            "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.1fs)",
+            "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.2fs, %d Spark jobs: %s)",
             batch_id,
             result.lines,
             dict(result.applied),
             dict(result.quarantined),
             result.pending,
-            time.monotonic() - started,
+            seconds,
+            n_jobs,
+            " ".join(f"{k} {v:.2f}" for k, v in result.phases.items()),
         )
 
     query = (
@@ -201,10 +252,29 @@ def run(
         query.awaitTermination(1)
     error = query.exception()
     if error is not None:
-        text = str(error)
-        if "checkpoint" in text.lower() or "offsets" in text or "commits" in text:
-            raise CheckpointError(
-                f"the streaming checkpoint {checkpoint} cannot be read ({text.splitlines()[0][:300]}). "
-                "Restore it, or rebuild silver from bronze with `lakehouse reset-silver`."
-            )
-        raise LakehouseError(f"silver stream stopped: {text.splitlines()[0][:500]}")
+        raise stream_error(str(error), checkpoint)
+
+
+def stream_error(text: str, checkpoint: str) -> LakehouseError:
+    """Name why the stream stopped. Only a failure to read the checkpoint's own files is reported as
+    a checkpoint problem (its fix, `reset-silver`, deletes silver): every streaming error's text
+    mentions the checkpoint location and offsets in its query dump, so those words alone prove
+    nothing."""
+    head = text.split("=== Streaming Query ===", 1)[0]
+    if "FOREACH_BATCH_USER_FUNCTION_ERROR" in head:
+        last = [ln for ln in head.splitlines() if ln.strip() and not ln.startswith((" ", "\t"))]
+        cause = next(
+            (ln for ln in reversed(last) if "Error" in ln or "Exception" in ln), last[-1] if last else ""
+        )
+        return LakehouseError(
+            f"a micro-batch failed ({cause.strip()[:300]}); nothing was committed for it, and the "
+            "restarted job re-runs it. If it fails again the same way, the traceback in "
+            "`lakehouse logs silver` shows where."
+        )
+    first = head.strip().splitlines()[0][:300] if head.strip() else text[:300]
+    if checkpoint in head and any(k in head for k in ("/offsets/", "/commits/", "/metadata", "/sources/")):
+        return CheckpointError(
+            f"the streaming checkpoint {checkpoint} cannot be read ({first}). Restore it from a "
+            "backup if you have one; otherwise `lakehouse reset-silver` rebuilds silver from bronze."
+        )
+    return LakehouseError(f"silver stream stopped: {first}")

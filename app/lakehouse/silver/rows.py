@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .debezium import ColumnSpec
+from .position import latest_first
 
 # metadata columns every silver table carries, after the source columns
 METADATA = T.StructType(
@@ -86,17 +87,8 @@ def project(rows: DataFrame, silver: T.StructType, ingested_at: Column) -> DataF
 
 
 def latest_per_key(rows: DataFrame, keys: list[str]) -> DataFrame:
-    """Per key, the event with the highest source position (commit LSN, then change LSN)."""
+    """Per key, the event with the highest source position (position.py)."""
     from pyspark.sql.window import Window
 
-    w = Window.partitionBy(*keys).orderBy(
-        F.col("_commit_lsn").desc(), F.col("_lsn").desc(), F.col("_rid").desc()
-    )
+    w = Window.partitionBy(*keys).orderBy(*latest_first(F.col("_rid").desc()))
     return rows.withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
-
-
-def newer(a: str, b: str) -> str:
-    """SQL: position of alias `a` is strictly after position of alias `b`."""
-    return (
-        f"({a}._commit_lsn > {b}._commit_lsn OR ({a}._commit_lsn = {b}._commit_lsn AND {a}._lsn > {b}._lsn))"
-    )

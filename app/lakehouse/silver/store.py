@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .debezium import ColumnSpec
+from .position import after_sql, before_point_sql
 from .rows import METADATA
 from .transactions import PENDING_SCHEMA
 
@@ -17,6 +20,10 @@ KEY_PROPERTY = "lakehouse.primary_key"
 SOURCE_PROPERTY = "lakehouse.source_table"
 #: silver keeps a change data feed (Delta CDF): `table_changes` in Trino, incremental consumers
 CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
+#: deletes and updates mark rows in a deletion vector instead of rewriting whole files (Trino reads them)
+DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
+#: properties every silver table carries (set on tables an older version created without them)
+TABLE_PROPERTIES = {CHANGE_FEED_PROPERTY: "true", DELETION_VECTORS_PROPERTY: "true"}
 
 TOMBSTONE_SCHEMA = T.StructType(
     [
@@ -110,6 +117,22 @@ def delete_object(spark: SparkSession, path: str) -> None:
     fs.delete(p, False)
 
 
+def empty(spark: SparkSession, schema: T.StructType) -> DataFrame:
+    """An empty DataFrame of `schema`, built in the JVM (no Python worker, unlike createDataFrame([]))."""
+    return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def rows_of(spark: SparkSession, schema: T.StructType, rows: list[tuple[Any, ...]]) -> DataFrame:
+    """A small DataFrame of literal rows, built in the JVM."""
+    if not rows:
+        return empty(spark, schema)
+    structs = [
+        F.struct(*[F.lit(v).cast(f.dataType).alias(f.name) for v, f in zip(r, schema.fields, strict=True)])
+        for r in rows
+    ]
+    return spark.range(1).select(F.inline(F.array(*structs)))
+
+
 def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -126,7 +149,7 @@ class Store:
     def read(self, path: str, schema: T.StructType) -> DataFrame:
         if self.exists(path):
             return self.spark.read.format("delta").load(path)
-        return self.spark.createDataFrame([], schema)
+        return empty(self.spark, schema)
 
     def ensure(self, path: str, schema: T.StructType) -> None:
         if not self.exists(path):
@@ -148,17 +171,19 @@ class Store:
         for f in METADATA.fields:
             b = b.addColumn(f.name, f.dataType, nullable=True, comment=f.metadata.get("comment"))
         b = b.property(KEY_PROPERTY, ",".join(keys)).property(SOURCE_PROPERTY, source)
-        b.property(CHANGE_FEED_PROPERTY, "true").execute()
+        for name, value in TABLE_PROPERTIES.items():
+            b = b.property(name, value)
+        b.execute()
 
-    def enable_change_feed(self, paths: list[str]) -> list[str]:
-        """Turn the change data feed on where an older version created the table without it."""
+    def ensure_properties(self, paths: list[str]) -> list[str]:
+        """Set TABLE_PROPERTIES where an older version created the table without them."""
         changed = []
         for path in paths:
-            detail = self.spark.sql(f"DESCRIBE DETAIL delta.{quote(path)}").collect()[0]
-            if (detail["properties"] or {}).get(CHANGE_FEED_PROPERTY) != "true":
-                self.spark.sql(
-                    f"ALTER TABLE delta.{quote(path)} SET TBLPROPERTIES ('{CHANGE_FEED_PROPERTY}' = 'true')"
-                )
+            have = self.spark.sql(f"DESCRIBE DETAIL delta.{quote(path)}").collect()[0]["properties"] or {}
+            missing = {k: v for k, v in TABLE_PROPERTIES.items() if have.get(k) != v}
+            if missing:
+                props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+                self.spark.sql(f"ALTER TABLE delta.{quote(path)} SET TBLPROPERTIES ({props})")
                 changed.append(path)
         return changed
 
@@ -175,8 +200,6 @@ class Store:
     def to_text(self, source: str, columns: list[str]) -> None:
         """Rewrite silver's columns as text (a `column.overrides` entry for a column silver holds in
         another type): one overwrite of the table with every value cast to its text form."""
-        from pyspark.sql import functions as F
-
         path = self.layout.table(source)
         df = self.spark.read.format("delta").load(path)
         df = df.select(
@@ -189,6 +212,54 @@ class Store:
 
     def table(self, source: str) -> DeltaTable:
         return DeltaTable.forPath(self.spark, self.layout.table(source))
+
+    def merge(self, source: str, latest: DataFrame, columns: list[str], keys: list[str]) -> None:
+        """Apply the latest event per key (`_op` d = delete) where it is newer than the stored row.
+        (Delta materialises this small source and broadcasts it to the scan of the table.)"""
+        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        values: dict[str, str | Column] = {quote(c): f"s.{quote(c)}" for c in columns}
+        newer = after_sql("s", "t")
+        (
+            self.table(source)
+            .alias("t")
+            .merge(latest.select(*columns).alias("s"), on)
+            .whenMatchedDelete(condition=f"s._op = 'd' AND {newer}")
+            .whenMatchedUpdate(condition=f"s._op <> 'd' AND {newer}", set=values)
+            .whenNotMatchedInsert(condition="s._op <> 'd'", values=values)
+            .execute()
+        )
+
+    def append(self, source: str, latest: DataFrame, columns: list[str]) -> None:
+        """Insert the latest events of keys the table cannot hold yet (it was created by this batch)."""
+        latest.where("_op <> 'd'").select(*columns).write.format("delta").mode("append").save(
+            self.layout.table(source)
+        )
+
+    # ---- tombstones: an append-only log of applied deletes (a key's newest one is what counts)
+    def tombstoned_tables(self) -> set[str]:
+        if not self.exists(self.layout.tombstones):
+            return set()
+        rows = self.spark.read.format("delta").load(self.layout.tombstones).select("table").distinct()
+        return {r["table"] for r in rows.collect()}
+
+    def tombstones(self, source: str) -> DataFrame:
+        return self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(F.col("table") == source)
+
+    def add_tombstones(self, rows: DataFrame, source: str, batch_id: int, kind: str = "delete") -> None:
+        """Append delete markers (TOMBSTONE_SCHEMA) once per (table, kind, batch): a re-run batch
+        adds none."""
+        self.ensure(self.layout.tombstones, TOMBSTONE_SCHEMA)
+        self.append_once(rows, self.layout.tombstones, f"silver-tombstones:{source}:{kind}", batch_id)
+
+    def truncate(
+        self, source: str, pos: tuple[int, int], markers: Callable[[DataFrame], DataFrame], batch_id: int
+    ) -> None:
+        """Delete the rows older than a TRUNCATE at `pos`, after storing `markers(rows)` as tombstones."""
+        target = self.table(source)
+        older = before_point_sql(*pos)
+        gone = markers(target.toDF().where(older)).localCheckpoint(eager=True)
+        self.add_tombstones(gone, source, batch_id, kind="truncate")
+        target.delete(older)
 
     # ---- appends that must not double on a replayed batch (Delta idempotent writes)
     def append_once(self, df: DataFrame, path: str, app: str, batch_id: int) -> None:

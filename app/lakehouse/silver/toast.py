@@ -12,6 +12,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from .position import after
+
 
 def fill(rows: DataFrame, current: DataFrame, keys: list[str], columns: list[str]) -> DataFrame:
     """`rows`: decoded events of one table (with `_unavail`); `current`: silver rows of the keys involved."""
@@ -45,7 +47,7 @@ def fill(rows: DataFrame, current: DataFrame, keys: list[str], columns: list[str
             )
         )
     )
-    before = (F.col("_vc") < F.col("_nc")) | ((F.col("_vc") == F.col("_nc")) & (F.col("_vl") < F.col("_nl")))
+    before = after(F.col("_nc"), F.col("_nl"), F.col("_vc"), F.col("_vl"))
     joined = need.join(sources, (F.col("_vkey") == F.col("_src")) & before)
     position = F.struct("_vc", "_vl")
     found = joined.groupBy("_rid").agg(

@@ -1,0 +1,45 @@
+"""Deterministic fault injection: the silver job exits hard at a named point of a micro-batch.
+
+Set `LAKEHOUSE_SILVER_CRASH_AT=<point>` (settings: `silver_crash_at`) and the job calls
+`os._exit` when a batch that applies at least one event reaches that point — no `finally`, no
+flush, as if the machine lost power. Tests use it to prove that a restarted job re-running the
+batch leaves silver equal to the source (docs/reliability.md). Off unless set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+log = logging.getLogger("lakehouse.silver")
+
+#: in the order a batch reaches them
+POINTS = (
+    "after-tombstones",  # a table's delete markers are committed, its MERGE is not
+    "after-merge",  # a table's MERGE is committed, the rest of the batch is not
+    "after-quarantine",  # the batch's quarantine rows are committed
+    "after-pending",  # the held-back transaction state is committed
+    "before-commit",  # the batch is applied; the streaming checkpoint has not recorded it
+)
+EXIT_CODE = 86
+
+
+def _exit(point: str) -> None:
+    log.error("fault injection: exiting hard at %s", point)
+    os._exit(EXIT_CODE)
+
+
+class Faults:
+    """`reach(point)` does nothing unless `point` is the configured crash point."""
+
+    def __init__(self, crash_at: str | None = None, action: Callable[[str], None] = _exit) -> None:
+        if crash_at is not None and crash_at not in POINTS:
+            raise ValueError(f"unknown crash point {crash_at!r}; one of {', '.join(POINTS)}")
+        self.crash_at = crash_at
+        self.action = action
+
+    def reach(self, point: str) -> None:
+        assert point in POINTS, point
+        if point == self.crash_at:
+            self.action(point)

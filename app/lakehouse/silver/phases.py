@@ -1,0 +1,49 @@
+"""Where a micro-batch spends its time: seconds per named phase and Spark jobs per batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyspark.sql import SparkSession
+
+
+class Phases:
+    """Seconds per phase of one batch (thread-safe: tables are merged concurrently, so the phases
+    of a batch can add up to more than its wall time)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            elapsed = time.monotonic() - started
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+
+    def summary(self) -> str:
+        return " ".join(f"{k}={v:.2f}" for k, v in self.seconds.items())
+
+
+class JobCounter:
+    """Spark jobs started since the last `take()` (from the driver's status tracker)."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self._sc = spark.sparkContext._jsc.sc()
+        self._last = self._next_id()
+
+    def _next_id(self) -> int:
+        # the scheduler numbers jobs 0, 1, 2, …; its counter is the next job's id
+        return int(self._sc.dagScheduler().nextJobId())
+
+    def take(self) -> int:
+        now = self._next_id()
+        n, self._last = now - self._last, now
+        return n

@@ -1,0 +1,104 @@
+"""The silver job's driver-side rules: transaction hold-back, crash points, failure messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import get_args
+
+import pytest
+
+from lakehouse.errors import ConfigError
+from lakehouse.services.silver import SilverService
+from lakehouse.settings import Settings, load_settings
+from lakehouse.silver.faults import POINTS
+from lakehouse.silver.job import CheckpointError, stream_error
+from lakehouse.silver.transactions import End, Group, decide
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+TIMEOUT, TTL = timedelta(minutes=5), timedelta(minutes=30)
+CKPT = "s3a://lakehouse/_checkpoints/silver"
+
+
+def group(txid: int, events: int, age_s: float = 0, table: str = "s.t") -> Group:
+    return Group(txid, table, events, events, NOW - timedelta(seconds=age_s))
+
+
+def test_a_complete_transaction_is_released_and_its_end_forgotten() -> None:
+    d = decide([group(1, 2)], [End(1, "s.t", 2, NOW)], NOW, TIMEOUT, TTL)
+    assert (d.held, d.timed_out, d.ends) == (set(), 0, [])
+
+
+def test_an_incomplete_transaction_is_held_with_its_end() -> None:
+    end = End(1, "s.t", 3, NOW)
+    d = decide([group(1, 2)], [end], NOW, TIMEOUT, TTL)
+    assert d.held == {(1, "s.t")}
+    assert d.held_lines == 2
+    assert d.ends == [end]
+
+
+def test_without_its_end_a_transaction_waits_then_times_out() -> None:
+    assert decide([group(1, 2, age_s=60)], [], NOW, TIMEOUT, TTL).held == {(1, "s.t")}
+    late = decide([group(1, 2, age_s=301)], [], NOW, TIMEOUT, TTL)
+    assert (late.held, late.timed_out) == (set(), 1)
+
+
+def test_an_end_before_its_events_waits_until_its_ttl() -> None:
+    fresh = End(2, "s.t", 1, NOW - timedelta(minutes=10))
+    stale = End(3, "s.t", 1, NOW - timedelta(minutes=31))
+    empty = End(4, "s.t", 0, NOW)  # no events for this table: nothing to wait for
+    assert decide([], [fresh, stale, empty], NOW, TIMEOUT, TTL).ends == [fresh]
+
+
+def test_ends_seen_twice_are_merged_per_table() -> None:
+    ends = [End(1, "s.t", 2, NOW), End(1, "s.t", 3, NOW - timedelta(seconds=5)), End(1, "s.u", 1, NOW)]
+    d = decide([group(1, 2), group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL)
+    assert d.held == {(1, "s.t")}  # needs 3 events for s.t; s.u is complete
+    assert d.ends == [End(1, "s.t", 3, NOW - timedelta(seconds=5))]
+
+
+def test_the_crash_point_setting_lists_every_point() -> None:
+    annotation = Settings.model_fields["silver_crash_at"].annotation
+    literal = next(a for a in get_args(annotation) if a is not type(None))
+    assert get_args(literal) == POINTS
+
+
+BATCH_FAILURE = (
+    "[FOREACH_BATCH_USER_FUNCTION_ERROR] An error occurred in the user provided function in foreach "
+    "batch sink. Reason: An exception was raised by the Python Proxy. Return Message: Traceback:\n"
+    '  File "batch.py", line 217, in process\n'
+    "TypeError: can't compare offset-naive and offset-aware datetimes\n"
+    "=== Streaming Query ===\n"
+    "Current Committed Offsets: {FileStreamSource: 25}\n"
+    f"WriteToMicroBatchDataSourceV1 ForeachBatchSink, [checkpointLocation={CKPT}]\n"
+)
+
+
+def test_a_failed_batch_is_not_called_a_checkpoint_problem() -> None:
+    """Every streaming error dumps the query with its checkpoint location and offsets: those words
+    must not send a user to `reset-silver`, which deletes silver."""
+    err = stream_error(BATCH_FAILURE, CKPT)
+    assert not isinstance(err, CheckpointError)
+    assert "TypeError: can't compare" in str(err)
+    assert "reset-silver" not in str(err)
+    hint = SilverService.fix_hint(None, BATCH_FAILURE + f"\nERROR lakehouse.silver {err}")  # type: ignore[arg-type]
+    assert "reset-silver" not in hint
+
+
+def test_an_unreadable_checkpoint_file_is_a_checkpoint_problem() -> None:
+    text = f"java.io.FileNotFoundException: {CKPT}/offsets/25 (No such file)\n=== Streaming Query ===\n"
+    err = stream_error(text, CKPT)
+    assert isinstance(err, CheckpointError)
+    assert "reset-silver" in str(err)
+    assert "reset-silver" in SilverService.fix_hint(None, f"ERROR lakehouse.silver {err}")  # type: ignore[arg-type]
+
+
+def test_the_crash_point_setting_is_off_when_empty_and_strict_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_SILVER_CRASH_AT", "")
+    assert load_settings().silver_crash_at is None
+    monkeypatch.setenv("LAKEHOUSE_SILVER_CRASH_AT", "after-merge")
+    assert load_settings().silver_crash_at == "after-merge"
+    monkeypatch.setenv("LAKEHOUSE_SILVER_CRASH_AT", "after-lunch")
+    with pytest.raises(ConfigError, match=r"LAKEHOUSE_SILVER_CRASH_AT: Input should be .after-tombstones"):
+        load_settings()
