@@ -97,9 +97,12 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
     load: dict[str, Any] = {}
 
     def load_thread() -> None:
-        load["result"] = generate(
-            s_dsn, s.source_schema, rate=rate, duration_s=duration_s, seed=seed, should_stop=stop.is_set
-        )
+        try:
+            load["result"] = generate(
+                s_dsn, s.source_schema, rate=rate, duration_s=duration_s, seed=seed, should_stop=stop.is_set
+            )
+        except Exception as exc:  # reported by the main thread, which owns the error
+            load["error"] = exc
 
     s_dsn = stack.postgres.app_dsn
     loader = threading.Thread(target=load_thread, name="load", daemon=True)
@@ -130,6 +133,15 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
                     files.setdefault(table, []).append((round(now - started, 1), n))
             time.sleep(max(0.0, MARKER_EVERY_S - (time.time() - now)))
     loader.join()
+    if "error" in load:
+        for w in watchers.values():
+            w.stop.set()
+        error = load["error"]
+        raise (
+            error
+            if isinstance(error, LakehouseError)
+            else LakehouseError(f"the load generator failed: {error}")
+        )
     last = seq
     deadline = time.monotonic() + DRAIN_S
     while max(watchers["trino"].seen.snapshot(), default=0) < last and time.monotonic() < deadline:

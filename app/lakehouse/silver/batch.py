@@ -115,6 +115,7 @@ class Summary:
     bad: int = 0
     groups: dict[tuple[int, str], list[Any]] = field(default_factory=dict)  # → [events, lines, oldest]
     ends: list[End] = field(default_factory=list)
+    schemas: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # new schema id → texts
     # per (table, txid or None): the ready-candidate work of that slice
     slices: dict[tuple[str, int | None], TableWork] = field(default_factory=dict)
 
@@ -210,8 +211,11 @@ class BatchProcessor:
                 F.col("raw").alias("line"), ts.alias("first_seen"), F.lit(True).alias("replayed")
             )
             inputs = inputs.unionByName(again)
-        full = envelope.parse(inputs, self.rules.transaction_topic)
-        parsed = full.drop("value_schema", "key_schema")
+        parsed = envelope.parse(inputs, self.rules.transaction_topic)
+        # the schema text stays only on events whose schema id the driver has not seen yet (the
+        # first batch of a run, a DDL change): the summary picks it up once per id
+        known = F.col("schema_id").isin(sorted(self._versions)) if self._versions else F.lit(False)
+        parsed = parsed.withColumns({c: F.when(~known, F.col(c)) for c in ("value_schema", "key_schema")})
         if self._reloaded:  # after a restart, held lines can also be in the re-run batch
             parsed = parsed.dropDuplicates(["topic", "partition", "offset"])
         parsed = parsed.cache()
@@ -241,8 +245,10 @@ class BatchProcessor:
                 held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
                 is_held = F.col("txid").isNotNull() & group_key.isin(held_keys)
             ready = parsed.where(data_ok & ~is_held)
-            with ph("schemas"):
-                self._resolve_schemas(full, {s for w in work.values() for s in w.schema_ids})
+            for schema_id, (value_schema, key_schema) in summary.schemas.items():
+                self._versions.setdefault(
+                    schema_id, (json.loads(value_schema), json.loads(key_schema) if key_schema else None)
+                )
             outcomes = self._apply_tables(work, ready, Ctx(batch_id, now, ph))
             quarantine: list[DataFrame] = []
             if summary.bad:
@@ -296,6 +302,8 @@ class BatchProcessor:
                 F.max("source_ts").alias("max_ts"),
                 F.count_if(F.col("op") == "d").alias("deletes"),
                 F.max(F.when(F.col("op") == "t", F.struct("commit_lsn", "lsn"))).alias("truncate"),
+                F.first("value_schema", ignorenulls=True).alias("value_schema"),
+                F.first("key_schema", ignorenulls=True).alias("key_schema"),
             )
             .collect()
         )
@@ -317,6 +325,8 @@ class BatchProcessor:
                 g[0] += r["events"]
                 g[1] += r["n"]
                 g[2] = min(g[2], oldest)
+            if r["value_schema"] is not None:
+                s.schemas[r["schema_id"]] = (r["value_schema"], r["key_schema"])
             w = s.slices.setdefault((table, txid), TableWork())
             w.schema_ids.add(r["schema_id"])
             w.events += r["n"]
@@ -342,21 +352,6 @@ class BatchProcessor:
                 for e in ends
             ]
         return s
-
-    def _resolve_schemas(self, full: DataFrame, ids: set[str]) -> None:
-        """Parse each schema id's Connect schemas once (a second read of the batch only when new
-        schema ids appear: the first batch of a run, a DDL change)."""
-        unknown = sorted(ids - self._versions.keys())
-        if not unknown:
-            return
-        found = (
-            full.where(F.col("schema_id").isin(unknown))
-            .groupBy("schema_id")
-            .agg(F.first("value_schema").alias("v"), F.first("key_schema").alias("k"))
-            .collect()
-        )
-        for r in found:
-            self._versions[r["schema_id"]] = (json.loads(r["v"]), json.loads(r["k"]) if r["k"] else None)
 
     def _apply_tables(
         self, work: dict[str, TableWork], ready: DataFrame, ctx: Ctx
