@@ -11,6 +11,7 @@ from lakehouse.benchmark.observe import Seen
 from lakehouse.benchmark.stats import (
     HOPS,
     SCHEMA,
+    batch_breakdown,
     bottleneck,
     freshness,
     hops,
@@ -93,3 +94,16 @@ def test_a_result_document_matches_the_schema() -> None:
     del broken["hops_s"]["kafka_to_bronze"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+
+
+def test_batch_breakdown_is_per_batch_over_the_run() -> None:
+    before = {"batches": 10, "seconds": 50.0, "jobs": 240, "phase:merge": 40.0, "phase:summary": 5.0}
+    after = {"batches": 14, "seconds": 70.0, "jobs": 340, "phase:merge": 56.0, "phase:summary": 7.0}
+    assert batch_breakdown(before, after) == {
+        "batches": 4,
+        "seconds_per_batch": 5.0,
+        "spark_jobs_per_batch": 25.0,
+        "phase_seconds_per_batch": {"merge": 4.0, "summary": 0.5},
+    }
+    # the job did not answer: nothing per batch rather than a division by zero
+    assert batch_breakdown({}, {})["seconds_per_batch"] is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,3 +139,28 @@ def silver_commits(trino: Trino) -> dict[int, float]:
         if seq is not None:
             seen.upto(int(seq), float(ts))
     return seen.snapshot()
+
+
+def silver_counters(url: str) -> dict[str, float]:
+    """The silver job's batch counters from its /metrics: batches, seconds, Spark jobs, and
+    `phase:<name>` seconds (empty when the job does not answer)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    names = {
+        "lakehouse_silver_batches_total": "batches",
+        "lakehouse_silver_batch_seconds_sum": "seconds",
+        "lakehouse_silver_spark_jobs_total": "jobs",
+    }
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in names:
+                out[names[sample.name]] = sample.value
+            elif sample.name == "lakehouse_silver_batch_phase_seconds_total":
+                out["phase:" + sample.labels["phase"]] = sample.value
+    return out

@@ -24,8 +24,16 @@ from ..query.connect import analyst_client
 from ..stack import Stack
 from . import plots
 from .footprint import machine, tree_rss_mib
-from .observe import MARKER_TABLE, Watcher, bronze_poll, kafka_poll, silver_commits, trino_poll
-from .stats import POINTS, bottleneck, freshness, hops, lag_bounded, summary
+from .observe import (
+    MARKER_TABLE,
+    Watcher,
+    bronze_poll,
+    kafka_poll,
+    silver_commits,
+    silver_counters,
+    trino_poll,
+)
+from .stats import POINTS, batch_breakdown, bottleneck, freshness, hops, lag_bounded, summary
 
 MARKER_EVERY_S = 0.5
 WATCH_EVERY_S = 0.25
@@ -89,6 +97,8 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
     }
     for w in watchers.values():
         w.start()
+    metrics_url = f"http://{s.addr('silver')}:{s.silver_metrics_port}/metrics"
+    counters_before = silver_counters(metrics_url)
     committed: dict[int, float] = {}
     lag: list[tuple[float, float]] = []
     files: dict[str, list[tuple[float, int]]] = {}
@@ -153,6 +163,7 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
     for w in watchers.values():
         w.stop.set()
         w.join()
+    batches = batch_breakdown(counters_before, silver_counters(metrics_url))
     seen = {name: w.seen.snapshot() for name, w in watchers.items()}
     seen["commit"] = committed
     seen["silver_commit"] = silver_commits(trino)
@@ -167,6 +178,7 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
         rss=rss,
         started=started,
     )
+    result["silver_batches"] = batches
     _write(result, seen, lag, started, out_dir)
     return result
 

@@ -74,7 +74,23 @@ _SUMMARY = {
     | {"n": {"type": "integer", "minimum": 0}},
 }
 
+
 #: what `lakehouse bench --json` prints (documented in docs/benchmarks.md)
+def batch_breakdown(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, Any]:
+    """Silver's micro-batches during a run, from two scrapes of its counters (silver/job.py):
+    batches, seconds and Spark jobs per batch, and seconds per phase per batch."""
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    batches = delta.get("batches", 0.0)
+    per = (lambda v: round(v / batches, 3)) if batches > 0 else (lambda v: None)
+    phases = {k.split(":", 1)[1]: per(v) for k, v in sorted(delta.items()) if k.startswith("phase:")}
+    return {
+        "batches": int(batches),
+        "seconds_per_batch": per(delta.get("seconds", 0.0)),
+        "spark_jobs_per_batch": per(delta.get("jobs", 0.0)),
+        "phase_seconds_per_batch": phases,
+    }
+
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -101,6 +117,17 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "rss_mib": {"type": "object", "additionalProperties": {"type": "number"}},
                 "total_rss_mib": {"type": "number"},
+            },
+        },
+        "silver_batches": {
+            "type": "object",
+            "required": ["batches", "seconds_per_batch", "spark_jobs_per_batch", "phase_seconds_per_batch"],
+            "properties": {
+                "batches": {"type": "integer", "minimum": 0},
+                "phase_seconds_per_batch": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["number", "null"]},
+                },
             },
         },
         "files": {
