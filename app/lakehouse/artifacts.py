@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .errors import LakehouseError
+from .errors import LakehouseError, UsageError
 from .paths import repo_root
 from .settings import Settings
 from .versions import Versions
@@ -258,7 +258,7 @@ STEPS = (
 def install(settings: Settings, versions: Versions, only: Sequence[str] = STEPS) -> None:
     unknown = sorted(set(only) - set(STEPS))
     if unknown:
-        raise LakehouseError(f"unknown install step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
+        raise UsageError(f"unknown install step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
     cache, root = settings.cache, settings.root
     cache.mkdir(parents=True, exist_ok=True)
     java_steps = ("kafka", "debezium", "spark-jars", "trino", "jmx-exporter")

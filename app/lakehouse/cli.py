@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .compose import INIT_STEPS
-from .errors import LakehouseError
+from .errors import ConfigError, LakehouseError, UsageError
 
 
 def _stack() -> Any:
@@ -554,6 +554,16 @@ def bench_throughput(rates: str, duration: float, out: str) -> None:
     click.echo(f"max sustained: {r['max_sustained_rate']} changes/s → {out}/throughput.json")
 
 
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """Errors meaning a service the command needs does not answer (the stack, or it, is down);
+    imported only when an error happened, so the CLI starts fast."""
+    import httpx
+    import psycopg
+    import urllib3
+
+    return (ConnectionError, psycopg.OperationalError, httpx.TransportError, urllib3.exceptions.HTTPError)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         # standalone_mode=False: click *returns* the code of a `click.exceptions.Exit` raised in a
@@ -567,8 +577,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
+    except (ConfigError, UsageError) as exc:
+        click.echo(f"lakehouse: error: {exc}", err=True)
+        return 2
     except LakehouseError as exc:
         click.echo(f"lakehouse: error: {exc}", err=True)
+        return 1
+    except Exception as exc:
+        if not isinstance(exc, _unreachable()):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"lakehouse: error: {first} — is the stack up? (`lakehouse status`)", err=True)
         return 1
     except SystemExit as exc:
         return int(exc.code or 0)

@@ -9,5 +9,9 @@ class ConfigError(LakehouseError):
     """A settings, versions or config-file problem, found before anything starts."""
 
 
+class UsageError(LakehouseError):
+    """A command-line argument that names nothing valid (exit 2, like click's own usage errors)."""
+
+
 class ServiceError(LakehouseError):
     """A service did not start or become ready in time."""

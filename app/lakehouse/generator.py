@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
-from .errors import LakehouseError
+from .errors import LakehouseError, UsageError
 
 console = Console(stderr=True)
 
@@ -53,18 +53,16 @@ def parse_mix(text: str | None) -> dict[str, float]:
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep or name not in mix:
-            raise LakehouseError(
-                f"--mix: expected KIND=WEIGHT with KIND one of {', '.join(KINDS)}, got {part!r}"
-            )
+            raise UsageError(f"--mix: expected KIND=WEIGHT with KIND one of {', '.join(KINDS)}, got {part!r}")
         try:
             weight = float(value)
         except ValueError:
-            raise LakehouseError(f"--mix: {name} weight {value!r} is not a number") from None
+            raise UsageError(f"--mix: {name} weight {value!r} is not a number") from None
         if weight < 0:
-            raise LakehouseError(f"--mix: {name} weight must be >= 0")
+            raise UsageError(f"--mix: {name} weight must be >= 0")
         mix[name] = weight
     if sum(mix.values()) <= 0:
-        raise LakehouseError("--mix: at least one weight must be positive")
+        raise UsageError("--mix: at least one weight must be positive")
     return mix
 
 

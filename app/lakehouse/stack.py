@@ -12,7 +12,7 @@ from rich.console import Console
 
 from . import connectors
 from .bronze.config import SinkConfig
-from .errors import LakehouseError
+from .errors import UsageError
 from .query.connect import ca_cert
 from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from .render import load_connector, render_file
@@ -127,7 +127,7 @@ class Stack:
             if svc.name == name:
                 return svc
         names = ", ".join(s.name for s in self.services)
-        raise LakehouseError(f"no service named {name!r} (services: {names})")
+        raise UsageError(f"no service named {name!r} (services: {names})")
 
     def down(self, wipe: bool = False) -> list[str]:
         stopped = [svc.name for svc in reversed(self.services) if svc.stop()]
@@ -209,4 +209,4 @@ class Stack:
             if svc.name == service:
                 return svc.files.logfile
         names = ", ".join(svc.name for svc in self.services)
-        raise LakehouseError(f"unknown service '{service}' (one of: {names})")
+        raise UsageError(f"unknown service '{service}' (one of: {names})")

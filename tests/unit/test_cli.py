@@ -25,27 +25,27 @@ def test_unknown_setting_fails_before_anything_starts(monkeypatch: pytest.Monkey
     proc = subprocess.run(
         [sys.executable, "-m", "lakehouse.cli", "env", "--json"], capture_output=True, text=True, check=False
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a configuration error, like a usage error
     assert proc.stderr.strip() == (
         "lakehouse: error: unknown setting LAKEHOUSE_NOPE (see .env.example for the list)"
     )
 
 
 def test_logs_of_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["logs", "nosuch"]) == 1
+    assert main(["logs", "nosuch"]) == 2
     assert "unknown service 'nosuch'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("argv", "code", "needle"),
     [
-        (["generate", "--mix", "bogus=1"], 1, "--mix: expected KIND=WEIGHT"),
+        (["generate", "--mix", "bogus=1"], 2, "--mix: expected KIND=WEIGHT"),
         (["generate", "--rate", "0"], 2, "Invalid value for '--rate'"),
         (["sql", "  ;  "], 2, "empty SQL statement"),
         (["sql", "SELECT 1", "--format", "xml"], 2, "Invalid value for '--format'"),
         (["load-movielens", "--path", "/nonexistent/movielens"], 1, "MovieLens folder not found"),
         (["quarantine", "replay", "--wait", "0"], 2, "Invalid value for '--wait'"),
-        (["quarantine", "list", "--table", "no such;table"], 1, "--table 'no such;table': expected"),
+        (["quarantine", "list", "--table", "no such;table"], 2, "--table 'no such;table': expected"),
         (["quarantine", "bogus"], 2, "No such command 'bogus'"),
     ],
 )
@@ -61,12 +61,12 @@ def test_bad_input_to_the_new_commands_is_one_line(
 @pytest.mark.parametrize(
     ("argv", "code", "needle"),
     [
-        (["serve", "nosuch"], 1, "no service named 'nosuch'"),
-        (["ready", "nosuch"], 1, "no service named 'nosuch'"),
+        (["serve", "nosuch"], 2, "no service named 'nosuch'"),
+        (["ready", "nosuch"], 2, "no service named 'nosuch'"),
         (["compose", "init", "kafka"], 2, "Invalid value for '{postgres|minio|connectors}'"),
-        (["compose", "config"], 1, "this step runs inside docker compose"),
-        (["serve", "kafka"], 1, "this step runs inside docker compose"),
-        (["install", "--only", "kafak"], 1, "unknown install step kafak"),
+        (["compose", "config"], 2, "this step runs inside docker compose"),
+        (["serve", "kafka"], 2, "this step runs inside docker compose"),
+        (["install", "--only", "kafak"], 2, "unknown install step kafak"),
     ],
 )
 def test_bad_input_to_the_compose_commands_is_one_line(

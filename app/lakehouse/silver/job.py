@@ -80,7 +80,10 @@ def guard_checkpoint(spark: SparkSession, checkpoint: str, layout: Layout) -> No
     """Never restart from scratch silently: silver without its checkpoint is an error with a fix."""
     p, fs = hadoop_path(spark, checkpoint + "/offsets")
     has_checkpoint = bool(fs.exists(p))
-    has_silver = bool(DeltaTable.isDeltaTable(spark, layout.pending))
+    root, root_fs = hadoop_path(spark, layout.root)
+    # anything under the silver root (a table, the quarantine, transaction state) was written by
+    # an earlier run
+    has_silver = bool(root_fs.exists(root)) and len(root_fs.listStatus(root)) > 0
     if has_silver and not has_checkpoint:
         raise CheckpointError(
             f"the streaming checkpoint {checkpoint} is missing but silver ({layout.root}) was written by an "

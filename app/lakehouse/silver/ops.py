@@ -14,7 +14,7 @@ import psycopg
 from minio.error import S3Error
 
 from ..artifacts import spark_jars
-from ..errors import LakehouseError
+from ..errors import LakehouseError, UsageError
 from ..query.connect import admin_client
 from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
 from ..render import render_file
@@ -180,7 +180,7 @@ def _source_name(stack: Stack, table: str | None) -> str | None:
         return None
     name = table if "." in table else f"{stack.s.source_schema}.{table}"
     if not re.fullmatch(r"[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*", name):
-        raise LakehouseError(f"--table {table!r}: expected schema.table or table")
+        raise UsageError(f"--table {table!r}: expected schema.table or table")
     return name
 
 
