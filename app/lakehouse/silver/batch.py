@@ -35,8 +35,8 @@ from .faults import Faults
 from .phases import Phases
 from .position import after_point, after_sql
 from .rows import METADATA, decode, key_json, latest_per_key, project
-from .store import QUARANTINE_SCHEMA, Layout, Store, empty, rows_of
-from .transactions import PENDING_SCHEMA, End, Group
+from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
+from .transactions import Decision, End, Group
 from .transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
@@ -113,7 +113,8 @@ class Summary:
     lines: int = 0
     replayed: int = 0
     bad: int = 0
-    groups: dict[tuple[int, str], list[Any]] = field(default_factory=dict)  # → [events, lines, oldest]
+    # (txid, table) → [events, lines, oldest first_seen, lines new this batch]
+    groups: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
     ends: list[End] = field(default_factory=list)
     schemas: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # new schema id → texts
     # per (table, txid or None): the ready-candidate work of that slice
@@ -159,7 +160,7 @@ class BatchProcessor:
         self._loaded = False
         self._held: DataFrame | None = None  # lines of held-back transactions (line, first_seen)
         self._ends: list[End] = []
-        self._stored_empty = True  # the persisted pending state is empty
+        self._held_groups: set[tuple[int, str]] = set()  # groups whose lines are stored
         self._reloaded = False  # held lines came from storage this run: drop duplicates once
         self._tombstoned: set[str] = set()
 
@@ -169,19 +170,58 @@ class BatchProcessor:
         if self._loaded:
             return
         now = datetime.now(UTC)
+        text = read_text(self.spark, self.store.layout.pending_ends)
+        self._ends = [
+            End(int(e["txid"]), e["collection"], int(e["expected"]), datetime.fromisoformat(e["first_seen"]))
+            for e in (json.loads(text) if text else [])
+        ]
         if self.store.exists(self.store.layout.pending):
             pending = self.store.pending()
-            self._ends = [
-                End(int(r["txid"]), r["collection"], int(r["expected"]), _utc(r["first_seen"]) or now)
-                for r in pending.where("kind = 'end'").collect()
-            ]
-            held = pending.where("kind = 'data'").select("line", "first_seen").localCheckpoint(eager=True)
-            n = held.count()
-            self._held = held if n else None
+            if pending.where("kind = 'end' OR txid IS NULL").limit(1).count():
+                pending = self._upgrade_pending(pending, now)
+            held = pending.select("line", "first_seen", "txid", "collection").localCheckpoint(eager=True)
+            groups = held.groupBy("txid", "collection").count().collect()
+            self._held_groups = {(int(g["txid"]), g["collection"]) for g in groups}
+            n = sum(int(g["count"]) for g in groups)
+            self._held = held.select("line", "first_seen") if n else None
             self._reloaded = n > 0
-            self._stored_empty = not n and not self._ends
         self._tombstoned = self.store.tombstoned_tables()
         self._loaded = True
+
+    def _upgrade_pending(self, pending: DataFrame, now: datetime) -> DataFrame:
+        """State of an older version (END rows in the table, lines without their group): END
+        entries move to their JSON object, lines get their (transaction, table) from their envelope."""
+        self._ends = [
+            End(int(r["txid"]), r["collection"], int(r["expected"]), _utc(r["first_seen"]) or now)
+            for r in pending.where("kind = 'end'").collect()
+        ]
+        no = F.lit(False).alias("replayed")
+        lines = pending.where("kind = 'data'").select("line", "first_seen", no)
+        rows = envelope.parse(lines, self.rules.transaction_topic).select(
+            F.lit("data").alias("kind"),
+            "line",
+            "txid",
+            F.col("table").alias("collection"),
+            F.lit(None).cast("long").alias("expected"),
+            "first_seen",
+        )
+        rows = rows.where(F.col("txid").isNotNull()).localCheckpoint(eager=True)
+        self.store.replace_pending(rows)
+        self._write_ends(self._ends)
+        log.info("held-back transaction state upgraded (%d END entries)", len(self._ends))
+        return rows
+
+    def _write_ends(self, ends: list[End]) -> None:
+        body = [
+            {
+                "txid": e.txid,
+                "collection": e.collection,
+                "expected": e.expected,
+                "first_seen": e.first_seen.isoformat(),
+            }
+            for e in ends
+        ]
+        write_text(self.spark, self.store.layout.pending_ends, json.dumps(body))
 
     def _schema(self, table: str, refresh: bool = False) -> tuple[T.StructType | None, list[str]]:
         if refresh or table not in self._schemas or self._schemas[table][0] is None:
@@ -279,9 +319,8 @@ class BatchProcessor:
             if replay is not None:
                 self.store.clear_quarantine(replay.table, batch_id)
             with ph("pending"):
-                self._keep_pending(
-                    parsed.where(data_ok & is_held), decision.held_lines, decision.ends, batch_id
-                )
+                new_held = sum(g[3] for k, g in summary.groups.items() if k in decision.held)
+                self._keep_pending(parsed.where(data_ok & is_held), decision, new_held, ts, batch_id)
             self.faults.reach("after-pending")
         finally:
             parsed.unpersist()
@@ -321,10 +360,11 @@ class BatchProcessor:
             txid, table = r["txid"], r["table"]
             if txid is not None:
                 oldest = _utc(r["oldest"])
-                g = s.groups.setdefault((txid, table), [0, 0, oldest])
+                g = s.groups.setdefault((txid, table), [0, 0, oldest, 0])
                 g[0] += r["events"]
                 g[1] += r["n"]
                 g[2] = min(g[2], oldest)
+                g[3] += r["new"]
             if r["value_schema"] is not None:
                 s.schemas[r["schema_id"]] = (r["value_schema"], r["key_schema"])
             w = s.slices.setdefault((table, txid), TableWork())
@@ -380,32 +420,30 @@ class BatchProcessor:
             self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
             self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
 
-    def _keep_pending(self, held: DataFrame, held_lines: int, ends: list[End], batch_id: int) -> None:
-        """Keep held-back lines and waiting END entries in memory; store them when they changed."""
-        lines = held.select("line", "first_seen").localCheckpoint(eager=True) if held_lines else None
-        if held_lines or ends or not self._stored_empty:
-            data = (
-                lines.select(
+    def _keep_pending(
+        self, held: DataFrame, decision: Decision, new_held_lines: int, ts: Column, batch_id: int
+    ) -> None:
+        """Held-back lines stay in memory; storage changes by what changed: the lines this batch
+        newly holds are appended, the stored lines of groups it released are deleted, and the END
+        entries are rewritten when they differ."""
+        if new_held_lines:
+            fresh = held.where((F.col("first_seen") == ts) & ~F.col("replayed"))
+            self.store.hold(
+                fresh.select(
                     F.lit("data").alias("kind"),
                     "line",
-                    F.lit(None).cast("long").alias("txid"),
-                    F.lit(None).cast("string").alias("collection"),
+                    "txid",
+                    F.col("table").alias("collection"),
                     F.lit(None).cast("long").alias("expected"),
                     "first_seen",
-                )
-                if lines is not None
-                else empty(self.spark, PENDING_SCHEMA)
+                ),
+                batch_id,
             )
-            end_rows = rows_of(
-                self.spark,
-                PENDING_SCHEMA,
-                [("end", None, e.txid, e.collection, e.expected, e.first_seen) for e in ends],
-            )
-            self.store.overwrite_once(
-                data.unionByName(end_rows), self.store.layout.pending, "silver-pending", batch_id
-            )
-            self._stored_empty = not held_lines and not ends
-        self._held, self._ends, self._reloaded = lines, ends, False
+        self.store.release(self._held_groups - decision.held)
+        if decision.ends != self._ends:
+            self._write_ends(decision.ends)
+        lines = held.select("line", "first_seen").localCheckpoint(eager=True) if decision.held_lines else None
+        self._held, self._ends, self._held_groups, self._reloaded = lines, decision.ends, decision.held, False
 
     # ---- one table
     def _apply_table(self, table: str, work: TableWork, ready: DataFrame, ctx: Ctx) -> TableOutcome:

@@ -35,16 +35,26 @@ class Maintenance:
                 )
                 log.info("OPTIMIZE %s: %s", table, metrics.select("metrics.numFilesRemoved").first())
                 self.runs["optimize"] += 1
+            # the job's own state grows by small appends (tombstones, held-back lines) every batch
+            for path in self.state_paths():
+                DeltaTable.forPath(self.spark, path).optimize().executeCompaction()
             self.dirty.clear()
             self.last_optimize = now
         if self.cfg.vacuum_every.total_seconds() and now - self.last_vacuum >= self.cfg.vacuum_every:
             self.vacuum(now)
             self.last_vacuum = now
 
+    def state_paths(self) -> list[str]:
+        return [
+            p for p in (self.layout.tombstones, self.layout.pending) if DeltaTable.isDeltaTable(self.spark, p)
+        ]
+
     def vacuum(self, now: datetime) -> None:
         for path in self.table_paths():
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
             self.runs["vacuum"] += 1
+        for path in self.state_paths():  # the job's own state: not counted as a silver table's run
+            DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
         if DeltaTable.isDeltaTable(self.spark, self.layout.tombstones):
             cutoff = now - self.cfg.tombstone_retention
             DeltaTable.forPath(self.spark, self.layout.tombstones).delete(F.col("deleted_at") < F.lit(cutoff))

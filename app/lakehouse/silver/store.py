@@ -68,7 +68,13 @@ class Layout:
 
     @property
     def pending(self) -> str:
+        """Lines of held-back transactions (Delta, appended and deleted per group)."""
         return f"{self.root}/_state/pending"
+
+    @property
+    def pending_ends(self) -> str:
+        """END entries still waiting for their events (a small JSON object)."""
+        return f"{self.root}/_state/pending-ends.json"
 
     @property
     def replay_request(self) -> str:
@@ -122,17 +128,6 @@ def empty(spark: SparkSession, schema: T.StructType) -> DataFrame:
     return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def rows_of(spark: SparkSession, schema: T.StructType, rows: list[tuple[Any, ...]]) -> DataFrame:
-    """A small DataFrame of literal rows, built in the JVM."""
-    if not rows:
-        return empty(spark, schema)
-    structs = [
-        F.struct(*[F.lit(v).cast(f.dataType).alias(f.name) for v, f in zip(r, schema.fields, strict=True)])
-        for r in rows
-    ]
-    return spark.range(1).select(F.inline(F.array(*structs)))
-
-
 def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -151,9 +146,12 @@ class Store:
             return self.spark.read.format("delta").load(path)
         return empty(self.spark, schema)
 
-    def ensure(self, path: str, schema: T.StructType) -> None:
+    def ensure(self, path: str, schema: T.StructType, properties: dict[str, str] | None = None) -> None:
         if not self.exists(path):
-            DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema).execute()
+            b = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema)
+            for name, value in (properties or {}).items():
+                b = b.property(name, value)
+            b.execute()
 
     # ---- silver tables
     def schema(self, source: str) -> tuple[T.StructType | None, list[str]]:
@@ -292,5 +290,24 @@ class Store:
             cond += " AND source_table = '" + table.replace("'", "''") + "'"
         DeltaTable.forPath(self.spark, self.layout.quarantine).delete(cond)
 
+    # ---- held-back transactions: lines appended once per batch, deleted per released group
     def pending(self) -> DataFrame:
         return self.read(self.layout.pending, PENDING_SCHEMA)
+
+    def hold(self, lines: DataFrame, batch_id: int) -> None:
+        """Append the lines a batch holds back (PENDING_SCHEMA, kind `data`), once per batch."""
+        self.ensure(self.layout.pending, PENDING_SCHEMA, {DELETION_VECTORS_PROPERTY: "true"})
+        self.append_once(lines, self.layout.pending, "silver-held", batch_id)
+
+    def release(self, groups: set[tuple[int, str]]) -> None:
+        """Delete the stored lines of (transaction, table) groups that were applied."""
+        if not groups or not self.exists(self.layout.pending):
+            return
+        keys = ", ".join("'" + f"{txid}:{table}".replace("'", "''") + "'" for txid, table in sorted(groups))
+        DeltaTable.forPath(self.spark, self.layout.pending).delete(
+            f"kind = 'data' AND concat_ws(':', CAST(txid AS STRING), collection) IN ({keys})"
+        )
+
+    def replace_pending(self, lines: DataFrame) -> None:
+        """Rewrite the stored lines at once (upgrading the state of an older version)."""
+        lines.write.format("delta").mode("overwrite").save(self.layout.pending)
