@@ -31,5 +31,9 @@ def test_bench_smoke_follows_markers_through_every_hop(stack: Stack, tmp_path: P
         assert result["hops_s"][hop]["n"] == result["markers"]["written"], hop
     assert result["bottleneck"] in HOPS
     assert {"silver", "trino", "kafka"} <= set(result["footprint"]["rss_mib"])
+    # the markers reached silver, so at least one micro-batch ran during the run and was counted
+    batches = result["silver_batches"]
+    assert batches["batches"] >= 1 and batches["spark_jobs_per_batch"] > 0
+    assert batches["phase_seconds_per_batch"]["merge"] > 0
     for png in ("freshness.png", "cdf.png", "hops.png"):
         assert (tmp_path / png).stat().st_size > 10_000
