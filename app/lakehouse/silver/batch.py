@@ -36,7 +36,7 @@ from .phases import Phases
 from .position import after_point, after_sql
 from .rows import METADATA, decode, key_json, latest_per_key, project
 from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
-from .transactions import Decision, End, Group
+from .transactions import Decision, End, Group, held_rows
 from .transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
@@ -197,14 +197,7 @@ class BatchProcessor:
         ]
         no = F.lit(False).alias("replayed")
         lines = pending.where("kind = 'data'").select("line", "first_seen", no)
-        rows = envelope.parse(lines, self.rules.transaction_topic).select(
-            F.lit("data").alias("kind"),
-            "line",
-            "txid",
-            F.col("table").alias("collection"),
-            F.lit(None).cast("long").alias("expected"),
-            "first_seen",
-        )
+        rows = held_rows(envelope.parse(lines, self.rules.transaction_topic))
         rows = rows.where(F.col("txid").isNotNull()).localCheckpoint(eager=True)
         self.store.replace_pending(rows)
         self._write_ends(self._ends)
@@ -428,17 +421,7 @@ class BatchProcessor:
         entries are rewritten when they differ."""
         if new_held_lines:
             fresh = held.where((F.col("first_seen") == ts) & ~F.col("replayed"))
-            self.store.hold(
-                fresh.select(
-                    F.lit("data").alias("kind"),
-                    "line",
-                    "txid",
-                    F.col("table").alias("collection"),
-                    F.lit(None).cast("long").alias("expected"),
-                    "first_seen",
-                ),
-                batch_id,
-            )
+            self.store.hold(held_rows(fresh), batch_id)
         self.store.release(self._held_groups - decision.held)
         if decision.ends != self._ends:
             self._write_ends(decision.ends)

@@ -28,9 +28,6 @@ class Phases:
             with self._lock:
                 self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
 
-    def summary(self) -> str:
-        return " ".join(f"{k}={v:.2f}" for k, v in self.seconds.items())
-
 
 class JobCounter:
     """Spark jobs started since the last `take()` (from the driver's status tracker)."""

@@ -270,11 +270,6 @@ class Store:
             .save(path)
         )
 
-    def overwrite_once(self, df: DataFrame, path: str, app: str, batch_id: int) -> None:
-        df.write.format("delta").mode("overwrite").option("txnAppId", app).option(
-            "txnVersion", batch_id
-        ).save(path)
-
     # ---- quarantine
     def quarantined(self, table: str | None) -> DataFrame:
         """Quarantined events of one source table (all when None), as stored."""

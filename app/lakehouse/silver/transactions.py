@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 PENDING_SCHEMA = T.StructType(
@@ -28,6 +30,19 @@ PENDING_SCHEMA = T.StructType(
         T.StructField("first_seen", T.TimestampType()),
     ]
 )
+
+
+def held_rows(parsed: DataFrame) -> DataFrame:
+    """Parsed data events (envelope.parse) → PENDING_SCHEMA rows that keep their bronze line and
+    the (transaction, table) group it waits with."""
+    return parsed.select(
+        F.lit("data").alias("kind"),
+        "line",
+        "txid",
+        F.col("table").alias("collection"),
+        F.lit(None).cast("long").alias("expected"),
+        "first_seen",
+    )
 
 
 @dataclass(frozen=True)
