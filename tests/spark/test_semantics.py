@@ -259,3 +259,18 @@ def test_crash_between_the_tombstone_and_the_merge_still_deletes(
     restarted = BatchProcessor(silver.spark, silver.store.layout, silver.rules)
     run(restarted, delete, batch_id=1)
     assert rows(silver) == {}
+
+
+def test_first_deletes_in_several_tables_at_once_create_one_tombstone_log(silver: BatchProcessor) -> None:
+    # the per-table threads of one batch all need the tombstone log, which does not exist yet
+    tables = [f"movielens.t{i}" for i in range(4)]
+    run(silver, *[event("c", movie(1, "a"), 10 + i, table=t) for i, t in enumerate(tables)], batch_id=0)
+    run(
+        silver,
+        *[event("d", {"movie_id": 1}, 20 + i, table=t) for i, t in enumerate(tables[:3])],
+        event("t", None, 30, table=tables[3]),
+        batch_id=1,
+    )
+    assert all(rows(silver, t) == {} for t in tables)
+    tombs = silver.spark.read.format("delta").load(silver.store.layout.tombstones)
+    assert {r["table"] for r in tombs.select("table").distinct().collect()} == set(tables)

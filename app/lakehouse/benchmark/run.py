@@ -82,6 +82,28 @@ def _file_counts(stack: Stack) -> dict[str, int]:
     return out
 
 
+def _sample(
+    stack: Stack,
+    started: float,
+    rss: dict[str, float],
+    files: dict[str, list[tuple[float, int]]],
+    loader: threading.Thread,
+) -> None:
+    """Peak memory per service and data files per table, every SAMPLE_EVERY_S while the load runs.
+
+    Its own thread, so the Trino queries it makes never delay the marker's cadence.
+    """
+    while loader.is_alive():
+        now = time.time()
+        for svc in stack.services:
+            pid = svc.pid()
+            if pid is not None:
+                rss[svc.name] = max(rss.get(svc.name, 0.0), tree_rss_mib(pid))
+        for table, n in _file_counts(stack).items():
+            files.setdefault(table, []).append((round(now - started, 1), n))
+        loader.join(timeout=max(0.0, SAMPLE_EVERY_S - (time.time() - now)))
+
+
 def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1) -> dict[str, Any]:
     s = stack.s
     _marker_ready(stack)
@@ -118,7 +140,10 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
     loader = threading.Thread(target=load_thread, name="load", daemon=True)
     started = time.time()
     loader.start()
-    next_sample = 0.0
+    sampler = threading.Thread(
+        target=_sample, args=(stack, started, rss, files, loader), name="sample", daemon=True
+    )
+    sampler.start()
     with psycopg.connect(s_dsn, autocommit=True) as conn:
         seq = base
         while loader.is_alive():
@@ -133,16 +158,9 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
             newest = max((committed[k] for k in visible if k in committed), default=None)
             if newest is not None:
                 lag.append((now, now - newest))
-            if now >= next_sample:
-                next_sample = now + SAMPLE_EVERY_S
-                for svc in stack.services:
-                    pid = svc.pid()
-                    if pid is not None:
-                        rss[svc.name] = max(rss.get(svc.name, 0.0), tree_rss_mib(pid))
-                for table, n in _file_counts(stack).items():
-                    files.setdefault(table, []).append((round(now - started, 1), n))
             time.sleep(max(0.0, MARKER_EVERY_S - (time.time() - now)))
     loader.join()
+    sampler.join()
     if "error" in load:
         for w in watchers.values():
             w.stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,8 @@ class Store:
     def __init__(self, spark: SparkSession, layout: Layout) -> None:
         self.spark = spark
         self.layout = layout
+        # tables are applied concurrently; two threads creating one state table would collide
+        self._creating = threading.Lock()
 
     # ---- generic
     def exists(self, path: str) -> bool:
@@ -147,11 +150,13 @@ class Store:
         return empty(self.spark, schema)
 
     def ensure(self, path: str, schema: T.StructType, properties: dict[str, str] | None = None) -> None:
-        if not self.exists(path):
-            b = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema)
-            for name, value in (properties or {}).items():
-                b = b.property(name, value)
-            b.execute()
+        """Create the table at `path` if it is not there (safe from the per-table threads)."""
+        with self._creating:
+            if not self.exists(path):
+                b = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema)
+                for name, value in (properties or {}).items():
+                    b = b.property(name, value)
+                b.execute()
 
     # ---- silver tables
     def schema(self, source: str) -> tuple[T.StructType | None, list[str]]:
