@@ -1,16 +1,25 @@
-"""One real native stack per test session, on its own state dir and ports, torn down in finally."""
+"""One real native stack per test session, on its own state dir and ports, torn down in finally;
+the MovieLens sample loaded into it once, by the tests that ask for it (any order, any subset)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from lakehouse.movielens import Loaded, default_path, load
 from lakehouse.scratch import scratch_stack
 from lakehouse.stack import Stack
 
+from .helpers import BULK_S, analyst, source, wait_rows
+
 # Test ports sit 1000 above the defaults so a developer's own `make up` stack keeps running.
 PORT_OFFSET = 1000
+
+#: rows tests write on their own use movie ids from here up; below it is the sample
+OWN_IDS_FROM = 9_000_000
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +27,32 @@ def stack() -> Iterator[Stack]:
     with scratch_stack(PORT_OFFSET, prefix="lakehouse-test-") as stack:
         stack.up()
         yield stack
+
+
+@dataclass(frozen=True)
+class MovieLens:
+    """The sample as the session's one load left it."""
+
+    loaded: dict[str, Loaded]  # what the loader reported, per table
+    sample_rows: dict[str, int]  # rows of sample movies in the source right after the load
+
+
+@pytest.fixture(scope="session")
+def movielens(stack: Stack) -> MovieLens:
+    """Load the sample once and wait until silver holds every rating. Outside CI a checkout
+    without the sample skips the tests that need it; in CI (`CI` set) that is a failure: the
+    loader says which folder it did not find."""
+    if not default_path().is_dir() and not os.environ.get("CI"):
+        pytest.skip("the MovieLens sample is not beside the checkout")
+    loaded = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
+    schema = stack.s.source_schema
+    with source(stack) as conn:
+        sample = {
+            table: conn.execute(
+                f"SELECT count(*) FROM {schema}.{table} WHERE movie_id < {OWN_IDS_FROM}"
+            ).fetchone()[0]  # type: ignore[index]
+            for table in ("movies", "ratings")
+        }
+        ratings = conn.execute(f"SELECT count(*) FROM {schema}.ratings").fetchone()[0]  # type: ignore[index]
+    wait_rows(analyst(stack), "SELECT count(*) FROM silver.ratings", [[ratings]], timeout=BULK_S)
+    return MovieLens(loaded, sample)

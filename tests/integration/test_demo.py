@@ -2,96 +2,78 @@
 
 from __future__ import annotations
 
-import csv
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from lakehouse.generator import run as generate
-from lakehouse.movielens import default_path, load
+from lakehouse.movielens import load
 from lakehouse.query.client import QueryError
 from lakehouse.query.connect import analyst_client
 from lakehouse.silver.ops import verify
 from lakehouse.stack import Stack
 
+from .conftest import MovieLens
 from .helpers import BULK_S, analyst, headless_chrome, source, wait_rows
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
-# Outside CI a checkout without the sample skips these; in CI (`CI` set) a missing sample is a
-# failure: the tests run and the loader says which folder it did not find.
-needs_sample = pytest.mark.skipif(
-    not default_path().is_dir() and not os.environ.get("CI"),
-    reason="the MovieLens sample is not beside the checkout",
-)
 
-
-@needs_sample
-@pytest.mark.movielens
-def test_loader_counts_match_the_csvs_and_a_rerun_adds_nothing(stack: Stack) -> None:
-    first = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
-    assert {t: r.csv_rows for t, r in first.items()} == {
-        "movies": 9_742,
-        "links": 9_742,
-        "ratings": 100_836,
-        "tags": 3_683,
-    }
+def test_loader_counts_match_the_csvs_and_a_rerun_adds_nothing(stack: Stack, movielens: MovieLens) -> None:
+    csv_rows = {"movies": 9_742, "links": 9_742, "ratings": 100_836, "tags": 3_683}
+    assert {t: r.csv_rows for t, r in movielens.loaded.items()} == csv_rows
+    assert {t: r.inserted for t, r in movielens.loaded.items()} == csv_rows
+    # right after the load, before any other test changed a sample row
+    assert movielens.sample_rows == {"movies": 9_742, "ratings": 100_836}
     again = load(stack.postgres.app_dsn, stack.s.source_schema)
     assert [r.inserted for r in again] == [0, 0, 0, 0]
-    assert [r.inserted for r in first.values()] == [r.csv_rows for r in first.values()]
-    # other tests write rows of their own, always on movies with ids from 9,000,000 up
-    with psycopg.connect(stack.postgres.app_dsn) as conn:
-        ratings = conn.execute("SELECT count(*) FROM movielens.ratings WHERE movie_id < 9000000").fetchone()
-        movies = conn.execute("SELECT count(*) FROM movielens.movies WHERE movie_id < 9000000").fetchone()
-    assert ratings == (100_836,) and movies == (9_742,)
 
 
-def reference_top_movies(folder: Path) -> list[tuple[int, int, float]]:
-    """Computed from the CSVs alone: the 100 best averages among the 1000 most-rated movies."""
-    ratings: dict[int, list[float]] = defaultdict(list)
-    with open(folder / "ratings.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            ratings[int(row["movieId"])].append(float(row["rating"]))
+def reference_top_movies(ratings: dict[int, list[float]]) -> list[tuple[int, int, float]]:
+    """Computed in Python from raw (movie, rating) rows: the 100 best averages among the 1000
+    most-rated movies."""
     most = sorted(ratings, key=lambda m: (-len(ratings[m]), m))[:1000]
     avg = {m: sum(ratings[m]) / len(ratings[m]) for m in most}
     best = sorted(most, key=lambda m: (-avg[m], -len(ratings[m]), m))[:100]
     return [(m, len(ratings[m]), avg[m]) for m in best]
 
 
-@needs_sample
-@pytest.mark.movielens
-def test_top_movies_over_movielens_matches_the_csvs(stack: Stack) -> None:
-    loaded = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
-    assert loaded["ratings"].csv_rows == 100_836
-    t = analyst(stack)
+def test_top_movies_view_matches_a_computation_over_the_source(stack: Stack, movielens: MovieLens) -> None:
+    # the source as it is now: other tests (the generator) may have changed sample ratings
     with source(stack) as conn:
-        in_source = conn.execute("SELECT count(*) FROM movielens.ratings").fetchone()
-    assert in_source is not None
-    wait_rows(t, "SELECT count(*) FROM silver.ratings", [[in_source[0]]], timeout=BULK_S)
-    wait_rows(t, "SELECT count(*) FROM silver.movies WHERE movie_id < 9000000", [[9742]], timeout=BULK_S)
+        pairs = conn.execute("SELECT movie_id, rating FROM movielens.ratings").fetchall()
+        digest = conn.execute(
+            "SELECT count(*), round(sum(rating) * 10)::bigint FROM movielens.ratings"
+        ).fetchone()
+    assert digest is not None and digest[0] >= 100_000
+    t = analyst(stack)
+    wait_rows(
+        t,
+        "SELECT count(*), CAST(round(sum(rating) * 10) AS bigint) FROM silver.ratings",
+        [[digest[0], digest[1]]],
+        timeout=BULK_S,
+    )
+    ratings: dict[int, list[float]] = defaultdict(list)
+    for movie_id, rating in pairs:
+        ratings[movie_id].append(float(rating))
     rows = t.query("SELECT rank, movie_id, ratings, avg_rating FROM analytics.top_movies ORDER BY rank").rows
     assert len(rows) == 100
-    expected = reference_top_movies(default_path())
+    expected = reference_top_movies(ratings)
     assert [(r[1], r[2]) for r in rows] == [(m, n) for m, n, _ in expected]
     for r, (_, _, avg) in zip(rows, expected, strict=True):  # the view rounds to 3 decimals
         assert abs(r[3] - avg) <= 0.0005 + 1e-9, (r, avg)
     assert [r[0] for r in rows] == list(range(1, 101))
     # the other views answer too
-    assert t.scalar("SELECT sum(ratings) FROM analytics.ratings_per_day") == in_source[0]
+    assert t.scalar("SELECT sum(ratings) FROM analytics.ratings_per_day") == digest[0]
     assert t.scalar("SELECT count(*) FROM analytics.most_active_users") == 100
     assert t.scalar("SELECT count(*) FROM analytics.genre_popularity WHERE genre = 'Drama'") == 1
     fresh = t.query("SELECT table_name, row_count FROM analytics.pipeline_freshness").rows
-    assert ["ratings", in_source[0]] in fresh
+    assert ["ratings", digest[0]] in fresh
 
 
-@needs_sample
-@pytest.mark.movielens
-def test_generator_holds_200_per_second_and_silver_ends_equal(stack: Stack) -> None:
-    load(stack.postgres.app_dsn, stack.s.source_schema)  # idempotent: the test stands alone
+def test_generator_holds_200_per_second_and_silver_ends_equal(stack: Stack, movielens: MovieLens) -> None:
     r = generate(stack.postgres.app_dsn, stack.s.source_schema, rate=200, duration_s=20, seed=5)
     assert r.changes == 4000
     assert abs(r.achieved_rate - 200) / 200 <= 0.10, r.achieved_rate

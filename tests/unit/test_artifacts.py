@@ -6,11 +6,14 @@ from lakehouse.artifacts import run_with_progress
 from lakehouse.errors import LakehouseError
 
 
-def test_progress_counts_matching_lines_and_keeps_the_log(tmp_path: Path) -> None:
+def test_progress_counts_matching_lines_and_keeps_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "build.log"
     script = "echo 'go: downloading a'; sleep 1.2; echo compiling; echo 'go: downloading b'"
     run_with_progress(["sh", "-c", script], "probe", log, r"go: downloading")
     assert log.read_text().splitlines() == ["go: downloading a", "compiling", "go: downloading b"]
+    assert "probe (2 fetched" in capsys.readouterr().err  # two of the three lines match
 
 
 def test_failed_step_names_itself_and_shows_the_log_tail(tmp_path: Path) -> None:

@@ -35,4 +35,12 @@ def test_port_free_detects_a_listener() -> None:
 
 
 def test_wait_until_gives_up_when_process_died() -> None:
-    assert not procs.wait_until(lambda: False, timeout=30, still_running=lambda: False)
+    calls = []
+
+    def probe() -> bool:
+        calls.append(1)
+        return False
+
+    assert not procs.wait_until(probe, timeout=30, interval=0.01, still_running=lambda: False)
+    # one probe, then one last look after the death: not polling on until the timeout
+    assert len(calls) == 2
