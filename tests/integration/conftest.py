@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from lakehouse.artifacts import install
 from lakehouse.movielens import Loaded, default_path, load
 from lakehouse.scratch import scratch_stack
 from lakehouse.stack import Stack
@@ -22,9 +23,28 @@ PORT_OFFSET = 1000
 OWN_IDS_FROM = 9_000_000
 
 
+#: a table with rows before the connector's first start: Debezium's initial snapshot reads them
+#: (op = r), as it reads an existing database when a user points the stack at one
+PREEXISTING = "preexisting"
+PREEXISTING_ROWS = 500
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     with scratch_stack(PORT_OFFSET, prefix="lakehouse-test-") as stack:
+        stack.preflight()
+        install(stack.s, stack.ctx.versions, only=("postgres",))
+        stack.postgres.start()
+        with source(stack) as conn:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {stack.s.source_schema}.{PREEXISTING} "
+                "(id int PRIMARY KEY, label text NOT NULL, amount numeric(12,2), seen_at timestamptz)"
+            )
+            conn.execute(
+                f"INSERT INTO {stack.s.source_schema}.{PREEXISTING} "
+                "SELECT g, 'row ' || g, g * 1.25, timestamptz '2026-01-01' + g * interval '1 minute' "
+                f"FROM generate_series(1, {PREEXISTING_ROWS}) g ON CONFLICT DO NOTHING"
+            )
         stack.up()
         yield stack
 
