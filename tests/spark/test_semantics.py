@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.batch import BatchProcessor, BatchResult, Rules
-from lakehouse.silver.store import Layout
+from lakehouse.silver.batch import BatchProcessor, BatchResult
 
-from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field
+from .events import MOVIES, PLACEHOLDER, end, event, field
 
 MOVIE = "movielens.movies"
 
@@ -276,32 +274,3 @@ def test_first_deletes_in_several_tables_at_once_create_one_tombstone_log(silver
     assert all(rows(silver, t) == {} for t in tables)
     tombs = silver.spark.read.format("delta").load(silver.store.layout.tombstones)
     assert {r["table"] for r in tombs.select("table").distinct().collect()} == set(tables)
-
-
-def test_a_transaction_across_two_tables_is_applied_whole(silver: BatchProcessor) -> None:
-    other = "movielens.watch"
-    movies = silver.store.layout.table(MOVIE)
-    # the movies half and the END arrive first: nothing is applied, not even the complete table
-    r0 = run(silver, event("c", movie(1, "a"), 10, txid=9, dco=1), end(9, {MOVIE: 1, other: 1}), batch_id=0)
-    assert r0.pending == 1
-    assert not silver.store.exists(movies)
-    r1 = run(silver, event("c", movie(2, "b"), 11, txid=9, dco=2, table=other), batch_id=1)
-    assert (r1.pending, r1.timed_out_groups) == (0, 0)
-    assert set(rows(silver)) == {1} and set(rows(silver, other)) == {2}
-
-
-def test_a_transaction_without_its_end_is_applied_when_it_times_out(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    from datetime import timedelta
-
-    impatient = BatchProcessor(
-        spark,
-        Layout(str(tmp_path / "silver")),
-        Rules(transaction_topic=TXN_TOPIC, transaction_timeout=timedelta(0)),
-    )
-    first = run(impatient, event("c", movie(1, "a"), 10, txid=11, dco=1), batch_id=0)
-    assert first.pending == 1  # held in the batch it arrived in, however short the timeout
-    later = run(impatient, event("c", movie(2, "b"), 20), batch_id=1)
-    assert (later.pending, later.timed_out_groups) == (0, 1)
-    assert set(rows(impatient)) == {1, 2}

@@ -51,27 +51,9 @@ def test_an_end_before_its_events_waits_until_its_ttl() -> None:
 
 def test_ends_seen_twice_are_merged_per_table() -> None:
     ends = [End(1, "s.t", 2, NOW), End(1, "s.t", 3, NOW - timedelta(seconds=5)), End(1, "s.u", 1, NOW)]
-    d = decide([group(1, 3), group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL)
-    assert (d.held, d.ends) == (set(), [])  # 3 events for s.t (the larger count), 1 for s.u
-
-
-def test_a_transaction_across_tables_is_released_whole() -> None:
-    ends = [End(1, "s.t", 2, NOW), End(1, "s.u", 1, NOW)]
-    # s.u is complete, s.t is not: both wait, so silver never shows half of the transaction
-    part = decide([group(1, 1), group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL)
-    assert part.held == {(1, "s.t"), (1, "s.u")}
-    assert part.ends == sorted(ends, key=lambda e: (e.txid, e.collection))
-    # a table of the END with no event yet holds the others too
-    assert decide([group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL).held == {(1, "s.u")}
-    done = decide([group(1, 2), group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL)
-    assert (done.held, done.timed_out, done.ends) == (set(), 0, [])
-
-
-def test_a_transaction_across_tables_times_out_whole_from_its_oldest_event() -> None:
-    ends = [End(1, "s.t", 2, NOW), End(1, "s.u", 1, NOW)]
-    late = decide([group(1, 1, age_s=301), group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL)
-    # both released by the timeout; only s.t was incomplete
-    assert (late.held, late.timed_out, late.ends) == (set(), 1, [])
+    d = decide([group(1, 2), group(1, 1, table="s.u")], ends, NOW, TIMEOUT, TTL)
+    assert d.held == {(1, "s.t")}  # needs 3 events for s.t; s.u is complete
+    assert d.ends == [End(1, "s.t", 3, NOW - timedelta(seconds=5))]
 
 
 def test_the_crash_point_setting_lists_every_point() -> None:

@@ -3,10 +3,9 @@
 Debezium's transaction metadata (`provide.transaction.metadata=true`) gives every data event
 `transaction.data_collection_order` and every transaction an END record with the number of events
 per table. Events of one transaction can arrive in two micro-batches; applying the first half
-alone would leave silver half-updated. A transaction is released whole — all its (transaction,
-table) groups in the same micro-batch — once every table of its END record has all its events,
-or, so the stream never blocks on a record that will not come, when its oldest event has waited
-`timeout` (each group released incomplete is counted in a metric).
+alone would leave silver half-updated. A (transaction, table) group is released when all of its
+events are there, or — so the stream never blocks on a record that will not come — when it has
+waited `timeout` (counted in a metric).
 
 The decision is made on the driver from a per-group summary (a few rows per transaction), so a
 batch costs no joins for it; the held lines themselves stay in Spark.
@@ -78,8 +77,7 @@ class Decision:
 def decide(
     groups: list[Group], ends: list[End], now: datetime, timeout: timedelta, end_ttl: timedelta
 ) -> Decision:
-    """Which groups to hold back (all of a transaction's, until it is whole or timed out), and which
-    END entries to keep for a later batch."""
+    """Which groups to hold back, and which END entries to keep for a later batch."""
     merged: dict[tuple[int, str], End] = {}
     for e in ends:
         k = (e.txid, e.collection)
@@ -90,26 +88,14 @@ def decide(
             merged[k] = End(
                 e.txid, e.collection, max(prior.expected, e.expected), min(prior.first_seen, e.first_seen)
             )
-    expected: dict[int, list[End]] = {}
-    for e in merged.values():
-        expected.setdefault(e.txid, []).append(e)
-    have = {(g.txid, g.table): g.events for g in groups}
-    oldest: dict[int, datetime] = {}
-    for g in groups:
-        oldest[g.txid] = min(g.oldest, oldest.get(g.txid, g.oldest))
-
-    def whole(txid: int) -> bool:
-        """Every table of the transaction's END has all of its events (none without its END)."""
-        tables = expected.get(txid)
-        return tables is not None and all(have.get((txid, e.collection), 0) >= e.expected for e in tables)
-
     out = Decision()
     released: set[tuple[int, str]] = set()
     for g in groups:
         k = (g.txid, g.table)
         end = merged.get(k)
         complete = end is not None and g.events >= end.expected
-        if whole(g.txid) or oldest[g.txid] < now - timeout:
+        old = g.oldest < now - timeout
+        if complete or old:
             released.add(k)
             out.timed_out += int(not complete)
         else:
