@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lakehouse.artifacts import install
 from lakehouse.movielens import Loaded, default_path, load
 from lakehouse.scratch import scratch_stack
+from lakehouse.silver.ops import spark_for
 from lakehouse.stack import Stack
 
 from .helpers import BULK_S, analyst, source, wait_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # Test ports sit 1000 above the defaults so a developer's own `make up` stack keeps running.
 PORT_OFFSET = 1000
@@ -76,3 +82,41 @@ def movielens(stack: Stack) -> MovieLens:
         ratings = conn.execute(f"SELECT count(*) FROM {schema}.ratings").fetchone()[0]  # type: ignore[index]
     wait_rows(analyst(stack), "SELECT count(*) FROM silver.ratings", [[ratings]], timeout=BULK_S)
     return MovieLens(loaded, sample)
+
+
+class _SparkOnDemand:
+    """One Spark session (against the test stack's MinIO) for every integration test that reads
+    silver: started at first use, started again if something stopped it (a Spark-tier fixture
+    builds its own session and stops the active one), stopped at the end of the session."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._cm: AbstractContextManager[SparkSession] | None = None
+        self._session: SparkSession | None = None
+
+    def get(self) -> SparkSession:
+        if self._session is None or self._session.sparkContext._jsc is None:
+            self.close()
+            self._cm = spark_for(self._stack, "lakehouse-integration-tests")
+            self._session = self._cm.__enter__()
+        return self._session
+
+    def close(self) -> None:
+        cm, self._cm, self._session = self._cm, None, None
+        if cm is not None:
+            cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def _spark_holder(stack: Stack) -> Iterator[_SparkOnDemand]:
+    holder = _SparkOnDemand(stack)
+    try:
+        yield holder
+    finally:
+        holder.close()
+
+
+@pytest.fixture
+def spark(_spark_holder: _SparkOnDemand) -> SparkSession:
+    """The session's Spark, for reading silver and for `verify(..., spark=spark)`."""
+    return _spark_holder.get()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import psycopg
 
 from lakehouse.bronze.reader import BronzeEvent, read_topic
@@ -95,3 +96,12 @@ def headless_chrome(width: int = 1280, height: int = 1500) -> Any:
     ):
         options.add_argument(arg)
     return webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+
+
+def active_alerts(stack: Stack, name: str) -> list[dict[str, Any]]:
+    """Alerts of this name that Alertmanager holds as active."""
+    r = httpx.get(
+        f"{stack.s.alertmanager_url}/api/v2/alerts", params={"filter": f'alertname="{name}"'}, timeout=10
+    )
+    r.raise_for_status()
+    return [a for a in r.json() if a["status"]["state"] == "active"]

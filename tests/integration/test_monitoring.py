@@ -1,6 +1,7 @@
-"""Metrics and alerts on the real stack: Prometheus scrapes every lakehouse_ series and the JMX
-exporters, every Grafana panel's query has data, and stopping the Spark job fires the
-stalled-stream alert in Alertmanager — then it resolves when the job is back."""
+"""Metrics on the real stack: Prometheus scrapes every lakehouse_ series and the JMX exporters, and
+every Grafana panel's query has data. (The stalled-stream alert firing in Alertmanager while the
+Spark job is dead, and resolving when it is back, is checked in test_silver's crash test, during
+the outage it causes anyway.)"""
 
 from __future__ import annotations
 
@@ -122,37 +123,3 @@ def test_every_grafana_panel_query_has_data(stack: Stack) -> None:
         _wait("every panel query answers", all_answer, 180, every=5)
     except AssertionError:
         pytest.fail("panel queries without data:\n" + "\n".join(empty))
-
-
-def _alerts(stack: Stack, name: str) -> list[dict[str, Any]]:
-    r = httpx.get(
-        f"{stack.s.alertmanager_url}/api/v2/alerts", params={"filter": f'alertname="{name}"'}, timeout=10
-    )
-    r.raise_for_status()
-    return [a for a in r.json() if a["status"]["state"] == "active"]
-
-
-def test_stopping_the_spark_job_fires_the_stalled_alert_and_restarting_resolves_it(stack: Stack) -> None:
-    assert not _alerts(stack, "LakehouseStreamStalled"), "the stream was already stalled"
-    stopped_at = time.monotonic()
-    assert stack.silver.stop()
-    try:
-        # rule: `for: 1m` after the first failed scrape (5 s), evaluated every 5 s, sent at once
-        alert = _wait(
-            "LakehouseStreamStalled in Alertmanager", lambda: _alerts(stack, "LakehouseStreamStalled"), 240
-        )
-        fired_after = time.monotonic() - stopped_at
-        assert alert[0]["labels"]["severity"] == "critical" and alert[0]["labels"]["job"] == "silver"
-        seen = repo_root() / "artifacts" / "alerts" / "stream-stalled.txt"
-        seen.parent.mkdir(parents=True, exist_ok=True)
-        seen.write_text(
-            f"LakehouseStreamStalled reached Alertmanager {fired_after:.0f}s after the silver job stopped\n"
-            + json.dumps(alert[0]["labels"], sort_keys=True)
-            + "\n"
-        )
-    finally:
-        stack.silver.start()
-    restarted_at = time.monotonic()
-    _wait("the stalled alert resolved", lambda: not _alerts(stack, "LakehouseStreamStalled"), 240)
-    with open(repo_root() / "artifacts" / "alerts" / "stream-stalled.txt", "a") as out:
-        out.write(f"resolved {time.monotonic() - restarted_at:.0f}s after the job was started again\n")

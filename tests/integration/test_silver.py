@@ -7,19 +7,26 @@ import os
 import random
 import signal
 import string
+import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 
+from lakehouse.paths import repo_root
 from lakehouse.procs import wait_until
-from lakehouse.silver.ops import comparable_tables, spark_for, verify
+from lakehouse.silver.ops import comparable_tables, verify
 from lakehouse.silver.store import Layout
 from lakehouse.silver.verify import verify_table
 from lakehouse.stack import Stack
 
-from .helpers import wait_for
+from .helpers import active_alerts, wait_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+STALLED = "LakehouseStreamStalled"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS movielens.workload (
@@ -121,17 +128,19 @@ def workload(dsn: str, seed: int, changes: int, start_id: int) -> int:
     return next_id
 
 
-def _assert_clean(stack: Stack) -> None:
-    diffs = verify(stack, None, wait_s=240)
-    bad = [d.as_dict() for d in diffs if not d.clean]
+def _assert_clean(stack: Stack, spark: SparkSession, tables: list[str]) -> dict[str, Any]:
+    """Silver equals the source for these tables (waiting while silver catches up); the diffs by
+    source table. Only the test's own tables: the others belong to other tests."""
+    diffs = {d.source: d for d in verify(stack, tables, wait_s=240, spark=spark)}
+    bad = [d.as_dict() for d in diffs.values() if not d.clean]
     assert not bad, bad
-    assert any(d.source == "movielens.workload" and d.source_rows > 100 for d in diffs)
+    return diffs
 
 
-def test_workload_crash_and_replay(stack: Stack) -> None:
+def test_workload_crash_and_replay(stack: Stack, spark: SparkSession) -> None:
     dsn = stack.postgres.app_dsn
     next_id = workload(dsn, seed=1, changes=1500, start_id=1)
-    _assert_clean(stack)
+    assert _assert_clean(stack, spark, ["workload"])["movielens.workload"].source_rows > 100
 
     # an added column, and a table emptied by TRUNCATE then written again
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -144,62 +153,80 @@ def test_workload_crash_and_replay(stack: Stack) -> None:
 
     # kill -9 the Spark job in the middle of more changes, then `up` again
     next_id = workload(dsn, seed=2, changes=300, start_id=next_id)
+    assert not active_alerts(stack, STALLED), "the stream was already stalled"
     pid = stack.silver.pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
     assert wait_until(lambda: stack.silver.pid() is None, timeout=30)
     workload(dsn, seed=3, changes=300, start_id=next_id)
+    # the outage fires the stalled-stream alert (rule: `for: 1m` after the first failed scrape of
+    # the job's metrics, evaluated every 5 s, sent at once) ...
+    assert wait_until(lambda: bool(active_alerts(stack, STALLED)), timeout=240), f"no {STALLED} alert"
+    alert = active_alerts(stack, STALLED)[0]
+    assert alert["labels"]["severity"] == "critical" and alert["labels"]["job"] == "silver"
+    seen = repo_root() / "artifacts" / "alerts" / "stream-stalled.txt"
+    seen.parent.mkdir(parents=True, exist_ok=True)
+    fired_after = time.monotonic() - killed_at
+    seen.write_text(
+        f"{STALLED} reached Alertmanager {fired_after:.0f}s after the silver job was killed\n"
+        + json.dumps(alert["labels"], sort_keys=True)
+        + "\n"
+    )
     stack.up()
-    _assert_clean(stack)
-    diffs = {d.source: d for d in verify(stack, "scratch", wait_s=0)}
+    restarted_at = time.monotonic()
+    diffs = _assert_clean(stack, spark, ["workload", "scratch"])
     assert diffs["movielens.scratch"].silver_rows == 1
+    # ... which resolves once the job is back
+    assert wait_until(lambda: not active_alerts(stack, STALLED), timeout=240), f"{STALLED} still active"
+    with open(seen, "a") as out:
+        out.write(f"resolved {time.monotonic() - restarted_at:.0f}s after the job was started again\n")
 
     # replaying this test's bronze (its two tables and the transaction topic) into a fresh silver
     # gives the same tables
     from lakehouse.silver.batch import BatchProcessor, Rules
 
-    with spark_for(stack, "lakehouse-replay-test") as spark:
-        bucket = f"s3a://{stack.s.bucket}"
-        fresh = Layout(f"{bucket}/replay-test")
-        topics = [
-            f"{stack.s.topic_prefix}.{t}" for t in ("movielens.workload", "movielens.scratch", "transaction")
-        ]
-        lines = spark.read.text([f"{bucket}/bronze/{t}/partition=*/*.jsonl" for t in topics])
-        BatchProcessor(spark, fresh, Rules(f"{stack.s.topic_prefix}.transaction")).process(lines, 0)
-        s = stack.s
-        url = f"jdbc:postgresql://{s.host}:{s.postgres_port}/{s.source_db}"
-        props = {
-            "user": s.app_role,
-            "password": stack.ctx.secrets.pg_app_password,
-            "driver": "org.postgresql.Driver",
-        }
-        mine = {
-            t: k
-            for t, k in comparable_tables(stack).items()
-            if t in ("movielens.workload", "movielens.scratch")
-        }
-        assert len(mine) == 2
-        for table, keys in mine.items():
-            diff = verify_table(spark, fresh, (url, props), table, keys)
-            assert diff.clean, diff.as_dict()
+    bucket = f"s3a://{stack.s.bucket}"
+    fresh = Layout(f"{bucket}/replay-test")
+    topics = [
+        f"{stack.s.topic_prefix}.{t}" for t in ("movielens.workload", "movielens.scratch", "transaction")
+    ]
+    lines = spark.read.text([f"{bucket}/bronze/{t}/partition=*/*.jsonl" for t in topics])
+    BatchProcessor(spark, fresh, Rules(f"{stack.s.topic_prefix}.transaction")).process(lines, 0)
+    s = stack.s
+    url = f"jdbc:postgresql://{s.host}:{s.postgres_port}/{s.source_db}"
+    props = {
+        "user": s.app_role,
+        "password": stack.ctx.secrets.pg_app_password,
+        "driver": "org.postgresql.Driver",
+    }
+    mine = {
+        t: k for t, k in comparable_tables(stack).items() if t in ("movielens.workload", "movielens.scratch")
+    }
+    assert len(mine) == 2
+    for table, keys in mine.items():
+        diff = verify_table(spark, fresh, (url, props), table, keys)
+        assert diff.clean, diff.as_dict()
 
 
 def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
     from lakehouse.silver.ops import tables
 
-    assert wait_until(
-        lambda: any(t["rows"] for t in tables(stack) if t["source"] == "movielens.workload"), timeout=60
-    )
+    from .conftest import PREEXISTING
+
+    name = f"movielens.{PREEXISTING}"  # a table the session's stack captures from its start
+    assert wait_until(lambda: any(t["rows"] for t in tables(stack) if t["source"] == name), timeout=120)
     out = {t["source"]: t for t in tables(stack)}
-    assert out["movielens.workload"]["location"] == f"s3://{stack.s.bucket}/silver/movielens/workload"
-    assert out["movielens.workload"]["version"] >= 1
+    assert out[name]["location"] == f"s3://{stack.s.bucket}/silver/movielens/{PREEXISTING}"
+    assert out[name]["version"] >= 1
 
 
 @pytest.mark.timeout(300)
-def test_poison_line_in_bronze_is_quarantined_and_stream_continues(stack: Stack) -> None:
+def test_poison_line_in_bronze_is_quarantined_and_stream_continues(stack: Stack, spark: SparkSession) -> None:
     client = stack.minio.client()
     import io
 
+    workload(stack.postgres.app_dsn, seed=4, changes=10, start_id=7_000_000)  # the table, with rows
     bad = b"{not json at all\n"
     name = f"bronze/{stack.s.topic_prefix}.movielens.workload/partition=0/poison-test.jsonl"
     client.put_object(stack.s.bucket, name, io.BytesIO(bad), len(bad))
@@ -207,13 +234,14 @@ def test_poison_line_in_bronze_is_quarantined_and_stream_continues(stack: Stack)
         conn.execute(
             "UPDATE movielens.workload SET votes = -1 WHERE id = (SELECT min(id) FROM movielens.workload)"
         )
-    _assert_clean(stack)
-    with spark_for(stack, "lakehouse-quarantine-test") as spark:
-        q = spark.read.format("delta").load(f"s3a://{stack.s.bucket}/silver/_quarantine")
-        assert q.where(q.raw == bad.decode().strip()).count() == 1
+    _assert_clean(stack, spark, ["workload"])
+    q = spark.read.format("delta").load(f"s3a://{stack.s.bucket}/silver/_quarantine")
+    assert q.where(q.raw == bad.decode().strip()).count() == 1
 
 
-def test_rows_present_before_the_connector_started_arrive_as_snapshot_reads(stack: Stack) -> None:
+def test_rows_present_before_the_connector_started_arrive_as_snapshot_reads(
+    stack: Stack, spark: SparkSession
+) -> None:
     from .conftest import PREEXISTING, PREEXISTING_ROWS
 
     events = wait_for(stack, PREEXISTING, lambda e: e.op == "r", PREEXISTING_ROWS, timeout=120)
@@ -223,6 +251,36 @@ def test_rows_present_before_the_connector_started_arrive_as_snapshot_reads(stac
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
         conn.execute(f"UPDATE movielens.{PREEXISTING} SET label = 'streamed' WHERE id = 1")
         conn.execute(f"DELETE FROM movielens.{PREEXISTING} WHERE id = 2")
-    (diff,) = verify(stack, PREEXISTING, wait_s=240)
+    (diff,) = verify(stack, PREEXISTING, wait_s=240, spark=spark)
     assert diff.clean, diff.as_dict()
     assert (diff.source_rows, diff.silver_rows) == (PREEXISTING_ROWS - 1, PREEXISTING_ROWS - 1)
+
+
+def test_two_writers_with_interleaved_transactions_end_equal(stack: Stack, spark: SparkSession) -> None:
+    """Two connections whose transactions overlap: A begins first (its changes have the lower
+    LSNs) and commits after B; A's transactions span two tables; B sometimes deletes a key and
+    inserts it again in one transaction."""
+    dsn = stack.postgres.app_dsn
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE movielens.ledger (id int PRIMARY KEY, v int, who text)")
+        conn.execute("CREATE TABLE movielens.ledger_log (seq int PRIMARY KEY, id int, delta int)")
+        conn.execute("INSERT INTO movielens.ledger SELECT g, 0, 'seed' FROM generate_series(1, 40) g")
+    rng = random.Random(11)
+    seq = 0
+    with psycopg.connect(dsn) as a, psycopg.connect(dsn) as b:
+        for _ in range(40):
+            odd = rng.sample(range(1, 41, 2), 3)
+            even = rng.sample(range(2, 41, 2), 3)
+            for i in odd:  # A: rows and a log line per row, left open
+                seq += 1
+                a.execute("UPDATE movielens.ledger SET v = v + 1, who = 'a' WHERE id = %s", (i,))
+                a.execute("INSERT INTO movielens.ledger_log VALUES (%s, %s, 1)", (seq, i))
+            b.execute("UPDATE movielens.ledger SET v = v - 1, who = 'b' WHERE id = ANY(%s)", (even,))
+            if rng.random() < 0.3:
+                b.execute("DELETE FROM movielens.ledger WHERE id = %s", (even[0],))
+                b.execute("INSERT INTO movielens.ledger VALUES (%s, 100, 'b again')", (even[0],))
+            b.commit()  # B commits first although A began first
+            a.commit()
+    diffs = _assert_clean(stack, spark, ["ledger", "ledger_log"])
+    assert diffs["movielens.ledger"].silver_rows == 40
+    assert diffs["movielens.ledger_log"].silver_rows == seq == 120

@@ -6,8 +6,8 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -72,23 +72,33 @@ def comparable_tables(stack: Stack) -> dict[str, list[str]]:
     return {t: k for t, k in captured_tables(stack).items() if t.rpartition(".")[2] != HEARTBEAT_TABLE}
 
 
-def verify(stack: Stack, only: str | None, wait_s: float) -> list[TableDiff]:
+def verify(
+    stack: Stack,
+    only: str | Sequence[str] | None,
+    wait_s: float,
+    spark: SparkSession | None = None,
+) -> list[TableDiff]:
+    """Diff each named captured table (a bare name is in the source schema; None: every comparable
+    table) with silver, re-checking for up to `wait_s` while silver catches up. A caller that
+    verifies often (the tests) passes its own Spark session; otherwise one is started and stopped."""
     if only is None:
         tables = comparable_tables(stack)
     else:
-        tables = captured_tables(stack)
-        name = only if "." in only else f"{stack.s.source_schema}.{only}"
-        if name not in tables:
-            raise LakehouseError(f"no captured table {name} (captured: {', '.join(tables) or 'none'})")
-        tables = {name: tables[name]}
+        captured = captured_tables(stack)
+        tables = {}
+        for one in [only] if isinstance(only, str) else only:
+            name = one if "." in one else f"{stack.s.source_schema}.{one}"
+            if name not in captured:
+                raise LakehouseError(f"no captured table {name} (captured: {', '.join(captured) or 'none'})")
+            tables[name] = captured[name]
     s, sec = stack.s, stack.ctx.secrets
     url = f"jdbc:postgresql://{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
     props = {"user": s.app_role, "password": sec.pg_app_password, "driver": "org.postgresql.Driver"}
     layout = Layout(f"s3a://{s.bucket}/silver")
     deadline = time.monotonic() + wait_s
-    with spark_for(stack, "lakehouse-verify") as spark:
+    with nullcontext(spark) if spark is not None else spark_for(stack, "lakehouse-verify") as session:
         while True:
-            diffs = [verify_table(spark, layout, (url, props), t, keys) for t, keys in tables.items()]
+            diffs = [verify_table(session, layout, (url, props), t, keys) for t, keys in tables.items()]
             if all(d.clean for d in diffs) or time.monotonic() >= deadline:
                 return diffs
             time.sleep(3)
