@@ -83,9 +83,24 @@ def test_insert_update_delete_arrive_in_commit_order(stack: Stack) -> None:
     assert lsns == sorted(lsns) and len(set(lsns)) == 3
     # the envelope keeps its schema so types need no inference downstream
     assert events[0].value["schema"]["name"] == f"{topic(stack, 'movies')}.Envelope"
-    # and a transaction topic is written too (transaction metadata is on)
-    tx = topic_events(stack, f"{stack.s.topic_prefix}.transaction")
-    assert any(e.payload.get("status") == "END" for e in tx)
+    # and the transaction topic brackets each of the three transactions: a BEGIN whose id is the
+    # events' `transaction.id` (txid:LSN at BEGIN) and an END of the same txid (its LSN part is the
+    # commit's) naming the table and its one event — what silver's transaction rule relies on
+    ids = [e.payload["transaction"]["id"] for e in events]
+    txids = [str(e.payload["source"]["txId"]) for e in events]
+    assert len(set(ids)) == 3 and [i.split(":")[0] for i in ids] == txids
+    deadline = time.monotonic() + 90
+    while True:
+        tx = [e.payload for e in topic_events(stack, f"{stack.s.topic_prefix}.transaction")]
+        begins = {p["id"] for p in tx if p.get("status") == "BEGIN"}
+        ends = {p["id"].split(":")[0]: p for p in tx if p.get("status") == "END"}
+        if (set(ids) <= begins and set(txids) <= set(ends)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert set(ids) <= begins
+    for t in txids:
+        assert ends[t]["event_count"] == 1
+        assert ends[t]["data_collections"] == [{"data_collection": "movielens.movies", "event_count": 1}]
 
 
 def test_table_created_after_start_is_captured(stack: Stack) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.batch import BatchProcessor, BatchResult
+from lakehouse.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.silver.store import Layout
 
-from .events import MOVIES, PLACEHOLDER, end, event, field
+from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field
 
 MOVIE = "movielens.movies"
 
@@ -274,3 +277,36 @@ def test_first_deletes_in_several_tables_at_once_create_one_tombstone_log(silver
     assert all(rows(silver, t) == {} for t in tables)
     tombs = silver.spark.read.format("delta").load(silver.store.layout.tombstones)
     assert {r["table"] for r in tombs.select("table").distinct().collect()} == set(tables)
+
+
+def test_a_transaction_across_two_tables_is_applied_per_table(silver: BatchProcessor) -> None:
+    """Rule 5 holds per (transaction, table): a table whose events of the transaction are all there
+    is applied; another table of the same transaction waits for the rest of its events."""
+    other = "movielens.watch"
+    r0 = run(
+        silver,
+        event("c", movie(1, "a"), 10, txid=9, dco=1),
+        event("c", movie(10, "w1"), 11, txid=9, dco=2, table=other),
+        end(9, {MOVIE: 1, other: 2}),
+        batch_id=0,
+    )
+    assert set(rows(silver)) == {1}  # complete: applied
+    assert r0.pending == 1 and not silver.store.exists(silver.store.layout.table(other))  # 1 of 2: held
+    r1 = run(silver, event("c", movie(11, "w2"), 12, txid=9, dco=3, table=other), batch_id=1)
+    assert (r1.pending, r1.timed_out_groups) == (0, 0)
+    assert set(rows(silver, other)) == {10, 11}
+
+
+def test_a_transaction_without_its_end_is_applied_when_it_times_out(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    impatient = BatchProcessor(
+        spark,
+        Layout(str(tmp_path / "silver")),
+        Rules(transaction_topic=TXN_TOPIC, transaction_timeout=timedelta(0)),
+    )
+    first = run(impatient, event("c", movie(1, "a"), 10, txid=11, dco=1), batch_id=0)
+    assert first.pending == 1  # held in the batch it arrived in, however short the timeout
+    later = run(impatient, event("c", movie(2, "b"), 20), batch_id=1)
+    assert (later.pending, later.timed_out_groups) == (0, 1)
+    assert set(rows(impatient)) == {1, 2}

@@ -101,6 +101,7 @@ class StatusWriter:
         self.tables: dict[str, dict[str, Any]] = {}
         self.touched: set[str] = set()
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
 
     def touch(self, tables: list[str]) -> None:
         with self._lock:
@@ -109,10 +110,13 @@ class StatusWriter:
     def start(self) -> None:
         threading.Thread(target=self._loop, name="silver-status", daemon=True).start()
 
+    def stop(self) -> None:
+        """The stream ended: no more refreshes (one in flight finishes)."""
+        self._stopped.set()
+
     def _loop(self) -> None:
         self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "silver-status")
-        while True:
-            time.sleep(STATUS_EVERY_S)
+        while not self._stopped.wait(STATUS_EVERY_S):
             with self._lock:
                 tables, self.touched = sorted(self.touched), set()
             if not tables:
@@ -246,13 +250,16 @@ def run(
         .start()
     )
     log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_dirs, layout.root, checkpoint, cfg.trigger)
-    while query.isActive:
-        progress = query.lastProgress
-        if progress is not None:
-            READY.set(1)
-            INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
-            PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
-        query.awaitTermination(1)
+    try:
+        while query.isActive:
+            progress = query.lastProgress
+            if progress is not None:
+                READY.set(1)
+                INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
+                PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
+            query.awaitTermination(1)
+    finally:
+        status.stop()
     error = query.exception()
     if error is not None:
         raise stream_error(str(error), checkpoint)
