@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -40,24 +39,6 @@ console = Console(stderr=True)
 
 SOURCE_CONNECTOR = Path("debezium") / "postgres-source.json"
 
-#: what each service needs ready before it starts (the native twin of docker-compose.yml's
-#: `depends_on`, checked against it in tests/unit/test_compose.py); `up` starts the rest at once
-NEEDS: dict[str, tuple[str, ...]] = {
-    "postgres": (),
-    "minio": (),
-    "kafka": (),
-    "connect": ("kafka", "postgres"),  # and then registers the source connector
-    "bronze-sink": ("kafka", "minio"),
-    "silver": ("bronze-sink", "postgres"),
-    "trino": ("minio",),
-    "catalog-sync": ("trino", "silver"),
-    "monitor": ("trino", "connect"),
-    "alertmanager": (),
-    "prometheus": ("alertmanager",),
-    "superset": ("trino",),
-    "web": ("silver", "trino", "connect", "postgres"),
-}
-
 
 class Stack:
     def __init__(self, settings: Settings | None = None) -> None:
@@ -66,7 +47,6 @@ class Stack:
         self.s = s
         #: when each service (and the source connector) was ready in the last `up`, time.time()
         self.ready_at: dict[str, float] = {}
-        self.connector_name = ""
         self.postgres = Postgres(self.ctx)
         self.minio = Minio(self.ctx)
         self.kafka = Kafka(self.ctx)
@@ -116,52 +96,23 @@ class Stack:
                 render_file(root / rel, values)
 
     def up(self) -> None:
-        """Check every config, fetch missing artifacts, then start each service as soon as the
-        services it needs (NEEDS) are ready — independent ones at the same time."""
+        """Check every config, fetch missing artifacts, then start services in order."""
         from .artifacts import install
 
         self.preflight()
         install(self.s, self.ctx.versions)
-        by_name = {svc.name: svc for svc in self.services}
-        waiting = [svc.name for svc in self.services]
-        ready: set[str] = set()
-        running: dict[Future[str], tuple[str, float]] = {}
-        failures: list[BaseException] = []
-        with ThreadPoolExecutor(max_workers=len(waiting)) as pool, console.status("starting …") as shown:
-            while waiting or running:
-                startable = [] if failures else [n for n in waiting if set(NEEDS[n]) <= ready]
-                for name in startable:
-                    waiting.remove(name)
-                    running[pool.submit(self._start, by_name[name])] = (name, time.monotonic())
-                if not running:  # a failure stopped new starts, or NEEDS names a missing service
-                    break
-                shown.update(f"starting {', '.join(n for n, _ in running.values())} …")
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    name, started = running.pop(future)
-                    try:
-                        outcome = future.result()
-                    except BaseException as exc:  # the others still finish; the first is raised
-                        failures.append(exc)
-                        continue
-                    ready.add(name)
-                    took = f" in {time.monotonic() - started:.0f}s" if outcome == "started" else ""
-                    console.print(f"[green]✓[/] {name:<12} {outcome}{took}")
-                    if name == self.connect.name:
-                        console.print(f"[green]✓[/] {'connector':<12} {self.connector_name} RUNNING")
-        if failures:
-            raise failures[0]
-        if waiting:
-            raise UsageError(f"cannot start {', '.join(waiting)}: NEEDS names a service the stack lacks")
-
-    def _start(self, service: Service) -> str:
-        """Start one service (and, for Connect, register the source connector); note when ready."""
-        outcome = service.start()
-        self.ready_at[service.name] = time.time()
-        if service is self.connect:
-            self.connector_name = self.register_connector()
-            self.ready_at["connector"] = time.time()
-        return outcome
+        for service in self.services:
+            started = time.monotonic()
+            with console.status(f"starting {service.name} …"):
+                outcome = service.start()
+            took = f" in {time.monotonic() - started:.0f}s" if outcome == "started" else ""
+            self.ready_at[service.name] = time.time()
+            console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
+            if service is self.connect:
+                with console.status("registering the Debezium source connector …"):
+                    name = self.register_connector()
+                self.ready_at["connector"] = time.time()
+                console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
 
     def register_connector(self) -> str:
         """Create or update the Debezium source connector and wait until it and its task run."""

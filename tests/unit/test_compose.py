@@ -87,47 +87,6 @@ def test_every_native_service_has_exactly_one_compose_twin(natives: list[str]) -
     assert {n for n in twins.values() if n} == set(natives)
 
 
-def test_native_start_order_keeps_every_compose_dependency(natives: list[str]) -> None:
-    """`lakehouse up` starts a service once what it NEEDS is ready; compose waits on `depends_on`.
-    Every compose dependency between services (a one-shot job stands for what it depends on; the
-    native launcher runs those jobs in its services' start-up) is kept natively, directly or
-    through another dependency, and NEEDS covers exactly the native services."""
-    from lakehouse.stack import NEEDS
-
-    assert set(NEEDS) == set(natives)
-
-    def deps(name: str) -> set[str]:
-        raw = SERVICES[name].get("depends_on") or {}
-        return set(raw)
-
-    def compose_needs(name: str) -> set[str]:
-        """Native services this compose service waits for (through one-shot jobs too)."""
-        out: set[str] = set()
-        for dep in deps(name):
-            native = SERVICES[dep]["labels"]["lakehouse.native"]
-            if native:
-                out.add(native)
-            else:  # a job: postgres-init, minio-init, connectors, superset-init, config
-                out |= compose_needs(dep)
-                owner = {"postgres-init": "postgres", "minio-init": "minio", "connectors": "connect"}
-                out |= {owner[dep]} if dep in owner else set()
-        return out
-
-    def closure(native: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(NEEDS[native])
-        while todo:
-            n = todo.pop()
-            if n not in seen:
-                seen.add(n)
-                todo.extend(NEEDS[n])
-        return seen
-
-    twins = {svc["labels"]["lakehouse.native"]: name for name, svc in SERVICES.items()}
-    for native in natives:
-        assert compose_needs(twins[native]) <= closure(native), native
-
-
 def test_our_processes_run_through_the_native_launcher_code(natives: list[str]) -> None:
     """Services built from our images run `lakehouse serve <native name>` and are healthy when
     the native readiness probe (`lakehouse ready`) says so."""
