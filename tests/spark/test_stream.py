@@ -5,17 +5,18 @@ again from its checkpoint: silver ends equal to the source, as a rebuild after `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lakehouse.paths import repo_root
 from lakehouse.silver.batch import Rules
 from lakehouse.silver.config import SilverConfig
 from lakehouse.silver.job import run
@@ -93,16 +94,9 @@ def test_stream_over_many_batches_with_a_restart_rebuilds_silver_exactly(
     files = _bronze_files(bronze)
     assert len(files) >= 6
     prefix = json.loads(files[0][1].splitlines()[0])["topic"].split(".")[0]
-    cfg = SilverConfig(
-        trigger="1 second",
-        max_bytes_per_trigger=1,  # below one file: each micro-batch takes exactly one file
-        transaction_timeout=timedelta(minutes=5),
-        end_ttl=timedelta(minutes=30),
-        tombstone_retention=timedelta(hours=168),
-        optimize_every=timedelta(days=1),
-        vacuum_every=timedelta(days=1),
-        vacuum_retention_h=168,
-        column_overrides={},
+    # the repo's silver.json, with batches below one file: each micro-batch takes exactly one
+    cfg = dataclasses.replace(
+        SilverConfig.load(repo_root() / "spark_streaming" / "silver.json"), max_bytes_per_trigger=1
     )
     job: dict[str, Any] = {
         "bronze_dirs": f"{bronze}/{prefix}.*/partition=*",
