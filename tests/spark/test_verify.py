@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 
+from lakehouse.silver.store import written_by_another
 from lakehouse.silver.verify import TableDiff, compare
 
 SOURCE = [(1, "a", "10"), (2, "b", "20"), (3, "c", "30")]
@@ -45,3 +49,20 @@ def test_a_value_that_does_not_convert_is_shown_not_compared_as_null(spark: Spar
     assert d.unconvertible == 1
     assert d.examples["unconvertible"] == ["id=1 (n)"]
     assert not d.clean
+
+
+def test_a_table_created_by_another_process_after_a_look_mid_creation_is_found(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The writer has made `_delta_log/` but not committed when this session first looks; the
+    commit then lands from outside this session (here: files copied in)."""
+    from delta.tables import DeltaTable
+
+    elsewhere, target = tmp_path / "elsewhere", tmp_path / "t"
+    (target / "_delta_log").mkdir(parents=True)
+    assert not written_by_another(spark, str(target))
+    assert not DeltaTable.isDeltaTable(spark, str(target))
+    spark.createDataFrame([(1,)], "id int").write.format("delta").save(str(elsewhere))
+    shutil.copytree(elsewhere, target, dirs_exist_ok=True)
+    assert written_by_another(spark, str(target))
+    assert spark.read.format("delta").load(str(target)).count() == 1

@@ -124,6 +124,24 @@ def delete_object(spark: SparkSession, path: str) -> None:
     fs.delete(p, False)
 
 
+def written_by_another(spark: SparkSession, path: str) -> bool:
+    """Whether a Delta table exists at `path`, for a reader in another process than its writer.
+
+    `DeltaTable.isDeltaTable` answers from this session's cached DeltaLog snapshot, which it never
+    refreshes: a session that looked while the writer was creating the table (`_delta_log/` there,
+    no commit yet) would see "no table" for good. Loading the table refreshes the snapshot."""
+    from pyspark.errors import AnalysisException
+
+    log_dir, fs = hadoop_path(spark, path + "/_delta_log")
+    if not fs.exists(log_dir):
+        return False
+    try:
+        spark.read.format("delta").load(path).schema  # noqa: B018 - resolving the snapshot is the check
+    except AnalysisException:
+        return False
+    return True
+
+
 def empty(spark: SparkSession, schema: T.StructType) -> DataFrame:
     """An empty DataFrame of `schema`, built in the JVM (no Python worker, unlike createDataFrame([]))."""
     return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .store import Layout
+from .store import Layout, written_by_another
 
 BUCKETS = 1024
 EXAMPLES = 3
@@ -174,11 +174,9 @@ def read_source(
 def verify_table(
     spark: SparkSession, layout: Layout, jdbc: tuple[str, dict[str, str]], table: str, keys: list[str]
 ) -> TableDiff:
-    from delta.tables import DeltaTable
-
     jdbc_url, props = jdbc
     path = layout.table(table)
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not written_by_another(spark, path):
         source = read_source(spark, jdbc_url, props, table, keys)
         diff = TableDiff(table, source_rows=source.count())
         diff.missing = diff.source_rows
