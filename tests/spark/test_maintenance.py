@@ -45,3 +45,20 @@ def test_optimize_and_vacuum_on_schedule(silver: BatchProcessor) -> None:
     assert silver.spark.read.format("delta").load(path).count() == 3  # compaction changes no rows
     tombstones = silver.spark.read.format("delta").load(silver.store.layout.tombstones)
     assert tombstones.count() == 0  # expired (retention 0 in this test)
+
+
+def test_table_properties_are_set_on_older_tables_once(silver: BatchProcessor) -> None:
+    """A table an older version wrote without change data feed / deletion vectors gets them at the
+    next start; the start after that skips the check (it loads every table's state)."""
+    from lakehouse.silver.store import TABLE_PROPERTIES
+
+    spark, store = silver.spark, silver.store
+    old = store.layout.table("movielens.old")
+    spark.createDataFrame([(1, "a")], "id int, v string").write.format("delta").save(old)
+    assert store.ensure_properties([old]) == [old]
+    props = DeltaTable.forPath(spark, old).detail().collect()[0]["properties"]
+    assert {k: props.get(k) for k in TABLE_PROPERTIES} == TABLE_PROPERTIES
+    # a second old table now would not be looked at: the marker says every table was checked
+    other = store.layout.table("movielens.other")
+    spark.createDataFrame([(1,)], "id int").write.format("delta").save(other)
+    assert store.ensure_properties([old, other]) == []

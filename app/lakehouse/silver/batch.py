@@ -282,7 +282,8 @@ class BatchProcessor:
                 self._versions.setdefault(
                     schema_id, (json.loads(value_schema), json.loads(key_schema) if key_schema else None)
                 )
-            outcomes = self._apply_tables(work, ready, Ctx(batch_id, now, ph))
+            ctx = Ctx(batch_id, now, ph)
+            outcomes = self._apply_tables(work, ready, ctx)
             quarantine: list[DataFrame] = []
             if summary.bad:
                 quarantine.append(
@@ -311,9 +312,8 @@ class BatchProcessor:
                 self.faults.reach("after-quarantine")
             if replay is not None:
                 self.store.clear_quarantine(replay.table, batch_id)
-            with ph("pending"):
-                new_held = sum(g[3] for k, g in summary.groups.items() if k in decision.held)
-                self._keep_pending(parsed.where(data_ok & is_held), decision, new_held, ts, batch_id)
+            new_held = sum(g[3] for k, g in summary.groups.items() if k in decision.held)
+            self._keep_pending(parsed.where(data_ok & is_held), decision, new_held, ts, ctx)
             self.faults.reach("after-pending")
         finally:
             parsed.unpersist()
@@ -414,18 +414,23 @@ class BatchProcessor:
             self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
 
     def _keep_pending(
-        self, held: DataFrame, decision: Decision, new_held_lines: int, ts: Column, batch_id: int
+        self, held: DataFrame, decision: Decision, new_held_lines: int, ts: Column, ctx: Ctx
     ) -> None:
         """Held-back lines stay in memory; storage changes by what changed: the lines this batch
         newly holds are appended, the stored lines of groups it released are deleted, and the END
         entries are rewritten when they differ."""
         if new_held_lines:
-            fresh = held.where((F.col("first_seen") == ts) & ~F.col("replayed"))
-            self.store.hold(held_rows(fresh), batch_id)
-        self.store.release(self._held_groups - decision.held)
-        if decision.ends != self._ends:
-            self._write_ends(decision.ends)
-        lines = held.select("line", "first_seen").localCheckpoint(eager=True) if decision.held_lines else None
+            with ctx.ph("hold"):
+                fresh = held.where((F.col("first_seen") == ts) & ~F.col("replayed"))
+                self.store.hold(held_rows(fresh), ctx.batch_id)
+        with ctx.ph("release"):
+            self.store.release(self._held_groups - decision.held)
+            if decision.ends != self._ends:
+                self._write_ends(decision.ends)
+        lines = None
+        if decision.held_lines:
+            with ctx.ph("held"):
+                lines = held.select("line", "first_seen").localCheckpoint(eager=True)
         self._held, self._ends, self._held_groups, self._reloaded = lines, decision.ends, decision.held, False
 
     # ---- one table

@@ -18,7 +18,7 @@ from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
 from .faults import Faults
 from .maintenance import Maintenance
-from .phases import JobCounter
+from .phases import JobCounter, Phases
 from .replay import Replays
 from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, write_text
 
@@ -116,6 +116,10 @@ class StatusWriter:
 
     def _loop(self) -> None:
         self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "silver-status")
+        try:  # every table once at start, beside the first micro-batches rather than before them
+            self.refresh()
+        except Exception as exc:  # the touched tables follow every round
+            log.warning("table status refresh failed (%s)", exc)
         while not self._stopped.wait(STATUS_EVERY_S):
             with self._lock:
                 tables, self.touched = sorted(self.touched), set()
@@ -190,17 +194,20 @@ def run(
     cfg: SilverConfig,
     faults: Faults | None = None,
 ) -> None:
-    guard_checkpoint(spark, checkpoint, layout)
+    ph = Phases()
+    with ph("checkpoint"):
+        guard_checkpoint(spark, checkpoint, layout)
     faults = faults or Faults()
     processor = BatchProcessor(spark, layout, rules, faults)
     maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
     status = StatusWriter(spark, layout, maintenance)
-    # the quarantine exists from the start (dashboards and Trino see 0 rows, not a missing table)
-    processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
-    for path in processor.store.ensure_properties(maintenance.table_paths()):
-        log.info("table properties (change data feed, deletion vectors) set on %s", path)
-    status.refresh()
+    with ph("quarantine"):  # exists from the start: dashboards and Trino see 0 rows, not no table
+        processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
+    with ph("properties"):
+        for path in processor.store.ensure_properties(maintenance.table_paths()):
+            log.info("table properties (change data feed, deletion vectors) set on %s", path)
     status.start()
+    log.info("started (%s)", " ".join(f"{k} {v:.2f}s" for k, v in ph.seconds.items()))
 
     replays = Replays(spark, layout)
     jobs = JobCounter(spark)
