@@ -150,12 +150,12 @@ def test_changes_while_down_arrive_exactly_once(stack: Stack) -> None:
     wait_for(stack, "movies", key_is(movie_id=mid), 1)
     snapshot_reads = sum(1 for e in bronze_events(stack, "movies") if e.op == "r")
 
-    stopped = stack.down()
-    assert stopped == [
-        "web", "superset", "prometheus", "alertmanager", "monitor", "catalog-sync", "trino", "silver",
-        "bronze-sink", "connect", "kafka", "minio", "postgres",
-    ]  # fmt: skip
-    assert all(svc.pid() is None for svc in stack.services)
+    # the change path down, downstream first (silver, Trino and the rest keep running: restarting
+    # them proves nothing here and costs minutes)
+    cdc = ["bronze-sink", "connect", "kafka", "postgres"]
+    stopped = [svc.name for svc in reversed(stack.services) if svc.name in cdc and svc.stop()]
+    assert stopped == cdc
+    assert all(stack.service(name).pid() is None for name in cdc)
     stack.postgres.start()  # only the source: change rows while the pipeline is down
     with app(stack) as conn:
         conn.execute("update movielens.movies set title = 'While down' where movie_id = %s", [mid])
