@@ -36,7 +36,7 @@ from .phases import Phases
 from .position import after_point, after_sql
 from .rows import METADATA, decode, key_json, latest_per_key, project
 from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
-from .transactions import Decision, End, Group, held_rows
+from .transactions import Decision, End, Group
 from .transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
@@ -113,7 +113,8 @@ class Summary:
     lines: int = 0
     replayed: int = 0
     bad: int = 0
-    # (txid, table) → [events, lines, oldest first_seen, lines new this batch]
+    # (txid, table) → [events, lines, oldest first_seen, lines new this batch, lines read from no
+    # file, the files its lines were read from]
     groups: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
     ends: list[End] = field(default_factory=list)
     schemas: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # new schema id → texts
@@ -143,6 +144,15 @@ def _utc(ts: datetime | None) -> datetime | None:
     return None if ts is None else ts.astimezone(UTC)
 
 
+def _iso(ts: datetime | None, default: datetime) -> str:
+    return (_utc(ts) or default).isoformat()
+
+
+def _group_key() -> Column:
+    """A parsed event's (transaction, table) group as one string: `<txid>:<schema.table>`."""
+    return F.concat_ws(":", F.col("txid").cast("string"), F.col("table"))
+
+
 def _later(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
     return b if a is None or (b is not None and b > a) else a
 
@@ -160,7 +170,7 @@ class BatchProcessor:
         self._loaded = False
         self._held: DataFrame | None = None  # lines of held-back transactions (line, first_seen)
         self._ends: list[End] = []
-        self._held_groups: set[tuple[int, str]] = set()  # groups whose lines are stored
+        self._held_state: dict[str, Any] = {"groups": []}  # as stored (store.held_state)
         self._reloaded = False  # held lines came from storage this run: drop duplicates once
         self._tombstoned: set[str] = set()
 
@@ -169,40 +179,67 @@ class BatchProcessor:
         """Once per run: held-back transactions and the tables that have tombstones."""
         if self._loaded:
             return
-        now = datetime.now(UTC)
         text = read_text(self.spark, self.store.layout.pending_ends)
         self._ends = [
             End(int(e["txid"]), e["collection"], int(e["expected"]), datetime.fromisoformat(e["first_seen"]))
             for e in (json.loads(text) if text else [])
         ]
-        if self.store.exists(self.store.layout.pending):
-            pending = self.store.pending()
-            if pending.where("kind = 'end' OR txid IS NULL").limit(1).count():
-                pending = self._upgrade_pending(pending, now)
-            held = pending.select("line", "first_seen", "txid", "collection").localCheckpoint(eager=True)
-            groups = held.groupBy("txid", "collection").count().collect()
-            self._held_groups = {(int(g["txid"]), g["collection"]) for g in groups}
-            n = sum(int(g["count"]) for g in groups)
-            self._held = held.select("line", "first_seen") if n else None
-            self._reloaded = n > 0
+        self._migrate_older_pending()
+        state = self.store.held_state() or {"groups": []}
+        groups = state["groups"]
+        if groups:
+            # the held lines are read again from the files they are in, and picked by their group
+            oldest = {f"{g['txid']}:{g['table']}": datetime.fromisoformat(g["oldest"]) for g in groups}
+            files = sorted({f for g in groups for f in g["files"]})
+            raw = self.store.read_lines(files)
+            no_ts = F.lit(None).cast("timestamp").alias("first_seen")
+            lines = raw.select("line", no_ts, F.lit(False).alias("replayed"), "file")
+            parsed = envelope.parse(lines, self.rules.transaction_topic)
+            seen = F.create_map(*[c for k, ts in sorted(oldest.items()) for c in (F.lit(k), F.lit(ts))])
+            key = _group_key()
+            held = parsed.where(F.col("txid").isNotNull() & key.isin(sorted(oldest)))
+            held = held.select("line", seen[key].cast("timestamp").alias("first_seen"), "file")
+            self._held = held.localCheckpoint(eager=True)
+            self._reloaded = True
+            log.info("held-back transactions: %d groups reloaded from %d files", len(groups), len(files))
+        self._held_state = state
+        self.store.drop_held_lines({f for g in groups for f in g["files"]})
         self._tombstoned = self.store.tombstoned_tables()
         self._loaded = True
 
-    def _upgrade_pending(self, pending: DataFrame, now: datetime) -> DataFrame:
-        """State of an older version (END rows in the table, lines without their group): END
-        entries move to their JSON object, lines get their (transaction, table) from their envelope."""
-        self._ends = [
+    def _migrate_older_pending(self) -> None:
+        """An older version kept held lines whole in a Delta table (before that, with its END
+        entries as rows): they move to `_state/held/`, named by a held state, and the table goes."""
+        pending = self.store.older_pending()
+        if pending is None:
+            return
+        now = datetime.now(UTC)
+        self._ends += [
             End(int(r["txid"]), r["collection"], int(r["expected"]), _utc(r["first_seen"]) or now)
             for r in pending.where("kind = 'end'").collect()
         ]
-        no = F.lit(False).alias("replayed")
-        lines = pending.where("kind = 'data'").select("line", "first_seen", no)
-        rows = held_rows(envelope.parse(lines, self.rules.transaction_topic))
-        rows = rows.where(F.col("txid").isNotNull()).localCheckpoint(eager=True)
-        self.store.replace_pending(rows)
+        lines = pending.where("kind = 'data'").select("line", "first_seen", F.lit(False).alias("replayed"))
+        rows = envelope.parse(lines, self.rules.transaction_topic).where(F.col("txid").isNotNull())
+        rows = rows.localCheckpoint(eager=True)
+        groups = rows.groupBy("txid", "table").agg(F.min("first_seen").alias("oldest")).collect()
+        body: dict[str, Any] = {"groups": []}
+        if groups:
+            path = self.store.write_held_lines(rows, "migrated")
+            body["groups"] = [
+                {
+                    "txid": int(g["txid"]),
+                    "table": g["table"],
+                    "oldest": _iso(g["oldest"], now),
+                    "files": [path],
+                }
+                for g in groups
+            ]
+        self.store.write_held_state(body)
         self._write_ends(self._ends)
-        log.info("held-back transaction state upgraded (%d END entries)", len(self._ends))
-        return rows
+        self.store.drop_older_pending()
+        log.info(
+            "held-back transaction state migrated (%d groups, %d END entries)", len(groups), len(self._ends)
+        )
 
     def _write_ends(self, ends: list[End]) -> None:
         body = [
@@ -236,12 +273,19 @@ class BatchProcessor:
             self._load_state()
         ts = F.lit(now).cast("timestamp")
         no = F.lit(False).alias("replayed")
-        inputs = lines.select(F.col("value").alias("line"), ts.alias("first_seen"), no)
+        # each line keeps the file it was read from: a held line is read again from there after a
+        # restart ("" for lines of an in-memory batch: those are stored when they are held)
+        inputs = lines.select(
+            F.col("value").alias("line"), ts.alias("first_seen"), no, F.input_file_name().alias("file")
+        )
         if self._held is not None:
-            inputs = inputs.unionByName(self._held.select("line", "first_seen", no))
+            inputs = inputs.unionByName(self._held.select("line", "first_seen", no, "file"))
         if replay is not None:
             again = self.store.quarantined(replay.table).select(
-                F.col("raw").alias("line"), ts.alias("first_seen"), F.lit(True).alias("replayed")
+                F.col("raw").alias("line"),
+                ts.alias("first_seen"),
+                F.lit(True).alias("replayed"),
+                F.lit("").alias("file"),
             )
             inputs = inputs.unionByName(again)
         parsed = envelope.parse(inputs, self.rules.transaction_topic)
@@ -274,9 +318,8 @@ class BatchProcessor:
             data_ok = (F.col("kind") == "data") & F.col("reason").isNull()
             is_held = F.lit(False)
             if decision.held:
-                group_key = F.concat_ws(":", F.col("txid").cast("string"), F.col("table"))
                 held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
-                is_held = F.col("txid").isNotNull() & group_key.isin(held_keys)
+                is_held = F.col("txid").isNotNull() & _group_key().isin(held_keys)
             ready = parsed.where(data_ok & ~is_held)
             for schema_id, (value_schema, key_schema) in summary.schemas.items():
                 self._versions.setdefault(
@@ -312,8 +355,7 @@ class BatchProcessor:
                 self.faults.reach("after-quarantine")
             if replay is not None:
                 self.store.clear_quarantine(replay.table, batch_id)
-            new_held = sum(g[3] for k, g in summary.groups.items() if k in decision.held)
-            self._keep_pending(parsed.where(data_ok & is_held), decision, new_held, ts, ctx)
+            self._keep_pending(parsed.where(data_ok & is_held), decision, summary, ctx)
             self.faults.reach("after-pending")
         finally:
             parsed.unpersist()
@@ -329,6 +371,8 @@ class BatchProcessor:
                 F.count("*").alias("n"),
                 F.count_if(first).alias("new"),
                 F.count_if(F.col("replayed")).alias("replayed"),
+                F.count_if(F.col("file") == "").alias("unfiled"),
+                F.collect_set("file").alias("files"),
                 F.count_distinct("dco").alias("events"),
                 F.min("first_seen").alias("oldest"),
                 F.max("source_ts").alias("max_ts"),
@@ -353,11 +397,13 @@ class BatchProcessor:
             txid, table = r["txid"], r["table"]
             if txid is not None:
                 oldest = _utc(r["oldest"])
-                g = s.groups.setdefault((txid, table), [0, 0, oldest, 0])
+                g = s.groups.setdefault((txid, table), [0, 0, oldest, 0, 0, set()])
                 g[0] += r["events"]
                 g[1] += r["n"]
                 g[2] = min(g[2], oldest)
                 g[3] += r["new"]
+                g[4] += r["unfiled"]
+                g[5] |= set(r["files"])
             if r["value_schema"] is not None:
                 s.schemas[r["schema_id"]] = (r["value_schema"], r["key_schema"])
             w = s.slices.setdefault((table, txid), TableWork())
@@ -413,25 +459,38 @@ class BatchProcessor:
             self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
             self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
 
-    def _keep_pending(
-        self, held: DataFrame, decision: Decision, new_held_lines: int, ts: Column, ctx: Ctx
-    ) -> None:
-        """Held-back lines stay in memory; storage changes by what changed: the lines this batch
-        newly holds are appended, the stored lines of groups it released are deleted, and the END
-        entries are rewritten when they differ."""
-        if new_held_lines:
+    def _keep_pending(self, held: DataFrame, decision: Decision, summary: Summary, ctx: Ctx) -> None:
+        """Held-back lines stay in memory. What is stored is where they can be read again: per held
+        group, the files its lines are in (bronze; lines read from no file are written under
+        `_state/held/` first). The state is rewritten only when it changes, as are the END entries."""
+        stored = ""
+        unfiled = sum(g[4] for k, g in summary.groups.items() if k in decision.held)
+        if unfiled:
             with ctx.ph("hold"):
-                fresh = held.where((F.col("first_seen") == ts) & ~F.col("replayed"))
-                self.store.hold(held_rows(fresh), ctx.batch_id)
+                stored = self.store.write_held_lines(held.where(F.col("file") == ""), f"batch-{ctx.batch_id}")
+            held = held.withColumn(
+                "file", F.when(F.col("file") == "", F.lit(stored)).otherwise(F.col("file"))
+            )
+        groups: list[dict[str, Any]] = []
+        for txid, table in sorted(decision.held):
+            g = summary.groups[(txid, table)]
+            files = sorted({f for f in g[5] if f} | ({stored} if g[4] else set()))
+            groups.append({"txid": txid, "table": table, "oldest": _iso(g[2], ctx.now), "files": files})
+        state: dict[str, Any] = {"groups": groups}
         with ctx.ph("release"):
-            self.store.release(self._held_groups - decision.held)
+            if state != self._held_state:
+                self.store.write_held_state(state)
+                before = {f for g in self._held_state["groups"] for f in g["files"]}
+                if any(self.store.layout.held_lines_dir(f) for f in before):
+                    self.store.drop_held_lines({f for g in groups for f in g["files"]})
             if decision.ends != self._ends:
                 self._write_ends(decision.ends)
         lines = None
         if decision.held_lines:
             with ctx.ph("held"):
-                lines = held.select("line", "first_seen").localCheckpoint(eager=True)
-        self._held, self._ends, self._held_groups, self._reloaded = lines, decision.ends, decision.held, False
+                lines = held.select("line", "first_seen", "file").localCheckpoint(eager=True)
+        self._held, self._ends, self._reloaded = lines, decision.ends, False
+        self._held_state = state
 
     # ---- one table
     def _apply_table(self, table: str, work: TableWork, ready: DataFrame, ctx: Ctx) -> TableOutcome:

@@ -110,9 +110,7 @@ def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
     src = p["source"]
     seq0 = F.try_element_at(F.from_json(src["sequence"], T.ArrayType(S)), F.lit(1)).try_cast(L)
     return df.select(
-        "line",
-        "first_seen",
-        "replayed",
+        *lines.columns,  # line, first_seen, replayed and what the caller carries along (file)
         kind.alias("kind"),
         e["topic"].alias("topic"),
         e["partition"].alias("partition"),

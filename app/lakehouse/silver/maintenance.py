@@ -35,7 +35,7 @@ class Maintenance:
                 )
                 log.info("OPTIMIZE %s: %s", table, metrics.select("metrics.numFilesRemoved").first())
                 self.runs["optimize"] += 1
-            # the job's own state grows by small appends (tombstones, held-back lines) every batch
+            # the job's own state grows by small appends (tombstones) every batch
             for path in self.state_paths():
                 DeltaTable.forPath(self.spark, path).optimize().executeCompaction()
             self.dirty.clear()
@@ -45,9 +45,7 @@ class Maintenance:
             self.last_vacuum = now
 
     def state_paths(self) -> list[str]:
-        return [
-            p for p in (self.layout.tombstones, self.layout.pending) if DeltaTable.isDeltaTable(self.spark, p)
-        ]
+        return [p for p in (self.layout.tombstones,) if DeltaTable.isDeltaTable(self.spark, p)]
 
     def vacuum(self, now: datetime) -> None:
         for path in self.table_paths():

@@ -1,4 +1,4 @@
-"""Where silver keeps things, and the Delta I/O for them (tables, tombstones, quarantine, pending)."""
+"""Where silver keeps things, and the I/O for them (tables, tombstones, quarantine, held-back lines)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from pyspark.sql import types as T
 from .debezium import ColumnSpec
 from .position import after_sql, before_point_sql
 from .rows import METADATA
-from .transactions import PENDING_SCHEMA
 
 KEY_PROPERTY = "lakehouse.primary_key"
 SOURCE_PROPERTY = "lakehouse.source_table"
@@ -26,6 +25,9 @@ CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
 DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
 #: properties every silver table carries (set on tables an older version created without them)
 TABLE_PROPERTIES = {CHANGE_FEED_PROPERTY: "true", DELETION_VECTORS_PROPERTY: "true"}
+
+#: where held lines that are in no bronze file are kept, under the silver root
+HELD_LINES = "_state/held"
 
 TOMBSTONE_SCHEMA = T.StructType(
     [
@@ -70,8 +72,26 @@ class Layout:
 
     @property
     def pending(self) -> str:
-        """Lines of held-back transactions (Delta, appended and deleted per group)."""
+        """Lines of held-back transactions as an older version kept them (Delta; migrated at start)."""
         return f"{self.root}/_state/pending"
+
+    @property
+    def held(self) -> str:
+        """Held-back (transaction, table) groups and the files their lines are in (a small JSON
+        object): the lines stay in bronze and are read again after a restart."""
+        return f"{self.root}/_state/held.json"
+
+    @property
+    def held_lines(self) -> str:
+        """Held lines that are in no bronze file (in-memory batches, a migrated state), as text."""
+        return f"{self.root}/{HELD_LINES}"
+
+    @staticmethod
+    def held_lines_dir(file: str) -> str | None:
+        """The `_state/held/` directory a line's file is in (a file URI or path), None for bronze."""
+        marker = f"/{HELD_LINES}/"
+        i = file.find(marker)
+        return file[i + len(marker) :].split("/", maxsplit=1)[0] if i >= 0 else None
 
     @property
     def properties_checked(self) -> str:
@@ -320,24 +340,45 @@ class Store:
             cond += " AND source_table = '" + table.replace("'", "''") + "'"
         DeltaTable.forPath(self.spark, self.layout.quarantine).delete(cond)
 
-    # ---- held-back transactions: lines appended once per batch, deleted per released group
-    def pending(self) -> DataFrame:
-        return self.read(self.layout.pending, PENDING_SCHEMA)
+    # ---- held-back transactions: where their lines can be read again (docs/design.md)
+    def held_state(self) -> dict[str, Any] | None:
+        text = read_text(self.spark, self.layout.held)
+        return json.loads(text) if text else None
 
-    def hold(self, lines: DataFrame, batch_id: int) -> None:
-        """Append the lines a batch holds back (PENDING_SCHEMA, kind `data`), once per batch."""
-        self.ensure(self.layout.pending, PENDING_SCHEMA, {DELETION_VECTORS_PROPERTY: "true"})
-        self.append_once(lines, self.layout.pending, "silver-held", batch_id)
+    def write_held_state(self, body: dict[str, Any]) -> None:
+        write_text(self.spark, self.layout.held, json.dumps(body, sort_keys=True))
 
-    def release(self, groups: set[tuple[int, str]]) -> None:
-        """Delete the stored lines of (transaction, table) groups that were applied."""
-        if not groups or not self.exists(self.layout.pending):
-            return
-        keys = ", ".join("'" + f"{txid}:{table}".replace("'", "''") + "'" for txid, table in sorted(groups))
-        DeltaTable.forPath(self.spark, self.layout.pending).delete(
-            f"kind = 'data' AND concat_ws(':', CAST(txid AS STRING), collection) IN ({keys})"
+    def write_held_lines(self, lines: DataFrame, name: str) -> str:
+        """Store held lines that have no bronze file (an in-memory batch, a migrated state) as text
+        under `_state/held/`; the directory, which is what the held state names."""
+        path = f"{self.layout.held_lines}/{name}"
+        lines.select("line").coalesce(1).write.mode("overwrite").text(path)
+        return path
+
+    def read_lines(self, files: list[str]) -> DataFrame:
+        """`(line, file)` of bronze files (or `_state/held/` directories), as the stream reads them."""
+        return self.spark.read.text(files).select(
+            F.col("value").alias("line"), F.input_file_name().alias("file")
         )
 
-    def replace_pending(self, lines: DataFrame) -> None:
-        """Rewrite the stored lines at once (upgrading the state of an older version)."""
-        lines.write.format("delta").mode("overwrite").save(self.layout.pending)
+    def drop_held_lines(self, keep: set[str]) -> None:
+        """Delete the `_state/held/` directories no held line is read from any more."""
+        p, fs = hadoop_path(self.spark, self.layout.held_lines)
+        if not fs.exists(p):
+            return
+        wanted = {self.layout.held_lines_dir(f) for f in keep}
+        for status in fs.listStatus(p):
+            if status.getPath().getName() not in wanted:
+                fs.delete(status.getPath(), True)
+
+    def older_pending(self) -> DataFrame | None:
+        """Held lines as an older version stored them (a Delta table of whole lines), if any."""
+        return (
+            self.spark.read.format("delta").load(self.layout.pending)
+            if self.exists(self.layout.pending)
+            else None
+        )
+
+    def drop_older_pending(self) -> None:
+        p, fs = hadoop_path(self.spark, self.layout.pending)
+        fs.delete(p, True)

@@ -8,41 +8,14 @@ events are there, or — so the stream never blocks on a record that will not co
 waited `timeout` (counted in a metric).
 
 The decision is made on the driver from a per-group summary (a few rows per transaction), so a
-batch costs no joins for it; the held lines themselves stay in Spark.
+batch costs no joins for it. The held lines stay in Spark's memory; what is stored is where they
+can be read again after a restart (the bronze files they are in).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
-
-PENDING_SCHEMA = T.StructType(
-    [
-        T.StructField("kind", T.StringType()),  # "data" (a bronze line) or "end" (one table of an END)
-        T.StructField("line", T.StringType()),
-        T.StructField("txid", T.LongType()),
-        T.StructField("collection", T.StringType()),
-        T.StructField("expected", T.LongType()),
-        T.StructField("first_seen", T.TimestampType()),
-    ]
-)
-
-
-def held_rows(parsed: DataFrame) -> DataFrame:
-    """Parsed data events (envelope.parse) → PENDING_SCHEMA rows that keep their bronze line and
-    the (transaction, table) group it waits with."""
-    return parsed.select(
-        F.lit("data").alias("kind"),
-        "line",
-        "txid",
-        F.col("table").alias("collection"),
-        F.lit(None).cast("long").alias("expected"),
-        "first_seen",
-    )
 
 
 @dataclass(frozen=True)
