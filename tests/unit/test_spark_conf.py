@@ -23,7 +23,3 @@ def test_file_listing_runs_in_as_many_tasks_as_a_shuffle(tmp_path: Path) -> None
     conf = _conf(tmp_path)
     assert conf["spark.sql.shuffle.partitions"] == "3"
     assert conf["spark.sql.sources.parallelPartitionDiscovery.parallelism"] == "3"
-
-
-def test_every_placeholder_is_rendered(tmp_path: Path) -> None:
-    assert not [v for v in _conf(tmp_path).values() if "{{" in v or "}}" in v]
