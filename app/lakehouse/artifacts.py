@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from rich.console import Console
@@ -138,12 +139,24 @@ def run_with_progress(
     console.print(f"[green]✓[/] {label} ({n} fetched, {time.monotonic() - started:.0f}s)")
 
 
-def _done(path: Path) -> bool:
-    return (path / ".complete").exists()
+def _done(path: Path, stamp: str = "") -> bool:
+    """Installed, and (given a stamp) from the same recipe: a changed pom resolves again."""
+    marker = path / ".complete"
+    if not marker.exists():
+        return False
+    return not stamp or marker.read_text().splitlines()[:1] == [stamp]
 
 
-def _mark(path: Path) -> None:
-    (path / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+def _mark(path: Path, stamp: str = "") -> None:
+    (path / ".complete").write_text(f"{stamp}\n{time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+
+
+def _recipe(pom: Path, props: dict[str, str]) -> str:
+    """What a Maven step resolves from: the pom's bytes and the properties passed to it."""
+    digest = hashlib.sha256(pom.read_bytes())
+    for key in sorted(props):
+        digest.update(f"\0{key}={props[key]}".encode())
+    return f"recipe {digest.hexdigest()[:16]}"
 
 
 def ensure_postgres(v: Versions) -> None:
@@ -236,7 +249,8 @@ def _apt_install(packages: list[str]) -> None:
 
 
 def _maven_copy(pom: Path, dest: Path, label: str, props: dict[str, str], cache: Path) -> None:
-    if _done(dest):
+    stamp = _recipe(pom, props)
+    if _done(dest, stamp):
         return
     mvn = _need("mvn", "install Maven 3.8+ (Debian: apt-get install maven)")
     if dest.exists():
@@ -245,7 +259,7 @@ def _maven_copy(pom: Path, dest: Path, label: str, props: dict[str, str], cache:
     argv = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={dest}"]
     argv += [f"-D{k}={v}" for k, v in props.items()]
     run_with_progress(argv, label, cache / "logs" / f"{dest.name}.log", r"Downloaded from")
-    _mark(dest)
+    _mark(dest, stamp)
 
 
 #: what `lakehouse install` sets up, in order; `--only` picks some (the compose images do)
@@ -308,6 +322,8 @@ def _step_spark_jars(root: Path, cache: Path, versions: Versions) -> None:
             "hadoop.version": versions.hadoop,
             "awssdk.version": versions.aws_sdk,
             "postgres.jdbc.version": versions.postgres_jdbc,
+            # the Kafka source must match Spark exactly: the pyspark pinned in pyproject.toml
+            "spark.version": metadata.version("pyspark"),
         },
         cache,
     )

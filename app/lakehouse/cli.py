@@ -435,18 +435,41 @@ def reset_silver(yes: bool) -> None:
     "--out", default="artifacts/bench", show_default=True, type=click.Path(), help="JSON + plots here"
 )
 @click.option("--json", "as_json", is_flag=True, help="print the result document")
+@click.option(
+    "--floor",
+    is_flag=True,
+    help="then the same load through the floor job (Kafka → MERGE, none of silver's rules), silver stopped",
+)
 @click.pass_context
-def bench(ctx: click.Context, rate: float, duration: float, out: str, as_json: bool) -> None:
+def bench(ctx: click.Context, *, rate: float, duration: float, out: str, as_json: bool, floor: bool) -> None:
     """Freshness through every hop under a steady change load (the stack must be up).
 
     Without a subcommand: the generator writes RATE changes/s for DURATION s while a marker row is
     followed from the Postgres commit to Kafka, bronze, the silver commit and a Trino query.
     Writes bench.json and freshness/CDF/hop plots to OUT. Subcommands measure one layer.
+    With --floor, OUT/floor/ gets the floor job's run and OUT/comparison.json + .png the two side by side.
     """
     if ctx.invoked_subcommand is not None:
         return
     from .benchmark.run import run as run_bench
 
+    if floor:
+        from .benchmark.compare import run_with_floor
+
+        c = run_with_floor(_stack(), rate, duration, Path(out))
+        if as_json:
+            click.echo(json.dumps(c, indent=2))
+            return
+        for name in ("silver", "floor"):
+            v = c[name]
+            click.echo(
+                f"{name:<6} at {v['achieved_rate']}/s: commit → Trino p50 {v['p50']}s p95 {v['p95']}s; "
+                f"lag bounded: {v['lag_bounded']}"
+            )
+        ratio = c["freshness_ratio"]
+        click.echo(f"silver / floor: p50 {ratio['p50']} times, p95 {ratio['p95']} times")
+        click.echo(f"→ {out}/comparison.json, comparison.png, bench.json, floor/bench.json")
+        return
     r = run_bench(_stack(), rate, duration, Path(out))
     if as_json:
         click.echo(json.dumps(r, indent=2))

@@ -78,6 +78,8 @@ def test_a_result_document_matches_the_schema() -> None:
     s = summary([1.0, 2.0])
     doc = {
         "freshness_s": s,
+        "freshness_samples_s": [1.0, 2.0],
+        "target": "silver",
         "achieved_rate": 99.5,
         "target_rate": 100.0,
         "duration_s": 60.0,
@@ -107,3 +109,20 @@ def test_batch_breakdown_is_per_batch_over_the_run() -> None:
     }
     # the job did not answer: nothing per batch rather than a division by zero
     assert batch_breakdown({}, {})["seconds_per_batch"] is None
+
+
+def test_silver_is_reported_as_a_multiple_of_the_floor() -> None:
+    from lakehouse.benchmark.compare import comparison
+
+    def result(p50: float, p95: float, bounded: bool) -> dict[str, object]:
+        s = summary([p50] * 50 + [p95] * 50)
+        s["p50"], s["p95"] = p50, p95
+        return {"freshness_s": s, "achieved_rate": 990.0, "lag_bounded": bounded}
+
+    c = comparison(result(12.0, 30.0, False), result(3.0, 6.0, True))
+    assert c["freshness_ratio"]["p50"] == 4.0
+    assert c["freshness_ratio"]["p95"] == 5.0
+    assert (c["silver"]["lag_bounded"], c["floor"]["lag_bounded"]) == (False, True)
+    nothing = result(1.0, 1.0, True)
+    nothing["freshness_s"] = summary([])  # no marker seen: no ratio, rather than a division error
+    assert comparison(nothing, result(3.0, 6.0, True))["freshness_ratio"]["p50"] is None

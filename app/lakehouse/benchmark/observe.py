@@ -22,6 +22,26 @@ from ..query.client import QueryError, Trino
 MARKER_TABLE = "bench_marker"
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where the benchmark reads the marker back through Trino: the Trino schema of the table, the
+    SQL of its `seq`, and the user allowed to read it."""
+
+    schema: str
+    seq_sql: str
+    user: str
+
+    @property
+    def table(self) -> str:
+        return f'{self.schema}."{MARKER_TABLE}"'
+
+
+#: silver's typed table, read as an analyst would
+SILVER = Target("silver", "seq", "analyst")
+#: the floor job's table (benchmark/floor.py): the row is Debezium's `after` JSON text
+FLOOR = Target("floor", "CAST(json_extract_scalar(row, '$.seq') AS bigint)", "admin")
+
+
 @dataclass
 class Seen:
     """marker seq → first time (time.time()) it was observed at one point."""
@@ -112,10 +132,10 @@ def bronze_poll(client: Any, bucket: str, prefix: str) -> Callable[[], int | Non
     return poll
 
 
-def trino_poll(trino: Trino) -> Callable[[], int | None]:
+def trino_poll(trino: Trino, target: Target = SILVER) -> Callable[[], int | None]:
     def poll() -> int | None:
         try:
-            value = trino.scalar(f"SELECT seq FROM silver.{MARKER_TABLE} WHERE id = 1")
+            value = trino.scalar(f"SELECT max({target.seq_sql}) FROM {target.table}")
         except QueryError:  # not registered yet
             return None
         return None if value is None else int(value)
@@ -123,16 +143,17 @@ def trino_poll(trino: Trino) -> Callable[[], int | None]:
     return poll
 
 
-def silver_commits(trino: Trino) -> dict[int, float]:
-    """marker seq → time of the silver Delta commit that first held it (from the table history)."""
+def silver_commits(trino: Trino, target: Target = SILVER) -> dict[int, float]:
+    """marker seq → time of the Delta commit that first held it (from the table history)."""
     versions = trino.query(
-        f'SELECT version, to_unixtime(timestamp) FROM silver."{MARKER_TABLE}$history" ORDER BY version'
+        f'SELECT version, to_unixtime(timestamp) FROM {target.schema}."{MARKER_TABLE}$history" '
+        "ORDER BY version"
     ).rows
     seen = Seen()
     for version, ts in versions:
         try:
             seq = trino.scalar(
-                f"SELECT seq FROM silver.{MARKER_TABLE} FOR VERSION AS OF {version} WHERE id = 1"
+                f"SELECT max({target.seq_sql}) FROM {target.table} FOR VERSION AS OF {version}"
             )
         except QueryError:
             continue

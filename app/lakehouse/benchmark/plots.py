@@ -48,16 +48,22 @@ def freshness_over_time(
     plt.close(fig)
 
 
-def cdf(values: Sequence[float], title: str, path: Path) -> None:
+def cdf(values: Sequence[float] | Mapping[str, Sequence[float]], title: str, path: Path) -> None:
+    """One CDF, or one per named series (silver beside the floor job)."""
+    series = values if isinstance(values, Mapping) else {"": values}
     plt = _plt()
-    ordered = sorted(values)
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.step(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], where="post")
+    for name, sample in series.items():
+        ordered = sorted(sample)
+        ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
+        ax.step(ordered, ys, where="post", label=name or None)
     ax.set_xlabel("commit → visible in Trino (s)")
     ax.set_ylabel("share of markers")
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(loc="lower right")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

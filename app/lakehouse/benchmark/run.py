@@ -20,12 +20,14 @@ import psycopg
 from ..errors import LakehouseError
 from ..generator import run as generate
 from ..query.client import QueryError
-from ..query.connect import analyst_client
+from ..query.connect import analyst_client, client_for
 from ..stack import Stack
 from . import plots
 from .footprint import machine, tree_rss_mib
 from .observe import (
     MARKER_TABLE,
+    SILVER,
+    Target,
     Watcher,
     bronze_poll,
     kafka_poll,
@@ -41,8 +43,8 @@ DRAIN_S = 300.0
 SAMPLE_EVERY_S = 10.0
 
 
-def _marker_ready(stack: Stack) -> None:
-    """Create the marker row and wait until Trino shows it: every hop is warm before timing."""
+def touch_marker(stack: Stack) -> None:
+    """Create the marker row, or write it again unchanged but for `written_at` (one more event)."""
     schema = stack.s.source_schema
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
         conn.execute(
@@ -53,7 +55,12 @@ def _marker_ready(stack: Stack) -> None:
             f"INSERT INTO {schema}.{MARKER_TABLE} VALUES (1, 0, now()) "
             "ON CONFLICT (id) DO UPDATE SET written_at = now()"
         )
-    poll = trino_poll(analyst_client(stack.s, stack.ctx.secrets))
+
+
+def _marker_ready(stack: Stack, target: Target) -> None:
+    """Wait until Trino shows the marker row: every hop is warm before timing."""
+    touch_marker(stack)
+    poll = trino_poll(client_for(stack.s, stack.ctx.secrets, target.user), target)
     deadline = time.monotonic() + DRAIN_S
     while poll() is None:
         if time.monotonic() > deadline:
@@ -104,18 +111,21 @@ def _sample(
         loader.join(timeout=max(0.0, SAMPLE_EVERY_S - (time.time() - now)))
 
 
-def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1) -> dict[str, Any]:
+def run(
+    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1, *, target: Target = SILVER
+) -> dict[str, Any]:
+    """One freshness run; `target` is where the marker is read back (silver, or the floor job's)."""
     s = stack.s
-    _marker_ready(stack)
+    _marker_ready(stack, target)
     base = _current_seq(stack)
     topic = f"{s.topic_prefix}.{s.source_schema}.{MARKER_TABLE}"
-    trino = analyst_client(s, stack.ctx.secrets)
+    trino = client_for(s, stack.ctx.secrets, target.user)
     watchers = {
         "kafka": Watcher("kafka", kafka_poll(s.kafka_bootstrap, topic), 0.0),
         "bronze": Watcher(
             "bronze", bronze_poll(stack.minio.client(), s.bucket, f"bronze/{topic}/"), WATCH_EVERY_S
         ),
-        "trino": Watcher("trino", trino_poll(trino), WATCH_EVERY_S),
+        "trino": Watcher("trino", trino_poll(trino, target), WATCH_EVERY_S),
     }
     for w in watchers.values():
         w.start()
@@ -184,7 +194,7 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
     batches = batch_breakdown(counters_before, silver_counters(metrics_url))
     seen = {name: w.seen.snapshot() for name, w in watchers.items()}
     seen["commit"] = committed
-    seen["silver_commit"] = silver_commits(trino)
+    seen["silver_commit"] = silver_commits(trino, target)
     seen = {p: {k: v for k, v in seen.get(p, {}).items() if k in committed} for p in POINTS}
     result = _result(
         stack,
@@ -196,7 +206,9 @@ def run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int =
         rss=rss,
         started=started,
     )
-    result["silver_batches"] = batches
+    result["target"] = target.schema
+    if target == SILVER:
+        result["silver_batches"] = batches
     _write(result, seen, lag, started, out_dir)
     return result
 
@@ -218,6 +230,7 @@ def _result(
     sink = json.loads((stack.s.root / "bronze" / "sink.json").read_text())
     return {
         "freshness_s": summary([v for _, v in fresh]),
+        "freshness_samples_s": [round(v, 3) for _, v in fresh],
         "achieved_rate": round(generated.achieved_rate, 1),
         "target_rate": rate,
         "duration_s": duration_s,
@@ -253,6 +266,8 @@ def _write(
     (out_dir / "bench.json").write_text(json.dumps(result, indent=2))
     fresh = freshness(seen)
     label = f"{result['achieved_rate']:.0f} changes/s, {result['machine']['cpus']} cores"
+    if result["target"] != SILVER.schema:
+        label += f", {result['target']} job"
     plots.freshness_over_time(fresh, lag, started, f"Freshness and lag at {label}", out_dir / "freshness.png")
     if fresh:
         plots.cdf([v for _, v in fresh], f"Commit → visible in Trino, CDF ({label})", out_dir / "cdf.png")

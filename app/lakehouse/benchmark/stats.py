@@ -96,10 +96,12 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
         "freshness_s", "achieved_rate", "target_rate", "duration_s", "markers", "hops_s",
-        "bottleneck", "lag_bounded", "footprint", "files", "machine",
+        "bottleneck", "lag_bounded", "footprint", "files", "machine", "target", "freshness_samples_s",
     ],
     "properties": {
         "freshness_s": _SUMMARY,
+        "freshness_samples_s": {"type": "array", "items": {"type": "number"}},
+        "target": {"enum": ["silver", "floor"]},
         "achieved_rate": {"type": "number", "minimum": 0},
         "target_rate": {"type": "number", "exclusiveMinimum": 0},
         "duration_s": {"type": "number", "exclusiveMinimum": 0},

@@ -1,0 +1,131 @@
+"""`lakehouse bench --floor`: the same load through silver, then through the floor job.
+
+The floor (benchmark/floor.py) is the tutorial job with none of silver's rules. Both runs use the
+same generator seed, rate and duration on the same stack, one after the other: first silver as it
+runs, then silver stopped and the floor job reading the topics instead. The comparison reports
+silver's freshness as a multiple of the floor's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from minio.deleteobjects import DeleteObject
+
+from ..errors import LakehouseError, UsageError
+from ..procs import tail
+from ..query.catalog import CatalogSync
+from ..query.connect import admin_client
+from ..stack import Stack
+from . import plots
+from .floor import PREFIX
+from .observe import FLOOR, MARKER_TABLE
+from .run import run, touch_marker
+
+#: how long the floor job may take to start and write the marker's first commit
+START_S = 300.0
+
+
+def _catalog(stack: Stack) -> CatalogSync:
+    sync = CatalogSync(admin_client(stack.s, stack.ctx.secrets), stack.minio.client(), stack.s.bucket, "", [])
+    sync.trino.query(f"CREATE SCHEMA IF NOT EXISTS lakehouse.{FLOOR.schema}")
+    return sync
+
+
+def _clear(stack: Stack, sync: CatalogSync) -> None:
+    """Forget the floor's marker table in Trino and delete everything the floor job wrote."""
+    sync.unregister((FLOOR.schema, MARKER_TABLE))
+    mc = stack.minio.client()
+    names = [o.object_name for o in mc.list_objects(stack.s.bucket, prefix=f"{PREFIX}/", recursive=True)]
+    for error in mc.remove_objects(stack.s.bucket, [DeleteObject(n) for n in names if n]):
+        raise LakehouseError(f"could not delete the floor job's {error.name}: {error.message}")
+
+
+def _wait_for_marker_table(stack: Stack, proc: subprocess.Popen[bytes], log: Path) -> str:
+    """Write the marker until the floor job has created its table (it reads only what arrives
+    after it started); its location."""
+    mc = stack.minio.client()
+    folder = f"{PREFIX}/{MARKER_TABLE}/"
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LakehouseError(f"the floor job exited ({proc.returncode}); {log}:\n{tail(log, 30)}")
+        touch_marker(stack)
+        if any(True for _ in mc.list_objects(stack.s.bucket, prefix=f"{folder}_delta_log/")):
+            return f"s3://{stack.s.bucket}/{folder.rstrip('/')}"
+        time.sleep(2)
+    raise LakehouseError(
+        f"the floor job wrote no marker table within {START_S:.0f}s; {log}:\n{tail(log, 30)}"
+    )
+
+
+def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int) -> dict[str, Any]:
+    """Stop silver, run the floor job under the same load, then put silver back."""
+    if stack.s.service_hostnames:
+        raise UsageError("--floor needs the native launcher: it stops silver and starts its own Spark job")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    silver = stack.service("silver")
+    sync = _catalog(stack)
+    log = out_dir / "floor-job.log"
+    silver.stop()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        _clear(stack, sync)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lakehouse.benchmark.floor"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=silver.env(),
+            )
+        sync.register((FLOOR.schema, MARKER_TABLE), _wait_for_marker_table(stack, proc, log))
+        return run(stack, rate, duration_s, out_dir, seed, target=FLOOR)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        _clear(stack, sync)
+        silver.start()
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def comparison(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    """Silver against the floor: freshness percentiles and their ratio, and whether each kept up."""
+    keys = ("p50", "p95", "p99", "max")
+    return {
+        "silver": {k: ours["freshness_s"][k] for k in keys}
+        | {"achieved_rate": ours["achieved_rate"], "lag_bounded": ours["lag_bounded"]},
+        "floor": {k: floor["freshness_s"][k] for k in keys}
+        | {"achieved_rate": floor["achieved_rate"], "lag_bounded": floor["lag_bounded"]},
+        "freshness_ratio": {k: _ratio(ours["freshness_s"][k], floor["freshness_s"][k]) for k in keys},
+    }
+
+
+def run_with_floor(
+    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1
+) -> dict[str, Any]:
+    ours = run(stack, rate, duration_s, out_dir, seed)
+    floor = floor_run(stack, rate, duration_s, out_dir / "floor", seed)
+    result = comparison(ours, floor)
+    (out_dir / "comparison.json").write_text(json.dumps(result, indent=2))
+    plots.cdf(
+        {
+            f"silver (p50 {ours['freshness_s']['p50']:.1f} s)": ours["freshness_samples_s"],
+            f"floor job (p50 {floor['freshness_s']['p50']:.1f} s)": floor["freshness_samples_s"],
+        },
+        f"Silver against the floor job, {ours['achieved_rate']:.0f} changes/s",
+        out_dir / "comparison.png",
+    )
+    return result

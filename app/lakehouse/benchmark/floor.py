@@ -1,0 +1,144 @@
+"""`python -m lakehouse.benchmark.floor`: the floor the benchmark holds silver against.
+
+The simplest CDC job a user would copy from a tutorial: Spark's Kafka source, `foreachBatch`, and
+the last event per key MERGEd into one Delta table per topic. None of silver's rules apply: no
+transaction boundaries, no TOAST, no contract or quarantine, no tombstones against replays, no
+key changes, no types (a row is kept as Debezium's `after` JSON text). It runs with silver's own
+`spark-defaults.conf` and trigger, so what it costs is what Spark, Delta and this machine cost.
+
+It writes under `floor/` in the bucket, never under `silver/`; `lakehouse bench --floor` starts it
+with silver stopped and deletes its tables afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ..artifacts import spark_jars
+from ..errors import LakehouseError
+from ..secrets import Secrets
+from ..settings import Settings, load_settings
+from ..silver.config import SilverConfig
+from ..silver.session import build, jars_in, read_conf, s3_credentials
+from ..versions import Versions
+
+log = logging.getLogger("lakehouse.floor")
+
+#: the part of a Connect JSON envelope the floor reads; `after` stays raw JSON text
+EVENT = "payload STRUCT<op STRING, after STRING>"
+PREFIX = "floor"
+
+
+def topics_pattern(s: Settings) -> str:
+    """The source tables' topics (not the transaction or heartbeat topics)."""
+    return rf"^{s.topic_prefix}\.{s.source_schema}\..+"
+
+
+def table_of(topic: str) -> str:
+    return topic.rsplit(".", 1)[-1]
+
+
+def latest_per_key(records: DataFrame) -> DataFrame:
+    """Kafka records (topic, key, value, offset) → the last event per (topic, key): `op`, `row`.
+
+    A key always lands in the same partition, so its offset orders its events. Kafka tombstones
+    (a null value after a delete) are skipped."""
+    events = records.where(F.col("value").isNotNull()).select(
+        "topic",
+        "offset",
+        F.get_json_object(F.col("key").cast("string"), "$.payload").alias("key"),
+        F.from_json(F.col("value").cast("string"), EVENT).alias("e"),
+    )
+    event = F.struct(F.col("e.payload.op").alias("op"), F.col("e.payload.after").alias("row"))
+    last = F.max_by(event, "offset")
+    return (
+        events.where(F.col("key").isNotNull())
+        .groupBy("topic", "key")
+        .agg(last.alias("last"))
+        .select("topic", "key", "last.op", "last.row")
+    )
+
+
+def merge(spark: SparkSession, path: str, rows: DataFrame) -> None:
+    """Upsert the last row per key; a delete removes the key. The first batch creates the table."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        rows.where("op != 'd'").select("key", "row").write.format("delta").save(path)
+        return
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(rows.alias("s"), "t.key = s.key")
+        .whenMatchedDelete("s.op = 'd'")
+        .whenMatchedUpdate(set={"row": "s.row"})
+        .whenNotMatchedInsert(condition="s.op != 'd'", values={"key": "s.key", "row": "s.row"})
+        .execute()
+    )
+
+
+def apply(spark: SparkSession, root: str, records: DataFrame, batch_id: int) -> None:
+    started = time.monotonic()
+    latest = latest_per_key(records).persist()
+    try:
+        topics = [r.topic for r in latest.select("topic").distinct().collect()]
+        for topic in topics:
+            merge(spark, f"{root}/{table_of(topic)}", latest.where(F.col("topic") == topic).drop("topic"))
+    finally:
+        latest.unpersist()
+    log.info("batch %d: %d tables in %.2fs", batch_id, len(topics), time.monotonic() - started)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        s = load_settings()
+        sec = Secrets.load_or_create(s.home)
+        cfg = SilverConfig.load(s.state("silver") / "silver.json")
+        conf = read_conf(s.state("silver") / "spark-defaults.conf")
+        jars = jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env")))
+    except LakehouseError as exc:
+        print(f"floor: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    spark = build(
+        s.spark_master,
+        {**conf, **s3_credentials(sec.minio_root_user, sec.minio_root_password)},
+        jars,
+        app_name="lakehouse-floor",
+    )
+    root = f"s3a://{s.bucket}/{PREFIX}"
+    try:
+        records = (
+            spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", s.kafka_bootstrap)
+            .option("subscribePattern", topics_pattern(s))
+            .option("startingOffsets", "latest")
+            .option("failOnDataLoss", "true")
+            .load()
+        )
+        query = (
+            records.writeStream.foreachBatch(lambda df, i: apply(spark, root, df, i))
+            .option("checkpointLocation", f"{root}/_checkpoint")
+            .trigger(processingTime=cfg.trigger)
+            .start()
+        )
+        log.info("floor job running: %s → %s", topics_pattern(s), root)
+        query.awaitTermination()
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
