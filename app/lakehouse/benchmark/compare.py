@@ -19,7 +19,7 @@ from minio.deleteobjects import DeleteObject
 
 from ..errors import LakehouseError, UsageError
 from ..procs import tail
-from ..query.catalog import CatalogSync
+from ..query.catalog import CatalogSync, has_log
 from ..query.connect import admin_client
 from ..stack import Stack
 from . import plots
@@ -56,7 +56,7 @@ def _wait_for_marker_table(stack: Stack, proc: subprocess.Popen[bytes], log: Pat
         if proc.poll() is not None:
             raise LakehouseError(f"the floor job exited ({proc.returncode}); {log}:\n{tail(log, 30)}")
         touch_marker(stack)
-        if any(True for _ in mc.list_objects(stack.s.bucket, prefix=f"{folder}_delta_log/")):
+        if has_log(mc, stack.s.bucket, folder):
             return f"s3://{stack.s.bucket}/{folder.rstrip('/')}"
         time.sleep(2)
     raise LakehouseError(

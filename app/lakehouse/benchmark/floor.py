@@ -101,6 +101,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per callback otherwise
     try:
         s = load_settings()
         sec = Secrets.load_or_create(s.home)

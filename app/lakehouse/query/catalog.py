@@ -32,7 +32,8 @@ def _names(lister: ObjectLister, bucket: str, prefix: str) -> list[str]:
     return [str(getattr(o, "object_name", "")) for o in lister.list_objects(bucket, prefix=prefix)]
 
 
-def _has_log(lister: ObjectLister, bucket: str, folder: str) -> bool:
+def has_log(lister: ObjectLister, bucket: str, folder: str) -> bool:
+    """A Delta table: a commit file in `_delta_log/` (S3A also leaves an empty folder marker)."""
     return any(n.endswith(".json") for n in _names(lister, bucket, f"{folder}_delta_log/"))
 
 
@@ -52,7 +53,7 @@ def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[K
                 if t.endswith("/")
             ]
         for key, folder in candidates:
-            if key in known or _has_log(lister, bucket, folder):
+            if key in known or has_log(lister, bucket, folder):
                 found[key] = f"s3://{bucket}/{folder.rstrip('/')}"
     return found
 
