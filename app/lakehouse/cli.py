@@ -464,7 +464,8 @@ def bench(ctx: click.Context, *, rate: float, duration: float, out: str, as_json
             v = c[name]
             click.echo(
                 f"{name:<6} at {v['achieved_rate']}/s: commit → Trino p50 {v['p50']}s p95 {v['p95']}s; "
-                f"lag bounded: {v['lag_bounded']}"
+                f"lag bounded: {v['lag_bounded']}; markers visible {v['markers']['visible']} of "
+                f"{v['markers']['written']}"
             )
         ratio = c["freshness_ratio"]
         click.echo(f"silver / floor: p50 {ratio['p50']} times, p95 {ratio['p95']} times")

@@ -117,12 +117,14 @@ def test_silver_is_reported_as_a_multiple_of_the_floor() -> None:
     def result(p50: float, p95: float, bounded: bool) -> dict[str, object]:
         s = summary([p50] * 50 + [p95] * 50)
         s["p50"], s["p95"] = p50, p95
-        return {"freshness_s": s, "achieved_rate": 990.0, "lag_bounded": bounded}
+        markers = {"written": 100, "visible": 100 if bounded else 60}
+        return {"freshness_s": s, "achieved_rate": 990.0, "lag_bounded": bounded, "markers": markers}
 
     c = comparison(result(12.0, 30.0, False), result(3.0, 6.0, True))
     assert c["freshness_ratio"]["p50"] == 4.0
     assert c["freshness_ratio"]["p95"] == 5.0
     assert (c["silver"]["lag_bounded"], c["floor"]["lag_bounded"]) == (False, True)
+    assert c["silver"]["markers"] == {"written": 100, "visible": 60}
     nothing = result(1.0, 1.0, True)
     nothing["freshness_s"] = summary([])  # no marker seen: no ratio, rather than a division error
     assert comparison(nothing, result(3.0, 6.0, True))["freshness_ratio"]["p50"] is None
