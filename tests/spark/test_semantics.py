@@ -84,6 +84,34 @@ def test_delete_leaves_tombstone_against_stale_events(silver: BatchProcessor) ->
     assert rows(silver)[1]["title"] == "reinserted"
 
 
+def test_tombstones_are_checked_only_where_one_could_outrank_an_event(silver: BatchProcessor) -> None:
+    def movies(processor: BatchProcessor) -> dict[Any, str]:
+        return {k: r["title"] for k, r in rows(processor).items()}
+
+    r = run(
+        silver, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), event("d", {"movie_id": 1}, 30)
+    )
+    assert r.tombstone_checks == []  # no tombstone existed before this batch
+    r = run(silver, event("u", movie(2, "newer"), 40), batch_id=1)
+    assert r.tombstone_checks == []  # every event follows the newest tombstone (30)
+    assert movies(silver) == {2: "newer"}
+    r = run(silver, event("u", movie(1, "stale"), 20), event("u", movie(2, "newest"), 50), batch_id=2)
+    assert r.tombstone_checks == [MOVIE]  # one event precedes the tombstone: checked, and dropped
+    assert movies(silver) == {2: "newest"}
+    # a restarted job reads the newest tombstone from the log
+    restarted = BatchProcessor(silver.spark, silver.store.layout, silver.rules)
+    r = run(restarted, event("u", movie(2, "after restart"), 60), batch_id=3)
+    assert r.tombstone_checks == []
+    r = run(restarted, event("c", movie(1, "replayed"), 25), batch_id=4)
+    assert r.tombstone_checks == [MOVIE]
+    assert movies(restarted) == {2: "after restart"}
+    # a later delete raises the newest tombstone: an event between the two is checked again
+    run(restarted, event("d", {"movie_id": 2}, 70), batch_id=5)
+    r = run(restarted, event("c", movie(2, "late"), 65), batch_id=6)
+    assert r.tombstone_checks == [MOVIE]
+    assert movies(restarted) == {}
+
+
 def test_unchanged_toast_value_is_kept(silver: BatchProcessor) -> None:
     big = "x" * 5000
     run(silver, event("c", movie(1, big, budget="1"), 10), batch_id=0)

@@ -33,7 +33,7 @@ from .contract import decide
 from .debezium import UnsupportedField, column_spec, key_columns, row_fields
 from .faults import Faults
 from .phases import Phases
-from .position import after_point, after_sql
+from .position import Point, after_point, after_sql, point, position
 from .rows import METADATA, decode, key_json, latest_per_key, project
 from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
 from .transactions import Decision, End, Group
@@ -74,6 +74,9 @@ class BatchResult:
     timed_out_groups: int = 0
     truncates: int = 0
     tables: list[str] = field(default_factory=list)
+    #: tables whose events were checked against their tombstones (not needed when every event is
+    #: newer than the table's newest tombstone, the live stream's case)
+    tombstone_checks: list[str] = field(default_factory=list)
     max_source_ts: datetime | None = None
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (phases.py)
 
@@ -97,6 +100,7 @@ class TableOutcome:
     changes: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
     written: bool = False
+    tombstone_checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,8 @@ class BatchProcessor:
         self._held_state: dict[str, Any] = {"groups": []}  # as stored (store.held_state)
         self._reloaded = False  # held lines came from storage this run: drop duplicates once
         self._tombstoned: set[str] = set()
+        #: per tombstoned table, the newest tombstone's position (absent: not known, so check)
+        self._newest_tombstone: dict[str, Point] = {}
 
     # ---- driver state
     def _load_state(self) -> None:
@@ -204,7 +210,8 @@ class BatchProcessor:
             log.info("held-back transactions: %d groups reloaded from %d files", len(groups), len(files))
         self._held_state = state
         self.store.drop_held_lines({f for g in groups for f in g["files"]})
-        self._tombstoned = self.store.tombstoned_tables()
+        self._newest_tombstone = self.store.newest_tombstones()
+        self._tombstoned = set(self._newest_tombstone)
         self._loaded = True
 
     def _migrate_older_pending(self) -> None:
@@ -345,6 +352,8 @@ class BatchProcessor:
                 result.truncates += int(o.truncated)
                 if o.written:
                     result.tables.append(table)
+                if o.tombstone_checked:
+                    result.tombstone_checks.append(table)
             result.schema_rejections = +result.schema_rejections
             result.max_source_ts = max(
                 (w.max_ts for w in work.values() if w.max_ts is not None), default=None
@@ -516,6 +525,8 @@ class BatchProcessor:
                     F.count("*").alias("all"),
                     F.count_if(F.size("_errors") > 0).alias("bad"),
                     F.count_if((F.size("_errors") == 0) & (F.size("_unavail") > 0)).alias("toast"),
+                    F.min(position()).alias("oldest"),
+                    F.max(F.when(F.col("_op") == "d", position())).alias("newest_delete"),
                 ).collect()[0]
             if counts["bad"]:
                 errors = rows.where(F.size("_errors") > 0)
@@ -530,7 +541,7 @@ class BatchProcessor:
                         table, good=good, silver=silver, keys=silver_keys, ctx=ctx, out=out
                     )
             latest = latest_per_key(good, silver_keys)
-            if table in self._tombstoned:
+            if self._may_be_outranked(table, point(counts["oldest"])):
                 # a delete already applied outranks any *older* event for the key (replays cannot
                 # resurrect). Not an event at the tombstone's own position: that is the delete
                 # itself, re-run after a crash between the tombstone commit and the MERGE.
@@ -540,6 +551,7 @@ class BatchProcessor:
                     (F.col("e._key") == F.col("t._key")) & F.expr(after_sql("t", "e")),
                     "left_anti",
                 )
+                out.tombstone_checked = True
             if work.deletes:
                 with ph("tombstones"):
                     latest = latest.localCheckpoint(eager=True)
@@ -555,6 +567,8 @@ class BatchProcessor:
                         batch_id,
                     )
                     self._tombstoned.add(table)
+                    # every delete of the batch, so at least as new as the tombstones just added
+                    self._tombstone_at(table, point(counts["newest_delete"]))
                 self.faults.reach("after-tombstones")
             columns = [f.name for f in silver.fields]
             with ph("merge"):
@@ -568,6 +582,19 @@ class BatchProcessor:
         finally:
             rows.unpersist()
         return out
+
+    def _may_be_outranked(self, table: str, oldest: Point | None) -> bool:
+        """Can a tombstone outrank one of these events? Only one newer than the oldest of them; a
+        table without tombstones, or whose events all follow its newest tombstone, needs no check."""
+        if table not in self._tombstoned:
+            return False
+        newest = self._newest_tombstone.get(table)
+        return newest is None or oldest is None or oldest <= newest
+
+    def _tombstone_at(self, table: str, pos: Point | None) -> None:
+        """Tombstones were added up to `pos` (None: none were, the batch's deletes all failed)."""
+        if pos is not None:
+            self._newest_tombstone[table] = max(self._newest_tombstone.get(table, pos), pos)
 
     def _decode_versions(
         self, table: str, work: TableWork, ready: DataFrame, *, ctx: Ctx, out: TableOutcome
@@ -677,4 +704,5 @@ class BatchProcessor:
             batch_id,
         )
         self._tombstoned.add(table)
+        self._tombstone_at(table, pos)
         log.info("%s: truncated at %s", table, pos)

@@ -8,6 +8,8 @@ placeholder stands for — goes through these functions.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -39,3 +41,17 @@ def before_point_sql(commit: int, change: int) -> str:
 def latest_first(*tiebreak: Column) -> list[Column]:
     """Ordering that puts the highest position first (then `tiebreak`, e.g. the bronze offset)."""
     return [F.col(COMMIT).desc(), F.col(CHANGE).desc(), *tiebreak]
+
+
+Point = tuple[int, int]
+
+
+def position() -> Column:
+    """A row's position as one value; structs compare field by field, so `F.min`/`F.max` over it
+    give the earliest/latest position."""
+    return F.struct(F.col(COMMIT).alias(COMMIT), F.col(CHANGE).alias(CHANGE))
+
+
+def point(value: Any) -> Point | None:
+    """A collected `position()` (or None) as a (commit, change) tuple, ordered like positions."""
+    return None if value is None else (int(value[0]), int(value[1]))

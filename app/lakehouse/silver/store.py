@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .debezium import ColumnSpec
-from .position import after_sql, before_point_sql
+from .position import Point, after_sql, before_point_sql, point, position
 from .rows import METADATA
 
 KEY_PROPERTY = "lakehouse.primary_key"
@@ -289,11 +289,13 @@ class Store:
         )
 
     # ---- tombstones: an append-only log of applied deletes (a key's newest one is what counts)
-    def tombstoned_tables(self) -> set[str]:
+    def newest_tombstones(self) -> dict[str, Point]:
+        """The tables that have tombstones, each with the position of its newest one."""
         if not self.exists(self.layout.tombstones):
-            return set()
-        rows = self.spark.read.format("delta").load(self.layout.tombstones).select("table").distinct()
-        return {r["table"] for r in rows.collect()}
+            return {}
+        tombs = self.spark.read.format("delta").load(self.layout.tombstones)
+        rows = tombs.groupBy("table").agg(F.max(position()).alias("newest")).collect()
+        return {r["table"]: p for r in rows if (p := point(r["newest"])) is not None}
 
     def tombstones(self, source: str) -> DataFrame:
         return self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(F.col("table") == source)
