@@ -13,22 +13,15 @@ with silver stopped and deletes its tables afterwards.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
-from types import FrameType
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ..artifacts import spark_jars
-from ..errors import LakehouseError
-from ..secrets import Secrets
-from ..settings import Settings, load_settings
-from ..silver.config import SilverConfig
-from ..silver.session import build, jars_in, read_conf, s3_credentials
-from ..versions import Versions
+from ..settings import Settings
+from ..silver.launch import start
 
 log = logging.getLogger("lakehouse.floor")
 
@@ -95,29 +88,12 @@ def apply(spark: SparkSession, root: str, records: DataFrame, batch_id: int) -> 
     log.info("batch %d: %d tables in %.2fs", batch_id, len(topics), time.monotonic() - started)
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per callback otherwise
-    try:
-        s = load_settings()
-        sec = Secrets.load_or_create(s.home)
-        cfg = SilverConfig.load(s.state("silver") / "silver.json")
-        conf = read_conf(s.state("silver") / "spark-defaults.conf")
-        jars = jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env")))
-    except LakehouseError as exc:
-        print(f"floor: {exc}", file=sys.stderr)
+    setup = start("floor")
+    if setup is None:
         return 2
-    signal.signal(signal.SIGTERM, _stop)
-    spark = build(
-        s.spark_master,
-        {**conf, **s3_credentials(sec.minio_root_user, sec.minio_root_password)},
-        jars,
-        app_name="lakehouse-floor",
-    )
+    s, cfg = setup.settings, setup.cfg
+    spark = setup.session("lakehouse-floor")
     root = f"s3a://{s.bucket}/{PREFIX}"
     try:
         records = (

@@ -1,0 +1,64 @@
+"""What a Spark job of this stack reads before it starts: settings, secrets, silver's configs
+(rendered by the launcher into its state dir) and the cached jars. Used by the silver job and by
+the benchmark's floor job, so both run with the same Spark settings."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from types import FrameType
+
+from pyspark.sql import SparkSession
+
+from ..artifacts import spark_jars
+from ..errors import LakehouseError
+from ..secrets import Secrets
+from ..settings import Settings, load_settings
+from ..versions import Versions
+from .config import SilverConfig
+from .session import build, jars_in, read_conf, s3_credentials
+
+
+@dataclass(frozen=True)
+class JobSetup:
+    settings: Settings
+    secrets: Secrets
+    cfg: SilverConfig
+    conf: dict[str, str]
+    jars: list[str]
+
+    @classmethod
+    def load(cls) -> JobSetup:
+        """Raises LakehouseError (a missing or invalid config, no jars) before any JVM starts."""
+        s = load_settings()
+        return cls(
+            settings=s,
+            secrets=Secrets.load_or_create(s.home),
+            cfg=SilverConfig.load(s.state("silver") / "silver.json"),
+            conf=read_conf(s.state("silver") / "spark-defaults.conf"),
+            jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
+        )
+
+    def session(self, app_name: str | None = None) -> SparkSession:
+        creds = s3_credentials(self.secrets.minio_root_user, self.secrets.minio_root_password)
+        return build(self.settings.spark_master, {**self.conf, **creds}, self.jars, app_name)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def start(name: str) -> JobSetup | None:
+    """Logging, setup and stop signal of a job's process; None (after saying why on stderr) when
+    it cannot start. SIGTERM (the launcher's stop) then unwinds the job so `finally` blocks run."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per foreachBatch callback otherwise
+    try:
+        setup = JobSetup.load()
+    except LakehouseError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return None
+    signal.signal(signal.SIGTERM, _stop)
+    return setup
