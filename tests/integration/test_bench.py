@@ -31,6 +31,10 @@ def test_bench_smoke_follows_markers_through_every_hop(stack: Stack, tmp_path: P
         assert result["hops_s"][hop]["n"] == result["markers"]["written"], hop
     assert result["bottleneck"] in HOPS
     assert {"silver", "trino", "kafka"} <= set(result["footprint"]["rss_mib"])
+    # CPU per service over the run: silver merged the markers, Postgres took the load's commits
+    cpu = result["footprint"]["cpu_s"]
+    assert cpu["silver"] > 0 and cpu["postgres"] > 0
+    assert sum(cpu.values()) <= result["machine"]["cpus"] * result["footprint"]["cpu_window_s"] * 1.05
     # the markers reached silver, so at least one micro-batch ran during the run and was counted
     batches = result["silver_batches"]
     assert batches["batches"] >= 1 and batches["spark_jobs_per_batch"] > 0

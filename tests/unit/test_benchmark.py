@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import jsonschema
 import pytest
@@ -128,3 +129,34 @@ def test_silver_is_reported_as_a_multiple_of_the_floor() -> None:
     nothing = result(1.0, 1.0, True)
     nothing["freshness_s"] = summary([])  # no marker seen: no ratio, rather than a division error
     assert comparison(nothing, result(3.0, 6.0, True))["freshness_ratio"]["p50"] is None
+
+
+def test_cpu_time_counts_the_process_and_its_children() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from lakehouse.benchmark.footprint import tree_cpu_s
+
+    me = os.getpid()
+    before = tree_cpu_s(me)
+    end = time.process_time() + 0.4
+    while time.process_time() < end:  # burn 0.4 s of CPU in this process
+        pass
+    mine = tree_cpu_s(me) - before
+    assert 0.3 <= mine <= 2.0
+    busy = (
+        "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        deadline = time.time() + 20
+        while tree_cpu_s(child.pid) < 0.6 and time.time() < deadline:
+            time.sleep(0.1)
+        theirs = tree_cpu_s(child.pid)
+        assert theirs >= 0.6
+        # read after the child's: the child's CPU counts for its parent (0.02 s for rounding)
+        assert tree_cpu_s(me) - before >= mine + theirs - 0.02
+    finally:
+        child.kill()
+        child.wait()

@@ -1,4 +1,5 @@
-"""What the stack costs: resident memory per service (with its child processes), machine facts."""
+"""What the stack costs: resident memory and CPU time per service (with its child processes),
+machine facts."""
 
 from __future__ import annotations
 
@@ -16,22 +17,41 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def tree_rss_mib(pid: int) -> float:
-    """RSS of `pid` and all its descendants (a JVM under a Python launcher counts), in MiB."""
-    total, todo, seen = 0, [pid], set()
+def _tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (a JVM under a Python launcher counts)."""
+    todo, seen = [pid], []
     while todo:
         p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+        if p not in seen:
+            seen.append(p)
+            todo += _children(p)
+    return seen
+
+
+def tree_rss_mib(pid: int) -> float:
+    """RSS of `pid` and all its descendants, in MiB."""
+    total = 0
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
             continue
-        todo += _children(p)
     return round(total / 1024, 1)
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and its living descendants."""
+    ticks = 0
+    for p in _tree(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
 
 
 def machine() -> dict[str, object]:

@@ -23,7 +23,7 @@ from ..query.client import QueryError
 from ..query.connect import analyst_client, client_for
 from ..stack import Stack
 from . import plots
-from .footprint import machine, tree_rss_mib
+from .footprint import machine, tree_cpu_s, tree_rss_mib
 from .observe import (
     MARKER_TABLE,
     SILVER,
@@ -89,6 +89,17 @@ def _file_counts(stack: Stack) -> dict[str, int]:
     return out
 
 
+def _cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far per running service, its child processes included (a service that
+    restarts during the run starts again from zero, so its figure is clamped at 0)."""
+    out = {}
+    for svc in stack.services:
+        pid = svc.pid()
+        if pid is not None:
+            out[svc.name] = tree_cpu_s(pid)
+    return out
+
+
 def _sample(
     stack: Stack,
     started: float,
@@ -148,6 +159,7 @@ def run(
 
     s_dsn = stack.postgres.app_dsn
     loader = threading.Thread(target=load_thread, name="load", daemon=True)
+    cpu_before = _cpu(stack)
     started = time.time()
     loader.start()
     sampler = threading.Thread(
@@ -191,6 +203,7 @@ def run(
     for w in watchers.values():
         w.stop.set()
         w.join()
+    cpu_after, cpu_window = _cpu(stack), time.time() - started
     batches = batch_breakdown(counters_before, silver_counters(metrics_url))
     seen = {name: w.seen.snapshot() for name, w in watchers.items()}
     seen["commit"] = committed
@@ -207,6 +220,12 @@ def run(
         started=started,
     )
     result["target"] = target.schema
+    result["footprint"]["cpu_s"] = {
+        name: round(max(0.0, cpu_after[name] - cpu_before[name]), 1)
+        for name in cpu_after
+        if name in cpu_before
+    }
+    result["footprint"]["cpu_window_s"] = round(cpu_window, 1)
     if target == SILVER:
         result["silver_batches"] = batches
     _write(result, seen, lag, started, out_dir)

@@ -119,6 +119,8 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "rss_mib": {"type": "object", "additionalProperties": {"type": "number"}},
                 "total_rss_mib": {"type": "number"},
+                "cpu_s": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+                "cpu_window_s": {"type": "number"},
             },
         },
         "silver_batches": {
