@@ -151,12 +151,14 @@ def test_cpu_time_counts_the_process_and_its_children() -> None:
     child = subprocess.Popen([sys.executable, "-c", busy])
     try:
         deadline = time.time() + 20
-        while tree_cpu_s(child.pid) < 0.6 and time.time() < deadline:
+        while tree_cpu_s(child.pid) < 0.5 and time.time() < deadline:
             time.sleep(0.1)
         theirs = tree_cpu_s(child.pid)
-        assert theirs >= 0.6
+        assert theirs >= 0.5
         # read after the child's: the child's CPU counts for its parent (0.02 s for rounding)
         assert tree_cpu_s(me) - before >= mine + theirs - 0.02
     finally:
         child.kill()
         child.wait()
+    # once it has exited and been waited for, it still counts (a closed connection's backend)
+    assert tree_cpu_s(me) - before >= mine + theirs - 0.02

@@ -42,7 +42,8 @@ def tree_rss_mib(pid: int) -> float:
 
 
 def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by `pid` and its living descendants."""
+    """CPU seconds (user + system) used so far by `pid` and its descendants: the living ones, and
+    the exited ones their parents have waited for (a Postgres backend of a closed connection)."""
     ticks = 0
     for p in _tree(pid):
         try:
@@ -50,7 +51,8 @@ def tree_cpu_s(pid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        # utime, stime, cutime, cstime: fields 14 to 17 of proc(5)
+        ticks += sum(int(f) for f in fields[11:15])
     return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
 
 
