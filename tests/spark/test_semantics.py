@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -209,8 +210,15 @@ def test_poison_events_are_quarantined_and_the_rest_applies(
     assert any(r.startswith("unparseable") for r in reasons)
     assert any("budget" in r and "decimal(38,10)" in r for r in reasons)
     assert any("missing key column movie_id" in r for r in reasons)
+    # each quarantined event keeps its own bronze line, also those refused after decoding (the
+    # line is looked up again by topic/partition/offset: it does not ride with the decoded rows)
     raws = {q["raw"] for q in quarantine(spark, silver)}
-    assert "this is not json" in raws
+    assert raws == {"this is not json", wrong_type, missing_key}
+    decoded = [q for q in quarantine(spark, silver) if q["raw"] != "this is not json"]
+    assert {q["source_table"] for q in decoded} == {MOVIE}
+    assert {(q["topic"], q["offset"]) for q in decoded} == {
+        (json.loads(x)["topic"], json.loads(x)["offset"]) for x in (wrong_type, missing_key)
+    }
     assert sum(result.quarantined.values()) == 3
 
 

@@ -34,7 +34,7 @@ from .debezium import UnsupportedField, column_spec, key_columns, row_fields
 from .faults import Faults
 from .phases import Phases
 from .position import Point, after_point, after_sql, point, position
-from .rows import METADATA, decode, key_json, latest_per_key, project
+from .rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
 from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
 from .transactions import Decision, End, Group
 from .transactions import decide as decide_transactions
@@ -515,6 +515,7 @@ class BatchProcessor:
             return out
         silver_keys = self._schema(table)[1]
         ingested = F.lit(now).cast("timestamp")
+        events = ready.where(F.col("table") == table)  # where a quarantined row's line is found again
         rows = reduce(DataFrame.unionByName, [project(d, silver, ingested) for d in decoded])
         if work.truncate is not None:
             rows = rows.where(after_point(*work.truncate))
@@ -529,16 +530,16 @@ class BatchProcessor:
                     F.max(F.when(F.col("_op") == "d", position())).alias("newest_delete"),
                 ).collect()[0]
             if counts["bad"]:
-                errors = rows.where(F.size("_errors") > 0)
+                errors = raw_lines(rows.where(F.size("_errors") > 0), F.array_join("_errors", "; "), events)
                 out.quarantine.append(
-                    _quarantine_rows(errors, F.array_join("_errors", "; "), now, batch_id).localCheckpoint()
+                    _quarantine_rows(errors, F.col("_reason"), now, batch_id).localCheckpoint()
                 )
             good = rows.where(F.size("_errors") == 0)
             toast_missing = 0
             if counts["toast"]:
                 with ph("toast"):
                     good, toast_missing = self._fill_toast(
-                        table, good=good, silver=silver, keys=silver_keys, ctx=ctx, out=out
+                        table, good=good, silver=silver, keys=silver_keys, events=events, ctx=ctx, out=out
                     )
             latest = latest_per_key(good, silver_keys)
             if self._may_be_outranked(table, point(counts["oldest"])):
@@ -656,6 +657,7 @@ class BatchProcessor:
         good: DataFrame,
         silver: T.StructType,
         keys: list[str],
+        events: DataFrame,
         ctx: Ctx,
         out: TableOutcome,
     ) -> tuple[DataFrame, int]:
@@ -673,15 +675,12 @@ class BatchProcessor:
         missing = good.where(F.size("_unavail") > 0)
         n = missing.count()
         if n:
+            reason = F.concat(
+                F.lit("toast: no stored value for unchanged column(s) "), F.array_join("_unavail", ", ")
+            )
             out.quarantine.append(
                 _quarantine_rows(
-                    missing,
-                    F.concat(
-                        F.lit("toast: no stored value for unchanged column(s) "),
-                        F.array_join("_unavail", ", "),
-                    ),
-                    ctx.now,
-                    ctx.batch_id,
+                    raw_lines(missing, reason, events), F.col("_reason"), ctx.now, ctx.batch_id
                 ).localCheckpoint()
             )
         return good.where(F.size("_unavail") == 0), n

@@ -21,8 +21,11 @@ METADATA = T.StructType(
         T.StructField("_ingested_at", T.TimestampType(), True, {"comment": "when silver applied it"}),
     ]
 )
-# columns carried beside the row while it is being processed
-WORK = ["_key", "_unavail", "_errors", "_rid", "txid", "line", "topic", "partition", "offset", "table"]
+# columns carried beside the row while it is being processed. Slim on purpose: the bronze line
+# (~5 kB, most of it the Connect schema) is not among them, so it never rides through the row
+# cache, the latest-per-key shuffle or the MERGE source; a quarantined row finds its line again
+# by `_rid` (raw_lines)
+WORK = ["_key", "_unavail", "_errors", "_rid", "txid"]
 
 
 def key_json(keys: list[str]) -> Column:
@@ -64,12 +67,21 @@ def decode(events: DataFrame, specs: list[ColumnSpec], keys: list[str]) -> DataF
         F.array_compact(F.array(*errors)).alias("_errors"),
         F.struct("topic", "partition", "offset").alias("_rid"),
         "txid",
-        "line",
-        "topic",
-        "partition",
-        "offset",
-        "table",
     ).withColumn("_key", key_json(keys))
+
+
+def raw_lines(rows: DataFrame, reason: Column, events: DataFrame) -> DataFrame:
+    """Decoded `rows` (few: those being quarantined) with their bronze line again, looked up by
+    `_rid` in the parsed `events` they came from: `(topic, partition, offset, table, line, _reason)`,
+    one row per event even if a line was read twice."""
+    bad = rows.select(
+        F.col("_rid.topic").alias("topic"),
+        F.col("_rid.partition").alias("partition"),
+        F.col("_rid.offset").alias("offset"),
+        reason.alias("_reason"),
+    )
+    rid = ["topic", "partition", "offset"]
+    return events.select(*rid, "table", "line").join(F.broadcast(bad), rid).dropDuplicates(rid)
 
 
 def project(rows: DataFrame, silver: T.StructType, ingested_at: Column) -> DataFrame:
