@@ -10,6 +10,7 @@ from delta.tables import DeltaTable
 from lakehouse.silver.batch import BatchProcessor
 from lakehouse.silver.config import SilverConfig
 from lakehouse.silver.maintenance import Maintenance
+from lakehouse.silver.store import DELETION_VECTORS_PROPERTY, Store, table_properties
 
 from .events import event, movie_row
 
@@ -50,15 +51,21 @@ def test_optimize_and_vacuum_on_schedule(silver: BatchProcessor) -> None:
 def test_table_properties_are_set_on_older_tables_once(silver: BatchProcessor) -> None:
     """A table an older version wrote without change data feed / deletion vectors gets them at the
     next start; the start after that skips the check (it loads every table's state)."""
-    from lakehouse.silver.store import TABLE_PROPERTIES
-
     spark, store = silver.spark, silver.store
     old = store.layout.table("movielens.old")
     spark.createDataFrame([(1, "a")], "id int, v string").write.format("delta").save(old)
     assert store.ensure_properties([old]) == [old]
     props = DeltaTable.forPath(spark, old).detail().collect()[0]["properties"]
-    assert {k: props.get(k) for k in TABLE_PROPERTIES} == TABLE_PROPERTIES
+    assert {k: props.get(k) for k in store.properties} == store.properties
     # a second old table now would not be looked at: the marker says every table was checked
     other = store.layout.table("movielens.other")
     spark.createDataFrame([(1,)], "id int").write.format("delta").save(other)
     assert store.ensure_properties([old, other]) == []
+    # another `deletion.vectors` setting is a new set of properties: every table is checked again
+    with_dv = Store(spark, store.layout, table_properties(True))
+    assert with_dv.ensure_properties([old, other]) == [old, other]
+    props = DeltaTable.forPath(spark, old).detail().collect()[0]["properties"]
+    assert props[DELETION_VECTORS_PROPERTY] == "true"
+    assert Store(spark, store.layout).ensure_properties([old]) == [old]  # and back (the default)
+    props = DeltaTable.forPath(spark, old).detail().collect()[0]["properties"]
+    assert props[DELETION_VECTORS_PROPERTY] == "false"

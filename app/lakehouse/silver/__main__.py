@@ -35,6 +35,7 @@ def main() -> int:
                 cfg.transaction_timeout,
                 cfg.end_ttl,
                 cfg.column_overrides,
+                cfg.deletion_vectors,
             ),
             cfg=cfg,
             faults=Faults(s.silver_crash_at),

@@ -35,7 +35,7 @@ from .faults import Faults
 from .phases import Phases
 from .position import Point, after_point, after_sql, point, position
 from .rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
-from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
+from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, table_properties, write_text
 from .transactions import Decision, End, Group
 from .transactions import decide as decide_transactions
 
@@ -52,6 +52,8 @@ class Rules:
     end_ttl: timedelta = timedelta(minutes=30)
     #: `schema.table.column` → "text" (spark_streaming/silver.json `column.overrides`)
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: silver tables written with Delta deletion vectors (silver.json `deletion.vectors`)
+    deletion_vectors: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ class BatchProcessor:
         self, spark: SparkSession, layout: Layout, rules: Rules, faults: Faults | None = None
     ) -> None:
         self.spark = spark
-        self.store = Store(spark, layout)
+        self.store = Store(spark, layout, table_properties(rules.deletion_vectors))
         self.rules = rules
         self.faults = faults or Faults()
         self._schemas: dict[str, tuple[T.StructType | None, list[str]]] = {}  # silver, per table

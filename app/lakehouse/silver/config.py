@@ -20,6 +20,7 @@ _KEYS = {
     "optimize.interval.s": int,
     "vacuum.interval.s": int,
     "vacuum.retention.h": int,
+    "deletion.vectors": bool,
     "column.overrides": dict,
 }
 #: what a column override may ask for: `text` stores the value's exact text (a string column)
@@ -36,6 +37,8 @@ class SilverConfig:
     optimize_every: timedelta
     vacuum_every: timedelta
     vacuum_retention_h: int
+    #: Delta deletion vectors on silver tables (store.table_properties)
+    deletion_vectors: bool
     #: `schema.table.column` → how silver stores it instead of the mapping (docs/cdc-semantics.md)
     column_overrides: dict[str, str]
 
@@ -50,9 +53,12 @@ class SilverConfig:
         if unknown or missing:
             raise ConfigError(f"{path}: unknown {unknown} / missing {missing}")
         for key, kind in _KEYS.items():
-            if not isinstance(raw[key], kind) or (kind is int and raw[key] < 0):
-                what = {int: "non-negative integer", str: "string", dict: "JSON object"}[kind]
-                raise ConfigError(f"{path}: {key} must be a {what}")
+            value = raw[key]
+            # JSON true/false are ints to Python: a flag must be a bool, a number must not be one
+            wrong = isinstance(value, bool) != (kind is bool) or not isinstance(value, kind)
+            if wrong or (kind is int and value < 0):
+                what = {int: "a non-negative integer", str: "a string", dict: "a JSON object"}.get(kind)
+                raise ConfigError(f"{path}: {key} must be {what or 'true or false'}")
         for column, how in raw["column.overrides"].items():
             if not re.fullmatch(r"[^.\s]+\.[^.\s]+\.[^.\s]+", column) or how not in OVERRIDES:
                 raise ConfigError(
@@ -74,5 +80,6 @@ class SilverConfig:
             optimize_every=timedelta(seconds=raw["optimize.interval.s"]),
             vacuum_every=timedelta(seconds=raw["vacuum.interval.s"]),
             vacuum_retention_h=raw["vacuum.retention.h"],
+            deletion_vectors=raw["deletion.vectors"],
             column_overrides=dict(raw["column.overrides"]),
         )

@@ -21,10 +21,18 @@ KEY_PROPERTY = "lakehouse.primary_key"
 SOURCE_PROPERTY = "lakehouse.source_table"
 #: silver keeps a change data feed (Delta CDF): `table_changes` in Trino, incremental consumers
 CHANGE_FEED_PROPERTY = "delta.enableChangeDataFeed"
-#: deletes and updates mark rows in a deletion vector instead of rewriting whole files (Trino reads them)
+#: deletes and updates mark rows in a deletion vector instead of rewriting whole files (Trino reads
+#: them). `deletion.vectors` in silver.json: off by default, because a MERGE that writes them runs
+#: about twice the Spark jobs, and rewriting the touched files of tables this size costs less
+#: (docs/benchmarks.md, seventh round); on pays off once a MERGE touches a few rows of large files
 DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
-#: properties every silver table carries (set on tables an older version created without them)
-TABLE_PROPERTIES = {CHANGE_FEED_PROPERTY: "true", DELETION_VECTORS_PROPERTY: "true"}
+
+
+def table_properties(deletion_vectors: bool) -> dict[str, str]:
+    """The properties every silver table carries (set on tables created without them, or with
+    other values, at the next start)."""
+    return {CHANGE_FEED_PROPERTY: "true", DELETION_VECTORS_PROPERTY: str(deletion_vectors).lower()}
+
 
 #: where held lines that are in no bronze file are kept, under the silver root
 HELD_LINES = "_state/held"
@@ -95,7 +103,7 @@ class Layout:
 
     @property
     def properties_checked(self) -> str:
-        """Which TABLE_PROPERTIES every silver table was last checked to carry (a small JSON object)."""
+        """Which table properties every silver table was last checked to carry (a small JSON object)."""
         return f"{self.root}/_state/table-properties.json"
 
     @property
@@ -178,9 +186,10 @@ def quote(name: str) -> str:
 
 
 class Store:
-    def __init__(self, spark: SparkSession, layout: Layout) -> None:
+    def __init__(self, spark: SparkSession, layout: Layout, properties: dict[str, str] | None = None) -> None:
         self.spark = spark
         self.layout = layout
+        self.properties = properties if properties is not None else table_properties(False)
         # tables are applied concurrently; two threads creating one state table would collide
         self._creating = threading.Lock()
 
@@ -218,21 +227,21 @@ class Store:
         for f in METADATA.fields:
             b = b.addColumn(f.name, f.dataType, nullable=True, comment=f.metadata.get("comment"))
         b = b.property(KEY_PROPERTY, ",".join(keys)).property(SOURCE_PROPERTY, source)
-        for name, value in TABLE_PROPERTIES.items():
+        for name, value in self.properties.items():
             b = b.property(name, value)
         b.execute()
 
     def ensure_properties(self, paths: list[str]) -> list[str]:
-        """Set TABLE_PROPERTIES where an older version created the table without them. Once done,
+        """Set `self.properties` where a table lacks them (an older version, another setting). Once done,
         a marker says so and later starts skip the check: it loads every table's state (~3 s a
         table on 2 cores), and tables created since carry the properties from their creation."""
-        want = json.dumps(TABLE_PROPERTIES, sort_keys=True)
+        want = json.dumps(self.properties, sort_keys=True)
         if read_text(self.spark, self.layout.properties_checked) == want:
             return []
         changed = []
         for path in paths:
             have = self.spark.sql(f"DESCRIBE DETAIL delta.{quote(path)}").collect()[0]["properties"] or {}
-            missing = {k: v for k, v in TABLE_PROPERTIES.items() if have.get(k) != v}
+            missing = {k: v for k, v in self.properties.items() if have.get(k) != v}
             if missing:
                 props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
                 self.spark.sql(f"ALTER TABLE delta.{quote(path)} SET TBLPROPERTIES ({props})")
