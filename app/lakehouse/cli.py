@@ -555,6 +555,35 @@ def bench_snapshot(path: Path | None, out: str) -> None:
     )
 
 
+@bench.command("batch")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="folder of bronze .jsonl files (default: copy the running stack's bronze to OUT/bronze)",
+)
+@click.option("--lines", type=click.IntRange(1, 10_000_000), default=17_000, show_default=True)
+@click.option("--out", default="artifacts/bench/batch", show_default=True, type=click.Path())
+def bench_batch(source: Path | None, lines: int, out: str) -> None:
+    """The silver micro-batch alone: bronze replayed through the job's own batch on a local
+    SparkSession (the job's settings, a scratch silver), LINES lines per batch."""
+    from .benchmark.batch import capture, replay
+
+    if source is None:
+        stack = _stack()
+        source = Path(out) / "bronze"
+        n = capture(stack.minio.client(), stack.s.bronze_uri, source)
+        click.echo(f"copied {n} bronze objects to {source}")
+    elif not source.is_dir():
+        raise click.UsageError(f"--from: {source} is not a folder")
+    r = replay(source, lines, Path(out), progress=click.echo)
+    click.echo(
+        f"{len(r['batches'])} batches: p50 {r['seconds']['p50']}s, max {r['seconds']['max']}s; "
+        f"{r['lines_per_s']['p50']:.0f} lines/s (p50) → {out}/batch.json, batch.png"
+    )
+
+
 @bench.command("throughput")
 @click.option("--rates", default="250,500,1000,2000", show_default=True, help="comma-separated changes/s")
 @click.option("--duration", type=click.FloatRange(10, 3_600), default=60.0, show_default=True)

@@ -20,6 +20,7 @@ from lakehouse.benchmark.stats import (
     percentile,
     summary,
 )
+from lakehouse.errors import UsageError
 
 
 def test_nearest_rank_percentiles() -> None:
@@ -162,3 +163,14 @@ def test_cpu_time_counts_the_process_and_its_children() -> None:
         child.wait()
     # once it has exited and been waited for, it still counts (a closed connection's backend)
     assert tree_cpu_s(me) - before >= mine + theirs - 0.02
+
+
+def test_bench_batch_cuts_bronze_into_batches_of_whole_lines() -> None:
+    from lakehouse.benchmark.batch import chunks
+
+    lines = [f'{{"offset": {i}}}\n' for i in range(7)] + ["\n"]  # a blank line is not an event
+    got = list(chunks(lines, 3))
+    assert [len(b) for b in got] == [3, 3, 1]
+    assert got[0][0] == '{"offset": 0}' and got[-1] == ['{"offset": 6}']
+    with pytest.raises(UsageError):
+        list(chunks(lines, 0))

@@ -47,6 +47,9 @@ def lakehouse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         ["sql"],  # the statement is required
         ["verify", "--wait", "-1"],
         ["quarantine", "replay", "--wait", "abc"],
+        ["bench", "batch", "--lines", "0"],
+        ["bench", "batch", "--from", "/no/such/folder"],
+        ["bench", "batch", "--from", "/"],  # a folder without bronze files
     ],
 )
 def test_usage_errors_exit_2_with_one_line(env: dict[str, str], args: list[str]) -> None:
