@@ -240,7 +240,9 @@ def _wait_option(
 
 @cli.command()
 @_table_option
-@_wait_option(0.0, 0, "re-check for up to this many seconds while silver catches up")
+@_wait_option(
+    0.0, 0, "wait up to this many seconds for silver to catch up (a heartbeat newer than now), re-checking"
+)
 @_json_option
 def verify(table: str | None, wait_s: float, as_json: bool) -> None:
     """Compare every captured source table with its silver table, row by row; exit 1 on any difference."""
@@ -512,7 +514,7 @@ def _report(layer: str, r: dict[str, Any], setting: str, out: str) -> None:
 @_bench_options(changes=20, interval=0.5)
 def bench_bronze(changes: int, interval: float, out: str) -> None:
     """Commit → bronze object latency (p50/p95) at light load; the stack must be up."""
-    from .bench import bronze_latency
+    from .benchmark.probes import bronze_latency
 
     r = bronze_latency(_stack(), changes, interval, Path(out))
     _report("bronze", r, f"flush interval {r['flush_interval_ms']} ms", out)
@@ -522,7 +524,7 @@ def bench_bronze(changes: int, interval: float, out: str) -> None:
 @_bench_options(changes=30, interval=2.0)
 def bench_silver(changes: int, interval: float, out: str) -> None:
     """Commit → silver Delta commit latency (p50/p95) at light load; the stack must be up."""
-    from .bench import silver_latency
+    from .benchmark.probes import silver_latency
 
     r = silver_latency(_stack(), changes, interval, Path(out))
     _report("silver", r, f"trigger {r['trigger']}", out)
@@ -532,7 +534,7 @@ def bench_silver(changes: int, interval: float, out: str) -> None:
 @_bench_options(changes=50, interval=1.0)
 def bench_trino(changes: int, interval: float, out: str) -> None:
     """Commit → visible in a Trino query (p50/p95), one row per change; the stack must be up."""
-    from .bench import trino_latency
+    from .benchmark.probes import trino_latency
 
     r = trino_latency(_stack(), changes, interval, Path(out))
     _report("trino", r, f"trigger {r['trigger']}, poll {r['poll_s']:.2f}s", out)
@@ -579,7 +581,7 @@ def bench_batch(source: Path | None, lines: int, out: str) -> None:
         raise click.UsageError(f"--from: {source} is not a folder")
     r = replay(source, lines, Path(out), progress=click.echo)
     click.echo(
-        f"{len(r['batches'])} batches: p50 {r['seconds']['p50']}s, max {r['seconds']['max']}s; "
+        f"{len(r['batches'])} batches: p50 {r['seconds']['p50']:.2f}s, max {r['seconds']['max']:.2f}s; "
         f"{r['lines_per_s']['p50']:.0f} lines/s (p50) → {out}/batch.json, batch.png"
     )
 

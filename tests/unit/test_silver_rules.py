@@ -142,6 +142,20 @@ def test_silver_config_is_strict(tmp_path: Path) -> None:
             SilverConfig.load(p)
 
 
+def test_the_jobs_rules_come_from_its_config() -> None:
+    from lakehouse.silver.batch import Rules
+
+    cfg = SilverConfig.load(Path(__file__).resolve().parents[2] / "spark_streaming" / "silver.json")
+    rules = Rules.from_config(cfg, "lakehouse")
+    assert rules == Rules(
+        transaction_topic="lakehouse.transaction",
+        transaction_timeout=cfg.transaction_timeout,
+        end_ttl=cfg.end_ttl,
+        overrides=cfg.column_overrides,
+        deletion_vectors=cfg.deletion_vectors,
+    )
+
+
 def test_spark_pins_are_in_step() -> None:
     v = Versions.load()
     assert pyspark.__version__.startswith(v.spark_binary + ".")

@@ -83,13 +83,7 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
     spark = build("local[2]", conf, setup.jars, "bench-batch")
     rows: list[dict[str, Any]] = []
     try:
-        rules = Rules(
-            f"{s.topic_prefix}.transaction",
-            cfg.transaction_timeout,
-            cfg.end_ttl,
-            cfg.column_overrides,
-            cfg.deletion_vectors,
-        )
+        rules = Rules.from_config(cfg, s.topic_prefix)
         processor = BatchProcessor(spark, Layout(str(scratch / "silver")), rules)
         jobs = JobCounter(spark)
         for i, batch in enumerate(batches):

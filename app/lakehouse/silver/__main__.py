@@ -30,13 +30,7 @@ def main() -> int:
             f"{bucket}/bronze/{s.topic_prefix}.*/partition=*",
             f"{bucket}/_checkpoints/silver",
             Layout(f"{bucket}/silver"),
-            rules=Rules(
-                f"{s.topic_prefix}.transaction",
-                cfg.transaction_timeout,
-                cfg.end_ttl,
-                cfg.column_overrides,
-                cfg.deletion_vectors,
-            ),
+            rules=Rules.from_config(cfg, s.topic_prefix),
             cfg=cfg,
             faults=Faults(s.silver_crash_at),
         )

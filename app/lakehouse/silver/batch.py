@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from . import envelope, toast
+from .config import SilverConfig
 from .contract import decide
 from .debezium import UnsupportedField, column_spec, key_columns, row_fields
 from .faults import Faults
@@ -54,6 +55,17 @@ class Rules:
     overrides: Mapping[str, str] = field(default_factory=dict)
     #: silver tables written with Delta deletion vectors (silver.json `deletion.vectors`)
     deletion_vectors: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: SilverConfig, topic_prefix: str) -> Rules:
+        """The job's rules: silver.json's knobs, transactions from `<topic_prefix>.transaction`."""
+        return cls(
+            f"{topic_prefix}.transaction",
+            cfg.transaction_timeout,
+            cfg.end_ttl,
+            cfg.column_overrides,
+            cfg.deletion_vectors,
+        )
 
 
 @dataclass(frozen=True)

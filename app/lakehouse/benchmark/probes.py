@@ -1,5 +1,5 @@
-"""`lakehouse bench bronze|silver`: commit → bronze object / silver commit latency at light load,
-written as JSON + a plot.
+"""`lakehouse bench bronze|silver|trino`: commit → bronze object / silver commit / Trino query latency
+at light load, written as JSON + a plot (p50/p95 are `stats.percentile`, nearest rank).
 
 bronze: Last-Modified of the bronze object holding the event (MinIO's clock) minus the source
 commit time Debezium reports in `source.ts_ms` (Postgres's clock); both run on this machine.
@@ -26,11 +26,13 @@ from typing import Any
 import httpx
 import psycopg
 
-from .bronze.reader import read_topic
-from .errors import LakehouseError
-from .query.client import QueryError
-from .query.connect import analyst_client
-from .stack import Stack
+from ..bronze.reader import read_topic
+from ..errors import LakehouseError
+from ..query.client import QueryError
+from ..query.connect import analyst_client
+from ..stack import Stack
+from .plots import _plt
+from .stats import percentile
 
 BENCH_MOVIE_ID = 9_900_100
 #: the Trino benchmark updates one row per change: movie ids from here on
@@ -106,8 +108,8 @@ def _write(values: list[float], meta: dict[str, Any], stem: Path, ylabel: str, t
     result = {
         **meta,
         "changes": len(values),
-        "p50_s": statistics.median(values),
-        "p95_s": statistics.quantiles(values, n=20, method="inclusive")[18],
+        "p50_s": percentile(values, 50),
+        "p95_s": percentile(values, 95),
         "max_s": max(values),
         "samples_s": values,
     }
@@ -201,11 +203,7 @@ def _flush_interval(stack: Stack) -> int:
 
 
 def _plot(values: list[float], result: dict[str, Any], path: Path, ylabel: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(range(1, len(values) + 1), values, marker="o", label="per change")
     ax.axhline(result["p50_s"], linestyle="--", color="tab:green", label=f"p50 {result['p50_s']:.2f}s")
