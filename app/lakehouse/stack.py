@@ -101,18 +101,27 @@ class Stack:
 
         self.preflight()
         install(self.s, self.ctx.versions)
+        launched: list[tuple[Service, float]] = []  # spawned, waited for after the others
         for service in self.services:
             started = time.monotonic()
+            if service.overlaps and service.launch():
+                launched.append((service, started))
+                continue
             with console.status(f"starting {service.name} …"):
-                outcome = service.start()
-            took = f" in {time.monotonic() - started:.0f}s" if outcome == "started" else ""
-            self.ready_at[service.name] = time.time()
-            console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
+                self._started(service, service.start(), started)
             if service is self.connect:
                 with console.status("registering the Debezium source connector …"):
                     name = self.register_connector()
                 self.ready_at["connector"] = time.time()
                 console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
+        for service, started in launched:
+            with console.status(f"waiting for {service.name} …"):
+                self._started(service, service.wait_ready(), started)
+
+    def _started(self, service: Service, outcome: str, since: float) -> None:
+        took = f" in {time.monotonic() - since:.0f}s" if outcome == "started" else ""
+        self.ready_at[service.name] = time.time()
+        console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
 
     def register_connector(self) -> str:
         """Create or update the Debezium source connector and wait until it and its task run."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -105,3 +108,9 @@ def active_alerts(stack: Stack, name: str) -> list[dict[str, Any]]:
     )
     r.raise_for_status()
     return [a for a in r.json() if a["status"]["state"] == "active"]
+
+
+def lakehouse(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI as a user runs it (exit codes included), against the session's stack."""
+    exe = Path(sys.executable).parent / "lakehouse"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, check=False, timeout=900)

@@ -6,8 +6,6 @@ back by `lakehouse quarantine replay`."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from lakehouse.stack import Stack
 
 from .. import typematrix as tm
 from ..capture_debezium import write_changes
-from .helpers import BULK_S, analyst, source
+from .helpers import BULK_S, analyst, lakehouse, source
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -84,12 +82,6 @@ BLOCKED = "blocked_demo"
 SILVER_JSON = Path(__file__).resolve().parents[2] / "spark_streaming" / "silver.json"
 
 
-def _lakehouse(*args: str) -> subprocess.CompletedProcess[str]:
-    """The installed CLI as a user runs it (exit codes included)."""
-    exe = Path(sys.executable).parent / "lakehouse"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, check=False, timeout=900)
-
-
 def _alert_firing(stack: Stack, name: str, table: str) -> bool:
     body = httpx.get(f"{stack.s.prometheus_url}/api/v1/alerts", timeout=5).json()
     return any(
@@ -99,7 +91,7 @@ def _alert_firing(stack: Stack, name: str, table: str) -> bool:
 
 
 def _tables(stack: Stack) -> dict[str, Any]:
-    out = _lakehouse("tables", "--json")
+    out = lakehouse("tables", "--json")
     assert out.returncode == 0, out.stderr
     return {t["source"]: t for t in json.loads(out.stdout)}
 
@@ -129,7 +121,7 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
         assert blocked["events"] == 2
         assert "column v: string does not fit silver's int" in blocked["reason"]
         assert f'"column.overrides": {{"{table}.v": "text"}}' in blocked["reason"]  # it names the fix
-        listed = _lakehouse("quarantine", "list", "--table", BLOCKED, "--json")
+        listed = lakehouse("quarantine", "list", "--table", BLOCKED, "--json")
         assert listed.returncode == 0, listed.stderr
         assert [(q["table"], q["events"]) for q in json.loads(listed.stdout)] == [(table, 2)]
 
@@ -141,7 +133,7 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
         stack.silver.stop()
         stack.silver.start()
         assert wait_until(lambda: _alert_firing(stack, "LakehouseTableBlocked", table), timeout=300)
-        replay = _lakehouse("quarantine", "replay", "--table", BLOCKED, "--json")
+        replay = lakehouse("quarantine", "replay", "--table", BLOCKED, "--json")
         assert replay.returncode == 0, replay.stdout + replay.stderr
         assert json.loads(replay.stdout)["replayed"] == 2
         assert json.loads(replay.stdout)["still_quarantined"] == 0
@@ -153,7 +145,7 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
             timeout=120,
         )
         assert _tables(stack)[table]["blocked"] is None
-        again = _lakehouse("quarantine", "replay", "--table", BLOCKED, "--json")  # idempotent
+        again = lakehouse("quarantine", "replay", "--table", BLOCKED, "--json")  # idempotent
         assert again.returncode == 0 and json.loads(again.stdout)["replayed"] == 0
         passed = True
     finally:

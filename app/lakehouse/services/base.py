@@ -29,6 +29,9 @@ class Service(ABC):
     port_fields: ClassVar[tuple[str, ...]] = ()
     #: signal that asks the service for a clean, quick shutdown
     stop_signal: ClassVar[int] = 15
+    #: slow to get ready, and nothing later in the start order needs it ready: `up` spawns it,
+    #: starts the services after it meanwhile, and waits for it at the end
+    overlaps: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -93,11 +96,18 @@ class Service(ABC):
         return None
 
     def start(self) -> str:
+        """Spawn the process unless it runs, and wait until it is ready."""
+        if self.launch():
+            return self.wait_ready()
+        if self.ready():
+            self.after_ready()
+            return "already running"
+        return self._wait("was running but not ready")
+
+    def launch(self) -> bool:
+        """Spawn the process without waiting for it; False if it runs already."""
         if self.pid() is not None:
-            if self.ready():
-                self.after_ready()
-                return "already running"
-            return self._wait("was running but not ready")
+            return False
         for f in self.port_fields:
             port = getattr(self.s, f)
             if not procs.port_free(self.host, port):
@@ -107,6 +117,10 @@ class Service(ABC):
                 )
         self.prepare()
         procs.spawn(self.files, self.argv(), env=self.env(), user=self.run_as(), marker=self.cmd_marker())
+        return True
+
+    def wait_ready(self) -> str:
+        """After `launch`: wait until ready, or raise with the log's tail and the likely fix."""
         return self._wait("did not become ready")
 
     def _wait(self, why: str) -> str:

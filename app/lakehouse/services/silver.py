@@ -13,6 +13,7 @@ class SilverService(MetricsReadyService):
     name = "silver"
     port_fields: ClassVar[tuple[str, ...]] = ("silver_metrics_port",)
     ready_line = "lakehouse_silver_ready 1.0"
+    overlaps = True  # its first micro-batch takes a while; Trino and the rest start meanwhile
 
     def templates(self) -> dict[str, dict[str, object]]:
         return {

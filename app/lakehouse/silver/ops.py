@@ -15,11 +15,12 @@ from minio.error import S3Error
 
 from ..artifacts import spark_jars
 from ..errors import LakehouseError, UsageError
+from ..procs import wait_until
 from ..query.connect import admin_client
 from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
 from ..render import render_file
 from .session import build, jars_in, read_conf, s3_credentials
-from .store import Layout
+from .store import Layout, written_by_another
 from .verify import TableDiff, verify_table
 
 if TYPE_CHECKING:
@@ -97,11 +98,37 @@ def verify(
     layout = Layout(f"s3a://{s.bucket}/silver")
     deadline = time.monotonic() + wait_s
     with nullcontext(spark) if spark is not None else spark_for(stack, "lakehouse-verify") as session:
+        if wait_s > 0:
+            # one cheap probe instead of a full comparison every few seconds (which would take the
+            # CPU the catching-up job needs): first wait until silver holds a heartbeat written
+            # after now, then compare, and only then re-check while the last events land
+            heartbeat = layout.table(f"{s.source_schema}.{HEARTBEAT_TABLE}")
+            watermark = _source_lsn(stack)
+            wait_until(lambda: _applied_lsn(session, heartbeat) >= watermark, timeout=wait_s, interval=2)
         while True:
             diffs = [verify_table(session, layout, (url, props), t, keys) for t, keys in tables.items()]
             if all(d.clean for d in diffs) or time.monotonic() >= deadline:
                 return diffs
             time.sleep(3)
+
+
+def _source_lsn(stack: Stack) -> int:
+    """The source's current WAL position, as the integer silver's `_lsn` column holds."""
+    with psycopg.connect(stack.postgres.app_dsn) as conn:
+        row = conn.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _applied_lsn(spark: SparkSession, heartbeat: str) -> int:
+    """The newest change position of the heartbeat row in silver; -1 while there is none. The
+    heartbeat is rewritten every 10 s, so it passes any position within seconds of silver."""
+    from pyspark.sql import functions as F
+
+    if not written_by_another(spark, heartbeat):
+        return -1
+    newest = spark.read.format("delta").load(heartbeat).agg(F.max("_lsn")).first()
+    return -1 if newest is None or newest[0] is None else int(newest[0])
 
 
 def tables(stack: Stack) -> list[dict[str, Any]]:
