@@ -104,7 +104,7 @@ def verify(
             # after now, then compare, and only then re-check while the last events land
             heartbeat = layout.table(f"{s.source_schema}.{HEARTBEAT_TABLE}")
             watermark = _source_lsn(stack)
-            wait_until(lambda: _applied_lsn(session, heartbeat) >= watermark, timeout=wait_s, interval=2)
+            wait_until(lambda: _applied_lsn(session, heartbeat) >= watermark, timeout=wait_s, interval=5)
         while True:
             diffs = [verify_table(session, layout, (url, props), t, keys) for t, keys in tables.items()]
             if all(d.clean for d in diffs) or time.monotonic() >= deadline:
