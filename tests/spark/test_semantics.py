@@ -155,6 +155,37 @@ def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcesso
     assert {k: v["title"] for k, v in rows(silver).items()} == {3: "big text"}
 
 
+def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) -> None:
+    """3,000 stored rows of 77 kB each (230 MB of text in one file), then a batch that updates one
+    of them, with a TOAST placeholder for the wide column: its MERGE rewrites the file and the
+    placeholder is filled from it. Read in Spark's default 4,096-row Parquet batches every value
+    of the column is in memory at once, and the 1 GB heap of this session ran out (the stack's job
+    died that way on a table of 100 kB values); spark-defaults.conf reads 256 rows at a time."""
+    from pyspark.sql import functions as F
+
+    run(silver, event("c", movie(0, "small"), 10))  # the table, as the stream creates it
+    path = silver.store.layout.table(MOVIE)
+    stored = silver.spark.read.format("delta").load(path)
+    wide = silver.spark.range(1, 3001, 1, 1).select(
+        *[
+            F.col("id").cast("int").alias(c)
+            if c == "movie_id"
+            else F.expr("repeat(md5(cast(id AS string)), 2400)").alias(c)
+            if c == "title"
+            else F.lit(11).cast("long").alias(c)
+            if c in ("_commit_lsn", "_lsn")
+            else F.lit(None).cast(stored.schema[c].dataType).alias(c)
+            for c in stored.columns
+        ]
+    )
+    wide.write.format("delta").mode("append").save(path)
+    result = run(silver, event("u", movie(7, PLACEHOLDER, budget="1.5"), 20), batch_id=1)
+    assert result.applied[MOVIE] == 1 and not result.quarantined
+    got = silver.spark.read.format("delta").load(path).where("movie_id = 7").collect()[0]
+    assert got["budget"] is not None and len(got["title"]) == 2400 * 32
+    assert silver.spark.read.format("delta").load(path).count() == 3001
+
+
 def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silver: BatchProcessor) -> None:
     result = run(silver, event("c", movie(1, "a"), 10), event("u", movie(7, PLACEHOLDER), 20))
     assert set(rows(silver)) == {1}
