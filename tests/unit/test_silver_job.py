@@ -102,3 +102,27 @@ def test_the_crash_point_setting_is_off_when_empty_and_strict_otherwise(
     monkeypatch.setenv("LAKEHOUSE_SILVER_CRASH_AT", "after-lunch")
     with pytest.raises(ConfigError, match=r"LAKEHOUSE_SILVER_CRASH_AT: Input should be .after-tombstones"):
         load_settings()
+
+
+def test_the_loop_around_a_batch_is_counted_per_phase_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from lakehouse.silver.job import STREAM_SECONDS, stream_overhead
+
+    def counted(phase: str) -> float:
+        return float(STREAM_SECONDS.labels(phase)._value.get())
+
+    before = {p: counted(p) for p in ("latestOffset", "walCommit", "commitOffsets")}
+    caplog.set_level("INFO", logger="lakehouse.silver")
+    stream_overhead(
+        {
+            "triggerExecution": 5000,
+            "addBatch": 4200,
+            "latestOffset": 300,
+            "walCommit": 100,
+            "commitOffsets": 80,
+        },
+        7,
+    )
+    assert counted("latestOffset") - before["latestOffset"] == pytest.approx(0.3)
+    assert counted("walCommit") - before["walCommit"] == pytest.approx(0.1)
+    assert counted("commitOffsets") - before["commitOffsets"] == pytest.approx(0.08)
+    assert "stream 7: 5.00s, 0.80s of it outside the batch" in caplog.text

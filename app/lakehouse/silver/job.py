@@ -48,6 +48,12 @@ PHASE_SECONDS = Counter(
     "seconds spent per phase of the micro-batches (tables run concurrently, so phases can overlap)",
     ["phase"],
 )
+STREAM_SECONDS = Counter(
+    "lakehouse_silver_stream_phase_seconds_total",
+    "seconds per phase of Spark's micro-batch loop around the batch itself: listing bronze "
+    "(latestOffset), planning, the offset and commit logs of the checkpoint (walCommit, commitOffsets)",
+    ["phase"],
+)
 SPARK_JOBS = Counter("lakehouse_silver_spark_jobs_total", "Spark jobs run by micro-batches")
 LAST_COMMIT = Gauge("lakehouse_silver_last_commit_timestamp_seconds", "when the last micro-batch committed")
 FRESHNESS = Gauge(
@@ -184,6 +190,27 @@ def observe(result: BatchResult, seconds: float, jobs: int = 0) -> None:
         FRESHNESS.set(max(0.0, time.time() - ts.timestamp()))
 
 
+#: Spark's own steps of a micro-batch (StreamingQueryProgress.durationMs); addBatch is the batch
+#: itself, timed by phase in the `batch N:` line
+LOOP_PHASES = ("latestOffset", "getBatch", "queryPlanning", "walCommit", "commitOffsets")
+
+
+def stream_overhead(duration_ms: dict[str, int], batch_id: int) -> None:
+    """Count and log what a micro-batch cost outside foreachBatch."""
+    parts = {k: duration_ms.get(k, 0) / 1000 for k in LOOP_PHASES}
+    for phase, s in parts.items():
+        STREAM_SECONDS.labels(phase).inc(s)
+    total = duration_ms.get("triggerExecution", 0) / 1000
+    outside = total - duration_ms.get("addBatch", 0) / 1000
+    log.info(
+        "stream %d: %.2fs, %.2fs of it outside the batch (%s)",
+        batch_id,
+        total,
+        outside,
+        " ".join(f"{k} {v:.2f}" for k, v in parts.items()),
+    )
+
+
 def run(
     spark: SparkSession,
     bronze_dirs: str,
@@ -258,10 +285,14 @@ def run(
     )
     log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_dirs, layout.root, checkpoint, cfg.trigger)
     try:
+        last_batch = -1
         while query.isActive:
             progress = query.lastProgress
             if progress is not None:
                 READY.set(1)
+                if progress.get("batchId", -1) != last_batch:
+                    last_batch = progress.get("batchId", -1)
+                    stream_overhead(progress.get("durationMs") or {}, last_batch)
                 INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
                 PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
             query.awaitTermination(1)
