@@ -4,6 +4,7 @@ tombstones, quarantine and held-back transactions end exactly as without the cra
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,21 @@ def snapshot(spark: SparkSession, layout: Layout) -> dict[str, Any]:
     }
 
 
-def scenario(spark: SparkSession, root: Path, crash_at: str | None) -> dict[str, Any]:
+RULES = Rules(transaction_topic=TXN_TOPIC)
+
+
+@pytest.fixture(scope="module")
+def base(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Silver after batch 0, written once: each scenario starts from a copy of it."""
+    root = tmp_path_factory.mktemp("base") / "silver"
+    run(BatchProcessor(spark, Layout(str(root)), RULES), BATCH_0, 0)
+    return root
+
+
+def scenario(spark: SparkSession, base: Path, root: Path, crash_at: str | None) -> dict[str, Any]:
+    shutil.copytree(base, root)
     layout = Layout(str(root))
-    rules = Rules(transaction_topic=TXN_TOPIC)
-    first = BatchProcessor(spark, layout, rules)
-    run(first, BATCH_0, 0)
+    rules = RULES
     crashing = BatchProcessor(spark, layout, rules, Faults(crash_at, action=_die))
     if crash_at in (None, "before-commit"):
         run(crashing, BATCH_1, 1)  # "before-commit": the batch is applied, its checkpoint is not
@@ -85,8 +96,8 @@ def scenario(spark: SparkSession, root: Path, crash_at: str | None) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def expected(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    state = scenario(spark, tmp_path_factory.mktemp("clean"), None)
+def expected(spark: SparkSession, base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    state = scenario(spark, base, tmp_path_factory.mktemp("clean") / "silver", None)
     assert state["movies"] == [(1, "one v2"), (4, "four"), (5, "five")]
     assert state["tags"] == [(1, "a"), (2, "b")]
     assert state["tombstones"] == [(MOVIE, '{"movie_id":2}', 21)]
@@ -96,9 +107,9 @@ def expected(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> d
 
 @pytest.mark.parametrize("point", POINTS)
 def test_crash_point_then_restart_equals_no_crash(
-    spark: SparkSession, tmp_path: Path, expected: dict[str, Any], point: str
+    spark: SparkSession, base: Path, tmp_path: Path, expected: dict[str, Any], point: str
 ) -> None:
-    assert scenario(spark, tmp_path / "silver", point) == expected
+    assert scenario(spark, base, tmp_path / "silver", point) == expected
 
 
 def test_unknown_crash_point_is_refused() -> None:
