@@ -285,14 +285,15 @@ def run(
     )
     log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_dirs, layout.root, checkpoint, cfg.trigger)
     try:
-        last_batch = -1
+        seen = None  # the last progress report counted, by its trigger's start time: a trigger
+        # that found no data reports under the id of the batch still to come, so ids repeat
         while query.isActive:
             progress = query.lastProgress
             if progress is not None:
                 READY.set(1)
-                if progress.get("batchId", -1) != last_batch:
-                    last_batch = progress.get("batchId", -1)
-                    stream_overhead(progress.get("durationMs") or {}, last_batch)
+                if progress.get("timestamp") != seen:
+                    seen = progress.get("timestamp")
+                    stream_overhead(progress.get("durationMs") or {}, int(progress.get("batchId", -1)))
                 INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
                 PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
             query.awaitTermination(1)
