@@ -586,6 +586,25 @@ def bench_batch(source: Path | None, lines: int, out: str) -> None:
     )
 
 
+@bench.command("source")
+@click.option(
+    "--repeat", type=click.IntRange(1, 10), default=2, show_default=True, help="runs per source (A B B A …)"
+)
+@click.option("--out", default="artifacts/bench/source", show_default=True, type=click.Path())
+def bench_source(repeat: int, out: str) -> None:
+    """Silver's stream from bronze files against Spark's Kafka source, on the same events: everything
+    the stack holds, replayed through the job's own batch with silver stopped."""
+    from .benchmark.source import run as run_source
+
+    r = run_source(_stack(), Path(out), repeat, progress=click.echo)
+    for run in r["runs"]:
+        click.echo(
+            f"{run['source']}: {run['lines']} lines in {run['wall_s']}s, "
+            f"batch p50 {run['batch_s']['p50']:.2f}s, loop p50 {run['loop_s']['p50']:.2f}s"
+        )
+    click.echo(f"→ {out}/source.json, source.png")
+
+
 @bench.command("throughput")
 @click.option("--rates", default="250,500,1000,2000", show_default=True, help="comma-separated changes/s")
 @click.option("--duration", type=click.FloatRange(10, 3_600), default=60.0, show_default=True)

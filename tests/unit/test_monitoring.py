@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from lakehouse.monitor import probes
 from lakehouse.monitor.exporter import Readings, ReadingsCollector
-from lakehouse.monitor.probes import Blocked, ConnectorState, Freshness, Slot
+from lakehouse.monitor.probes import Blocked, ConnectorState, Freshness, Registered, Slot
 from lakehouse.paths import repo_root
 from lakehouse.query.client import Result, Trino
 from lakehouse.services.prometheus import PROMTOOL_BIN, scrape_targets
@@ -107,55 +107,55 @@ def test_each_table_with_events_in_quarantine_gets_a_series_that_goes_once_repla
 
 
 class FakeTrino:
-    """Answers the information_schema check with `registered` and any other query with `rows`."""
+    """Answers the information_schema query with `listed` and any other query with `rows`."""
 
-    def __init__(self, registered: bool, rows: list[list[Any]]) -> None:
-        self.registered = registered
+    def __init__(self, listed: list[list[Any]], rows: list[list[Any]]) -> None:
+        self.listed = listed
         self.rows = rows
         self.sql: list[str] = []
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> Result:
         self.sql.append(sql)
         if "information_schema.tables" in sql:
-            assert "table_schema = 'ops' AND table_name = 'quarantine'" in sql
-            return Result(["_col0"], [[1 if self.registered else 0]])
+            return Result(["table_schema", "table_name"], self.listed)
         return Result(["source_table", "_col1", "_col2", "_col3"], self.rows)
 
-    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        rows = self.query(sql, params).rows
-        return rows[0][0] if rows else None
 
-
-def test_quarantine_probe_per_table_reads_count_latest_reason_and_oldest_event() -> None:
+def test_quarantine_probe_counts_all_rows_and_per_table_count_latest_reason_and_oldest_event() -> None:
     oldest = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     fake = FakeTrino(
-        True,
+        [],
         [
             ["movielens.movies", 3, "schema: year does not fit int", oldest],
             ["movielens.tags", 1, "contract: tag is null", datetime(2024, 5, 1, 12, 30)],  # naive = UTC
+            [None, 2, "parse: not JSON", oldest],  # unparseable lines belong to no table
         ],
     )
-    got = probes.quarantined_by_table(cast(Trino, fake))
-    assert got == [
+    rows, blocked = probes.quarantine(cast(Trino, fake))
+    assert rows == 6
+    assert blocked == [
         Blocked("movielens.movies", 3, "schema: year does not fit int", oldest.timestamp()),
         Blocked("movielens.tags", 1, "contract: tag is null", oldest.timestamp() + 1800),
     ]
     sql = " ".join(fake.sql[-1].split())
     assert "FROM lakehouse.ops.quarantine" in sql
-    assert "WHERE source_table IS NOT NULL" in sql  # unparseable lines belong to no table
     assert "max_by(reason, quarantined_at)" in sql and "min(quarantined_at)" in sql
     assert "GROUP BY source_table" in sql
 
 
-def test_quarantine_probes_before_silver_registered_the_quarantine_table() -> None:
-    fake = FakeTrino(False, [["never", 1, "asked", None]])
-    assert probes.quarantined_by_table(cast(Trino, fake)) == []
-    assert probes.quarantine_rows(cast(Trino, fake)) is None
-    assert all("information_schema" in sql for sql in fake.sql)
-    assert probes.quarantine_rows(cast(Trino, FakeTrino(True, [[4]]))) == 4
+def test_one_listing_names_the_silver_tables_and_whether_the_quarantine_is_registered() -> None:
+    fake = FakeTrino([["silver", "movielens.movies"], ["silver", "movielens.ratings"]], [])
+    assert probes.registered(cast(Trino, fake)) == Registered(
+        ["movielens.movies", "movielens.ratings"], False
+    )
+    fake = FakeTrino([["silver", "movielens.movies"], ["ops", "quarantine"]], [])
+    assert probes.registered(cast(Trino, fake)) == Registered(["movielens.movies"], True)
+    sql = " ".join(fake.sql[-1].split())
+    assert "table_schema = 'silver' AND table_type = 'BASE TABLE'" in sql
+    assert "table_schema = 'ops' AND table_name = 'quarantine'" in sql
 
 
-def test_the_trino_probe_of_a_poll_reads_the_quarantine_per_table(monkeypatch: pytest.MonkeyPatch) -> None:
+def _poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[Blocked]) -> Readings:
     import psycopg
 
     from lakehouse.monitor.__main__ import Poller
@@ -163,21 +163,27 @@ def test_the_trino_probe_of_a_poll_reads_the_quarantine_per_table(monkeypatch: p
     def no_postgres(*args: Any, **kwargs: Any) -> Any:
         raise psycopg.OperationalError("refused")
 
-    blocked = [Blocked("movielens.movies", 3, "schema: year does not fit int", 900.0)]
     monkeypatch.setattr(psycopg, "connect", no_postgres)
     monkeypatch.setattr(probes, "connectors", lambda http, url: [])
     monkeypatch.setattr(probes, "consumer_lag", lambda admin, group: {})
     monkeypatch.setattr(probes, "trino_up", lambda http, url: True)
-    monkeypatch.setattr(probes, "silver_tables", lambda trino: [])
+    monkeypatch.setattr(probes, "registered", lambda trino: listed)
     monkeypatch.setattr(probes, "freshness", lambda trino, tables: [])
-    monkeypatch.setattr(probes, "quarantine_rows", lambda trino: 3)
-    monkeypatch.setattr(probes, "quarantined_by_table", lambda trino: blocked)
+    monkeypatch.setattr(probes, "quarantine", lambda trino: (3, blocked))
     poller = Poller.__new__(Poller)  # no clients: every probe is replaced above
     poller.s, poller.dsn, poller.http, poller.kafka = Settings(), "postgresql://x", None, None
     poller.group, poller.trino, poller.last = "g", None, Readings()
-    r = poller.poll()
+    return poller.poll()
+
+
+def test_the_trino_probe_of_a_poll_reads_the_quarantine_per_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = [Blocked("movielens.movies", 3, "schema: year does not fit int", 900.0)]
+    r = _poller(monkeypatch, Registered([], True), blocked)
     assert r.quarantined_by_table == blocked and r.quarantine_rows == 3 and r.probe_ok["trino"]
     assert r.probe_ok["postgres"] is False
+    # before the quarantine table is registered there is nothing to count, and it is not asked
+    r = _poller(monkeypatch, Registered([], False), blocked)
+    assert r.quarantined_by_table == [] and r.quarantine_rows is None and r.probe_ok["trino"]
 
 
 def test_connect_probe_reads_connector_and_task_states() -> None:

@@ -65,9 +65,11 @@ class Poller:
         )
         if r.trino_up:
             try:
-                r.freshness = probes.freshness(self.trino, probes.silver_tables(self.trino))
-                r.quarantine_rows = probes.quarantine_rows(self.trino)
-                r.quarantined_by_table = probes.quarantined_by_table(self.trino)
+                listed = probes.registered(self.trino)
+                r.freshness = probes.freshness(self.trino, listed.silver)
+                r.quarantine_rows, r.quarantined_by_table = (
+                    probes.quarantine(self.trino) if listed.quarantine else (None, [])
+                )
                 r.probe_ok["trino"] = True
             except LakehouseError as exc:
                 self._failed(r, "trino", exc)

@@ -164,12 +164,13 @@ def tables(stack: Stack) -> list[dict[str, Any]]:
 
 def _blocked(stack: Stack) -> dict[str, dict[str, Any]]:
     """Source tables with events waiting in quarantine → their count and latest reason."""
-    from ..monitor.probes import quarantined_by_table
+    from ..monitor.probes import quarantine, registered
 
     if stack.trino.pid() is None:
         return {}
+    trino = admin_client(stack.s, stack.ctx.secrets)
     try:
-        found = quarantined_by_table(admin_client(stack.s, stack.ctx.secrets))
+        found = quarantine(trino)[1] if registered(trino).quarantine else []
     except LakehouseError:
         return {}
     return {b.source_table: {"events": b.events, "reason": b.reason} for b in found}
@@ -177,16 +178,14 @@ def _blocked(stack: Stack) -> dict[str, dict[str, Any]]:
 
 def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
     """Registered silver tables → current Delta version and row count, or {} if Trino is down."""
+    from ..monitor.probes import registered
+
     if stack.trino.pid() is None:
         return {}
     trino = admin_client(stack.s, stack.ctx.secrets)
     try:
-        names = trino.query(
-            f"SELECT table_name FROM {CATALOG}.information_schema.tables "
-            f"WHERE table_schema = '{SILVER}' AND table_type = 'BASE TABLE'"
-        ).rows
         out: dict[str, dict[str, Any]] = {}
-        for (name,) in names:
+        for name in registered(trino).silver:
             version = trino.scalar(f'SELECT max(version) FROM {SILVER}."{name}$history"')
             rows = trino.scalar(f'SELECT count(*) FROM {SILVER}."{name}"')
             out[name] = {"version": version, "rows": rows}

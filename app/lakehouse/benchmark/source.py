@@ -1,0 +1,237 @@
+"""`lakehouse bench source`: silver's stream read from bronze files or from Kafka, on the same events.
+
+Silver reads bronze, the objects the sink lands in MinIO. The alternative is Spark's Kafka source
+on the same topics (`failOnDataLoss=true`), with each record turned into the bronze line it would
+have become (silver/kafka_lines.py), so the batch itself is the same code. Both read everything
+the stack holds now: every bronze object, and every record of the topics bronze subscribes to.
+
+With silver stopped (it is started again afterwards), one SparkSession with the job's settings
+runs a streaming query per source, `availableNow`, into a scratch silver on local disk: the file
+source bounded by the job's `max.bytes.per.trigger`, the Kafka source by as many records as that
+many bronze bytes hold on average. Per micro-batch: lines, the batch's own seconds and Spark jobs,
+and Spark's loop around it (finding new input, planning, the checkpoint's logs). The runs go
+A B B A (`--repeat 2`) so that a JVM warmed by the first run does not favour one source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..stack import Stack
+from .footprint import machine
+from .stats import summary
+
+SOURCES = ("bronze", "kafka")
+#: Spark's steps of a micro-batch outside foreachBatch (StreamingQueryProgress.durationMs)
+LOOP = ("latestOffset", "getBatch", "queryPlanning", "walCommit", "commitOffsets")
+
+
+def bronze_bytes(stack: Stack) -> int:
+    """Bytes of every bronze object (what the file source will read)."""
+    prefix = stack.s.bronze_uri.removeprefix(f"s3://{stack.s.bucket}/") + "/"
+    return sum(
+        o.size or 0
+        for o in stack.minio.client().list_objects(stack.s.bucket, prefix=prefix, recursive=True)
+        if o.object_name.endswith(".jsonl")
+    )
+
+
+def kafka_records(bootstrap: str, pattern: str) -> int:
+    """Records held in the topics matching `pattern` (end minus beginning offsets)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lakehouse-bench-source"})
+    try:
+        topics = [t for t in consumer.list_topics(timeout=10).topics if re.match(pattern, t)]
+        total = 0
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            for p in meta.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def per_trigger(records: int, total_bytes: int, max_bytes: int) -> int:
+    """Kafka records per trigger that match a file batch of `max_bytes` bronze bytes."""
+    if records <= 0 or total_bytes <= 0:
+        raise UsageError("nothing to read: bronze or the topics are empty (load some data first)")
+    return max(1, math.ceil(records * max_bytes / total_bytes))
+
+
+def _one(spark: Any, source: str, scratch: Path, options: dict[str, Any], progress: Any) -> dict[str, Any]:
+    from ..silver.batch import BatchProcessor
+    from ..silver.kafka_lines import as_bronze_lines
+    from ..silver.phases import JobCounter
+    from ..silver.store import Layout
+
+    work = Path(tempfile.mkdtemp(prefix=f"{source}-", dir=scratch))
+    processor = BatchProcessor(spark, Layout(str(work / "silver")), options["rules"])
+    jobs = JobCounter(spark)
+    batches: dict[int, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def each(df: Any, batch_id: int) -> None:
+        started = time.monotonic()
+        result = processor.process(df, batch_id)
+        seconds = time.monotonic() - started
+        row = {
+            "batch": batch_id,
+            "lines": result.lines,
+            "seconds": round(seconds, 3),
+            "spark_jobs": jobs.take(),
+            "applied": sum(result.applied.values()),
+            "quarantined": sum(result.quarantined.values()),
+        }
+        with lock:
+            batches[batch_id] = row
+        progress(f"  {source} batch {batch_id}: {result.lines} lines in {seconds:.2f}s")
+
+    if source == "bronze":
+        reader = (
+            spark.readStream.format("text")
+            .option("maxBytesPerTrigger", options["max_bytes"])
+            .option("pathGlobFilter", "*.jsonl")
+            .load(options["bronze_dirs"])
+        )
+    else:
+        reader = as_bronze_lines(
+            spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", options["bootstrap"])
+            .option("subscribePattern", options["pattern"])
+            .option("startingOffsets", "earliest")
+            .option("failOnDataLoss", "true")
+            .option("maxOffsetsPerTrigger", options["max_records"])
+            .load()
+        )
+    started = time.monotonic()
+    query = (
+        reader.writeStream.foreachBatch(each)
+        .option("checkpointLocation", str(work / "checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    wall = time.monotonic() - started
+    if query.exception() is not None:
+        raise UsageError(f"the {source} run failed: {str(query.exception())[:500]}")
+    for p in query.recentProgress:
+        row = batches.get(int(p["batchId"]))
+        if row is not None and p["numInputRows"]:
+            d = p["durationMs"]
+            row["loop_s"] = {k: round(d.get(k, 0) / 1000, 3) for k in LOOP}
+            row["trigger_s"] = round(d.get("triggerExecution", 0) / 1000, 3)
+    rows = [batches[k] for k in sorted(batches)]
+    shutil.rmtree(work, ignore_errors=True)
+    lines = sum(r["lines"] for r in rows)
+    loops = [sum(r.get("loop_s", {}).values()) for r in rows]
+    return {
+        "source": source,
+        "wall_s": round(wall, 1),
+        "lines": lines,
+        "lines_per_s": round(lines / wall, 1) if wall else None,
+        "batches": rows,
+        "batch_s": summary([r["seconds"] for r in rows]),
+        "loop_s": summary(loops),
+        "loop_s_by_step": {k: round(sum(r.get("loop_s", {}).get(k, 0) for r in rows), 2) for k in LOOP},
+    }
+
+
+def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> dict[str, Any]:
+    """Both sources, A B B A …, `repeat` times each; writes `source.json` and `source.png`."""
+    from ..silver.batch import Rules
+    from ..silver.launch import JobSetup
+
+    if stack.s.service_hostnames:
+        raise UsageError("bench source needs the native launcher: it stops silver while it runs")
+    setup = JobSetup.load()
+    s, cfg = setup.settings, setup.cfg
+    pattern = rf"^{re.escape(s.topic_prefix)}\..+"  # the bronze sink's `topics.regex`
+    total_bytes = bronze_bytes(stack)
+    records = kafka_records(s.kafka_bootstrap, pattern)
+    options = {
+        "rules": Rules.from_config(cfg, s.topic_prefix),
+        "max_bytes": cfg.max_bytes_per_trigger,
+        "max_records": per_trigger(records, total_bytes, cfg.max_bytes_per_trigger),
+        "bronze_dirs": f"s3a://{s.bucket}/bronze/{s.topic_prefix}.*/partition=*",
+        "bootstrap": s.kafka_bootstrap,
+        "pattern": pattern,
+    }
+    progress(
+        f"bronze: {total_bytes / 2**20:.0f} MiB; Kafka: {records} records → "
+        f"{options['max_records']} records per trigger against {cfg.max_bytes_per_trigger / 2**20:.0f} MiB"
+    )
+    order = [src for i in range(repeat) for src in (SOURCES if i % 2 == 0 else SOURCES[::-1])]
+    silver = stack.service("silver")
+    silver.stop()
+    scratch = Path(tempfile.mkdtemp(prefix="lakehouse-bench-source-"))
+    runs: list[dict[str, Any]] = []
+    try:
+        conf = {**setup.conf, "spark.local.dir": str(scratch / "tmp")}
+        from ..silver.session import build, s3_credentials
+
+        creds = s3_credentials(setup.secrets.minio_root_user, setup.secrets.minio_root_password)
+        spark = build(s.spark_master, {**conf, **creds}, setup.jars, "bench-source")
+        try:
+            for source in order:
+                progress(f"{source}: replaying everything through the silver batch")
+                runs.append(_one(spark, source, scratch, options, progress))
+                r = runs[-1]
+                progress(f"{source}: {r['lines']} lines in {r['wall_s']}s ({r['lines_per_s']} lines/s)")
+        finally:
+            spark.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        silver.start()
+    doc = {
+        "bronze_mib": round(total_bytes / 2**20, 1),
+        "kafka_records": records,
+        "max_bytes_per_trigger": cfg.max_bytes_per_trigger,
+        "max_offsets_per_trigger": options["max_records"],
+        "machine": machine(),
+        "runs": runs,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "source.json").write_text(json.dumps(doc, indent=1))
+    _plot(runs, out_dir / "source.png")
+    return doc
+
+
+def _plot(runs: list[dict[str, Any]], path: Path) -> None:
+    from .plots import _plt
+
+    plt = _plt()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = {"bronze": "tab:blue", "kafka": "tab:orange"}
+    for i, r in enumerate(runs):
+        xs = [b["lines"] for b in r["batches"]]
+        ax.scatter(
+            xs,
+            [b["seconds"] for b in r["batches"]],
+            color=colors[r["source"]],
+            s=14,
+            label=f"{r['source']} (run {i + 1})",
+        )
+        bx.scatter(
+            xs, [sum(b.get("loop_s", {}).values()) for b in r["batches"]], color=colors[r["source"]], s=14
+        )
+    ax.set_xlabel("lines in the micro-batch")
+    ax.set_ylabel("seconds in the batch (foreachBatch)")
+    ax.legend(fontsize=8)
+    bx.set_xlabel("lines in the micro-batch")
+    bx.set_ylabel("seconds in Spark's loop around it")
+    fig.suptitle("silver's stream: bronze files against the Kafka source, same events")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
