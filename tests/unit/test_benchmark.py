@@ -174,3 +174,13 @@ def test_bench_batch_cuts_bronze_into_batches_of_whole_lines() -> None:
     assert got[0][0] == '{"offset": 0}' and got[-1] == ['{"offset": 6}']
     with pytest.raises(UsageError):
         list(chunks(lines, 0))
+
+
+def test_the_kafka_run_of_bench_source_takes_as_many_records_per_trigger_as_a_file_batch_holds() -> None:
+    from lakehouse.benchmark.source import per_trigger
+
+    # 311,000 records in 1,189 MiB of bronze: a 128 MiB file batch holds ~33,500 of them
+    assert per_trigger(311_183, 1189 * 2**20, 128 * 2**20) == 33_500
+    assert per_trigger(10, 10**9, 1) == 1  # never zero
+    with pytest.raises(UsageError, match="nothing to read"):
+        per_trigger(0, 10**9, 2**20)
