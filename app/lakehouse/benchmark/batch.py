@@ -9,7 +9,6 @@ eight services sharing the cores (on the stack the same batch takes about twice 
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .footprint import machine
+from .results import save, write_json
 from .stats import summary
 
 
@@ -120,8 +120,7 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
         "seconds": summary([r["seconds"] for r in rows]),
         "lines_per_s": summary([r["lines"] / r["seconds"] for r in rows if r["seconds"] > 0]),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "batch.json").write_text(json.dumps(doc, indent=1))
+    write_json(out_dir / "batch.json", doc)
     _plot(rows, out_dir / "batch.png")
     return doc
 
@@ -140,6 +139,4 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     twin.set_ylabel("bronze lines per second", color="tab:orange")
     twin.set_ylim(bottom=0)
     ax.set_title("silver micro-batch on replayed bronze (local Spark, nothing else running)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

@@ -8,7 +8,6 @@ silver's freshness as a multiple of the floor's.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from ..stack import Stack
 from . import plots
 from .floor import PREFIX
 from .observe import FLOOR, MARKER_TABLE
+from .results import write_json
 from .run import run, touch_marker
 
 #: how long the floor job may take to start and write the marker's first commit
@@ -128,7 +128,7 @@ def run_with_floor(
     ours = run(stack, rate, duration_s, out_dir, seed)
     floor = floor_run(stack, rate, duration_s, out_dir / "floor", seed)
     result = comparison(ours, floor)
-    (out_dir / "comparison.json").write_text(json.dumps(result, indent=2))
+    write_json(out_dir / "comparison.json", result)
     plots.cdf(
         {
             f"silver (p50 {ours['freshness_s']['p50']:.1f} s)": ours["freshness_samples_s"],

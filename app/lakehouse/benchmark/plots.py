@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .results import save
+
 
 def _plt() -> Any:
     import matplotlib
@@ -43,9 +45,7 @@ def freshness_over_time(
     ax.set_ylim(bottom=0)
     ax.set_title(title)
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def cdf(values: Sequence[float] | Mapping[str, Sequence[float]], title: str, path: Path) -> None:
@@ -65,9 +65,7 @@ def cdf(values: Sequence[float] | Mapping[str, Sequence[float]], title: str, pat
     if len(series) > 1:
         ax.legend(loc="lower right")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def hops(summary: Mapping[str, Mapping[str, Any]], title: str, path: Path) -> None:
@@ -84,9 +82,7 @@ def hops(summary: Mapping[str, Mapping[str, Any]], title: str, path: Path) -> No
     ax.set_xlabel("seconds in the hop")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def throughput(steps: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -103,6 +99,4 @@ def throughput(steps: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax.set_ylim(bottom=0)
     ax.set_title("Freshness against load")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

@@ -32,6 +32,7 @@ from ..query.client import QueryError
 from ..query.connect import analyst_client
 from ..stack import Stack
 from .plots import _plt
+from .results import save, write_json
 from .stats import percentile
 
 BENCH_MOVIE_ID = 9_900_100
@@ -113,8 +114,7 @@ def _write(values: list[float], meta: dict[str, Any], stem: Path, ylabel: str, t
         "max_s": max(values),
         "samples_s": values,
     }
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    write_json(stem.with_suffix(".json"), result)
     _plot(values, result, stem.with_suffix(".png"), ylabel, title)
     return result
 
@@ -213,9 +213,7 @@ def _plot(values: list[float], result: dict[str, Any], path: Path, ylabel: str, 
     ax.set_title(title)
     ax.set_ylim(bottom=0)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def trino_latency(stack: Stack, changes: int, interval_s: float, out_dir: Path) -> dict[str, Any]:

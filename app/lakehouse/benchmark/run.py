@@ -35,6 +35,7 @@ from .observe import (
     silver_counters,
     trino_poll,
 )
+from .results import write_json
 from .stats import POINTS, batch_breakdown, bottleneck, freshness, hops, lag_bounded, summary
 
 MARKER_EVERY_S = 0.5
@@ -281,8 +282,7 @@ def _write(
     started: float,
     out_dir: Path,
 ) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bench.json").write_text(json.dumps(result, indent=2))
+    write_json(out_dir / "bench.json", result)
     fresh = freshness(seen)
     label = f"{result['achieved_rate']:.0f} changes/s, {result['machine']['cpus']} cores"
     if result["target"] != SILVER.schema:

@@ -6,7 +6,6 @@ warm `up`.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from ..query.connect import analyst_client
 from ..scratch import scratch_stack
 from ..stack import Stack
 from .footprint import machine, tree_rss_mib
+from .results import write_json
 
 #: scratch ports: defaults + this (the integration tests use +1000)
 PORT_OFFSET = 2000
@@ -77,6 +77,5 @@ def run(path: Path | None, out_dir: Path) -> dict[str, Any]:
             "ratings_in_silver_over_time": progress,
             "machine": machine(),
         }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "snapshot.json").write_text(json.dumps(result, indent=2))
+    write_json(out_dir / "snapshot.json", result)
     return result

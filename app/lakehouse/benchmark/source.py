@@ -16,7 +16,6 @@ favour one source.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil
@@ -29,6 +28,7 @@ from typing import Any
 from ..errors import UsageError
 from ..stack import Stack
 from .footprint import machine
+from .results import save, write_json
 from .stats import summary
 
 SOURCES = ("bronze", "kafka")
@@ -197,11 +197,7 @@ def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> d
     scratch = Path(tempfile.mkdtemp(prefix="lakehouse-bench-source-"))
     runs: list[dict[str, Any]] = []
     try:
-        conf = {**setup.conf, "spark.local.dir": str(scratch / "tmp")}
-        from ..silver.session import build, s3_credentials
-
-        creds = s3_credentials(setup.secrets.minio_root_user, setup.secrets.minio_root_password)
-        spark = build(s.spark_master, {**conf, **creds}, setup.jars, "bench-source")
+        spark = setup.session("bench-source", {"spark.local.dir": str(scratch / "tmp")})
         try:
             _warm_up(spark, scratch, options, progress)
             for source in order:
@@ -222,8 +218,7 @@ def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> d
         "machine": machine(),
         "runs": runs,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "source.json").write_text(json.dumps(doc, indent=1))
+    write_json(out_dir / "source.json", doc)
     _plot(runs, out_dir / "source.png")
     return doc
 
@@ -256,6 +251,4 @@ def _plot(runs: list[dict[str, Any]], path: Path) -> None:
     bx.set_ylabel("seconds in Spark's loop around the batch")
     bx.set_ylim(bottom=0)
     fig.suptitle("silver's stream: bronze files against the Kafka source, same events")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

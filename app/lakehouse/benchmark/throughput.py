@@ -3,12 +3,12 @@ generator achieved (within 5 %) while the lag stayed bounded is the sustained th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..stack import Stack
 from . import plots
+from .results import write_json
 from .run import run as freshness_run
 
 
@@ -29,7 +29,6 @@ def run(stack: Stack, rates: list[float], duration_s: float, out_dir: Path) -> d
         )
     sustained = [s["achieved_rate"] for s in steps if s["sustained"]]
     result = {"duration_s": duration_s, "steps": steps, "max_sustained_rate": max(sustained, default=None)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "throughput.json").write_text(json.dumps(result, indent=2))
+    write_json(out_dir / "throughput.json", result)
     plots.throughput(steps, out_dir / "throughput.png")
     return result

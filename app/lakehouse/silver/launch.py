@@ -41,9 +41,11 @@ class JobSetup:
             jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
         )
 
-    def session(self, app_name: str | None = None) -> SparkSession:
+    def session(self, app_name: str | None = None, overrides: dict[str, str] | None = None) -> SparkSession:
+        """The job's session with the install's S3 credentials (`overrides` win over the job's conf)."""
         creds = s3_credentials(self.secrets.minio_root_user, self.secrets.minio_root_password)
-        return build(self.settings.spark_master, {**self.conf, **creds}, self.jars, app_name)
+        conf = {**self.conf, **(overrides or {}), **creds}
+        return build(self.settings.spark_master, conf, self.jars, app_name)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
