@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,15 @@ def up() -> None:
 
 
 @cli.command()
+@click.argument("services", nargs=-1)
 @click.option("--wipe", is_flag=True, help="also delete data, logs and generated secrets")
-def down(wipe: bool) -> None:
-    """Stop what `up` started (by pid); data is kept unless --wipe."""
-    stopped = _stack().down(wipe=wipe)
+def down(services: tuple[str, ...], wipe: bool) -> None:
+    """Stop what `up` started (by pid), or only the SERVICES named; data is kept unless --wipe.
+
+    A stopped service stays stopped (it is not restarted) until the next `lakehouse up`."""
+    if wipe and services:
+        raise UsageError("--wipe stops and deletes everything; it takes no service names")
+    stopped = _stack().down(wipe=wipe, only=services)
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
     if wipe:
         click.echo("state wiped")
@@ -142,7 +148,7 @@ def status(as_json: bool) -> None:
     else:
         for name, svc in st["services"].items():
             pid = f"pid {svc['pid']}" if svc["pid"] else ""
-            click.echo(f"{name:<12} {svc['state']:<8} {pid}")
+            click.echo(f"{name:<12} {svc['state']:<10} {pid:<11} {_restarts(svc)}".rstrip())
             if svc.get("error"):
                 click.echo(f"{'':<12} error: {svc['error']}")
         for name, con in st["connectors"].items():
@@ -152,6 +158,18 @@ def status(as_json: bool) -> None:
         c["state"] == "RUNNING" for c in st["connectors"].values()
     )
     sys.exit(0 if healthy else 1)
+
+
+def _restarts(svc: dict[str, Any]) -> str:
+    """`restarted 2 times (last: killed by SIGKILL at 10:31:02)`; nothing for a service never restarted."""
+    notes = []
+    last = svc.get("last_exit")
+    if last:
+        when = time.strftime("%H:%M:%S", time.localtime(last["at"]))
+        notes.append(f"restarted {svc.get('restarts', 0)} times (last: {last['reason']} at {when})")
+    if svc.get("supervised") is False and svc["pid"]:
+        notes.append("unsupervised: its supervisor is gone, `lakehouse down` then `up` restores it")
+    return "; ".join(notes)
 
 
 @cli.command()
@@ -417,6 +435,52 @@ def sql(statement: str, fmt: str, user: str) -> None:
     s = load_settings()
     client = replace(client_for(s, Secrets.load_or_create(s.home), user), schema=SILVER)
     click.echo(FORMATS[fmt](client.query(text)))
+
+
+@cli.command()
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    help="kill only this component (repeatable) [default: each of them in turn]",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=1, max=2000),
+    default=30.0,
+    show_default=True,
+    help="load, changes/s",
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--out", default="artifacts/chaos/chaos.json", show_default=True, help="where the results go")
+def chaos(services: tuple[str, ...], rate: float, as_json: bool, out: str) -> None:
+    """kill -9 each component under load; its supervisor restarts it; silver must equal the source.
+
+    Exit 1 if any fault left a row missing, extra or different, or an event in quarantine."""
+    from .benchmark.results import write_json
+    from .chaos.matrix import Fault, Plan, choose, run
+
+    chosen = choose(services)  # a wrong name fails before anything is killed
+    stack = _stack()
+
+    def show(f: Fault) -> None:
+        if as_json:
+            return
+        alerts = ", ".join(f"{a} {t:.0f}s" for a, t in sorted(f.alerts.items(), key=lambda kv: kv[1]))
+        click.echo(
+            f"{f.service:<12} {'clean' if f.clean else 'NOT CLEAN':<9} back {f.back_s}s, caught up "
+            f"{f.caught_up_s}s, peak freshness {f.peak_freshness_s}s, {f.changes} changes, "
+            f"missing/extra/different/quarantined {f.missing}/{f.extra}/{f.different}/{f.quarantined}"
+            + (f"; alerts: {alerts}" if alerts else "")
+            + (f"; error: {f.error}" if f.error else "")
+        )
+
+    faults = run(stack, chosen, Plan(rate=rate), progress=show)
+    doc = {"rate": rate, "faults": [f.as_dict() for f in faults]}
+    write_json(Path(out), doc)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+    sys.exit(0 if all(f.clean for f in faults) else 1)
 
 
 @cli.command("reset-silver")

@@ -138,8 +138,11 @@ class Stack:
         names = ", ".join(s.name for s in self.services)
         raise UsageError(f"no service named {name!r} (services: {names})")
 
-    def down(self, wipe: bool = False) -> list[str]:
-        stopped = [svc.name for svc in reversed(self.services) if svc.stop()]
+    def down(self, wipe: bool = False, only: tuple[str, ...] = ()) -> list[str]:
+        chosen = {self.service(name).name for name in only}
+        stopped = [
+            svc.name for svc in reversed(self.services) if (not only or svc.name in chosen) and svc.stop()
+        ]
         if wipe:
             home = self.s.home
             if home.exists():

@@ -110,6 +110,13 @@ def active_alerts(stack: Stack, name: str) -> list[dict[str, Any]]:
     return [a for a in r.json() if a["status"]["state"] == "active"]
 
 
+def prom(stack: Stack, path: str, **params: Any) -> Any:
+    """The `data` of a Prometheus HTTP API answer, e.g. prom(stack, "/api/v1/query", query=…)."""
+    r = httpx.get(f"{stack.s.prometheus_url}{path}", params=params, timeout=10)
+    r.raise_for_status()
+    return r.json()["data"]
+
+
 def lakehouse(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed CLI as a user runs it (exit codes included), against the session's stack."""
     exe = Path(sys.executable).parent / "lakehouse"

@@ -1,6 +1,6 @@
 """Metrics on the real stack: Prometheus scrapes every lakehouse_ series and the JMX exporters, and
 every Grafana panel's query has data. (The stalled-stream alert firing in Alertmanager while the
-Spark job is dead, and resolving when it is back, is checked in test_silver's crash test, during
+Spark job is stopped, and resolving when it is back, is checked in test_silver's crash test, during
 the outage it causes anyway.)"""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from lakehouse.paths import repo_root
 from lakehouse.stack import Stack
+
+from .helpers import prom
 
 #: what the issue asks Prometheus to have, by name (event-driven counters appear with events)
 REQUIRED = {
@@ -24,6 +25,7 @@ REQUIRED = {
     "lakehouse_connect_connector_state",
     "lakehouse_connect_task_state",
     "lakehouse_bronze_consumer_lag_records",  # the S3 (bronze) sink's consumer lag
+    "lakehouse_service_restarts_total",  # per supervised service
     "lakehouse_silver_batch_duration_seconds",
     "lakehouse_silver_batch_input_rows",
     "lakehouse_silver_processed_rows_per_second",
@@ -45,12 +47,6 @@ EVENT_DRIVEN = (
     "lakehouse_silver_schema_changes_total",
     "lakehouse_silver_table_quarantined_events",  # only while a table has refused events
 )
-
-
-def _prom(stack: Stack, path: str, **params: Any) -> Any:
-    r = httpx.get(f"{stack.s.prometheus_url}{path}", params=params, timeout=10)
-    r.raise_for_status()
-    return r.json()["data"]
 
 
 def _wait(what: str, check: Any, timeout: float, every: float = 3.0) -> Any:
@@ -82,7 +78,7 @@ def test_prometheus_scrapes_every_target_and_has_every_required_series(stack: St
     _touch_the_source(stack)
 
     def all_up() -> bool:
-        targets = _prom(stack, "/api/v1/targets")["activeTargets"]
+        targets = prom(stack, "/api/v1/targets")["activeTargets"]
         return bool(targets) and all(t["health"] == "up" for t in targets)
 
     _wait("every scrape target up", all_up, 120)
@@ -90,14 +86,14 @@ def test_prometheus_scrapes_every_target_and_has_every_required_series(stack: St
 
     def complete() -> bool:
         names.clear()
-        names.update(_prom(stack, "/api/v1/label/__name__/values"))
+        names.update(prom(stack, "/api/v1/label/__name__/values"))
         return names >= REQUIRED
 
     try:
         _wait("the required series", complete, 240)
     except AssertionError:
         pytest.fail(f"missing from Prometheus: {sorted(REQUIRED - names)}")
-    fresh = _prom(
+    fresh = prom(
         stack, "/api/v1/query", query='lakehouse_silver_freshness_seconds{table="pipeline_heartbeat"}'
     )
     # the heartbeat row makes end-to-end freshness meaningful on an idle source: well under a minute
@@ -115,7 +111,7 @@ def test_every_grafana_panel_query_has_data(stack: Stack) -> None:
         for title, expr in queries:
             if any(m in expr for m in EVENT_DRIVEN):
                 continue
-            if not _prom(stack, "/api/v1/query", query=expr)["result"]:
+            if not prom(stack, "/api/v1/query", query=expr)["result"]:
                 empty.append(f"{title}: {expr}")
         return not empty
 

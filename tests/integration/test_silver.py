@@ -6,14 +6,13 @@ import json
 import os
 import random
 import signal
-import string
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 
+from lakehouse.chaos import workload as hard_types
 from lakehouse.paths import repo_root
 from lakehouse.procs import wait_until
 from lakehouse.silver.ops import verify
@@ -21,111 +20,17 @@ from lakehouse.silver.store import written_by_another
 from lakehouse.stack import Stack
 
 from .conftest import PREEXISTING
-from .helpers import active_alerts, lakehouse, wait_for
+from .helpers import active_alerts, lakehouse, prom, wait_for
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 STALLED = "LakehouseStreamStalled"
 
-DDL = """
-CREATE TABLE IF NOT EXISTS movielens.workload (
-  id int PRIMARY KEY,
-  title text,
-  body text,
-  amount numeric(38,10),
-  seen_at timestamptz,
-  doc jsonb,
-  tags text[],
-  votes int,
-  ratio double precision,
-  score real,
-  small smallint,
-  ref uuid,
-  label varchar(40),
-  happened timestamp,
-  at_time time
-)"""
-
-_FLOATS = [float("nan"), float("inf"), float("-inf"), -0.0, 0.1, 1e308, 5e-324, 3.4e38, 1.5]
-
-
-def _text(rng: random.Random, n: int) -> str:
-    alphabet = string.ascii_letters + string.digits + "éßøü\u2013漢字🙂 "
-    return "".join(rng.choice(alphabet) for _ in range(n))
-
-
-def _timestamp(rng: random.Random) -> str:
-    day = f"{rng.randint(1900, 2100):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    return f"{day} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.random() * 59:09.6f}"
-
-
-def _row(rng: random.Random, i: int) -> tuple[Any, ...]:
-    return (
-        i,
-        _text(rng, 12) if rng.random() > 0.1 else None,
-        _text(rng, 3000) if rng.random() > 0.5 else _text(rng, 40),  # > 2 kB: TOASTed
-        f"{rng.randint(-(10**27), 10**27)}.{rng.randint(0, 10**10 - 1):010d}" if rng.random() > 0.1 else None,
-        "2026-01-02T03:04:05.123456+00:00" if rng.random() > 0.1 else None,
-        json.dumps({"k": rng.randint(0, 9), "s": _text(rng, 5)}) if rng.random() > 0.1 else None,
-        [_text(rng, 4) for _ in range(rng.randint(0, 3))] if rng.random() > 0.1 else None,
-        rng.randint(0, 1000),
-        rng.choice(_FLOATS) if rng.random() > 0.1 else None,
-        rng.choice([*_FLOATS[:5], 1.17549435e-38, 3.4028235e38]) if rng.random() > 0.1 else None,
-        rng.randint(-32768, 32767) if rng.random() > 0.1 else None,
-        str(uuid.UUID(int=rng.getrandbits(128))) if rng.random() > 0.1 else None,
-        _text(rng, rng.randint(0, 40)) if rng.random() > 0.1 else None,
-        _timestamp(rng) if rng.random() > 0.1 else None,
-        rng.choice(
-            ["00:00:00", "24:00:00", f"{rng.randint(0, 23)}:{rng.randint(0, 59)}:{rng.random() * 59:.6f}"]
-        )
-        if rng.random() > 0.1
-        else None,
-    )
-
 
 def workload(dsn: str, seed: int, changes: int, start_id: int) -> int:
     """Inserts, partial updates (TOASTed body unchanged), PK changes, deletes, multi-row transactions."""
-    rng = random.Random(seed)
-    ids: list[int] = []
-    next_id = start_id
-    done = 0
-    with psycopg.connect(dsn, autocommit=False) as conn:
-        conn.execute(DDL)
-        conn.commit()
-        while done < changes:
-            for _ in range(rng.randint(1, 5)):  # one transaction of 1-5 statements
-                roll = rng.random()
-                if roll < 0.4 or len(ids) < 5:
-                    conn.execute(
-                        "INSERT INTO movielens.workload VALUES (" + ",".join(["%s"] * 15) + ")",
-                        _row(rng, next_id),
-                    )
-                    ids.append(next_id)
-                    next_id += 1
-                elif roll < 0.75:
-                    conn.execute(
-                        "UPDATE movielens.workload SET votes = votes + 1, title = %s, ratio = %s, "
-                        "at_time = %s WHERE id = %s",
-                        (
-                            _text(rng, 8),
-                            rng.choice(_FLOATS),
-                            rng.choice(["24:00:00", "12:00:01.5"]),
-                            rng.choice(ids),
-                        ),
-                    )
-                elif roll < 0.85:
-                    old = ids.pop(rng.randrange(len(ids)))
-                    conn.execute("UPDATE movielens.workload SET id = %s WHERE id = %s", (next_id, old))
-                    ids.append(next_id)
-                    next_id += 1
-                else:
-                    conn.execute(
-                        "DELETE FROM movielens.workload WHERE id = %s", (ids.pop(rng.randrange(len(ids))),)
-                    )
-                done += 1
-            conn.commit()
-    return next_id
+    return hard_types.run(dsn, "movielens.workload", seed, changes, start_id)
 
 
 def _assert_clean(
@@ -163,23 +68,39 @@ def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "silver job is running" in refused.stderr
 
-    # kill -9 the Spark job in the middle of more changes
-    pid = stack.silver.pid()
+    # kill -9 the Spark job in the middle of more changes: its supervisor starts it again, and
+    # the restarted job re-runs the batch it died in
+    pid, before = stack.silver.pid(), stack.silver.status().get("restarts", 0)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    assert wait_until(lambda: stack.silver.pid() is None, timeout=30)
-    workload(dsn, seed=3, changes=300, start_id=next_id)
-    # the outage fires the stalled-stream alert (rule: `for: 1m` after the first failed scrape of
-    # the job's metrics, evaluated every 5 s, sent at once) ...
+    assert wait_until(lambda: stack.silver.pid() not in (None, pid), timeout=30), "silver was not restarted"
+    next_id = workload(dsn, seed=3, changes=300, start_id=next_id)
+    _assert_clean(stack, spark, ["workload", "scratch"])
+    restarted = stack.silver.status()
+    assert restarted["restarts"] == before + 1, restarted
+    assert restarted["last_exit"]["reason"] == "killed by SIGKILL", restarted
+    shown = lakehouse("status")
+    assert f"restarted {before + 1} times (last: killed by SIGKILL" in shown.stdout, shown.stdout
+    # ... counted where alerts can see it (the monitor exports every supervisor's count)
+    counted = f'lakehouse_service_restarts_total{{service="silver"}} == {before + 1}'
+    assert wait_until(lambda: bool(prom(stack, "/api/v1/query", query=counted)["result"]), timeout=60)
+
+    # a job that is stopped stays stopped, and the outage fires the stalled-stream alert (rule:
+    # `for: 1m` after the first failed scrape of the job's metrics, evaluated every 5 s, sent at once)
+    down = lakehouse("down", "silver")
+    assert down.returncode == 0 and down.stdout.strip() == "stopped: silver", down.stdout + down.stderr
+    stopped_at = time.monotonic()
+    workload(dsn, seed=5, changes=300, start_id=next_id)
+    assert stack.silver.pid() is None and stack.silver.supervisor() is None
     assert wait_until(lambda: bool(active_alerts(stack, STALLED)), timeout=240), f"no {STALLED} alert"
+    assert stack.silver.pid() is None, "a stopped service was restarted"
     alert = active_alerts(stack, STALLED)[0]
     assert alert["labels"]["severity"] == "critical" and alert["labels"]["job"] == "silver"
     seen = repo_root() / "artifacts" / "alerts" / "stream-stalled.txt"
     seen.parent.mkdir(parents=True, exist_ok=True)
-    fired_after = time.monotonic() - killed_at
+    fired_after = time.monotonic() - stopped_at
     seen.write_text(
-        f"{STALLED} reached Alertmanager {fired_after:.0f}s after the silver job was killed\n"
+        f"{STALLED} reached Alertmanager {fired_after:.0f}s after the silver job was stopped\n"
         + json.dumps(alert["labels"], sort_keys=True)
         + "\n"
     )

@@ -193,6 +193,34 @@ def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silv
     assert "title" in quarantine(spark, silver)[0]["reason"]
 
 
+def test_replayed_toast_events_silver_has_moved_past_are_dropped_not_quarantined(
+    spark: SparkSession, silver: BatchProcessor
+) -> None:
+    """After a Kafka or Connect crash Debezium re-sends events from its last committed offset:
+    an update with an unchanged TOASTed value whose row was deleted since, and the create of a key
+    change whose old key is gone, have no stored value to fill the placeholder from — and need
+    none, since silver is past them (the MERGE would skip them). A valid replay quarantines nothing."""
+    gone = {"title": None, "budget": None, "released": None}
+    first = [
+        event("c", movie(1, "big one", budget="1"), 10),
+        event("c", movie(3, "big three", budget="3"), 11),
+        event("u", movie(1, PLACEHOLDER, budget="2"), 20),
+        event("d", {"movie_id": 3, **gone}, 30, txid=5, dco=1),  # key change 3 → 4
+        event("c", movie(4, PLACEHOLDER, budget="4"), 30, txid=5, dco=2),
+        end(5, {MOVIE: 2}),
+        event("d", {"movie_id": 1, **gone}, 40),
+    ]
+    run(silver, *first, batch_id=0)
+    assert {k: v["title"] for k, v in rows(silver).items()} == {4: "big three"}
+    # the replay: everything from the update on, again, in a later batch
+    result = run(silver, *first[2:], batch_id=1)
+    assert not result.quarantined, result.quarantined
+    assert {k: (v["title"], v["budget"]) for k, v in rows(silver).items()} == {4: ("big three", Decimal("4"))}
+    # a placeholder silver is *not* past still has nowhere to come from: quarantined as before
+    result = run(silver, event("u", movie(9, PLACEHOLDER), 50), batch_id=2)
+    assert result.quarantined["toast"] == 1
+
+
 def test_truncate_empties_and_later_events_apply(silver: BatchProcessor) -> None:
     run(silver, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
     run(silver, event("t", None, 30), event("c", movie(3, "after"), 40), batch_id=1)

@@ -56,8 +56,11 @@ def test_readings_become_lakehouse_series_with_one_state_set_per_connector_and_t
         trino_up=True,
         probe_ok={"postgres": True, "connect": True, "kafka": False, "trino": True},
         polled_at=990.0,
+        restarts={"silver": 2, "kafka": 0},
     )
     m = _scrape(r)
+    assert m['lakehouse_service_restarts_total{service="silver"}'] == 2.0
+    assert m['lakehouse_service_restarts_total{service="kafka"}'] == 0.0
     assert m['lakehouse_postgres_slot_retained_wal_bytes{slot="lakehouse_slot"}'] == 4096.0
     assert m['lakehouse_postgres_slot_confirmed_flush_lag_bytes{slot="lakehouse_slot"}'] == 128.0
     assert m['lakehouse_postgres_slot_active{slot="lakehouse_slot"}'] == 1.0
@@ -77,6 +80,16 @@ def test_readings_become_lakehouse_series_with_one_state_set_per_connector_and_t
     assert m['lakehouse_monitor_probe_errors_total{probe="kafka"}'] == 1.0
     assert m["lakehouse_monitor_ready"] == 1.0
     assert all(name.startswith("lakehouse_") for name in m)
+
+
+def test_restarts_are_read_from_each_supervisors_state_file(tmp_path: Path) -> None:
+    from lakehouse.procs import ProcFiles
+
+    for name, state in {"silver": '{"restarts": 3, "pid": 7}', "kafka": '{"restarts": 0}'}.items():
+        ProcFiles(tmp_path / f"{name}.pid", tmp_path / "x.log").statefile.write_text(state)
+    (tmp_path / "trino.pid").write_text("1\n")  # a pid file is not a supervisor's state
+    ProcFiles(tmp_path / "web.pid", tmp_path / "x.log").statefile.write_text("{half-written")
+    assert probes.restarts(tmp_path) == {"kafka": 0, "silver": 3}
 
 
 def test_before_the_first_poll_the_monitor_is_not_ready_and_publishes_no_readings() -> None:
@@ -165,14 +178,14 @@ def _poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[B
 
     monkeypatch.setattr(psycopg, "connect", no_postgres)
     monkeypatch.setattr(probes, "connectors", lambda http, url: [])
-    monkeypatch.setattr(probes, "consumer_lag", lambda admin, group: {})
+    monkeypatch.setattr(probes, "consumer_lag", lambda consumer, topics: {})
     monkeypatch.setattr(probes, "trino_up", lambda http, url: True)
     monkeypatch.setattr(probes, "registered", lambda trino: listed)
     monkeypatch.setattr(probes, "freshness", lambda trino, tables: [])
     monkeypatch.setattr(probes, "quarantine", lambda trino: (3, blocked))
     poller = Poller.__new__(Poller)  # no clients: every probe is replaced above
     poller.s, poller.dsn, poller.http, poller.kafka = Settings(), "postgresql://x", None, None
-    poller.group, poller.trino, poller.last = "g", None, Readings()
+    poller.topics, poller.trino, poller.last = "^cdc\\..+", None, Readings()
     return poller.poll()
 
 
@@ -236,7 +249,7 @@ def test_promtool_checks_the_config_the_launcher_builds(tmp_path: Path) -> None:
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "10 rules found" in run.stdout
+    assert "11 rules found" in run.stdout
 
 
 def test_every_scrape_job_has_a_target_file_from_the_launcher() -> None:

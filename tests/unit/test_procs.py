@@ -9,10 +9,10 @@ def test_spawn_alive_stop_by_pidfile(tmp_path: Path) -> None:
     files = procs.ProcFiles(tmp_path / "x.pid", tmp_path / "x.log")
     pid = procs.spawn(files, [sys.executable, "-c", "import time; print('hi', flush=True); time.sleep(60)"])
     assert procs.alive(files.pidfile) == pid
-    assert procs.stop(files.pidfile, timeout=10)
+    assert procs.stop(files, timeout=10)
     assert procs.alive(files.pidfile) is None
     assert not files.pidfile.exists()
-    assert not procs.stop(files.pidfile)  # nothing left to stop
+    assert not procs.stop(files)  # nothing left to stop
     # reaped, not a zombie: a zombie still answers `kill -0`, and a service's own launcher
     # (Trino's) would take its old pid for a running server
     assert not Path(f"/proc/{pid}").exists()

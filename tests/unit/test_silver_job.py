@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from lakehouse.errors import ConfigError
 from lakehouse.services.silver import SilverService
 from lakehouse.settings import Settings, load_settings
-from lakehouse.silver.faults import POINTS
+from lakehouse.silver.faults import POINTS, Faults
 from lakehouse.silver.job import CheckpointError, stream_error
 from lakehouse.silver.transactions import End, Group, decide
 
@@ -60,6 +61,26 @@ def test_the_crash_point_setting_lists_every_point() -> None:
     annotation = Settings.model_fields["silver_crash_at"].annotation
     literal = next(a for a in get_args(annotation) if a is not type(None))
     assert get_args(literal) == POINTS
+
+
+def test_a_crash_point_with_a_marker_fires_once_until_the_marker_is_deleted(tmp_path: Path) -> None:
+    crashed: list[str] = []
+    marker = tmp_path / "silver" / "crash-fired"
+    faults = Faults("after-merge", action=crashed.append, fired=marker)
+    faults.reach("after-tombstones")  # not the configured point
+    assert crashed == [] and not marker.exists()
+    faults.reach("after-merge")
+    assert crashed == ["after-merge"] and marker.read_text() == "after-merge"
+    faults.reach("after-merge")  # the restarted job re-runs the batch instead of crashing again
+    assert crashed == ["after-merge"]
+    marker.unlink()
+    faults.reach("after-merge")
+    assert crashed == ["after-merge", "after-merge"]
+    # without a marker (the in-process tests) it fires every time
+    always = Faults("before-commit", action=crashed.append)
+    always.reach("before-commit")
+    always.reach("before-commit")
+    assert crashed[-2:] == ["before-commit", "before-commit"]
 
 
 BATCH_FAILURE = (

@@ -6,26 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (a JVM under a Python launcher counts)."""
-    todo, seen = [pid], []
-    while todo:
-        p = todo.pop()
-        if p not in seen:
-            seen.append(p)
-            todo += _children(p)
-    return seen
+from ..procs import tree as _tree
 
 
 def tree_rss_mib(pid: int) -> float:

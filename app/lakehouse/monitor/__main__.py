@@ -11,7 +11,7 @@ from types import FrameType
 
 import httpx
 import psycopg
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer
 from prometheus_client import REGISTRY, start_http_server
 
 from ..bronze.config import SinkConfig
@@ -36,9 +36,18 @@ class Poller:
         self.s = s
         self.dsn = f"postgresql://{s.app_role}:{sec.pg_app_password}@{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
         self.http = httpx.Client(trust_env=False)
-        self.kafka = AdminClient({"bootstrap.servers": s.kafka_bootstrap, "socket.timeout.ms": 5000})
         values: dict[str, object] = {"topic_prefix": s.topic_prefix, "schema": s.source_schema}
-        self.group = SinkConfig.load(s.root / "bronze" / "sink.json", values).group_id
+        sink = SinkConfig.load(s.root / "bronze" / "sink.json", values)
+        self.topics = sink.topics_regex
+        # reads the group's committed offsets; never subscribes, so never joins the group
+        self.kafka = Consumer(
+            {
+                "bootstrap.servers": s.kafka_bootstrap,
+                "group.id": sink.group_id,
+                "enable.auto.commit": False,
+                "socket.timeout.ms": 5000,
+            }
+        )
         self.trino = admin_client(s, sec)
         self.last = Readings()
 
@@ -56,7 +65,7 @@ class Poller:
         except httpx.HTTPError as exc:
             self._failed(r, "connect", exc)
         try:
-            r.lag = probes.consumer_lag(self.kafka, self.group)
+            r.lag = probes.consumer_lag(self.kafka, self.topics)
             r.probe_ok["kafka"] = True
         except Exception as exc:  # confluent-kafka raises KafkaException and future timeouts
             self._failed(r, "kafka", exc)
@@ -75,6 +84,7 @@ class Poller:
                 self._failed(r, "trino", exc)
         else:
             r.probe_ok["trino"] = False
+        r.restarts = probes.restarts(self.s.run)
         r.polled_at = time.time()
         self.last = r
         return r

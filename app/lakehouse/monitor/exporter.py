@@ -33,6 +33,8 @@ class Readings:
     #: probe → whether its last attempt succeeded
     probe_ok: dict[str, bool] = field(default_factory=dict)
     polled_at: float | None = None
+    #: service → times its supervisor restarted it since `up` (native stack only)
+    restarts: dict[str, int] = field(default_factory=dict)
 
 
 def families(r: Readings, errors: dict[str, int], now: float) -> Iterator[Metric]:
@@ -113,6 +115,15 @@ def families(r: Readings, errors: dict[str, int], now: float) -> Iterator[Metric
     for b in r.quarantined_by_table:
         blocked.add_metric([b.source_table], float(b.events))
     yield blocked
+
+    restarted = CounterMetricFamily(
+        "lakehouse_service_restarts",
+        "times the supervisor restarted the service after it died, since `lakehouse up`",
+        labels=["service"],
+    )
+    for service, n in sorted(r.restarts.items()):
+        restarted.add_metric([service], float(n))
+    yield restarted
 
     up = g("lakehouse_trino_up", "1 while Trino answers and is not starting")
     up.add_metric([], 1.0 if r.trino_up else 0.0)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ..procs import supervised
 from ..query.client import Trino
 from ..query.names import CATALOG, OPS, SILVER
+from ..supervisor import read_state
 
 #: every state Kafka Connect reports for a connector or task (each becomes a 0/1 series)
 CONNECT_STATES = ("UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED", "RESTARTING")
@@ -35,6 +39,16 @@ def slots(conn: Any) -> list[Slot]:
     return [Slot(str(n), bool(a), float(r), float(c)) for n, a, r, c in conn.execute(SLOTS_SQL).fetchall()]
 
 
+def restarts(run_dir: Path) -> dict[str, int]:
+    """Service → times its supervisor restarted it (the native stack's supervisors' state files)."""
+    out = {}
+    for service, path in supervised(run_dir).items():
+        state = read_state(path)
+        if state is not None:
+            out[service] = int(state.get("restarts", 0))
+    return out
+
+
 @dataclass(frozen=True)
 class ConnectorState:
     name: str
@@ -52,21 +66,28 @@ def connectors(http: httpx.Client, connect_url: str) -> list[ConnectorState]:
     return out
 
 
-def consumer_lag(admin: Any, group: str) -> dict[tuple[str, int], int]:
-    """(topic, partition) → records the consumer group has not committed yet."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin._listoffsets import OffsetSpec
+def consumer_lag(consumer: Any, topics_regex: str) -> dict[tuple[str, int], int]:
+    """(topic, partition) → records of the matching topics the consumer's group has not committed.
 
-    futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
-    committed = futures[group].result(timeout=10).topic_partitions or []
-    if not committed:
+    `consumer` is a Consumer configured with the group's id that never subscribes (it neither
+    joins the group nor commits). Not the AdminClient's list_consumer_group_offsets: librdkafka's
+    admin coordinator requests abort the whole process (`eonce->refcnt > 0` assertion, librdkafka
+    issue 4605) when the broker drops the connection mid-request — as a Kafka restart does."""
+    from confluent_kafka import TopicPartition
+
+    pattern = re.compile(topics_regex)
+    topics = consumer.list_topics(timeout=5).topics
+    partitions = [
+        TopicPartition(name, p)
+        for name, meta in sorted(topics.items())
+        if pattern.match(name)
+        for p in sorted(meta.partitions)
+    ]
+    if not partitions:
         return {}
-    ends = admin.list_offsets(
-        {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in committed}  # type: ignore[no-untyped-call]
-    )
     out = {}
-    for tp in committed:
-        end = ends[TopicPartition(tp.topic, tp.partition)].result(timeout=10).offset
+    for tp in consumer.committed(partitions, timeout=10):
+        _, end = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
         done = tp.offset if tp.offset >= 0 else 0  # no commit yet: everything is pending
         out[(tp.topic, tp.partition)] = max(0, end - done)
     return out

@@ -13,6 +13,7 @@ from ..compose import twin
 from ..errors import ServiceError
 from ..secrets import Secrets
 from ..settings import Settings, env_name
+from ..supervisor import read_state
 from ..versions import Versions
 
 
@@ -86,7 +87,24 @@ class Service(ABC):
 
     # -- lifecycle -----------------------------------------------------------------------
     def pid(self) -> int | None:
+        """The service's own process, if it runs."""
         return procs.alive(self.files.pidfile)
+
+    def supervisor(self) -> int | None:
+        """The supervisor that restarts the service when it dies, if it runs."""
+        return procs.supervisor(self.files)
+
+    def restarts(self) -> dict[str, Any]:
+        """How often the supervisor restarted the service since `up`, and how it last ended."""
+        st = read_state(self.files.statefile)
+        if st is None:
+            return {}
+        out: dict[str, Any] = {"restarts": st.get("restarts", 0)}
+        if st.get("last_exit"):
+            out["last_exit"] = {k: st["last_exit"][k] for k in ("reason", "at", "ran_s")}
+        if st.get("restart_at"):
+            out["restart_at"] = st["restart_at"]
+        return out
 
     def _port_hint(self, log: str) -> str | None:
         lowered = log.lower()
@@ -108,6 +126,8 @@ class Service(ABC):
         """Spawn the process without waiting for it; False if it runs already."""
         if self.pid() is not None:
             return False
+        if self.supervisor() is not None:  # waiting to restart it: start it afresh, now
+            self.stop()
         for f in self.port_fields:
             port = getattr(self.s, f)
             if not procs.port_free(self.host, port):
@@ -116,7 +136,14 @@ class Service(ABC):
                     f"stop it or set {env_name(f)} to a free port"
                 )
         self.prepare()
-        procs.spawn(self.files, self.argv(), env=self.env(), user=self.run_as(), marker=self.cmd_marker())
+        procs.spawn(
+            self.files,
+            self.argv(),
+            env=self.env(),
+            user=self.run_as(),
+            marker=self.cmd_marker(),
+            stop_signal=self.stop_signal,
+        )
         return True
 
     def wait_ready(self) -> str:
@@ -132,13 +159,15 @@ class Service(ABC):
         if not ok:
             log = procs.tail(self.files.logfile, 60)
             reason = why if self.pid() is not None else "exited during start-up"
+            if self.pid() is None:  # it would only fail again: `up` names it instead of looping
+                self.stop()
             fix = self._port_hint(log) or self.fix_hint(log)
             procs.raise_not_ready(self.name, self.files.logfile, reason, fix)
         self.after_ready()
         return "started"
 
     def stop(self) -> bool:
-        return procs.stop(self.files.pidfile, self.stop_signal)
+        return procs.stop(self.files, self.stop_signal)
 
     def status(self) -> dict[str, Any]:
         if self.s.service_hostnames:  # compose runs the processes: no pid files, the probe decides
@@ -148,9 +177,13 @@ class Service(ABC):
             if state == "ready":
                 out.update(self.details())
             return out
-        pid = self.pid()
-        state = "stopped" if pid is None else ("ready" if self.ready() else "starting")
-        out = {"state": state, "pid": pid, "log": str(self.files.logfile)}
+        pid, supervised = self.pid(), self.supervisor() is not None
+        if pid is None:
+            state = "restarting" if supervised else "stopped"
+        else:
+            state = "ready" if self.ready() else "starting"
+        out = {"state": state, "pid": pid, "supervised": supervised, "log": str(self.files.logfile)}
+        out.update(self.restarts())
         if state == "ready":
             out.update(self.details())
         return out

@@ -9,7 +9,7 @@ from prometheus_client import start_http_server
 
 from ..errors import LakehouseError
 from .batch import Rules
-from .faults import Faults
+from .faults import FIRED, Faults
 from .job import run
 from .launch import start
 from .store import Layout
@@ -32,7 +32,7 @@ def main() -> int:
             Layout(f"{bucket}/silver"),
             rules=Rules.from_config(cfg, s.topic_prefix),
             cfg=cfg,
-            faults=Faults(s.silver_crash_at),
+            faults=Faults(s.silver_crash_at, fired=s.state("silver") / FIRED),
         )
     except LakehouseError as exc:
         log.error("%s", exc)

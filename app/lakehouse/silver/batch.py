@@ -694,6 +694,10 @@ class BatchProcessor:
             if not good.where(F.size("_unavail") > 0).limit(1).count():
                 break
         missing = good.where(F.size("_unavail") > 0)
+        if missing.limit(1).count():
+            # a re-sent event (Debezium replays from its last committed offset after a crash)
+            # that silver has moved past needs no value: the MERGE would skip it anyway
+            missing = missing.join(self._outranked(table, missing, current, keys), "_rid", "left_anti")
         n = missing.count()
         if n:
             reason = F.concat(
@@ -705,6 +709,23 @@ class BatchProcessor:
                 ).localCheckpoint()
             )
         return good.where(F.size("_unavail") == 0), n
+
+    def _outranked(self, table: str, events: DataFrame, current: DataFrame, keys: list[str]) -> DataFrame:
+        """`_rid`s of events silver is already past: its row for the key is at the event's
+        position or later, or the key was deleted after it (position.py orders both)."""
+        same_key = reduce(lambda a, b: a & b, [F.col(f"e.`{k}`") == F.col(f"s.`{k}`") for k in keys])
+        by_row = events.alias("e").join(
+            current.alias("s"), same_key & ~F.expr(after_sql("e", "s")), "left_semi"
+        )
+        out = by_row.select("_rid")
+        if table in self._tombstoned:
+            by_delete = events.alias("e").join(
+                self.store.tombstones(table).alias("t"),
+                (F.col("e._key") == F.col("t._key")) & F.expr(after_sql("t", "e")),
+                "left_semi",
+            )
+            out = out.unionByName(by_delete.select("_rid"))
+        return out.distinct()
 
     def _truncate(self, table: str, pos: tuple[int, int], now: datetime, batch_id: int) -> None:
         """TRUNCATE: delete every silver row older than it, leaving tombstones."""

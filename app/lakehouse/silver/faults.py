@@ -4,6 +4,10 @@ Set `LAKEHOUSE_SILVER_CRASH_AT=<point>` (settings: `silver_crash_at`) and the jo
 `os._exit` when a batch that applies at least one event reaches that point — no `finally`, no
 flush, as if the machine lost power. Tests use it to prove that a restarted job re-running the
 batch leaves silver equal to the source (docs/reliability.md). Off unless set.
+
+The job fires it once: it writes `FIRED` into its state folder first, and a job that finds that
+file does not crash again — so its supervisor's restart re-runs the batch instead of crashing in a
+loop. Deleting the file arms it again (`lakehouse chaos` does, per crash point).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -23,6 +28,8 @@ POINTS = (
     "before-commit",  # the batch is applied; the streaming checkpoint has not recorded it
 )
 EXIT_CODE = 86
+#: written (with the point's name) just before the crash; while it exists the job does not crash
+FIRED = "crash-fired"
 
 
 def _exit(point: str) -> None:
@@ -33,13 +40,26 @@ def _exit(point: str) -> None:
 class Faults:
     """`reach(point)` does nothing unless `point` is the configured crash point."""
 
-    def __init__(self, crash_at: str | None = None, action: Callable[[str], None] = _exit) -> None:
+    def __init__(
+        self,
+        crash_at: str | None = None,
+        action: Callable[[str], None] = _exit,
+        fired: Path | None = None,
+    ) -> None:
+        """`fired`: the once-only marker (None: crash every time the point is reached)."""
         if crash_at is not None and crash_at not in POINTS:
             raise ValueError(f"unknown crash point {crash_at!r}; one of {', '.join(POINTS)}")
         self.crash_at = crash_at
         self.action = action
+        self.fired = fired
 
     def reach(self, point: str) -> None:
         assert point in POINTS, point
-        if point == self.crash_at:
-            self.action(point)
+        if point != self.crash_at:
+            return
+        if self.fired is not None:
+            if self.fired.exists():
+                return
+            self.fired.parent.mkdir(parents=True, exist_ok=True)
+            self.fired.write_text(point)
+        self.action(point)

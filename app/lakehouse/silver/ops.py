@@ -196,8 +196,8 @@ def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
 
 def reset_silver(stack: Stack) -> int:
     """Delete silver and its checkpoint (the job must be stopped); the next start replays bronze."""
-    if stack.silver.pid() is not None:
-        raise LakehouseError("the silver job is running: `lakehouse down` first (or stop only silver)")
+    if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
+        raise LakehouseError("the silver job is running: `lakehouse down silver` first")
     client = stack.minio.client()
     n = 0
     for prefix in ("silver/", CHECKPOINT_PREFIX):

@@ -1,0 +1,1 @@
+"""`lakehouse chaos`: kill -9 one component at a time under a steady load, then prove nothing was lost."""

@@ -1,0 +1,265 @@
+"""The chaos matrix: under a steady load of hard-type changes, kill -9 one component at a time, let
+its supervisor bring it back, and prove silver equals the source with nothing quarantined.
+
+Per fault it measures what an operator would want to know: how long until the component was
+ready again, how long until silver had caught up (verify clean), which alerts fired and after how
+long, and the worst end-to-end freshness seen meanwhile (the heartbeat's age in silver).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import psycopg
+
+from ..errors import UsageError
+from ..monitor import probes
+from ..procs import wait_until
+from ..query.connect import admin_client
+from ..services.base import Service
+from ..settings import env_name
+from ..silver.faults import EXIT_CODE, FIRED, POINTS
+from .workload import Load, Workload
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from ..stack import Stack
+
+#: what `lakehouse chaos` kills, one at a time, in this order (the slowest to come back last)
+COMPONENTS = (
+    "silver", "kafka", "connect", "bronze-sink", "postgres", "minio", "catalog-sync", "monitor", "trino",
+)  # fmt: skip
+#: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once
+CRASHES = tuple(f"silver@{point}" for point in POINTS)
+CRASH_ENV = env_name("silver_crash_at")
+TABLE = "chaos"
+HEARTBEAT_FRESHNESS = 'lakehouse_silver_freshness_seconds{table="pipeline_heartbeat"}'
+
+
+@dataclass
+class Fault:
+    """What one kill did."""
+
+    service: str
+    killed_pid: int | None = None
+    #: kill → the component answering its readiness probe again (a new process)
+    back_s: float | None = None
+    #: kill → silver equal to the source again
+    caught_up_s: float | None = None
+    #: alert → seconds after the kill Alertmanager first held it active
+    alerts: dict[str, float] = field(default_factory=dict)
+    #: the heartbeat's age in silver, the worst the monitor reported during the fault
+    peak_freshness_s: float | None = None
+    #: how the supervisor saw the process end, and the exit this fault should cause
+    exit_seen: str | None = None
+    exit_expected: str = "killed by SIGKILL"
+    changes: int = 0
+    #: source transactions of the load that failed (the source itself down) and were not committed
+    failed_transactions: int = 0
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    quarantined: int = 0
+    error: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.error is None
+            and self.back_s is not None
+            and self.caught_up_s is not None
+            and self.exit_seen == self.exit_expected
+            and self.missing == self.extra == self.different == self.quarantined == 0
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "clean": self.clean}
+
+
+class Watch(threading.Thread):
+    """Polls Alertmanager and Prometheus every 2 s: alerts first seen, peak heartbeat freshness."""
+
+    def __init__(self, stack: Stack, since: float) -> None:
+        super().__init__(name="chaos-watch", daemon=True)
+        self.stack, self.since = stack, since
+        self.since_wall = time.time() - (time.monotonic() - since)
+        self.alerts: dict[str, float] = {}
+        self.peak: float | None = None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        s = self.stack.s
+        with httpx.Client(trust_env=False, timeout=3) as http:
+            while not self._halt.wait(2):
+                try:
+                    for alert in http.get(f"{s.alertmanager_url}/api/v2/alerts").raise_for_status().json():
+                        labels = alert["labels"]
+                        about = labels.get("service") or labels.get("job") or labels.get("table")
+                        name = labels["alertname"] + (f"({about})" if about else "")
+                        began = datetime.fromisoformat(alert["startsAt"]).timestamp()
+                        fresh = began >= self.since_wall - 1  # not one that was firing already
+                        if alert["status"]["state"] == "active" and fresh and name not in self.alerts:
+                            self.alerts[name] = round(time.monotonic() - self.since, 1)
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass  # Alertmanager is one of the things that can be down
+                try:
+                    got = http.get(f"{s.prometheus_url}/api/v1/query", params={"query": HEARTBEAT_FRESHNESS})
+                    for series in got.raise_for_status().json()["data"]["result"]:
+                        value = float(series["value"][1])
+                        self.peak = value if self.peak is None else max(self.peak, value)
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+
+def quarantined(stack: Stack, table: str) -> int:
+    """Events of `table` waiting in quarantine (through Trino, as the admin)."""
+    trino = admin_client(stack.s, stack.ctx.secrets)
+    if not probes.registered(trino).quarantine:
+        return 0
+    _, blocked = probes.quarantine(trino)
+    return sum(b.events for b in blocked if b.source_table == table)
+
+
+@dataclass(frozen=True)
+class Plan:
+    rate: float = 30.0
+    #: load before the kill, and after the component is back
+    lead_s: float = 10.0
+    after_s: float = 10.0
+    back_timeout_s: float = 240.0
+    catch_up_timeout_s: float = 420.0
+
+
+class _Skipped(Exception):
+    """The fault could not be injected (the message says why)."""
+
+
+def _kill(svc: Service, plan: Plan) -> tuple[int, float]:
+    """kill -9 the running service after the lead time: its pid and when."""
+    time.sleep(plan.lead_s)
+    pid = svc.pid()
+    if pid is None:
+        raise _Skipped(f"{svc.name} was not running")
+    os.kill(pid, signal.SIGKILL)
+    return pid, time.monotonic()
+
+
+def _crash(svc: Service, point: str, plan: Plan) -> tuple[int, float]:
+    """Start silver armed to exit hard once at `point` (silver/faults.py) and wait until it does."""
+    fired = svc.data_dir / FIRED
+    svc.stop()
+    fired.unlink(missing_ok=True)
+    os.environ[CRASH_ENV] = point  # what the service's environment is built from
+    try:
+        svc.launch()
+    finally:
+        del os.environ[CRASH_ENV]
+    pid = svc.pid()
+    if pid is None or not wait_until(fired.exists, timeout=plan.back_timeout_s, interval=0.2):
+        raise _Skipped(f"silver did not reach {point} within {plan.back_timeout_s:.0f}s")
+    return pid, time.monotonic() - max(0.0, time.time() - fired.stat().st_mtime)
+
+
+def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan: Plan) -> Fault:
+    """Inject one fault under load (kill -9 a component, or a silver crash point); its supervisor
+    restarts it; verify the load's table."""
+    from ..silver.ops import verify
+
+    service, _, point = fault_name.partition("@")
+    svc = stack.service(service)
+    fault = Fault(fault_name, exit_expected=f"exited with code {EXIT_CODE}" if point else "killed by SIGKILL")
+    source = f"{stack.s.source_schema}.{TABLE}"
+    before = quarantined(stack, source)
+    load = Load(stack.postgres.app_dsn, work, plan.rate)
+    changes_before = work.changes
+    load.start()
+    watch: Watch | None = None
+    try:
+        try:
+            fault.killed_pid, killed = _crash(svc, point, plan) if point else _kill(svc, plan)
+        except _Skipped as exc:
+            fault.error = str(exc)
+            return fault
+        watch = Watch(stack, killed)
+        watch.start()
+        back = wait_until(
+            lambda: svc.pid() not in (None, fault.killed_pid) and svc.ready(),
+            timeout=plan.back_timeout_s,
+            interval=0.5,
+        )
+        if not back:
+            fault.error = f"{service} was not back within {plan.back_timeout_s:.0f}s: {svc.status()}"
+            return fault
+        fault.back_s = round(time.monotonic() - killed, 1)
+        fault.exit_seen = svc.restarts().get("last_exit", {}).get("reason")
+        time.sleep(plan.after_s)
+        load.stop()
+        (diff,) = verify(stack, [source], wait_s=plan.catch_up_timeout_s, spark=spark)
+        fault.missing, fault.extra, fault.different = diff.missing, diff.extra, diff.different
+        if diff.error is not None:
+            fault.error = diff.error
+        elif diff.clean:
+            fault.caught_up_s = round(time.monotonic() - killed, 1)
+        fault.quarantined = quarantined(stack, source) - before
+        return fault
+    finally:
+        load.stop()
+        fault.changes = work.changes - changes_before
+        fault.failed_transactions = load.failed_transactions
+        if fault.changes == 0 and fault.error is None:
+            fault.error = f"the load committed no change (last error: {load.last_error})"
+        if watch is not None:
+            watch.stop()
+            fault.alerts, fault.peak_freshness_s = watch.alerts, watch.peak
+        if point:  # silver runs on, disarmed; start it again without the setting
+            svc.stop()
+            svc.start()
+
+
+def choose(services: tuple[str, ...]) -> list[str]:
+    known = (*COMPONENTS, *CRASHES)
+    unknown = [s for s in services if s not in known]
+    if unknown:
+        raise UsageError(f"--service {unknown[0]!r}: one of {', '.join(known)}")
+    return list(services) or list(known)
+
+
+def run(
+    stack: Stack,
+    services: list[str],
+    plan: Plan,
+    *,
+    seed: int = 7,
+    spark: SparkSession | None = None,
+    progress: Callable[[Fault], None] = lambda f: None,
+) -> list[Fault]:
+    """Every chosen fault in turn, on one table of hard-type changes (ids from 50,000,000 up)."""
+    work = Workload(f"{stack.s.source_schema}.{TABLE}", seed, first_id=50_000_000)
+    with psycopg.connect(stack.postgres.app_dsn) as conn:
+        work.create(conn)
+        work.reload_ids(conn)
+        if work.ids:
+            work.next_id = max(work.ids) + 1
+    results = []
+    from ..silver.ops import spark_for
+
+    with nullcontext(spark) if spark is not None else spark_for(stack, "lakehouse-chaos") as session:
+        for service in services:
+            fault = one(stack, session, work, service, plan)
+            progress(fault)
+            results.append(fault)
+    return results
