@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psycopg
 
+from .. import connectors
 from ..errors import UsageError
 from ..monitor import probes
 from ..procs import wait_until
 from ..query.connect import admin_client
 from ..services.base import Service
+from ..services.postgres import SLOT
 from ..settings import env_name
 from ..silver.faults import EXIT_CODE, FIRED, POINTS
 from .workload import Load, Workload
@@ -35,9 +37,11 @@ if TYPE_CHECKING:
 
     from ..stack import Stack
 
-#: what `lakehouse chaos` kills, one at a time, in this order (the slowest to come back last)
+#: what `lakehouse chaos` kills, one at a time, in this order (the slowest to come back last);
+#: `connect@task` ends the connector task's replication session instead of a process
 COMPONENTS = (
-    "silver", "kafka", "connect", "bronze-sink", "postgres", "minio", "catalog-sync", "monitor", "trino",
+    "silver", "kafka", "connect", "connect@task", "bronze-sink", "postgres", "minio", "catalog-sync",
+    "monitor", "trino",
 )  # fmt: skip
 #: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once
 CRASHES = tuple(f"silver@{point}" for point in POINTS)
@@ -148,17 +152,37 @@ class _Skipped(Exception):
     """The fault could not be injected (the message says why)."""
 
 
-def _kill(svc: Service, plan: Plan) -> tuple[int, float]:
-    """kill -9 the running service after the lead time: its pid and when."""
+@dataclass
+class Injected:
+    """A fault that happened: the process (or connection) it ended, when, how to tell it is back."""
+
+    victim: int
+    at: float  # time.monotonic()
+    back: Callable[[], bool]
+    #: how the victim's end was observed (the supervisor's record, or the connector's new session)
+    ended: Callable[[], str | None]
+
+
+def _supervised(svc: Service, victim: int, at: float) -> Injected:
+    return Injected(
+        victim,
+        at,
+        back=lambda: svc.pid() not in (None, victim) and svc.ready(),
+        ended=lambda: svc.restarts().get("last_exit", {}).get("reason"),
+    )
+
+
+def _kill(svc: Service, plan: Plan) -> Injected:
+    """kill -9 the running service after the lead time."""
     time.sleep(plan.lead_s)
     pid = svc.pid()
     if pid is None:
         raise _Skipped(f"{svc.name} was not running")
     os.kill(pid, signal.SIGKILL)
-    return pid, time.monotonic()
+    return _supervised(svc, pid, time.monotonic())
 
 
-def _crash(svc: Service, point: str, plan: Plan) -> tuple[int, float]:
+def _crash(svc: Service, point: str, plan: Plan) -> Injected:
     """Start silver armed to exit hard once at `point` (silver/faults.py) and wait until it does."""
     fired = svc.data_dir / FIRED
     svc.stop()
@@ -171,17 +195,53 @@ def _crash(svc: Service, point: str, plan: Plan) -> tuple[int, float]:
     pid = svc.pid()
     if pid is None or not wait_until(fired.exists, timeout=plan.back_timeout_s, interval=0.2):
         raise _Skipped(f"silver did not reach {point} within {plan.back_timeout_s:.0f}s")
-    return pid, time.monotonic() - max(0.0, time.time() - fired.stat().st_mtime)
+    return _supervised(svc, pid, time.monotonic() - max(0.0, time.time() - fired.stat().st_mtime))
+
+
+SLOT_SESSION = "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s"
+
+
+def _task(stack: Stack, plan: Plan) -> Injected:
+    """End the Debezium task's replication session from the source side (pg_terminate_backend,
+    as a failover or an idle-session killer would); Debezium treats it as retriable and the task
+    opens a new one."""
+    time.sleep(plan.lead_s)
+
+    def session() -> int | None:
+        with psycopg.connect(stack.postgres.superuser_dsn, autocommit=True) as conn:
+            row = conn.execute(SLOT_SESSION, [SLOT]).fetchone()
+        return None if row is None else row[0]
+
+    victim = session()
+    if victim is None:
+        raise _Skipped("the replication slot has no active session")
+    with psycopg.connect(stack.postgres.superuser_dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", [victim])
+    at = time.monotonic()
+    name = stack.source_connector_name()
+
+    def back() -> bool:
+        now = session()
+        if now in (None, victim):
+            return False
+        st = connectors.status(stack.s.connect_url, name) or {}
+        return [t["state"] for t in st.get("tasks", [])] == ["RUNNING"]
+
+    return Injected(victim, at, back, ended=lambda: TASK_ENDED if session() not in (None, victim) else None)
+
+
+TASK_ENDED = "replication session terminated; a new one streams"
 
 
 def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan: Plan) -> Fault:
-    """Inject one fault under load (kill -9 a component, or a silver crash point); its supervisor
-    restarts it; verify the load's table."""
+    """Inject one fault under load (kill -9 a component, a silver crash point, the connector
+    task's session); verify the load's table once it is back."""
     from ..silver.ops import verify
 
     service, _, point = fault_name.partition("@")
     svc = stack.service(service)
-    fault = Fault(fault_name, exit_expected=f"exited with code {EXIT_CODE}" if point else "killed by SIGKILL")
+    expected = {"": "killed by SIGKILL", "task": TASK_ENDED}.get(point, f"exited with code {EXIT_CODE}")
+    fault = Fault(fault_name, exit_expected=expected)
     source = f"{stack.s.source_schema}.{TABLE}"
     before = quarantined(stack, source)
     load = Load(stack.postgres.app_dsn, work, plan.rate)
@@ -190,22 +250,23 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
     watch: Watch | None = None
     try:
         try:
-            fault.killed_pid, killed = _crash(svc, point, plan) if point else _kill(svc, plan)
+            if point == "task":
+                hit = _task(stack, plan)
+            elif point:
+                hit = _crash(svc, point, plan)
+            else:
+                hit = _kill(svc, plan)
         except _Skipped as exc:
             fault.error = str(exc)
             return fault
-        watch = Watch(stack, killed)
+        fault.killed_pid = hit.victim
+        watch = Watch(stack, hit.at)
         watch.start()
-        back = wait_until(
-            lambda: svc.pid() not in (None, fault.killed_pid) and svc.ready(),
-            timeout=plan.back_timeout_s,
-            interval=0.5,
-        )
-        if not back:
+        if not wait_until(hit.back, timeout=plan.back_timeout_s, interval=0.5):
             fault.error = f"{service} was not back within {plan.back_timeout_s:.0f}s: {svc.status()}"
             return fault
-        fault.back_s = round(time.monotonic() - killed, 1)
-        fault.exit_seen = svc.restarts().get("last_exit", {}).get("reason")
+        fault.back_s = round(time.monotonic() - hit.at, 1)
+        fault.exit_seen = hit.ended()
         time.sleep(plan.after_s)
         load.stop()
         (diff,) = verify(stack, [source], wait_s=plan.catch_up_timeout_s, spark=spark)
@@ -213,7 +274,7 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
         if diff.error is not None:
             fault.error = diff.error
         elif diff.clean:
-            fault.caught_up_s = round(time.monotonic() - killed, 1)
+            fault.caught_up_s = round(time.monotonic() - hit.at, 1)
         fault.quarantined = quarantined(stack, source) - before
         return fault
     finally:
@@ -225,7 +286,7 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
         if watch is not None:
             watch.stop()
             fault.alerts, fault.peak_freshness_s = watch.alerts, watch.peak
-        if point:  # silver runs on, disarmed; start it again without the setting
+        if point and point != "task":  # silver runs on, disarmed; start it again without the setting
             svc.stop()
             svc.start()
 
