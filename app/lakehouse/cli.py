@@ -451,9 +451,16 @@ def sql(statement: str, fmt: str, user: str) -> None:
     show_default=True,
     help="load, changes/s",
 )
+@click.option(
+    "--outage",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="seconds a COMPONENT@outage fault keeps it stopped",
+)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--out", default="artifacts/chaos/chaos.json", show_default=True, help="where the results go")
-def chaos(services: tuple[str, ...], rate: float, as_json: bool, out: str) -> None:
+def chaos(services: tuple[str, ...], rate: float, outage: float, as_json: bool, out: str) -> None:
     """kill -9 each component under load; its supervisor restarts it; silver must equal the source.
 
     Exit 1 if any fault left a row missing, extra or different, or an event in quarantine."""
@@ -475,7 +482,7 @@ def chaos(services: tuple[str, ...], rate: float, as_json: bool, out: str) -> No
             + (f"; error: {f.error}" if f.error else "")
         )
 
-    faults = run(stack, chosen, Plan(rate=rate), progress=show)
+    faults = run(stack, chosen, Plan(rate=rate, outage_s=outage), progress=show)
     doc = {"rate": rate, "faults": [f.as_dict() for f in faults]}
     write_json(Path(out), doc)
     if as_json:

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -83,7 +83,6 @@ class State:
     last_exit: Exit | None = None
     #: set while waiting to restart the service
     restart_at: float | None = None
-    history: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -174,7 +173,6 @@ class Supervisor:
                 self._say(f"stopped ({ended.reason})")
                 return 0
             self.state.restart_at = time.time() + delay
-            self.state.history = [*self.state.history[-9:], f"{time.strftime('%H:%M:%S')} {ended.reason}"]
             self._save()
             self._say(
                 f"{self.argv[0]} {ended.reason} after {ended.ran_s:.0f}s; "

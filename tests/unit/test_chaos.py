@@ -16,6 +16,8 @@ def test_the_full_matrix_is_every_component_then_every_crash_point() -> None:
     assert choose(()) == [*COMPONENTS, *CRASHES]
     assert tuple(f"silver@{p}" for p in POINTS) == CRASHES
     assert choose(("kafka", "silver@after-merge")) == ["kafka", "silver@after-merge"]
+    assert choose(("minio@outage",)) == ["minio@outage"]  # long: only when asked for
+    assert not any(f.endswith("@outage") for f in choose(()))
     with pytest.raises(UsageError, match="--service 'kafak': one of silver, kafka"):
         choose(("kafak",))
 
@@ -48,4 +50,3 @@ def test_the_load_rows_fit_the_table_and_keep_the_hard_values() -> None:
     ratios = {repr(r[8]) for r in rows}
     assert {"nan", "inf", "-inf"} <= ratios
     assert any(r[14] == "24:00:00" for r in rows)
-

@@ -45,6 +45,8 @@ COMPONENTS = (
 )  # fmt: skip
 #: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once
 CRASHES = tuple(f"silver@{point}" for point in POINTS)
+#: longer faults, on request only (`--service minio@outage --outage 300`)
+OUTAGES = tuple(f"{c}@outage" for c in COMPONENTS if "@" not in c)
 CRASH_ENV = env_name("silver_crash_at")
 TABLE = "chaos"
 HEARTBEAT_FRESHNESS = 'lakehouse_silver_freshness_seconds{table="pipeline_heartbeat"}'
@@ -145,6 +147,8 @@ class Plan:
     lead_s: float = 10.0
     after_s: float = 10.0
     back_timeout_s: float = 240.0
+    #: how long a `<component>@outage` fault keeps the component away
+    outage_s: float = 300.0
     catch_up_timeout_s: float = 420.0
 
 
@@ -233,6 +237,25 @@ def _task(stack: Stack, plan: Plan) -> Injected:
 TASK_ENDED = "replication session terminated; a new one streams"
 
 
+OUTAGE_ENDED = "stopped for the outage, started again"
+
+
+def _outage(svc: Service, plan: Plan) -> Injected:
+    """The component away for `plan.outage_s` (stopped, as a lost host or a network partition
+    would make it), then started again; the rest of the stack rides it out."""
+    time.sleep(plan.lead_s)
+    victim = svc.pid()
+    if victim is None:
+        raise _Skipped(f"{svc.name} was not running")
+    svc.stop()
+    at = time.monotonic()
+    time.sleep(plan.outage_s)
+    svc.start()
+    return Injected(
+        victim, at, back=lambda: svc.pid() is not None and svc.ready(), ended=lambda: OUTAGE_ENDED
+    )
+
+
 def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan: Plan) -> Fault:
     """Inject one fault under load (kill -9 a component, a silver crash point, the connector
     task's session); verify the load's table once it is back."""
@@ -240,7 +263,9 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
 
     service, _, point = fault_name.partition("@")
     svc = stack.service(service)
-    expected = {"": "killed by SIGKILL", "task": TASK_ENDED}.get(point, f"exited with code {EXIT_CODE}")
+    expected = {"": "killed by SIGKILL", "task": TASK_ENDED, "outage": OUTAGE_ENDED}.get(
+        point, f"exited with code {EXIT_CODE}"
+    )
     fault = Fault(fault_name, exit_expected=expected)
     source = f"{stack.s.source_schema}.{TABLE}"
     before = quarantined(stack, source)
@@ -252,6 +277,8 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
         try:
             if point == "task":
                 hit = _task(stack, plan)
+            elif point == "outage":
+                hit = _outage(svc, plan)
             elif point:
                 hit = _crash(svc, point, plan)
             else:
@@ -286,17 +313,17 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
         if watch is not None:
             watch.stop()
             fault.alerts, fault.peak_freshness_s = watch.alerts, watch.peak
-        if point and point != "task":  # silver runs on, disarmed; start it again without the setting
+        if point in POINTS:  # silver runs on, disarmed; start it again without the setting
             svc.stop()
             svc.start()
 
 
 def choose(services: tuple[str, ...]) -> list[str]:
-    known = (*COMPONENTS, *CRASHES)
+    known = (*COMPONENTS, *CRASHES, *OUTAGES)
     unknown = [s for s in services if s not in known]
     if unknown:
         raise UsageError(f"--service {unknown[0]!r}: one of {', '.join(known)}")
-    return list(services) or list(known)
+    return list(services) or [*COMPONENTS, *CRASHES]
 
 
 def run(
