@@ -105,6 +105,18 @@ def test_a_failed_batch_is_not_called_a_checkpoint_problem() -> None:
     assert "reset-silver" not in hint
 
 
+def test_a_job_still_catching_up_is_not_given_a_fix() -> None:
+    """`up` waits a bounded time for silver's first batch; a replay can take longer. That job is
+    slow, not broken: the advice must not send the user anywhere, least of all to `reset-silver`."""
+    svc = SilverService.__new__(SilverService)
+    log = "INFO lakehouse.silver batch 0: 30000 lines, applied {...}, quarantined {}, pending 0 (95.1s)"
+    svc.pid = lambda: 4242  # type: ignore[method-assign]
+    hint = svc.fix_hint(log)
+    assert hint.startswith("nothing to fix") and "reset-silver" not in hint
+    svc.pid = lambda: None  # type: ignore[method-assign]
+    assert not svc.fix_hint(log).startswith("nothing to fix")  # it died: that is not catching up
+
+
 def test_an_unreadable_checkpoint_file_is_a_checkpoint_problem() -> None:
     text = f"java.io.FileNotFoundException: {CKPT}/offsets/25 (No such file)\n=== Streaming Query ===\n"
     err = stream_error(text, CKPT)

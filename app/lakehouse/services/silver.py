@@ -39,6 +39,11 @@ class SilverService(MetricsReadyService):
             return "see the checkpoint message above (only then: `lakehouse reset-silver` rebuilds silver)"
         if "a micro-batch failed" in log:
             return "a micro-batch raised an error (traceback above); the job re-runs it when restarted"
+        if "lakehouse.silver batch " in log and self.pid() is not None:
+            return (
+                "nothing to fix: the job runs and is catching up (its first batches apply what arrived "
+                "while it was down); `lakehouse status` shows it ready once it has"
+            )
         if "no jars" in log:
             return "run `lakehouse install` to resolve the Delta/S3A jars"
         return "the Spark job needs MinIO and bronze; `lakehouse logs silver` shows the whole driver log"
