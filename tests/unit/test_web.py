@@ -44,3 +44,28 @@ def test_bad_edits_are_refused_with_a_reason(tmp_path: Path) -> None:
         r = c.post("/api/movies/1/ratings", json=body)
         assert r.status_code == 400, body
     assert c.get("/api/movies/abc").status_code == 404  # ids are integers
+
+
+def test_writes_from_another_site_or_not_json_are_refused_before_any_io(tmp_path: Path) -> None:
+    """CSRF: a page elsewhere can make the browser POST here; nothing behind the app listens, so a
+    refusal (403/415/413) rather than a database error proves the write was never attempted."""
+    c = client(tmp_path)
+    edit = {"title": "Pwned", "genres": "Drama"}
+    r = c.post("/api/movies/1/edit", json=edit, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403 and "cross-site" in r.json()["error"]
+    r = c.post("/api/movies/1/edit", json=edit, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "evil.example" in r.json()["error"]
+    # the "simple request" a cross-origin form or fetch(no-cors) can send without a preflight
+    r = c.post(
+        "/api/movies/1/edit",
+        content='{"title": "Pwned", "genres": "Drama"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 415
+    r = c.post("/api/movies/1/ratings", json={"user_id": 1, "rating": "4", "pad": "x" * 20_000})
+    assert r.status_code == 413
+    # the page's own requests pass the guard (and reach validation)
+    same = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    r = c.post("/api/movies/1/edit", json={"title": " ", "genres": "Drama"}, headers=same)
+    assert r.status_code == 400 and r.json() == {"error": "title and genres must not be empty"}
+    assert c.get("/api/movies?q=", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200  # reads

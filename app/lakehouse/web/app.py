@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -21,10 +22,12 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import LakehouseError
 from ..query.client import QueryError, Trino
+from .guard import SameOriginWrites
 from .propagation import Tracker
 
 STATIC = Path(__file__).parent / "static"
 MAX_TITLE = 300
+MAX_GENRES = 300
 
 
 class Backend:
@@ -174,6 +177,8 @@ def create_app(backend: Backend) -> Starlette:
             return _error(400, "title and genres must not be empty")
         if len(title) > MAX_TITLE:
             return _error(400, f"title is longer than {MAX_TITLE} characters")
+        if len(genres) > MAX_GENRES:
+            return _error(400, f"genres are longer than {MAX_GENRES} characters")
         try:
             out = await run_in_threadpool(backend.edit_movie, _movie_id(request), title, genres)
         except LakehouseError as exc:
@@ -196,6 +201,7 @@ def create_app(backend: Backend) -> Starlette:
         return JSONResponse(out, status_code=201)
 
     return Starlette(
+        middleware=[Middleware(SameOriginWrites)],
         routes=[
             Route("/", index),
             Route("/healthz", health),
@@ -205,7 +211,7 @@ def create_app(backend: Backend) -> Starlette:
             Route("/api/movies/{movie_id:int}/edit", edit, methods=["POST"]),
             Route("/api/movies/{movie_id:int}/ratings", rate, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ]
+        ],
     )
 
 
