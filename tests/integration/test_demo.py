@@ -122,7 +122,8 @@ def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
         ).click()
         silver_title = (By.CSS_SELECTOR, "#silver dd[data-field='title']")
         WebDriverWait(driver, 30).until(ec.text_to_be_present_in_element(silver_title, title))
-        new_title = f"Edited In The Browser {time.time_ns()} (2026)"
+        # markup in the data is shown as text, never run or rendered (the page sets textContent)
+        new_title = f"<script>alert(1)</script> Edited In The Browser {time.time_ns()} <b>&amp;</b> (2026)"
         box = driver.find_element(By.ID, "title")
         box.clear()
         box.send_keys(new_title)
@@ -141,6 +142,8 @@ def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
         shown = text_of("#edits tbody tr:first-child td.ok")
         assert shown.endswith(" s") and float(shown[:-2]) > 0
         assert text_of("#source dd[data-field='title']") == new_title
+        assert not driver.find_elements(By.CSS_SELECTOR, "#source dd script, #silver dd b")
+        assert not ec.alert_is_present()(driver), "a title's script ran"
         shot.parent.mkdir(parents=True, exist_ok=True)
         shot.with_suffix(".txt").write_text(f"the page showed the edit visible in silver after {shown}\n")
     finally:
