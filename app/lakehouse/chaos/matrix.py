@@ -43,8 +43,10 @@ COMPONENTS = (
     "silver", "kafka", "connect", "connect@task", "bronze-sink", "postgres", "minio", "catalog-sync",
     "monitor", "trino",
 )  # fmt: skip
-#: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once
-CRASHES = tuple(f"silver@{point}" for point in POINTS)
+#: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once. Not
+#: `after-quarantine`: only a batch that quarantines something reaches it, and the load is valid
+#: (tests/spark/test_faults.py crashes there in-process, with a poison event)
+CRASHES = tuple(f"silver@{point}" for point in POINTS if point != "after-quarantine")
 #: longer faults, on request only (`--service minio@outage --outage 300`)
 OUTAGES = tuple(f"{c}@outage" for c in COMPONENTS if "@" not in c)
 CRASH_ENV = env_name("silver_crash_at")
