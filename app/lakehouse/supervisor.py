@@ -167,11 +167,12 @@ class Supervisor:
             self._save()
             returncode = self.child.wait()
             ended = describe(returncode, time.time(), time.monotonic() - started)
-            self.state.pid, self.state.last_exit = None, ended
-            if self.stopping:
+            self.state.pid = None
+            if self.stopping:  # asked to: not an exit to report as the last failure
                 self._save()
                 self._say(f"stopped ({ended.reason})")
                 return 0
+            self.state.last_exit = ended
             self.state.restart_at = time.time() + delay
             self._save()
             self._say(

@@ -62,6 +62,8 @@ def test_a_killed_service_comes_back_and_stop_ends_it_for_good(tmp_path: Path) -
         assert procs.alive(files.pidfile) is None and procs.supervisor(files) is None
         assert not Path(f"/proc/{second}").exists() and not Path(f"/proc/{sup}").exists()
         assert "stopped (killed by SIGTERM)" in procs.tail(files.logfile)
+        after = read_state(files.statefile)  # being stopped is not a failure to report
+        assert after is not None and after["last_exit"]["reason"] == "killed by SIGKILL"
     finally:
         procs.stop(files, timeout=5)
 
