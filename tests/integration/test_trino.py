@@ -99,6 +99,13 @@ def test_analyst_is_read_only_and_cannot_see_quarantine(stack: Stack) -> None:
                 raise
             time.sleep(1)
     assert columns == QUARANTINE_SCHEMA.fieldNames()
+    # the analyst sees only its own queries and kills none (the admin's query above is listed
+    # in system.runtime.queries for minutes; without the `queries` rule the analyst would see it)
+    assert admin.query("SELECT count(*) FROM system.runtime.queries WHERE \"user\" = 'admin'").rows[0][0] > 0
+    assert t.query("SELECT count(*) FROM system.runtime.queries WHERE \"user\" = 'admin'").rows == [[0]]
+    assert t.query("SELECT count(*) FROM system.runtime.queries WHERE \"user\" = 'analyst'").rows[0][0] > 0
+    with pytest.raises(QueryError, match="Access Denied"):
+        t.query("CALL system.runtime.kill_query(query_id => '20260101_000000_00000_xxxxx')")
     # a wrong password is refused
     from dataclasses import replace
 

@@ -146,6 +146,9 @@ def test_analyst_rules_never_reach_ops_or_writes() -> None:
     assert rules["tables"][-1] == {"privileges": []}  # everyone else: nothing
     analyst_catalogs = [r for r in rules["catalogs"] if r.get("user") == "analyst"]
     assert [r["allow"] for r in analyst_catalogs] == ["read-only"]
+    # the analyst runs queries; seeing or killing anyone else's is the admin's (own ones: always)
+    analyst_queries = [r for r in rules["queries"] if r.get("user") == "analyst"]
+    assert [r["allow"] for r in analyst_queries] == [["execute"]]
 
 
 def test_every_env_placeholder_in_trino_etc_is_set_by_the_native_launcher(tmp_path: Path) -> None:

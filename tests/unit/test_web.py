@@ -69,3 +69,19 @@ def test_writes_from_another_site_or_not_json_are_refused_before_any_io(tmp_path
     r = c.post("/api/movies/1/edit", json={"title": " ", "genres": "Drama"}, headers=same)
     assert r.status_code == 400 and r.json() == {"error": "title and genres must not be empty"}
     assert c.get("/api/movies?q=", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200  # reads
+
+
+def test_writes_beyond_the_rate_bound_get_429_and_reads_do_not_count(tmp_path: Path) -> None:
+    from lakehouse.web.guard import WRITE_BURST, Bucket
+
+    c = client(tmp_path)
+    for _ in range(50):
+        assert c.get("/api/movies?q=").status_code == 200
+    codes = [c.post("/api/movies/1/edit", json={"title": " ", "genres": "x"}).status_code for _ in range(40)]
+    assert codes[:WRITE_BURST] == [400] * WRITE_BURST  # validated, as before
+    assert 429 in codes[WRITE_BURST:]
+    clock = [0.0]
+    bucket = Bucket(rate=2, burst=2, clock=lambda: clock[0])
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    clock[0] = 0.5  # one token back after half a second at 2/s
+    assert [bucket.take(), bucket.take()] == [True, False]
