@@ -94,7 +94,9 @@ def alive(pidfile: Path) -> int | None:
     if state.exists() and state.read_text().split()[2] == "Z":
         _reap(pid)
         return None
-    if expected and expected not in _cmdline(pid):
+    cmdline = _cmdline(pid)
+    # an empty command line is a process between fork and exec (or exiting): not evidence of reuse
+    if expected and cmdline and expected not in cmdline:
         return None  # pid reused by someone else's process
     return pid
 

@@ -87,10 +87,7 @@ class Stack:
         """Render every config once so a malformed file or unknown key fails before anything starts."""
         root = self.s.root
         load_connector(root / SOURCE_CONNECTOR, self.connector_values())
-        SinkConfig.load(
-            root / "bronze" / "sink.json",
-            {"topic_prefix": self.s.topic_prefix, "schema": self.s.source_schema},
-        )
+        SinkConfig.of(self.s)
         for service in self.services:
             for rel, values in service.templates().items():
                 render_file(root / rel, values)

@@ -20,7 +20,7 @@ from lakehouse.silver.store import written_by_another
 from lakehouse.stack import Stack
 
 from .conftest import PREEXISTING
-from .helpers import active_alerts, lakehouse, prom, wait_for
+from .helpers import active_alerts, key_is, lakehouse, prom, wait_for
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -136,14 +136,20 @@ def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_poison_line_in_bronze_is_quarantined_and_stream_continues(stack: Stack, spark: SparkSession) -> None:
-    client = stack.minio.client()
-    import io
+def test_poison_record_in_kafka_is_quarantined_and_stream_continues(
+    stack: Stack, spark: SparkSession
+) -> None:
+    """A record that is not JSON, written to a captured table's topic (silver's live source): it
+    lands in quarantine once, with its bytes and a reason, and the changes after it still apply."""
+    import base64
+
+    from confluent_kafka import Producer
 
     workload(stack.postgres.app_dsn, seed=4, changes=10, start_id=7_000_000)  # the table, with rows
-    bad = b"{not json at all\n"
-    name = f"bronze/{stack.s.topic_prefix}.movielens.workload/partition=0/poison-test.jsonl"
-    client.put_object(stack.s.bucket, name, io.BytesIO(bad), len(bad))
+    bad = b"{not json at all"
+    producer = Producer({"bootstrap.servers": stack.s.kafka_bootstrap})
+    producer.produce(f"{stack.s.topic_prefix}.movielens.workload", value=bad)
+    assert producer.flush(30) == 0, "the poison record was not delivered"
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
         conn.execute(
             "UPDATE movielens.workload SET votes = -1 WHERE id = (SELECT min(id) FROM movielens.workload)"
@@ -151,16 +157,17 @@ def test_poison_line_in_bronze_is_quarantined_and_stream_continues(stack: Stack,
     _assert_clean(stack, spark, ["workload"])
 
     # a batch commits its quarantine after its tables: the update can be visible a moment before
-    # the poison line's quarantine row when both land in one batch
-    def quarantined() -> int:
+    # the poison record's quarantine row when both land in one batch
+    def quarantined() -> list[str]:
         path = f"s3a://{stack.s.bucket}/silver/_quarantine"
         if not written_by_another(spark, path):
-            return 0
+            return []
         q = spark.read.format("delta").load(path)
-        return int(q.where(q.raw == bad.decode().strip()).count())
+        rows = q.where(q.raw.contains(base64.b64encode(bad).decode())).collect()
+        return [r["reason"] for r in rows]
 
-    assert wait_until(lambda: quarantined() > 0, timeout=60)
-    assert quarantined() == 1
+    assert wait_until(lambda: bool(quarantined()), timeout=60)
+    assert quarantined() == ["unparseable: record value is not JSON"]
 
 
 def test_rows_present_before_the_connector_started_arrive_as_snapshot_reads(
@@ -208,3 +215,77 @@ def test_two_writers_with_interleaved_transactions_end_equal(stack: Stack, spark
     diffs = _assert_clean(stack, spark, ["ledger", "ledger_log"])
     assert diffs["movielens.ledger"].silver_rows == 40
     assert diffs["movielens.ledger_log"].silver_rows == seq == 120
+
+
+@pytest.mark.timeout(900)
+def test_kafka_lost_what_silver_needs_bronze_fills_it_then_kafka_takes_over_exactly(
+    stack: Stack, spark: SparkSession
+) -> None:
+    """Silver reads the topics live. Stopped, it misses changes that Kafka then deletes (as
+    retention would); started again it finds the gap, applies those changes from bronze, and hands
+    over to Kafka right after the last offset bronze had: silver equals the source, nothing
+    quarantined, and the new epoch starts at an object boundary of bronze."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from lakehouse.bronze.format import object_range
+    from lakehouse.silver.sources import Epoch
+    from lakehouse.silver.store import read_text
+
+    state_path = f"s3a://{stack.s.bucket}/silver/_state/source.json"
+
+    def state() -> Epoch:
+        text = read_text(spark, state_path)
+        assert text is not None, "no source state"
+        return Epoch.from_json(text)
+
+    dsn = stack.postgres.app_dsn
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE movielens.handover (id int PRIMARY KEY, v int, body text)")
+    name = f"{stack.s.topic_prefix}.movielens.handover"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO movielens.handover SELECT g, 0, 'x' FROM generate_series(1, 20) g")
+    _assert_clean(stack, spark, ["handover"])
+    live = state()
+    assert live.source == "kafka", live
+
+    assert lakehouse("down", "silver").returncode == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for i in range(1, 21):
+            conn.execute("UPDATE movielens.handover SET v = v + %s WHERE id = %s", (i, i))
+        conn.execute("DELETE FROM movielens.handover WHERE id <= 5")
+        conn.execute("INSERT INTO movielens.handover SELECT g, 1, 'y' FROM generate_series(21, 30) g")
+    # bronze holds every change of the table (its last one, and so all before it in the partition) ...
+    wait_for(stack, "handover", key_is(id=30), 1, timeout=120)
+    # ... and Kafka forgets them: its log of the topic starts after the last one
+    admin = AdminClient({"bootstrap.servers": stack.s.kafka_bootstrap})
+    from confluent_kafka import Consumer
+
+    probe = Consumer({"bootstrap.servers": stack.s.kafka_bootstrap, "group.id": "lakehouse-test-handover"})
+    _, high = probe.get_watermark_offsets(TopicPartition(name, 0), timeout=10)
+    for fut in admin.delete_records([TopicPartition(name, 0, high)]).values():
+        fut.result(timeout=30)
+    low, _ = probe.get_watermark_offsets(TopicPartition(name, 0), timeout=10)
+    probe.close()
+    assert low == high > 0
+
+    stack.up()
+    with psycopg.connect(dsn, autocommit=True) as conn:  # and changes after the hand-over
+        conn.execute("UPDATE movielens.handover SET v = -1, body = 'after' WHERE id % 3 = 0")
+    diffs = _assert_clean(stack, spark, ["handover"])
+    assert diffs["movielens.handover"].silver_rows == 25
+
+    now = state()
+    assert (now.source, now.n) == ("kafka", live.n + 2), now  # bronze filled the gap, then Kafka again
+    log = stack.silver.files.logfile.read_text()
+    assert f"Kafka no longer holds what silver needs next ({name}[0]" in log
+    # the hand-over point is the end of a bronze object: Kafka starts right after it
+    ends = {
+        r[3]
+        for o in stack.minio.client().list_objects(stack.s.bucket, prefix=f"bronze/{name}/", recursive=True)
+        if (r := object_range(o.object_name or "")) is not None
+    }
+    assert now.applied[name][0] in ends, (now.applied[name], sorted(ends))
+    assert now.applied[name][0] >= high - 1
+    q = spark.read.format("delta").load(f"s3a://{stack.s.bucket}/silver/_quarantine")
+    assert q.where(q.source_table == "movielens.handover").count() == 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lakehouse.bronze.format import object_key
 from lakehouse.paths import repo_root
 from lakehouse.silver.batch import Rules
 from lakehouse.silver.config import SilverConfig
@@ -37,12 +38,8 @@ def _bronze_files(bronze: Path) -> list[tuple[Path, str]]:
         mine = sorted((r for r in records if r["topic"] == topic), key=lambda r: int(r["offset"]))
         for i in range(0, len(mine), LINES_PER_FILE):
             chunk = mine[i : i + LINES_PER_FILE]
-            name = (
-                bronze
-                / topic
-                / f"partition={chunk[0]['partition']}"
-                / f"{int(chunk[0]['offset']):020d}.jsonl"
-            )
+            first, last = int(chunk[0]["offset"]), int(chunk[-1]["offset"])
+            name = bronze.parent / object_key(bronze.name, topic, int(chunk[0]["partition"]), first, last)
             body = "".join(json.dumps(r) + "\n" for r in chunk)
             files.append((int(chunk[-1]["timestamp"]), name, body))
     return [(name, body) for _, name, body in sorted(files, key=lambda f: (f[0], str(f[1])))]
@@ -124,3 +121,11 @@ def test_stream_over_many_batches_with_a_restart_rebuilds_silver_exactly(
 
     _stream_until(spark, equal, job)
     assert _commits(checkpoint) == len(files)  # one batch per file, none re-run after the restart
+    # the bronze epoch knows the last offset it applied per partition: where Kafka would take over
+    state = json.loads(Path(layout.source_state).read_text())
+    records = [json.loads(line) for _, body in files for line in body.splitlines()]
+    last: dict[str, dict[str, int]] = {}
+    for r in records:
+        mine = last.setdefault(r["topic"], {})
+        mine[str(r["partition"])] = max(int(r["offset"]), mine.get(str(r["partition"]), -1))
+    assert (state["source"], state["applied"]) == ("bronze", last)

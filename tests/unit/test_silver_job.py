@@ -159,3 +159,19 @@ def test_the_loop_around_a_batch_is_counted_per_phase_and_logged(caplog: pytest.
     assert counted("walCommit") - before["walCommit"] == pytest.approx(0.1)
     assert counted("commitOffsets") - before["commitOffsets"] == pytest.approx(0.08)
     assert "stream 7: 5.00s, 0.80s of it outside the batch" in caplog.text
+
+
+def test_only_the_kafka_sources_progress_report_bug_restarts_the_query_in_process() -> None:
+    from lakehouse.silver.job import _KafkaMetricsBug
+
+    seen = (
+        '[STREAM_FAILED] Query [id = 1] terminated with exception: Cannot invoke "scala.collection.'
+        'IterableOps.map(scala.Function1)" because the return value of "scala.Option.get()" is null\n'
+        "JVM stacktrace:\njava.lang.NullPointerException: ...\n\tat org.apache.spark.sql.kafka010."
+        "KafkaMicroBatchStream$.metrics(KafkaMicroBatchStream.scala:520)"
+    )
+    assert _KafkaMetricsBug.matches(seen)
+    assert not _KafkaMetricsBug.matches(
+        "[STREAM_FAILED] java.lang.NullPointerException at org.apache.spark.Foo"
+    )
+    assert not _KafkaMetricsBug.matches("FOREACH_BATCH_USER_FUNCTION_ERROR: Java heap space")

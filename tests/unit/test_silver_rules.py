@@ -135,6 +135,8 @@ def test_silver_config_is_strict(tmp_path: Path) -> None:
         {**good, "column.overrides": []},
         {**good, "deletion.vectors": 1},  # a flag is true or false, not a number
         {**good, "tombstone.retention.h": True},  # and a number is not a flag
+        {**good, "source": "files"},
+        {**good, "max.records.per.trigger": 0},
     ):
         p = tmp_path / "silver.json"
         p.write_text(json.dumps(broken))

@@ -176,7 +176,7 @@ def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> d
         raise UsageError("bench source needs the native launcher: it stops silver while it runs")
     setup = JobSetup.load()
     s, cfg = setup.settings, setup.cfg
-    pattern = rf"^{re.escape(s.topic_prefix)}\..+"  # the bronze sink's `topics.regex`
+    pattern = setup.topics_regex
     total_bytes = bronze_bytes(stack)
     records = kafka_records(s.kafka_bootstrap, pattern)
     options = {

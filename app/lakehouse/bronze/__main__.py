@@ -20,10 +20,7 @@ def main() -> int:
     try:
         s = load_settings()
         sec = Secrets.load_or_create(s.home)
-        cfg = SinkConfig.load(
-            s.root / "bronze" / "sink.json",
-            {"topic_prefix": s.topic_prefix, "schema": s.source_schema},
-        )
+        cfg = SinkConfig.of(s)
     except LakehouseError as exc:
         print(f"bronze-sink: {exc}", file=sys.stderr)
         return 2

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..render import render_text
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 _KEYS = {
     "topics.regex": str,
@@ -31,6 +35,13 @@ class SinkConfig:
     flush_max_bytes: int
     topic_metadata_refresh_interval_ms: int
     retry_backoff_max_ms: int
+
+    @classmethod
+    def of(cls, s: Settings) -> SinkConfig:
+        """The install's bronze/sink.json, rendered with its settings."""
+        return cls.load(
+            s.root / "bronze" / "sink.json", {"topic_prefix": s.topic_prefix, "schema": s.source_schema}
+        )
 
     @classmethod
     def load(cls, path: Path, values: dict[str, object]) -> SinkConfig:

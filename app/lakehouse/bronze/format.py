@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,18 @@ def object_key(prefix: str, topic: str, partition: int, first_offset: int, last_
     """
     name = f"{topic}+{partition}+{first_offset:020d}-{last_offset:020d}.jsonl"
     return f"{prefix}/{topic}/partition={partition}/{name}"
+
+
+#: an `object_key` name: topic, partition, first and last offset (also a Java regex, for Spark)
+OBJECT_NAME = r"(?:^|/)([^/+]+)\+(\d+)\+(\d+)-(\d+)\.jsonl$"
+_OBJECT_NAME = re.compile(OBJECT_NAME)
+
+
+def object_range(key: str) -> tuple[str, int, int, int] | None:
+    """(topic, partition, first offset, last offset) of an object `object_key` named (a key, a path
+    or a URI); None for any other name."""
+    m = _OBJECT_NAME.search(key)
+    return None if m is None else (m[1], int(m[2]), int(m[3]), int(m[4]))
 
 
 @dataclass

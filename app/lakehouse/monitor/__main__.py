@@ -36,8 +36,7 @@ class Poller:
         self.s = s
         self.dsn = f"postgresql://{s.app_role}:{sec.pg_app_password}@{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
         self.http = httpx.Client(trust_env=False)
-        values: dict[str, object] = {"topic_prefix": s.topic_prefix, "schema": s.source_schema}
-        sink = SinkConfig.load(s.root / "bronze" / "sink.json", values)
+        sink = SinkConfig.of(s)
         self.topics = sink.topics_regex
         # reads the group's committed offsets; never subscribes, so never joins the group
         self.kafka = Consumer(

@@ -10,7 +10,7 @@ from prometheus_client import start_http_server
 from ..errors import LakehouseError
 from .batch import Rules
 from .faults import FIRED, Faults
-from .job import run
+from .job import KafkaSource, run
 from .launch import start
 from .store import Layout
 
@@ -24,6 +24,8 @@ def main() -> int:
     start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
     spark = setup.session()
     bucket = f"s3a://{s.bucket}"
+    # the topics the bronze sink lands
+    kafka = KafkaSource(s.kafka_bootstrap, setup.topics_regex, cfg.max_records_per_trigger)
     try:
         run(
             spark,
@@ -32,6 +34,7 @@ def main() -> int:
             Layout(f"{bucket}/silver"),
             rules=Rules.from_config(cfg, s.topic_prefix),
             cfg=cfg,
+            kafka=kafka if cfg.source == "kafka" else None,
             faults=Faults(s.silver_crash_at, fired=s.state("silver") / FIRED),
         )
     except LakehouseError as exc:

@@ -92,6 +92,8 @@ class BatchResult:
     #: newer than the table's newest tombstone, the live stream's case)
     tombstone_checks: list[str] = field(default_factory=list)
     max_source_ts: datetime | None = None
+    #: the files the batch's lines were read from (bronze objects, held lines' files)
+    files: set[str] = field(default_factory=set)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (phases.py)
 
 
@@ -138,6 +140,7 @@ class Summary:
     schemas: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # new schema id → texts
     # per (table, txid or None): the ready-candidate work of that slice
     slices: dict[tuple[str, int | None], TableWork] = field(default_factory=dict)
+    files: set[str] = field(default_factory=set)
 
 
 def _reason_kind(reason: str) -> str:
@@ -327,7 +330,7 @@ class BatchProcessor:
         try:
             with ph("summary"):
                 summary = self._summarise(parsed, ts)
-            result.lines, result.replayed = summary.lines, summary.replayed
+            result.lines, result.replayed, result.files = summary.lines, summary.replayed, summary.files
             groups = [Group(t, tb, g[0], g[1], g[2]) for (t, tb), g in summary.groups.items()]
             decision = decide_transactions(
                 groups, self._ends + summary.ends, now, self.rules.transaction_timeout, self.rules.end_ttl
@@ -418,6 +421,7 @@ class BatchProcessor:
         for r in rows:
             s.lines += r["new"]
             s.replayed += r["replayed"]
+            s.files.update(f for f in r["files"] if f)
             if r["bad"]:
                 s.bad += r["n"]
                 continue

@@ -12,8 +12,10 @@ from typing import Any
 from ..errors import ConfigError
 
 _KEYS = {
+    "source": str,
     "trigger.interval": str,
     "max.bytes.per.trigger": int,
+    "max.records.per.trigger": int,
     "transaction.wait.timeout.s": int,
     "transaction.end.ttl.s": int,
     "tombstone.retention.h": int,
@@ -23,14 +25,20 @@ _KEYS = {
     "deletion.vectors": bool,
     "column.overrides": dict,
 }
+#: what the live stream reads (silver/sources.py): the topics, or only the bronze objects
+SOURCES = ("kafka", "bronze")
 #: what a column override may ask for: `text` stores the value's exact text (a string column)
 OVERRIDES = ("text",)
 
 
 @dataclass(frozen=True)
 class SilverConfig:
+    source: str
     trigger: str
+    #: bronze objects per micro-batch, by size
     max_bytes_per_trigger: int
+    #: Kafka records per micro-batch
+    max_records_per_trigger: int
     transaction_timeout: timedelta
     end_ttl: timedelta
     tombstone_retention: timedelta
@@ -65,6 +73,10 @@ class SilverConfig:
                     f"{path}: column.overrides: {column!r}: {how!r} — expected "
                     f'"schema.table.column": one of {", ".join(OVERRIDES)}'
                 )
+        if raw["source"] not in SOURCES:
+            raise ConfigError(f"{path}: source must be one of {', '.join(SOURCES)}, not {raw['source']!r}")
+        if raw["max.records.per.trigger"] < 1:
+            raise ConfigError(f"{path}: max.records.per.trigger must be at least 1")
         if not re.fullmatch(r"\d+ (second|seconds|minute|minutes)", raw["trigger.interval"]):
             raise ConfigError(f"{path}: trigger.interval must look like '1 second' or '2 minutes'")
         if raw["max.bytes.per.trigger"] < 1 << 20:
@@ -72,8 +84,10 @@ class SilverConfig:
         if raw["vacuum.retention.h"] < 168:
             raise ConfigError(f"{path}: vacuum.retention.h below 168 can break readers and time travel")
         return cls(
+            source=raw["source"],
             trigger=raw["trigger.interval"],
             max_bytes_per_trigger=raw["max.bytes.per.trigger"],
+            max_records_per_trigger=raw["max.records.per.trigger"],
             transaction_timeout=timedelta(seconds=raw["transaction.wait.timeout.s"]),
             end_ttl=timedelta(seconds=raw["transaction.end.ttl.s"]),
             tombstone_retention=timedelta(hours=raw["tombstone.retention.h"]),

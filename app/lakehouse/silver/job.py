@@ -1,4 +1,5 @@
-"""The streaming query: bronze files (s3a) → foreachBatch(BatchProcessor) → silver, with metrics."""
+"""The streaming query: bronze objects, then the Kafka topics (sources.py) → foreachBatch(BatchProcessor) →
+silver, with metrics."""
 
 from __future__ import annotations
 
@@ -6,20 +7,37 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from delta.tables import DeltaTable
 from prometheus_client import Counter, Gauge, Histogram
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
 from .faults import Faults
+from .kafka_lines import as_bronze_lines
 from .maintenance import Maintenance
 from .phases import JobCounter, Phases
 from .replay import Replays
+from .sources import (
+    BRONZE,
+    KAFKA,
+    Epoch,
+    Epochs,
+    before,
+    covered_column,
+    gaps,
+    kafka_partitions,
+    object_maxima,
+    raised,
+    starting_offsets,
+)
 from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, write_text
 
 log = logging.getLogger("lakehouse.silver")
@@ -82,18 +100,22 @@ class CheckpointError(LakehouseError):
     pass
 
 
-def guard_checkpoint(spark: SparkSession, checkpoint: str, layout: Layout) -> None:
+def guard_checkpoint(spark: SparkSession, epoch: Epoch, layout: Layout) -> None:
     """Never restart from scratch silently: silver without its checkpoint is an error with a fix."""
-    p, fs = hadoop_path(spark, checkpoint + "/offsets")
+    p, fs = hadoop_path(spark, epoch.checkpoint + "/offsets")
     has_checkpoint = bool(fs.exists(p))
-    root, root_fs = hadoop_path(spark, layout.root)
-    # anything under the silver root (a table, the quarantine, transaction state) was written by
-    # an earlier run
-    has_silver = bool(root_fs.exists(root)) and len(root_fs.listStatus(root)) > 0
-    if has_silver and not has_checkpoint:
+    if epoch.source == KAFKA:
+        # a kafka epoch that has not run a batch yet starts at its hand-over point
+        missing = epoch.ran and not has_checkpoint
+    else:
+        root, root_fs = hadoop_path(spark, layout.root)
+        # anything under the silver root (a table, the quarantine, transaction state) was written
+        # by an earlier run
+        missing = bool(root_fs.exists(root)) and len(root_fs.listStatus(root)) > 0 and not has_checkpoint
+    if missing:
         raise CheckpointError(
-            f"the streaming checkpoint {checkpoint} is missing but silver ({layout.root}) was written by an "
-            "earlier run. Restore the checkpoint, or rebuild silver from bronze with "
+            f"the streaming checkpoint {epoch.checkpoint} is missing but silver ({layout.root}) was "
+            "written by an earlier run. Restore the checkpoint, or rebuild silver from bronze with "
             "`lakehouse reset-silver` and start again."
         )
 
@@ -211,54 +233,85 @@ def stream_overhead(duration_ms: dict[str, int], batch_id: int) -> None:
     )
 
 
-def run(
-    spark: SparkSession,
-    bronze_dirs: str,
-    checkpoint: str,
-    layout: Layout,
-    *,
-    rules: Rules,
-    cfg: SilverConfig,
-    faults: Faults | None = None,
-) -> None:
-    ph = Phases()
-    with ph("checkpoint"):
-        guard_checkpoint(spark, checkpoint, layout)
-    faults = faults or Faults()
-    processor = BatchProcessor(spark, layout, rules, faults)
-    maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
-    status = StatusWriter(spark, layout, maintenance)
-    with ph("quarantine"):  # exists from the start: dashboards and Trino see 0 rows, not no table
-        processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
-    with ph("properties"):
-        for path in processor.store.ensure_properties(maintenance.table_paths()):
-            log.info("table properties (change data feed, deletion vectors) set on %s", path)
-    status.start()
-    log.info("started (%s)", " ".join(f"{k} {v:.2f}s" for k, v in ph.seconds.items()))
+#: how often a query is started again in-process after `_KafkaMetricsBug` before it counts as failed
+RESTARTS_AFTER_SPARK_BUG = 3
 
-    replays = Replays(spark, layout)
-    jobs = JobCounter(spark)
 
-    def each(df: DataFrame, batch_id: int) -> None:
+#: the bug's message (the query's exception names only this, not where it was thrown)
+NPE_IN_KAFKA_METRICS = (
+    'Cannot invoke "scala.collection.IterableOps.map(scala.Function1)" because the return value of '
+    '"scala.Option.get()" is null'
+)
+
+
+class _KafkaMetricsBug(Exception):
+    """Spark 4.1's Kafka source reports progress after a batch re-run at start (one the checkpoint
+    planned but had not committed) with no latest offsets known, and throws a NullPointerException
+    (SPARK-55271). The batch itself ran and was committed, so the query can simply start again."""
+
+    @staticmethod
+    def matches(text: str) -> bool:
+        return NPE_IN_KAFKA_METRICS in text
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    """The live source: the topics bronze is landed from (the sink's `topics.regex`)."""
+
+    bootstrap: str
+    pattern: str
+    max_records: int
+
+
+class Stream:
+    """Runs the epochs' streaming queries (silver/sources.py) through one BatchProcessor."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        *,
+        layout: Layout,
+        processor: BatchProcessor,
+        maintenance: Maintenance,
+        status: StatusWriter,
+        cfg: SilverConfig,
+        faults: Faults,
+        epochs: Epochs,
+    ) -> None:
+        self.spark, self.processor, self.maintenance, self.status = spark, processor, maintenance, status
+        self.cfg, self.faults, self.epochs = cfg, faults, epochs
+        self.replays = Replays(spark, layout)
+        self.jobs = JobCounter(spark)
+
+    def each(self, epoch: Epoch, lines: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        request = replays.poll()
-        replay = replays.replay(request) if request else None
-        result = processor.process(df.select("value"), batch_id, replay=replay)
+        number = epoch.base + batch_id
+        if epoch.skip:  # objects a kafka epoch before this one applied
+            lines = lines.where(~covered_column(F.input_file_name(), epoch.skip))
+        request = self.replays.poll()
+        replay = self.replays.replay(request) if request else None
+        result = self.processor.process(lines, number, replay=replay)
         if request is not None:
-            replays.done(request, processor.store, result.replayed)
+            self.replays.done(request, self.processor.store, result.replayed)
             log.info(
                 "replayed %d quarantined event(s) of %s", result.replayed, request.table or "every table"
             )
-        maintenance.touched(result.tables)
-        maintenance.maybe_run(datetime.now(UTC))
-        status.touch(result.tables)
-        faults.reach("before-commit")
+        if epoch.source == BRONZE and result.files:
+            epoch.applied = raised(epoch.applied, object_maxima(result.files))
+            self.epochs.save(epoch)
+        elif epoch.source == KAFKA and not epoch.ran:
+            epoch.ran = True
+            self.epochs.save(epoch)
+        self.maintenance.touched(result.tables)
+        self.maintenance.maybe_run(datetime.now(UTC))
+        self.status.touch(result.tables)
+        self.faults.reach("before-commit")
         seconds = time.monotonic() - started
-        n_jobs = jobs.take()
+        n_jobs = self.jobs.take()
         observe(result, seconds, n_jobs)
         log.info(
             "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.2fs, %d Spark jobs: %s)",
-            batch_id,
+            number,
             result.lines,
             dict(result.applied),
             dict(result.quarantined),
@@ -268,23 +321,71 @@ def run(
             " ".join(f"{k} {v:.2f}" for k, v in result.phases.items()),
         )
 
-    query = (
-        spark.readStream.format("text")
-        # bounded by bytes, not files: a bulk load writes few, large bronze files, and one
-        # unbounded batch of them would not fit the driver's memory
-        .option("maxBytesPerTrigger", cfg.max_bytes_per_trigger)
-        # the glob names partition *folders* and the filter picks the files: a glob matching every
-        # file would make Spark list them with a distributed job (one task per file) each trigger
-        .option("pathGlobFilter", "*.jsonl")
-        .load(bronze_dirs)
-        .writeStream.foreachBatch(each)
-        .option("checkpointLocation", checkpoint)
-        .trigger(processingTime=cfg.trigger)
-        .queryName("silver")
-        .start()
-    )
-    log.info("silver: %s → %s (checkpoint %s, trigger %s)", bronze_dirs, layout.root, checkpoint, cfg.trigger)
-    try:
+    def bronze(self, epoch: Epoch, bronze_dirs: str, until_caught_up: bool) -> None:
+        """The bronze objects: everything there is now (`until_caught_up`, then return), or for good."""
+        reader = (
+            self.spark.readStream.format("text")
+            # bounded by bytes, not files: a bulk load writes few, large bronze files, and one
+            # unbounded batch of them would not fit the driver's memory
+            .option("maxBytesPerTrigger", self.cfg.max_bytes_per_trigger)
+            # the glob names partition *folders* and the filter picks the files: a glob matching
+            # every file would make Spark list them with a distributed job (one task per file)
+            .option("pathGlobFilter", "*.jsonl")
+            .load(bronze_dirs)
+        )
+
+        def each(df: DataFrame, batch_id: int) -> None:
+            self.each(epoch, df.select("value"), batch_id)
+
+        trigger: dict[str, Any] = (
+            {"availableNow": True} if until_caught_up else {"processingTime": self.cfg.trigger}
+        )
+        self._run(reader, each, epoch, trigger, bronze_dirs)
+
+    def kafka(self, epoch: Epoch, source: KafkaSource, partitions: dict[str, list[int]]) -> None:
+        """The topics, from the epoch's checkpoint (or its hand-over point), for good."""
+        start = starting_offsets(epoch.applied, partitions)
+        reader = (
+            self.spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", source.bootstrap)
+            .option("subscribePattern", source.pattern)
+            # used only by a new checkpoint: a query resumes where its checkpoint says
+            .option("startingOffsets", json.dumps(start))
+            # a record Kafka no longer holds stops the stream: the next start reads it from bronze
+            .option("failOnDataLoss", "true")
+            .option("maxOffsetsPerTrigger", self.cfg.max_records_per_trigger)
+            .load()
+        )
+
+        def each(df: DataFrame, batch_id: int) -> None:
+            self.each(epoch, as_bronze_lines(df), batch_id)
+
+        if not epoch.ran:
+            log.info("source: kafka from %s", json.dumps(start, sort_keys=True))
+        for attempt in range(1, RESTARTS_AFTER_SPARK_BUG + 1):
+            try:
+                self._run(reader, each, epoch, {"processingTime": self.cfg.trigger}, source.pattern)
+                return
+            except _KafkaMetricsBug:
+                # the batch ran and was committed; only the progress report after it failed
+                log.warning(
+                    "the Kafka source's progress report failed after a re-run batch (Spark bug "
+                    "SPARK-55271, fixed after 4.1.3); starting the query again (%d)",
+                    attempt,
+                )
+        self._run(reader, each, epoch, {"processingTime": self.cfg.trigger}, source.pattern)
+
+    def _run(self, reader: DataFrame, each: Any, epoch: Epoch, trigger: dict[str, Any], what: str) -> None:
+        query = (
+            reader.writeStream.foreachBatch(each)
+            .option("checkpointLocation", epoch.checkpoint)
+            .trigger(**trigger)
+            .queryName("silver")
+            .start()
+        )
+        log.info(
+            "silver: %s → silver (epoch %d, checkpoint %s, %s)", what, epoch.n, epoch.checkpoint, trigger
+        )
         seen = None  # the last progress report counted, by its trigger's start time: a trigger
         # that found no data reports under the id of the batch still to come, so ids repeat
         while query.isActive:
@@ -296,12 +397,81 @@ def run(
                     stream_overhead(progress.get("durationMs") or {}, int(progress.get("batchId", -1)))
                 INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
                 PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
-            query.awaitTermination(1)
+            try:
+                query.awaitTermination(1)
+            except StreamingQueryException:
+                break  # the query failed: its exception is below
+        error = query.exception()
+        if error is not None:
+            text = str(error)
+            if epoch.source == KAFKA and _KafkaMetricsBug.matches(text):
+                raise _KafkaMetricsBug(text)
+            raise stream_error(text, epoch.checkpoint)
+
+
+def run(
+    spark: SparkSession,
+    bronze_dirs: str,
+    checkpoint: str,
+    layout: Layout,
+    *,
+    rules: Rules,
+    cfg: SilverConfig,
+    kafka: KafkaSource | None = None,
+    faults: Faults | None = None,
+) -> None:
+    """Silver's stream, for good: bronze until caught up, then the topics (`kafka`); or only bronze
+    (`kafka` None: `source` "bronze" in silver.json)."""
+    ph = Phases()
+    epochs = Epochs(spark, layout, checkpoint)
+    with ph("checkpoint"):
+        epoch = epochs.current()
+        guard_checkpoint(spark, epoch, layout)
+    faults = faults or Faults()
+    processor = BatchProcessor(spark, layout, rules, faults)
+    maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
+    status = StatusWriter(spark, layout, maintenance)
+    with ph("quarantine"):  # exists from the start: dashboards and Trino see 0 rows, not no table
+        processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
+    with ph("properties"):
+        for path in processor.store.ensure_properties(maintenance.table_paths()):
+            log.info("table properties (change data feed, deletion vectors) set on %s", path)
+    status.start()
+    log.info("started (%s)", " ".join(f"{k} {v:.2f}s" for k, v in ph.seconds.items()))
+    stream = Stream(
+        spark,
+        layout=layout,
+        processor=processor,
+        maintenance=maintenance,
+        status=status,
+        cfg=cfg,
+        faults=faults,
+        epochs=epochs,
+    )
+    try:
+        if kafka is None:
+            if epoch.source == KAFKA:
+                epoch = epochs.begin(epoch, BRONZE, before(epochs.needed(epoch)))
+            stream.bronze(epoch, bronze_dirs, until_caught_up=False)
+            return
+        if epoch.source == KAFKA:
+            earliest = kafka_partitions(kafka.bootstrap, kafka.pattern)
+            needed = epochs.needed(epoch)
+            lost = gaps(needed, earliest)
+            if not lost:
+                stream.kafka(epoch, kafka, {t: sorted(ps) for t, ps in earliest.items()})
+                return
+            log.warning(
+                "source: Kafka no longer holds what silver needs next (%s); reading it from bronze",
+                "; ".join(lost),
+            )
+            epoch = epochs.begin(epoch, BRONZE, before(needed))
+        stream.bronze(epoch, bronze_dirs, until_caught_up=True)
+        epoch = epochs.begin(epoch, KAFKA)
+        partitions = kafka_partitions(kafka.bootstrap, kafka.pattern)
+        stream.kafka(epoch, kafka, {t: sorted(ps) for t, ps in partitions.items()})
     finally:
         status.stop()
-    error = query.exception()
-    if error is not None:
-        raise stream_error(str(error), checkpoint)
 
 
 def stream_error(text: str, checkpoint: str) -> LakehouseError:

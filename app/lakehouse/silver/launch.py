@@ -13,6 +13,7 @@ from types import FrameType
 from pyspark.sql import SparkSession
 
 from ..artifacts import spark_jars
+from ..bronze.config import SinkConfig
 from ..errors import LakehouseError
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
@@ -28,6 +29,8 @@ class JobSetup:
     cfg: SilverConfig
     conf: dict[str, str]
     jars: list[str]
+    #: the topics bronze is landed from (bronze/sink.json), silver's live source
+    topics_regex: str
 
     @classmethod
     def load(cls) -> JobSetup:
@@ -39,6 +42,7 @@ class JobSetup:
             cfg=SilverConfig.load(s.state("silver") / "silver.json"),
             conf=read_conf(s.state("silver") / "spark-defaults.conf"),
             jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
+            topics_regex=SinkConfig.of(s).topics_regex,
         )
 
     def session(self, app_name: str | None = None, overrides: dict[str, str] | None = None) -> SparkSession:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from ..stack import Stack
 
-CHECKPOINT_PREFIX = "_checkpoints/silver/"
+#: the bronze query's checkpoint (`…/silver/`) and each kafka epoch's (`…/silver-kafka-N/`)
+CHECKPOINT_PREFIX = "_checkpoints/silver"
 #: the row Debezium's heartbeat rewrites every 10 s (postgres/schema.sql): never equal in silver
 HEARTBEAT_TABLE = "pipeline_heartbeat"
 

@@ -120,6 +120,11 @@ class Layout:
     def replay_result(self) -> str:
         return f"{self.root}/_state/replay/result.json"
 
+    @property
+    def source_state(self) -> str:
+        """Which source the stream reads and from where (silver/sources.py; a small JSON object)."""
+        return f"{self.root}/_state/source.json"
+
 
 def hadoop_path(spark: SparkSession, path: str) -> Any:
     """(Path, FileSystem) of the Hadoop file system behind `path` (s3a:// in the stack)."""
