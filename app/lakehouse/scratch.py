@@ -1,8 +1,9 @@
 """A throw-away native stack: its own state dir and ports (defaults + an offset), wiped afterwards.
 
 Used by the integration tests and by `lakehouse bench snapshot`, so neither touches the stack a
-user runs with `make up`. The settings go through the environment, because the services that
-are Python processes (bronze sink, silver job, catalog sync, page) read them from there.
+user runs with `make up`. Its services' logs are kept in `artifacts/logs/<prefix>/`. The settings
+go through the environment, because the services that are Python processes (bronze sink, silver
+job, catalog sync, page) read them from there.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def scratch_stack(port_offset: int, prefix: str = "lakehouse-scratch-") -> Itera
     try:
         yield stack
     finally:
+        # the services' logs outlive the stack (`down` wipes them), for whoever looks into a failure
+        kept = stack.s.root / "artifacts" / "logs" / prefix.strip("-")
+        shutil.rmtree(kept, ignore_errors=True)
+        if (home / "logs").is_dir():
+            shutil.copytree(home / "logs", kept, ignore_dangling_symlinks=True)
         try:
             stack.down(wipe=True)
         finally:

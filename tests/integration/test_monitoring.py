@@ -29,6 +29,7 @@ REQUIRED = {
     "lakehouse_silver_batch_duration_seconds",
     "lakehouse_silver_batch_input_rows",
     "lakehouse_silver_processed_rows_per_second",
+    "lakehouse_silver_kafka_records_behind",
     "lakehouse_silver_last_commit_timestamp_seconds",
     "lakehouse_quarantine_rows",
     "lakehouse_silver_schema_changes_total",

@@ -46,16 +46,30 @@ def test_each_hop_gets_the_time_between_its_two_points() -> None:
         "silver_commit": {1: 110.0, 2: 110.0},  # marker 3 not committed to silver yet
         "trino": {1: 110.3, 2: 110.3},
     }
-    per_hop = hops(seen)
-    assert list(per_hop) == list(HOPS)
+    per_hop = hops(seen)  # silver reading bronze
+    assert list(per_hop) == [
+        "commit_to_kafka",
+        "kafka_to_bronze",
+        "bronze_to_silver_commit",
+        "silver_commit_to_trino",
+    ]
     assert per_hop["commit_to_kafka"] == pytest.approx([0.2, 0.1, 0.1])
     assert per_hop["kafka_to_bronze"] == pytest.approx([0.8, 0.4, 0.9])
     assert per_hop["bronze_to_silver_commit"] == pytest.approx([9.0, 9.0])
     assert per_hop["silver_commit_to_trino"] == pytest.approx([0.3, 0.3])
     # the hops of a marker add up to its freshness
     assert [round(v, 6) for _, v in freshness(seen)] == [10.3, 9.8]
-    assert sum(per_hop[h][0] for h in HOPS) == pytest.approx(freshness(seen)[0][1])
+    assert sum(per_hop[h][0] for h in per_hop) == pytest.approx(freshness(seen)[0][1])
     assert bottleneck(per_hop) == "bronze_to_silver_commit"
+    # silver reading Kafka: bronze is beside the path, still measured, never the bottleneck
+    from_kafka = hops(seen, "kafka")
+    path = ["commit_to_kafka", "kafka_to_silver_commit", "silver_commit_to_trino"]
+    assert list(from_kafka) == [*path, "kafka_to_bronze"]
+    assert from_kafka["kafka_to_silver_commit"] == pytest.approx([9.8, 9.4])
+    assert sum(from_kafka[h][0] for h in path) == pytest.approx(freshness(seen)[0][1])
+    slow_bronze = {**seen, "bronze": {1: 200.0, 2: 200.0, 3: 200.0}}
+    assert bottleneck(hops(slow_bronze, "kafka"), "kafka") == "kafka_to_silver_commit"
+    assert set(HOPS) == {*per_hop, *from_kafka}
     # a clock step never shows as a negative hop
     assert hops({"commit": {1: 5.0}, "kafka": {1: 4.9}})["commit_to_kafka"] == [0.0]
 
@@ -95,9 +109,13 @@ def test_a_result_document_matches_the_schema() -> None:
     }
     jsonschema.validate(doc, SCHEMA)
     broken = copy.deepcopy(doc)
-    del broken["hops_s"]["kafka_to_bronze"]
+    del broken["hops_s"]["commit_to_kafka"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+    unknown = copy.deepcopy(doc)
+    unknown["hops_s"]["kafka_to_trino"] = s
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(unknown, SCHEMA)
 
 
 def test_batch_breakdown_is_per_batch_over_the_run() -> None:

@@ -175,3 +175,21 @@ def test_only_the_kafka_sources_progress_report_bug_restarts_the_query_in_proces
         "[STREAM_FAILED] java.lang.NullPointerException at org.apache.spark.Foo"
     )
     assert not _KafkaMetricsBug.matches("FOREACH_BATCH_USER_FUNCTION_ERROR: Java heap space")
+
+
+def test_records_behind_sums_the_kafka_sources_partitions() -> None:
+    from lakehouse.silver.job import records_behind
+
+    kafka = {
+        "description": "KafkaV2[SubscribePattern[^cdc\\..+]]",
+        "endOffset": {"cdc.a": {"0": 10, "1": 4}, "cdc.transaction": {"0": 7}},
+        "metrics": {
+            "avgOffsetsBehindLatest": "2.0",
+            "maxOffsetsBehindLatest": "5",
+            "minOffsetsBehindLatest": "0",
+        },
+    }
+    assert records_behind({"sources": [kafka]}) == 6.0
+    files = {"description": "FileStreamSource[s3a://lakehouse/bronze/…]", "endOffset": {"logOffset": 3}}
+    assert records_behind({"sources": [files]}) == 0.0
+    assert records_behind({}) == 0.0

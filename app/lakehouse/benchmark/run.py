@@ -245,8 +245,8 @@ def _result(
     started: float,
 ) -> dict[str, Any]:
     fresh = freshness(seen)
-    per_hop = hops(seen)
     silver = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())
+    per_hop = hops(seen, silver["source"])
     sink = json.loads((stack.s.root / "bronze" / "sink.json").read_text())
     return {
         "freshness_s": summary([v for _, v in fresh]),
@@ -257,12 +257,13 @@ def _result(
         "changes": generated.changes,
         "markers": {"written": len(seen["commit"]), "visible": len(seen["trino"])},
         "hops_s": {h: summary(v) for h, v in per_hop.items()},
-        "bottleneck": bottleneck(per_hop),
+        "bottleneck": bottleneck(per_hop, silver["source"]),
         "lag_bounded": lag_bounded(fresh),
         "footprint": {"rss_mib": rss, "total_rss_mib": round(sum(rss.values()), 1)},
         "files": {t: [list(p) for p in pts] for t, pts in files.items()},
         "machine": machine(),
         "settings": {
+            "silver_source": silver["source"],
             "silver_trigger": silver["trigger.interval"],
             "silver_max_bytes_per_trigger": silver["max.bytes.per.trigger"],
             "bronze_flush_interval_ms": int(sink["flush.interval.ms"]),

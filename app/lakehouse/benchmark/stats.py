@@ -8,9 +8,21 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-#: the points a marker passes, in order (each observed by the benchmark process, one clock)
+#: the points a marker can be seen at (each observed by the benchmark process, one clock)
 POINTS = ("commit", "kafka", "bronze", "silver_commit", "trino")
-HOPS = tuple(f"{a}_to_{b}" for a, b in pairwise(POINTS))
+#: the path a change takes to Trino, by silver's source (silver.json `source`): from Kafka, bronze
+#: is a side branch, measured (`kafka_to_bronze`) but not on the way
+PATHS = {
+    "bronze": POINTS,
+    "kafka": ("commit", "kafka", "silver_commit", "trino"),
+}
+SIDE_HOPS = {"bronze": (), "kafka": (("kafka", "bronze"),)}
+#: every hop a result can hold
+HOPS = tuple(
+    dict.fromkeys(
+        f"{a}_to_{b}" for source, path in PATHS.items() for a, b in [*pairwise(path), *SIDE_HOPS[source]]
+    )
+)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -35,12 +47,13 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
-def hops(seen: Mapping[str, Mapping[int, float]]) -> dict[str, list[float]]:
-    """Per hop, the time each marker spent in it (only markers seen at both ends of the hop)."""
+def hops(seen: Mapping[str, Mapping[int, float]], source: str = "bronze") -> dict[str, list[float]]:
+    """Per hop of silver's path from `source` (then its side hops), the time each marker spent in
+    it (only markers seen at both ends of the hop). The path's hops add up to the freshness."""
     out: dict[str, list[float]] = {}
-    for (a, b), name in zip(pairwise(POINTS), HOPS, strict=True):
+    for a, b in [*pairwise(PATHS[source]), *SIDE_HOPS[source]]:
         start, end = seen.get(a, {}), seen.get(b, {})
-        out[name] = [max(0.0, end[m] - start[m]) for m in sorted(start) if m in end]
+        out[f"{a}_to_{b}"] = [max(0.0, end[m] - start[m]) for m in sorted(start) if m in end]
     return out
 
 
@@ -50,9 +63,10 @@ def freshness(seen: Mapping[str, Mapping[int, float]]) -> list[tuple[float, floa
     return [(commit[m], trino[m] - commit[m]) for m in sorted(commit) if m in trino]
 
 
-def bottleneck(hop_values: Mapping[str, Sequence[float]]) -> str | None:
-    """The hop with the largest median."""
-    medians = {h: statistics.median(v) for h, v in hop_values.items() if v}
+def bottleneck(hop_values: Mapping[str, Sequence[float]], source: str = "bronze") -> str | None:
+    """The hop of silver's path with the largest median."""
+    on_path = {f"{a}_to_{b}" for a, b in pairwise(PATHS[source])}
+    medians = {h: statistics.median(v) for h, v in hop_values.items() if v and h in on_path}
     return max(medians, key=lambda h: medians[h]) if medians else None
 
 
@@ -110,7 +124,12 @@ SCHEMA: dict[str, Any] = {
             "required": ["written", "visible"],
             "properties": {"written": {"type": "integer"}, "visible": {"type": "integer"}},
         },
-        "hops_s": {"type": "object", "required": list(HOPS), "additionalProperties": _SUMMARY},
+        "hops_s": {
+            "type": "object",
+            "required": ["commit_to_kafka", "silver_commit_to_trino"],
+            "propertyNames": {"enum": list(HOPS)},
+            "additionalProperties": _SUMMARY,
+        },
         "bottleneck": {"type": ["string", "null"]},
         "lag_bounded": {"type": "boolean"},
         "footprint": {

@@ -87,6 +87,11 @@ SCHEMA_CHANGES = Counter(
 )
 INPUT_ROWS = Gauge("lakehouse_silver_batch_input_rows", "bronze lines in the last micro-batch")
 INPUT_RATE = Gauge("lakehouse_silver_input_rows_per_second", "bronze lines arriving per second (last batch)")
+BEHIND = Gauge(
+    "lakehouse_silver_kafka_records_behind",
+    "records in Kafka after what silver's last batch read, summed over partitions (the Kafka source's "
+    "offsets behind latest; 0 while silver reads bronze)",
+)
 PROCESSED_RATE = Gauge(
     "lakehouse_silver_processed_rows_per_second", "bronze lines processed per second (last batch)"
 )
@@ -210,6 +215,18 @@ def observe(result: BatchResult, seconds: float, jobs: int = 0) -> None:
         ts = result.max_source_ts
         ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
         FRESHNESS.set(max(0.0, time.time() - ts.timestamp()))
+
+
+def records_behind(progress: dict[str, Any]) -> float:
+    """Records the Kafka source has not read yet, summed over partitions, from a progress report as
+    Spark writes it (`progress.json`: the min/avg/max per partition); 0 for the file source."""
+    total = 0.0
+    for source in progress.get("sources") or []:
+        avg = (source.get("metrics") or {}).get("avgOffsetsBehindLatest")
+        end = source.get("endOffset")
+        if avg is not None and isinstance(end, dict):
+            total += float(avg) * sum(len(ps) for ps in end.values() if isinstance(ps, dict))
+    return total
 
 
 #: Spark's own steps of a micro-batch (StreamingQueryProgress.durationMs); addBatch is the batch
@@ -396,6 +413,7 @@ class Stream:
                     seen = progress.get("timestamp")
                     stream_overhead(progress.get("durationMs") or {}, int(progress.get("batchId", -1)))
                 INPUT_RATE.set(float(progress.get("inputRowsPerSecond") or 0.0))
+                BEHIND.set(records_behind(json.loads(progress.json)))
                 PROCESSED_RATE.set(float(progress.get("processedRowsPerSecond") or 0.0))
             try:
                 query.awaitTermination(1)
