@@ -3,6 +3,7 @@ silver, with metrics."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -261,7 +262,7 @@ NPE_IN_KAFKA_METRICS = (
 )
 
 
-class _KafkaMetricsBug(Exception):
+class _KafkaMetricsBug(LakehouseError):
     """Spark 4.1's Kafka source reports progress after a batch re-run at start (one the checkpoint
     planned but had not committed) with no latest offsets known, and throws a NullPointerException
     (SPARK-55271). The batch itself ran and was committed, so the query can simply start again."""
@@ -379,18 +380,19 @@ class Stream:
 
         if not epoch.ran:
             log.info("source: kafka from %s", json.dumps(start, sort_keys=True))
-        for attempt in range(1, RESTARTS_AFTER_SPARK_BUG + 1):
+        for attempt in itertools.count(1):
             try:
                 self._run(reader, each, epoch, {"processingTime": self.cfg.trigger}, source.pattern)
                 return
             except _KafkaMetricsBug:
+                if attempt > RESTARTS_AFTER_SPARK_BUG:
+                    raise
                 # the batch ran and was committed; only the progress report after it failed
                 log.warning(
                     "the Kafka source's progress report failed after a re-run batch (Spark bug "
                     "SPARK-55271, fixed after 4.1.3); starting the query again (%d)",
                     attempt,
                 )
-        self._run(reader, each, epoch, {"processingTime": self.cfg.trigger}, source.pattern)
 
     def _run(self, reader: DataFrame, each: Any, epoch: Epoch, trigger: dict[str, Any], what: str) -> None:
         query = (
