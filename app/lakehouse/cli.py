@@ -154,8 +154,10 @@ def status(as_json: bool) -> None:
         for name, con in st["connectors"].items():
             tasks = ",".join(con.get("tasks", []))
             click.echo(f"{name:<12} {con['state']} {('tasks: ' + tasks) if tasks else ''}")
+            if con.get("error"):
+                click.echo(f"{'':<12} error: {con['error']}")
     healthy = all(s["state"] == "ready" for s in st["services"].values()) and all(
-        c["state"] == "RUNNING" for c in st["connectors"].values()
+        c["state"] == "RUNNING" and not c.get("error") for c in st["connectors"].values()
     )
     sys.exit(0 if healthy else 1)
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from . import connectors
 from .bronze.config import SinkConfig
 from .errors import UsageError
+from .monitor import probes
 from .query.connect import ca_cert
 from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from .render import load_connector, render_file
@@ -164,6 +165,10 @@ class Stack:
             )
         else:
             out["connectors"][name] = {"state": "UNKNOWN (connect not running)"}
+        if out["services"]["postgres"]["state"] == "ready":
+            slot = next((x for x in probes.slots_of(self.postgres.app_dsn) if x.name == SLOT), None)
+            if slot is not None and slot.lost:
+                out["connectors"][name]["error"] = probes.lost_slot_message(slot.name)
         return out
 
     def env(self) -> dict[str, Any]:

@@ -41,6 +41,9 @@ REQUIRED = {
     "debezium_postgres_streaming_queueremainingcapacity",
     "kafka_connect_source_task_source_record_write_total",
     "kafka_server_brokertopicmetrics_messagesinpersec_total",
+    # MinIO's own exporter: S3 requests served and the space left
+    "minio_s3_requests_total",
+    "minio_cluster_capacity_usable_free_bytes",
 }
 #: panel queries allowed to be empty on a healthy stack: they chart events that may not happen
 EVENT_DRIVEN = (
@@ -120,3 +123,75 @@ def test_every_grafana_panel_query_has_data(stack: Stack) -> None:
         _wait("every panel query answers", all_answer, 180, every=5)
     except AssertionError:
         pytest.fail("panel queries without data:\n" + "\n".join(empty))
+
+
+PROBE_SLOT = "lakehouse_test_probe_slot"
+MiB = 1024 * 1024
+
+
+@pytest.mark.timeout(600)
+def test_an_invalidated_replication_slot_is_measured_and_alerts(stack: Stack) -> None:
+    """Postgres invalidates a slot that holds more WAL than max_slot_wal_keep_size: the monitor's
+    gauge turns 1 and LakehouseReplicationSlotLost fires. A slot of the test's own is invalidated
+    (the connector's keeps streaming): the source writes ~120 MB of WAL, a table outside the captured
+    schema, while the probe slot never confirms; the cap is then lowered to 64 MB for one
+    checkpoint, once the connector's slot holds less than 16 MB."""
+    import psycopg
+
+    from lakehouse.monitor.probes import slots
+    from lakehouse.services.postgres import SLOT
+
+    from .helpers import active_alerts
+
+    def status(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+        return {s.name: s for s in slots(conn)}
+
+    with psycopg.connect(stack.postgres.superuser_dsn, autocommit=True) as su:
+        try:
+            su.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (PROBE_SLOT,))
+            su.execute(
+                "CREATE TABLE public.wal_filler AS "
+                "SELECT g, repeat(md5(g::text), 30) AS pad FROM generate_series(1, 120000) g"
+            )
+            su.execute("SELECT pg_switch_wal()")
+            assert status(su)[PROBE_SLOT].retained_wal_bytes > 100 * MiB
+            _wait(
+                "the connector's slot confirming past the filler",
+                lambda: status(su)[SLOT].retained_wal_bytes < 16 * MiB,
+                180,
+            )
+            su.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '64MB'")
+            su.execute("SELECT pg_reload_conf()")
+            su.execute("CHECKPOINT")
+            now = status(su)
+            assert now[PROBE_SLOT].lost, now[PROBE_SLOT]
+            assert not now[SLOT].lost, now[SLOT]
+        finally:
+            su.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+            su.execute("SELECT pg_reload_conf()")
+            su.execute("DROP TABLE IF EXISTS public.wal_filler")
+
+        def gauge() -> bool:
+            got = prom(stack, "/api/v1/query", query=f'lakehouse_postgres_slot_lost{{slot="{PROBE_SLOT}"}}')
+            return bool(got["result"]) and got["result"][0]["value"][1] == "1"
+
+        try:
+            _wait("lakehouse_postgres_slot_lost for the probe slot", gauge, 90)
+            fired = _wait(
+                "LakehouseReplicationSlotLost in Alertmanager",
+                lambda: [
+                    a
+                    for a in active_alerts(stack, "LakehouseReplicationSlotLost")
+                    if a["labels"].get("slot") == PROBE_SLOT
+                ],
+                120,
+            )
+            assert fired[0]["labels"]["severity"] == "critical"
+            # the connector's own slot is untouched and reported as such
+            healthy = prom(stack, "/api/v1/query", query=f'lakehouse_postgres_slot_lost{{slot="{SLOT}"}}')
+            assert healthy["result"][0]["value"][1] == "0"
+        finally:
+            su.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                (PROBE_SLOT,),
+            )

@@ -90,6 +90,9 @@ def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
     down = lakehouse("down", "silver")
     assert down.returncode == 0 and down.stdout.strip() == "stopped: silver", down.stdout + down.stderr
     stopped_at = time.monotonic()
+    # ... and stopped cleanly: the stream stopped between calls into Spark, then the session
+    ended = [ln for ln in stack.silver.files.logfile.read_text().splitlines() if "supervisor: stopped" in ln]
+    assert ended and ended[-1].endswith("stopped (exited with code 0)"), ended[-1:]
     workload(dsn, seed=5, changes=300, start_id=next_id)
     assert stack.silver.pid() is None and stack.silver.supervisor() is None
     assert wait_until(lambda: bool(active_alerts(stack, STALLED)), timeout=240), f"no {STALLED} alert"

@@ -249,7 +249,7 @@ def test_promtool_checks_the_config_the_launcher_builds(tmp_path: Path) -> None:
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "12 rules found" in run.stdout
+    assert "13 rules found" in run.stdout
 
 
 def test_every_scrape_job_has_a_target_file_from_the_launcher() -> None:

@@ -48,11 +48,24 @@ def families(r: Readings, errors: dict[str, int], now: float) -> Iterator[Metric
         labels=["slot"],
     )
     active = g("lakehouse_postgres_slot_active", "1 while a consumer streams from the slot", labels=["slot"])
+    lost = g(
+        "lakehouse_postgres_slot_lost",
+        "1 once Postgres has invalidated the slot (wal_status 'lost': WAL it needed was removed)",
+        labels=["slot"],
+    )
+    safe = g(
+        "lakehouse_postgres_slot_safe_wal_bytes",
+        "WAL the source can still write before the slot is at risk of invalidation",
+        labels=["slot"],
+    )
     for s in r.slots:
         retained.add_metric([s.name], s.retained_wal_bytes)
         flush_lag.add_metric([s.name], s.confirmed_flush_lag_bytes)
         active.add_metric([s.name], 1.0 if s.active else 0.0)
-    yield from (retained, flush_lag, active)
+        lost.add_metric([s.name], 1.0 if s.lost else 0.0)
+        if s.safe_wal_bytes is not None:
+            safe.add_metric([s.name], s.safe_wal_bytes)
+    yield from (retained, flush_lag, active, lost, safe)
 
     conn = g(
         "lakehouse_connect_connector_state",

@@ -25,18 +25,54 @@ class Slot:
     active: bool
     retained_wal_bytes: float
     confirmed_flush_lag_bytes: float
+    #: pg_replication_slots.wal_status: reserved, extended, unreserved, or lost (WAL it needed is
+    #: gone: max_slot_wal_keep_size was passed and the slot was invalidated)
+    wal_status: str = "reserved"
+    #: WAL that can still be written before the slot is at risk (None: no max_slot_wal_keep_size)
+    safe_wal_bytes: float | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self.wal_status == "lost"
 
 
 SLOTS_SQL = """
     SELECT slot_name, active,
            coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8,
-           coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::float8
+           coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::float8,
+           coalesce(wal_status, ''), safe_wal_size::float8
     FROM pg_replication_slots ORDER BY slot_name"""
 
 
 def slots(conn: Any) -> list[Slot]:
-    """Every replication slot: WAL the source keeps for it, and how far its consumer has confirmed."""
-    return [Slot(str(n), bool(a), float(r), float(c)) for n, a, r, c in conn.execute(SLOTS_SQL).fetchall()]
+    """Every replication slot: WAL the source keeps for it, how far its consumer has confirmed,
+    and whether Postgres has invalidated it."""
+    return [
+        Slot(str(n), bool(a), float(r), float(c), str(w), None if safe is None else float(safe))
+        for n, a, r, c, w, safe in conn.execute(SLOTS_SQL).fetchall()
+    ]
+
+
+def slots_of(dsn: str) -> list[Slot]:
+    """`slots` over a connection of its own (empty when the source cannot be reached)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            return slots(conn)
+    except psycopg.Error:
+        return []
+
+
+def lost_slot_message(slot: str) -> str:
+    """What `status` says about an invalidated slot: the cause is certain (Postgres reports it), so
+    the recovery it names — a fresh snapshot — is the right one."""
+    return (
+        f"replication slot {slot!r} was invalidated: Postgres removed WAL it still needed "
+        "(the source wrote more than max_slot_wal_keep_size while the connector was behind or down). "
+        "The changes since cannot be streamed; recover with a fresh snapshot — "
+        'docs/reliability.md, "A lost replication slot"'
+    )
 
 
 def restarts(run_dir: Path) -> dict[str, int]:

@@ -32,6 +32,7 @@ def scrape_targets(s: Settings) -> dict[str, int]:
         "monitor": s.monitor_metrics_port,
         "kafka": s.kafka_jmx_port,
         "connect": s.connect_jmx_port,
+        "minio": s.minio_port,
         "prometheus": s.prometheus_port,
         "alertmanager": s.alertmanager_port,
     }

@@ -106,6 +106,10 @@ class SupersetService(Service):
             what="setting the admin password",
         )  # fmt: skip
         self.import_assets()
+        # the metadata holds the admin's password hash and the Trino connection (its password
+        # encrypted with the secret key): the owner's only, like the other secrets on disk
+        self.data_dir.chmod(0o700)
+        (self.data_dir / "superset.db").chmod(0o600)
 
     @property
     def metadata_template(self) -> Path:

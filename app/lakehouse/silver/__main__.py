@@ -10,13 +10,13 @@ from prometheus_client import start_http_server
 from ..errors import LakehouseError
 from .batch import Rules
 from .faults import FIRED, Faults
-from .job import KafkaSource, run
+from .job import KafkaSource, request_stop, run
 from .launch import start
 from .store import Layout
 
 
 def main() -> int:
-    setup = start("silver")
+    setup = start("silver", on_stop=request_stop)
     if setup is None:
         return 2
     log = logging.getLogger("lakehouse.silver")

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
 
 from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
@@ -262,6 +263,24 @@ NPE_IN_KAFKA_METRICS = (
 )
 
 
+#: set by the process's stop signal (`lakehouse down`): the stream stops after its current
+#: trigger's wait and the job returns, instead of being unwound from inside a call into Spark
+STOP = threading.Event()
+_STREAMING = threading.Event()
+
+
+def request_stop() -> None:
+    """The stop signal's handler: a running stream stops at its next check (within a second);
+    before the stream runs (the session, the tables' properties) the job is unwound at once."""
+    STOP.set()
+    if not _STREAMING.is_set():
+        raise SystemExit(0)
+
+
+class Stopped(Exception):
+    """The stream was stopped on request (STOP): the job ends without starting another epoch."""
+
+
 class _KafkaMetricsBug(LakehouseError):
     """Spark 4.1's Kafka source reports progress after a batch re-run at start (one the checkpoint
     planned but had not committed) with no latest offsets known, and throws a NullPointerException
@@ -405,9 +424,26 @@ class Stream:
         log.info(
             "silver: %s → silver (epoch %d, checkpoint %s, %s)", what, epoch.n, epoch.checkpoint, trigger
         )
+        _STREAMING.set()
+        try:
+            self._follow(query)
+        finally:
+            _STREAMING.clear()
+        error = query.exception()
+        if error is not None:
+            text = str(error)
+            if epoch.source == KAFKA and _KafkaMetricsBug.matches(text):
+                raise _KafkaMetricsBug(text)
+            raise stream_error(text, epoch.checkpoint)
+
+    def _follow(self, query: StreamingQuery) -> None:
+        """Wait on the query, exporting its progress, until it ends or the job is asked to stop."""
         seen = None  # the last progress report counted, by its trigger's start time: a trigger
         # that found no data reports under the id of the batch still to come, so ids repeat
         while query.isActive:
+            if STOP.is_set():
+                query.stop()
+                raise Stopped()
             progress = query.lastProgress
             if progress is not None:
                 READY.set(1)
@@ -420,13 +456,7 @@ class Stream:
             try:
                 query.awaitTermination(1)
             except StreamingQueryException:
-                break  # the query failed: its exception is below
-        error = query.exception()
-        if error is not None:
-            text = str(error)
-            if epoch.source == KAFKA and _KafkaMetricsBug.matches(text):
-                raise _KafkaMetricsBug(text)
-            raise stream_error(text, epoch.checkpoint)
+                return  # the query failed: the caller raises its exception
 
 
 def run(
@@ -490,6 +520,8 @@ def run(
         epoch = epochs.begin(epoch, KAFKA)
         partitions = kafka_partitions(kafka.bootstrap, kafka.pattern)
         stream.kafka(epoch, kafka, {t: sorted(ps) for t, ps in partitions.items()})
+    except Stopped:
+        log.info("stopped on request")
     finally:
         status.stop()
 

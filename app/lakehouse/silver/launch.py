@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -52,13 +53,16 @@ class JobSetup:
         return build(self.settings.spark_master, conf, self.jars, app_name)
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
+def _leave(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def start(name: str) -> JobSetup | None:
+def start(name: str, on_stop: Callable[[], None] | None = None) -> JobSetup | None:
     """Logging, setup and stop signal of a job's process; None (after saying why on stderr) when
-    it cannot start. SIGTERM (the launcher's stop) then unwinds the job so `finally` blocks run."""
+    it cannot start. SIGTERM (the launcher's stop) then calls `on_stop`, for a job that stops
+    itself between calls into Spark, or else unwinds the job so `finally` blocks run. (Unwinding
+    from inside a py4j call leaves that call's answer unread on the gateway connection: the
+    `spark.stop()` after it read the wrong answer and the job exited 1 on every `down`.)"""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per foreachBatch callback otherwise
     try:
@@ -66,5 +70,5 @@ def start(name: str) -> JobSetup | None:
     except LakehouseError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return None
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _leave if on_stop is None else lambda signum, frame: on_stop())
     return setup
