@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from lakehouse.chaos.matrix import COMPONENTS, CRASHES, Fault, choose
+from lakehouse.chaos.matrix import COMPONENTS, CRASHES, PIPELINE, STACK_FAULTS, Fault, choose
 from lakehouse.chaos.workload import ddl, row
 from lakehouse.errors import UsageError
 from lakehouse.silver.faults import POINTS
@@ -18,6 +18,10 @@ def test_the_full_matrix_is_every_component_then_every_crash_point() -> None:
     assert choose(("kafka", "silver@after-merge")) == ["kafka", "silver@after-merge"]
     assert choose(("minio@outage",)) == ["minio@outage"]  # long: only when asked for
     assert not any(f.endswith("@outage") for f in choose(()))
+    # faults of the whole stack, also on request only
+    assert choose(("pipeline@outage", "stack@cycles")) == ["pipeline@outage", "stack@cycles"]
+    assert not set(STACK_FAULTS) & set(choose(()))
+    assert set(PIPELINE) < set(COMPONENTS) and "postgres" not in PIPELINE
     with pytest.raises(UsageError, match="--service 'kafak': one of silver, kafka"):
         choose(("kafak",))
 

@@ -48,7 +48,10 @@ def _series(registry: CollectorRegistry) -> dict[str, float]:
 
 def test_readings_become_lakehouse_series_with_one_state_set_per_connector_and_task() -> None:
     r = Readings(
-        slots=[Slot("lakehouse_slot", True, 4096.0, 128.0)],
+        slots=[
+            Slot("lakehouse_slot", True, 4096.0, 128.0, "reserved", 4e9),
+            Slot("old_slot", False, 0.0, 0.0, "lost", None),
+        ],
         connectors=[ConnectorState("src", "RUNNING", {0: "FAILED"})],
         lag={("cdc.movielens.ratings", 0): 7, ("cdc.movielens.ratings", 1): 3, ("cdc.movielens.tags", 0): 0},
         freshness=[Freshness("ratings", 10, 940.0), Freshness("links", 0, None)],
@@ -64,6 +67,10 @@ def test_readings_become_lakehouse_series_with_one_state_set_per_connector_and_t
     assert m['lakehouse_postgres_slot_retained_wal_bytes{slot="lakehouse_slot"}'] == 4096.0
     assert m['lakehouse_postgres_slot_confirmed_flush_lag_bytes{slot="lakehouse_slot"}'] == 128.0
     assert m['lakehouse_postgres_slot_active{slot="lakehouse_slot"}'] == 1.0
+    assert m['lakehouse_postgres_slot_lost{slot="lakehouse_slot"}'] == 0.0
+    assert m['lakehouse_postgres_slot_lost{slot="old_slot"}'] == 1.0
+    assert m['lakehouse_postgres_slot_safe_wal_bytes{slot="lakehouse_slot"}'] == 4e9
+    assert 'lakehouse_postgres_slot_safe_wal_bytes{slot="old_slot"}' not in m  # Postgres gives none
     assert m['lakehouse_connect_connector_state{connector="src",state="RUNNING"}'] == 1.0
     assert m['lakehouse_connect_connector_state{connector="src",state="FAILED"}'] == 0.0
     assert m['lakehouse_connect_task_state{connector="src",state="FAILED",task="0"}'] == 1.0

@@ -44,6 +44,17 @@ def test_every_link_between_assets_resolves() -> None:
     assert len(uuids) == len(set(uuids))
 
 
+def test_no_chart_renders_source_data_as_html() -> None:
+    """Titles and tags are whatever the source holds: a table chart shows `<script>…` or `<b>` as
+    the text it is (Superset's table chart renders cells as sanitised HTML when allowed)."""
+    tables = [c for c in _load("charts") if c["viz_type"] == "table"]
+    assert tables, "no table chart to check"
+    for c in tables:
+        saved = json.loads(c["query_context"])["form_data"]
+        assert c["params"].get("allow_render_html") is False, c["slice_name"]
+        assert saved.get("allow_render_html") is False, c["slice_name"]
+
+
 def test_only_the_connection_is_a_template_and_datasets_are_trino_sql() -> None:
     for path in ASSETS.rglob("*.yaml"):
         templated = "{{" in path.read_text()

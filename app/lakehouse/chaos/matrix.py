@@ -49,9 +49,16 @@ COMPONENTS = (
 CRASHES = tuple(f"silver@{point}" for point in POINTS if point != "after-quarantine")
 #: longer faults, on request only (`--service minio@outage --outage 300`)
 OUTAGES = tuple(f"{c}@outage" for c in COMPONENTS if "@" not in c)
+#: the data path between the source and silver, away together while the source keeps writing
+PIPELINE = ("kafka", "connect", "bronze-sink", "silver")
+#: faults of the whole stack, on request only: the pipeline away for `--outage` seconds (the
+#: source's slot holds the WAL meanwhile), and `down`/`up` of everything CYCLES times under load
+STACK_FAULTS = ("pipeline@outage", "stack@cycles")
+CYCLES = 5
 CRASH_ENV = env_name("silver_crash_at")
 TABLE = "chaos"
 HEARTBEAT_FRESHNESS = 'lakehouse_silver_freshness_seconds{table="pipeline_heartbeat"}'
+SLOT_WAL = f'lakehouse_postgres_slot_retained_wal_bytes{{slot="{SLOT}"}}'
 
 
 @dataclass
@@ -68,6 +75,8 @@ class Fault:
     alerts: dict[str, float] = field(default_factory=dict)
     #: the heartbeat's age in silver, the worst the monitor reported during the fault
     peak_freshness_s: float | None = None
+    #: the most WAL the source held for the connector's slot meanwhile
+    peak_slot_wal_bytes: float | None = None
     #: how the supervisor saw the process end, and the exit this fault should cause
     exit_seen: str | None = None
     exit_expected: str = "killed by SIGKILL"
@@ -95,7 +104,8 @@ class Fault:
 
 
 class Watch(threading.Thread):
-    """Polls Alertmanager and Prometheus every 2 s: alerts first seen, peak heartbeat freshness."""
+    """Polls Alertmanager and Prometheus every 2 s from `since` (before the fault): alerts first
+    seen (their time.monotonic()), peak heartbeat freshness, peak WAL held for the slot."""
 
     def __init__(self, stack: Stack, since: float) -> None:
         super().__init__(name="chaos-watch", daemon=True)
@@ -103,7 +113,19 @@ class Watch(threading.Thread):
         self.since_wall = time.time() - (time.monotonic() - since)
         self.alerts: dict[str, float] = {}
         self.peak: float | None = None
+        self.peak_wal: float | None = None
         self._halt = threading.Event()
+
+    def _max(self, http: httpx.Client, query: str, now: float | None) -> float | None:
+        """The larger of `now` and the query's current value (unchanged when Prometheus is away)."""
+        try:
+            got = http.get(f"{self.stack.s.prometheus_url}/api/v1/query", params={"query": query})
+            for series in got.raise_for_status().json()["data"]["result"]:
+                value = float(series["value"][1])
+                now = value if now is None else max(now, value)
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        return now
 
     def run(self) -> None:
         s = self.stack.s
@@ -117,16 +139,11 @@ class Watch(threading.Thread):
                         began = datetime.fromisoformat(alert["startsAt"]).timestamp()
                         fresh = began >= self.since_wall - 1  # not one that was firing already
                         if alert["status"]["state"] == "active" and fresh and name not in self.alerts:
-                            self.alerts[name] = round(time.monotonic() - self.since, 1)
+                            self.alerts[name] = time.monotonic()
                 except (httpx.HTTPError, ValueError, KeyError):
                     pass  # Alertmanager is one of the things that can be down
-                try:
-                    got = http.get(f"{s.prometheus_url}/api/v1/query", params={"query": HEARTBEAT_FRESHNESS})
-                    for series in got.raise_for_status().json()["data"]["result"]:
-                        value = float(series["value"][1])
-                        self.peak = value if self.peak is None else max(self.peak, value)
-                except (httpx.HTTPError, ValueError, KeyError):
-                    pass
+                self.peak = self._max(http, HEARTBEAT_FRESHNESS, self.peak)
+                self.peak_wal = self._max(http, SLOT_WAL, self.peak_wal)
 
     def stop(self) -> None:
         self._halt.set()
@@ -258,26 +275,71 @@ def _outage(svc: Service, plan: Plan) -> Injected:
     )
 
 
+def _pipeline_outage(stack: Stack, plan: Plan) -> Injected:
+    """Kafka, Connect, the bronze sink and silver away for `plan.outage_s` while the source keeps
+    writing (Postgres, the monitor and the alerting stay up to see it), then `up` again."""
+    time.sleep(plan.lead_s)
+    victim = stack.silver.pid()
+    if victim is None:
+        raise _Skipped("silver was not running")
+    stack.down(only=PIPELINE)
+    at = time.monotonic()
+    time.sleep(plan.outage_s)
+    stack.up()
+    return Injected(victim, at, back=lambda: _all_ready(stack), ended=lambda: OUTAGE_ENDED)
+
+
+CYCLES_ENDED = f"{CYCLES} times down and up"
+
+
+def _cycles(stack: Stack, plan: Plan) -> Injected:
+    """`lakehouse down` and `lakehouse up` of the whole stack CYCLES times under load (the load's
+    transactions fail while Postgres is down and are counted, not committed)."""
+    victim = stack.silver.pid()
+    if victim is None:
+        raise _Skipped("silver was not running")
+    at = time.monotonic()
+    for _ in range(CYCLES):
+        time.sleep(plan.lead_s)
+        stack.down()
+        stack.up()
+    return Injected(victim, at, back=lambda: _all_ready(stack), ended=lambda: CYCLES_ENDED)
+
+
+def _all_ready(stack: Stack) -> bool:
+    return all(svc.pid() is not None and svc.ready() for svc in stack.services)
+
+
 def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan: Plan) -> Fault:
     """Inject one fault under load (kill -9 a component, a silver crash point, the connector
     task's session); verify the load's table once it is back."""
     from ..silver.ops import verify
 
     service, _, point = fault_name.partition("@")
-    svc = stack.service(service)
-    expected = {"": "killed by SIGKILL", "task": TASK_ENDED, "outage": OUTAGE_ENDED}.get(
-        point, f"exited with code {EXIT_CODE}"
-    )
+    whole = fault_name in STACK_FAULTS
+    svc = stack.silver if whole else stack.service(service)
+    expected = {
+        "": "killed by SIGKILL",
+        "task": TASK_ENDED,
+        "outage": OUTAGE_ENDED,
+        "cycles": CYCLES_ENDED,
+    }.get(point, f"exited with code {EXIT_CODE}")
     fault = Fault(fault_name, exit_expected=expected)
     source = f"{stack.s.source_schema}.{TABLE}"
     before = quarantined(stack, source)
     load = Load(stack.postgres.app_dsn, work, plan.rate)
     changes_before = work.changes
     load.start()
-    watch: Watch | None = None
+    watch = Watch(stack, time.monotonic())
+    watch.start()
+    hit: Injected | None = None
     try:
         try:
-            if point == "task":
+            if fault_name == "pipeline@outage":
+                hit = _pipeline_outage(stack, plan)
+            elif fault_name == "stack@cycles":
+                hit = _cycles(stack, plan)
+            elif point == "task":
                 hit = _task(stack, plan)
             elif point == "outage":
                 hit = _outage(svc, plan)
@@ -289,8 +351,6 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
             fault.error = str(exc)
             return fault
         fault.killed_pid = hit.victim
-        watch = Watch(stack, hit.at)
-        watch.start()
         if not wait_until(hit.back, timeout=plan.back_timeout_s, interval=0.5):
             fault.error = f"{service} was not back within {plan.back_timeout_s:.0f}s: {svc.status()}"
             return fault
@@ -312,16 +372,17 @@ def one(stack: Stack, spark: SparkSession, work: Workload, fault_name: str, plan
         fault.failed_transactions = load.failed_transactions
         if fault.changes == 0 and fault.error is None:
             fault.error = f"the load committed no change (last error: {load.last_error})"
-        if watch is not None:
-            watch.stop()
-            fault.alerts, fault.peak_freshness_s = watch.alerts, watch.peak
+        watch.stop()
+        if hit is not None:  # alerts: seconds after the fault began
+            fault.alerts = {k: round(max(0.0, t - hit.at), 1) for k, t in watch.alerts.items()}
+            fault.peak_freshness_s, fault.peak_slot_wal_bytes = watch.peak, watch.peak_wal
         if point in POINTS:  # silver runs on, disarmed; start it again without the setting
             svc.stop()
             svc.start()
 
 
 def choose(services: tuple[str, ...]) -> list[str]:
-    known = (*COMPONENTS, *CRASHES, *OUTAGES)
+    known = (*COMPONENTS, *CRASHES, *OUTAGES, *STACK_FAULTS)
     unknown = [s for s in services if s not in known]
     if unknown:
         raise UsageError(f"--service {unknown[0]!r}: one of {', '.join(known)}")
