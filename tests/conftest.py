@@ -11,3 +11,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in {"unit", "spark", "integration"}:
             item.add_marker(getattr(pytest.mark, tier))
+    # a test that changes what the others rely on (a re-snapshot of every table) runs last
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)

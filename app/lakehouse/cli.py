@@ -503,6 +503,19 @@ def reset_silver(yes: bool) -> None:
     click.echo(f"deleted {do_reset(_stack())} objects; `lakehouse up` replays bronze into silver")
 
 
+@cli.command()
+@click.option("--yes", is_flag=True, help="confirm: the slot is dropped and every table is read again")
+def resnapshot(yes: bool) -> None:
+    """A fresh snapshot of every captured table: the recovery from a replication slot Postgres
+    invalidated (`status` says when). Silver ends equal to the source, deletes included."""
+    if not yes:
+        raise click.UsageError(
+            "resnapshot drops the replication slot and re-reads every captured table; pass --yes to confirm"
+        )
+    _stack().resnapshot(say=click.echo)
+    click.echo("snapshot started: `lakehouse verify` shows when silver equals the source again")
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--rate", type=click.FloatRange(1, 100_000), default=100.0, show_default=True, help="changes/s")
 @click.option("--duration", type=click.FloatRange(5, 7_200), default=60.0, show_default=True, help="seconds")

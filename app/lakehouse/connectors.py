@@ -72,3 +72,28 @@ def wait_running(url: str, name: str, timeout: float) -> None:
                 return
         time.sleep(0.5)
     raise ServiceError(f"connector {name} not RUNNING after {timeout:.0f}s: {last}")
+
+
+def _call(method: str, url: str, what: str) -> None:
+    r = httpx.request(method, url, timeout=30)
+    if r.status_code >= 400:
+        raise ServiceError(f"connect: {what} failed: {r.status_code} {r.text[:500]}")
+
+
+def stop(url: str, name: str, timeout: float = 60) -> None:
+    """Stop the connector and its tasks (Connect's STOPPED state: its offsets can then be changed)."""
+    _call("PUT", f"{url}/connectors/{name}/stop", f"stopping {name}")
+    deadline = time.monotonic() + timeout
+    while (st := status(url, name)) is None or st["connector"]["state"] != "STOPPED" or st["tasks"]:
+        if time.monotonic() > deadline:
+            raise ServiceError(f"connector {name} not STOPPED after {timeout:.0f}s: {st}")
+        time.sleep(0.5)
+
+
+def reset_offsets(url: str, name: str) -> None:
+    """Forget where a STOPPED connector was: on resume, Debezium starts as if new (a snapshot)."""
+    _call("DELETE", f"{url}/connectors/{name}/offsets", f"resetting the offsets of {name}")
+
+
+def resume(url: str, name: str) -> None:
+    _call("PUT", f"{url}/connectors/{name}/resume", f"resuming {name}")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from . import connectors
 from .bronze.config import SinkConfig
-from .errors import UsageError
+from .errors import ServiceError, UsageError
 from .monitor import probes
 from .query.connect import ca_cert
 from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
@@ -170,6 +170,37 @@ class Stack:
             if slot is not None and slot.lost:
                 out["connectors"][name]["error"] = probes.lost_slot_message(slot.name)
         return out
+
+    def resnapshot(self, say: Any = print) -> None:
+        """A fresh snapshot of every captured table, for a replication slot Postgres invalidated:
+        stop the source connector, drop its slot, forget its offsets, resume it. Debezium then
+        snapshots as on its first start and creates the slot again; silver lets each table's
+        snapshot replace what it held (docs/cdc-semantics.md, rule 6), so rows deleted while
+        nothing streamed go too."""
+        import psycopg
+
+        name, url = self.source_connector_name(), self.s.connect_url
+        say(f"stopping connector {name}")
+        connectors.stop(url, name)
+        with psycopg.connect(self.postgres.superuser_dsn, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while True:  # the task's replication connection lets go of the slot when it ends
+                row = conn.execute(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = %s", [SLOT]
+                ).fetchone()
+                if row is None or not row[0]:
+                    break
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"replication slot {SLOT} still in use 60 s after {name} stopped")
+                time.sleep(0.5)
+            if row is not None:
+                say(f"dropping replication slot {SLOT}")
+                conn.execute("SELECT pg_drop_replication_slot(%s)", [SLOT])
+        say(f"resetting the offsets of {name}")
+        connectors.reset_offsets(url, name)
+        say(f"resuming {name}: Debezium takes a new snapshot and creates the slot again")
+        connectors.resume(url, name)
+        connectors.wait_running(url, name, 120)
 
     def env(self) -> dict[str, Any]:
         s, sec = self.s, self.ctx.secrets

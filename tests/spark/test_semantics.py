@@ -240,6 +240,43 @@ def test_snapshot_then_streaming(silver: BatchProcessor) -> None:
     assert {k: v["title"] for k, v in rows(silver).items()} == {1: "streamed"}
 
 
+def test_a_snapshot_taken_again_replaces_the_table_deletes_included(silver: BatchProcessor) -> None:
+    """The recovery from a lost replication slot: a new snapshot reads every row there is now;
+    rows older than it that it does not read were deleted while nothing streamed, and go."""
+    titles = lambda: {k: v["title"] for k, v in rows(silver).items()}  # noqa: E731
+    run(silver, *(event("r", movie(i, t), 500) for i, t in ((1, "a"), (2, "b"), (3, "c"))), batch_id=0)
+    run(silver, event("u", movie(1, "a2"), 501, commit_lsn=600), batch_id=1)
+    # unseen: 2 deleted, 3 changed, 4 inserted. The new snapshot (at 900) spans two batches
+    run(silver, event("r", movie(1, "a2"), 900), event("r", movie(3, "c2"), 900), batch_id=2)
+    assert titles() == {1: "a2", 3: "c2"}
+    run(silver, event("r", movie(4, "d"), 900), batch_id=3)  # keeps the first batch's reads
+    assert titles() == {1: "a2", 3: "c2", 4: "d"}
+    # a job restarted mid-snapshot does not know the snapshot yet: its cut still keeps the reads
+    again = BatchProcessor(silver.spark, silver.store.layout, silver.rules)
+    run(again, event("r", movie(5, "e"), 900), batch_id=4)
+    assert titles() == {1: "a2", 3: "c2", 4: "d", 5: "e"}
+    # a replayed event from before the snapshot cannot bring a deleted row back ...
+    run(again, event("u", movie(2, "stale"), 502, commit_lsn=610), batch_id=5)
+    assert 2 not in titles()
+    # ... and the stream after the snapshot applies as ever
+    run(
+        again,
+        event("d", {"movie_id": 1}, 901, commit_lsn=950),
+        event("c", movie(2, "new"), 902, commit_lsn=960),
+        batch_id=6,
+    )
+    assert titles() == {2: "new", 3: "c2", 4: "d", 5: "e"}
+
+
+def test_an_incremental_snapshot_replaces_nothing(silver: BatchProcessor) -> None:
+    """Incremental snapshots (Debezium signals) read chunks between changes: no cut."""
+    run(silver, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    chunk = json.loads(event("r", movie(2, "b"), 900))
+    chunk["value"]["payload"]["source"]["snapshot"] = "incremental"
+    run(silver, json.dumps(chunk), batch_id=1)
+    assert set(rows(silver)) == {1, 2}
+
+
 def test_transaction_is_not_half_applied(silver: BatchProcessor) -> None:
     first = event("c", movie(1, "a"), 10, txid=7, dco=1)
     second = event("c", movie(2, "b"), 11, txid=7, dco=2)

@@ -70,8 +70,8 @@ def lost_slot_message(slot: str) -> str:
     return (
         f"replication slot {slot!r} was invalidated: Postgres removed WAL it still needed "
         "(the source wrote more than max_slot_wal_keep_size while the connector was behind or down). "
-        "The changes since cannot be streamed; recover with a fresh snapshot — "
-        'docs/reliability.md, "A lost replication slot"'
+        "The changes since cannot be streamed; recover with a fresh snapshot: "
+        '`lakehouse resnapshot --yes` (docs/reliability.md, "A lost replication slot")'
     )
 
 

@@ -105,6 +105,7 @@ class TableWork:
     events: int = 0
     deletes: int = 0
     truncate: tuple[int, int] | None = None  # position of its latest TRUNCATE
+    snapshot: tuple[int, int] | None = None  # position of its earliest blocking-snapshot read
     max_ts: datetime | None = None
 
 
@@ -185,6 +186,10 @@ def _later(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, i
     return b if a is None or (b is not None and b > a) else a
 
 
+def _earlier(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    return b if a is None or (b is not None and b < a) else a
+
+
 class BatchProcessor:
     def __init__(
         self, spark: SparkSession, layout: Layout, rules: Rules, faults: Faults | None = None
@@ -203,6 +208,8 @@ class BatchProcessor:
         self._tombstoned: set[str] = set()
         #: per tombstoned table, the newest tombstone's position (absent: not known, so check)
         self._newest_tombstone: dict[str, Point] = {}
+        #: per table, the blocking snapshot whose reads silver has already made replace the table
+        self._snapshots: dict[str, Point] = {}
 
     # ---- driver state
     def _load_state(self) -> None:
@@ -345,6 +352,7 @@ class BatchProcessor:
                 t.events += w.events
                 t.deletes += w.deletes
                 t.truncate = _later(t.truncate, w.truncate)
+                t.snapshot = _earlier(t.snapshot, w.snapshot)
                 t.max_ts = max(filter(None, [t.max_ts, w.max_ts]), default=None)
             data_ok = (F.col("kind") == "data") & F.col("reason").isNull()
             is_held = F.lit(False)
@@ -411,6 +419,7 @@ class BatchProcessor:
                 F.max("source_ts").alias("max_ts"),
                 F.count_if(F.col("op") == "d").alias("deletes"),
                 F.max(F.when(F.col("op") == "t", F.struct("commit_lsn", "lsn"))).alias("truncate"),
+                F.min(F.when(F.col("snapshot_read"), F.struct("commit_lsn", "lsn"))).alias("snapshot"),
                 F.first("value_schema", ignorenulls=True).alias("value_schema"),
                 F.first("key_schema", ignorenulls=True).alias("key_schema"),
             )
@@ -446,6 +455,8 @@ class BatchProcessor:
             w.deletes += r["deletes"]
             t = r["truncate"]
             w.truncate = _later(w.truncate, (int(t["commit_lsn"]), int(t["lsn"])) if t else None)
+            r0 = r["snapshot"]
+            w.snapshot = _earlier(w.snapshot, (int(r0["commit_lsn"]), int(r0["lsn"])) if r0 else None)
             w.max_ts = max(filter(None, [w.max_ts, _utc(r["max_ts"])]), default=None)
         if has_txn:
             ends = (
@@ -533,8 +544,9 @@ class BatchProcessor:
         with ph("schema"):
             decoded, silver, created = self._decode_versions(table, work, ready, ctx=ctx, out=out)
         with ph("truncate"):
-            if work.truncate is not None:
-                self._truncate(table, work.truncate, now, batch_id)
+            cut = _later(work.truncate, self._snapshot_cut(table, work.snapshot, created))
+            if cut is not None:
+                self._truncate(table, cut, now, batch_id)
                 out.truncated = True
         if silver is None or not decoded:
             return out
@@ -542,8 +554,8 @@ class BatchProcessor:
         ingested = F.lit(now).cast("timestamp")
         events = ready.where(F.col("table") == table)  # where a quarantined row's line is found again
         rows = reduce(DataFrame.unionByName, [project(d, silver, ingested) for d in decoded])
-        if work.truncate is not None:
-            rows = rows.where(after_point(*work.truncate))
+        if cut is not None:
+            rows = rows.where(after_point(*cut))
         rows = rows.cache()
         try:
             with ph("decode"):
@@ -608,6 +620,20 @@ class BatchProcessor:
         finally:
             rows.unpersist()
         return out
+
+    def _snapshot_cut(self, table: str, snapshot: Point | None, created: bool) -> Point | None:
+        """A blocking snapshot's reads replace the table: rows older than the snapshot that it does
+        not read again are rows deleted at the source while nothing streamed (a lost replication
+        slot, a connector whose offsets were reset). The cut is just before the snapshot's
+        position: TRUNCATE semantics (older rows go, leaving tombstones) with the reads themselves
+        kept. Once per snapshot and table; nothing to cut in a table created by this batch."""
+        if snapshot is None or self._snapshots.get(table) == snapshot:
+            return None
+        self._snapshots[table] = snapshot
+        if created:
+            return None
+        log.info("%s: a snapshot at %s replaces the rows older than it", table, snapshot)
+        return (snapshot[0], snapshot[1] - 1)
 
     def _may_be_outranked(self, table: str, oldest: Point | None) -> bool:
         """Can a tombstone outrank one of these events? Only one newer than the oldest of them; a

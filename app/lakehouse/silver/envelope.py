@@ -132,6 +132,10 @@ def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
         e["offset"].alias("offset"),
         F.concat_ws(".", src["schema"], src["table"]).alias("table"),
         p["op"].alias("op"),
+        # a read of a blocking snapshot (initial, or taken again after the slot was lost): the
+        # table as the snapshot saw it replaces what silver held before (docs/cdc-semantics.md).
+        # Incremental snapshots read chunks between changes: they replace nothing.
+        ((p["op"] == "r") & (src["snapshot"] != "incremental")).alias("snapshot_read"),
         # Position: the previous commit's LSN orders transactions by commit; the change LSN orders
         # events within one (docs/cdc-semantics.md, "Ordering").
         F.coalesce(seq0, src["lsn"]).alias("commit_lsn"),
