@@ -442,3 +442,30 @@ def test_a_transaction_without_its_end_is_applied_when_it_times_out(
     later = run(impatient, event("c", movie(2, "b"), 20), batch_id=1)
     assert (later.pending, later.timed_out_groups) == (0, 1)
     assert set(rows(impatient)) == {1, 2}
+
+
+def _operations(silver: BatchProcessor, table: str = MOVIE) -> list[str]:
+    path = silver.store.layout.table(table)
+    history = silver.spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
+    return [h["operation"] for h in history]
+
+
+def test_inserts_of_keys_the_table_lacks_are_appended_and_a_rerun_adds_nothing(
+    silver: BatchProcessor,
+) -> None:
+    assert run(silver, event("c", movie(1, "a"), 10), batch_id=0).appended == [MOVIE]  # created
+    new = [event("c", movie(i, f"m{i}"), 10 + i) for i in range(2, 6)]
+    assert run(silver, *new, batch_id=1).appended == [MOVIE]
+    # the same batch again (a crash before the stream's checkpoint): its keys are stored now, so
+    # it is MERGEd, and the position guard leaves the rows as they are
+    again = run(silver, *new, batch_id=1)
+    assert again.appended == [] and again.tables == [MOVIE]
+    assert sorted(rows(silver)) == [1, 2, 3, 4, 5]
+    # a create of a key the table holds (a replay older than the stored row) is MERGEd too
+    run(silver, event("u", movie(2, "newer"), 100), batch_id=2)
+    mixed = run(silver, event("c", movie(2, "m2"), 12), event("c", movie(9, "x"), 101), batch_id=3)
+    assert mixed.appended == []
+    got = rows(silver)
+    assert got[2]["title"] == "newer" and got[9]["title"] == "x" and len(got) == 6
+    ops = _operations(silver)
+    assert ops.count("WRITE") == 2 and ops.count("MERGE") == 3, ops

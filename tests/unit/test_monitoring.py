@@ -256,7 +256,8 @@ def test_promtool_checks_the_config_the_launcher_builds(tmp_path: Path) -> None:
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    rules = sum(len(g["rules"]) for g in yaml.safe_load((PROM / "rules" / "lakehouse.yml").read_text())["groups"])
+    groups = yaml.safe_load((PROM / "rules" / "lakehouse.yml").read_text())["groups"]
+    rules = sum(len(g["rules"]) for g in groups)
     assert f"{rules} rules found" in run.stdout
 
 

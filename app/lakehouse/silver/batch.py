@@ -88,6 +88,8 @@ class BatchResult:
     timed_out_groups: int = 0
     truncates: int = 0
     tables: list[str] = field(default_factory=list)
+    #: tables whose events were appended, not MERGEd: a new table, or inserts of keys it lacked
+    appended: list[str] = field(default_factory=list)
     #: tables whose events were checked against their tombstones (not needed when every event is
     #: newer than the table's newest tombstone, the live stream's case)
     tombstone_checks: list[str] = field(default_factory=list)
@@ -117,6 +119,7 @@ class TableOutcome:
     changes: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
     written: bool = False
+    appended: bool = False
     tombstone_checked: bool = False
 
 
@@ -384,6 +387,8 @@ class BatchProcessor:
                 result.truncates += int(o.truncated)
                 if o.written:
                     result.tables.append(table)
+                if o.appended:
+                    result.appended.append(table)
                 if o.tombstone_checked:
                     result.tombstone_checks.append(table)
             result.schema_rejections = +result.schema_rejections
@@ -563,6 +568,7 @@ class BatchProcessor:
                     F.count("*").alias("all"),
                     F.count_if(F.size("_errors") > 0).alias("bad"),
                     F.count_if((F.size("_errors") == 0) & (F.size("_unavail") > 0)).alias("toast"),
+                    F.count_if(F.col("_op").isin("u", "d")).alias("changes"),
                     F.min(position()).alias("oldest"),
                     F.max(F.when(F.col("_op") == "d", position())).alias("newest_delete"),
                 ).collect()[0]
@@ -610,8 +616,14 @@ class BatchProcessor:
                 self.faults.reach("after-tombstones")
             columns = [f.name for f in silver.fields]
             with ph("merge"):
-                if created:
+                # only creates and snapshot reads (a bulk load, a snapshot): if the table holds
+                # none of their keys, the MERGE would insert them all — append instead. A re-run
+                # batch finds its keys stored and MERGEs, where the position guard skips them.
+                # (the probe reads the cached events, a superset of `latest`'s keys)
+                inserts = not counts["changes"]
+                if created or (inserts and not self.store.holds_any(table, rows, silver_keys)):
                     self.store.append(table, latest, columns)
+                    out.appended = True
                 else:
                     self.store.merge(table, latest, columns, silver_keys)
             out.applied = int(counts["all"] - counts["bad"]) - toast_missing

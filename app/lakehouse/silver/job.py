@@ -27,6 +27,7 @@ from .kafka_lines import as_bronze_lines
 from .maintenance import Maintenance
 from .phases import JobCounter, Phases
 from .replay import Replays
+from .session import use_checkpoint_manager_for
 from .sources import (
     BRONZE,
     KAFKA,
@@ -414,6 +415,7 @@ class Stream:
                 )
 
     def _run(self, reader: DataFrame, each: Any, epoch: Epoch, trigger: dict[str, Any], what: str) -> None:
+        use_checkpoint_manager_for(reader.sparkSession, epoch.checkpoint)
         query = (
             reader.writeStream.foreachBatch(each)
             .option("checkpointLocation", epoch.checkpoint)

@@ -45,6 +45,21 @@ def s3_credentials(access_key: str, secret_key: str) -> dict[str, str]:
     }
 
 
+#: spark-hadoop-cloud's manager: a checkpoint file is one abortable S3 upload, not a file written
+#: aside and renamed (S3A renames by copy and delete, two more requests per file)
+ABORTABLE_CHECKPOINTS = "org.apache.spark.internal.io.cloud.AbortableStreamBasedCheckpointFileManager"
+CHECKPOINT_MANAGER = "spark.sql.streaming.checkpointFileManagerClass"
+
+
+def use_checkpoint_manager_for(spark: SparkSession, checkpoint: str) -> None:
+    """The streaming checkpoint's file manager for where it lives: the abortable one on s3a://,
+    Spark's default elsewhere (it needs a file system that can abort a stream; a local one cannot)."""
+    if checkpoint.startswith("s3a://"):
+        spark.conf.set(CHECKPOINT_MANAGER, ABORTABLE_CHECKPOINTS)
+    else:
+        spark.conf.unset(CHECKPOINT_MANAGER)
+
+
 def build(master: str, conf: dict[str, str], jars: list[str], app_name: str | None = None) -> SparkSession:
     """A new session with exactly this configuration (an active one is stopped: getOrCreate would
     silently keep its old S3 endpoint and credentials)."""

@@ -296,8 +296,15 @@ class Store:
             .execute()
         )
 
+    def holds_any(self, source: str, rows: DataFrame, keys: list[str]) -> bool:
+        """Whether the table holds a row for any key of `rows`: one scan of its key columns only,
+        where a MERGE would read and rewrite every touched file whole."""
+        stored = self.table(source).toDF().select(*[quote(k) for k in keys])
+        return bool(rows.select(*[quote(k) for k in keys]).join(stored, keys, "left_semi").limit(1).count())
+
     def append(self, source: str, latest: DataFrame, columns: list[str]) -> None:
-        """Insert the latest events of keys the table cannot hold yet (it was created by this batch)."""
+        """Insert the latest events of keys the table does not hold (it was created by this batch,
+        or `holds_any` found none of them): what the MERGE would do, without reading the table."""
         latest.where("_op <> 'd'").select(*columns).write.format("delta").mode("append").save(
             self.layout.table(source)
         )
