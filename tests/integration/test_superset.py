@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -60,36 +61,43 @@ def test_dashboard_exists_and_every_chart_query_answers_from_trino(stack: Stack)
     assert len(rows["Ratings per minute"]) >= 1  # at least the minute of the rating above
 
 
-def test_dashboard_renders_every_chart_in_headless_chromium(stack: Stack) -> None:
+def _open_dashboard(driver: Any, stack: Stack) -> float:
+    """Log in as admin, open "Movies live" and wait until every chart has drawn; seconds it took."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver.get(f"{stack.s.superset_url}/login/")
+    WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "username")))
+    driver.find_element(By.ID, "username").send_keys("admin")
+    driver.find_element(By.ID, "password").send_keys(stack.ctx.secrets.superset_admin_password)
+    WebDriverWait(driver, 30).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "button[type='submit']"))
+    ).click()
+    WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
+    started = time.monotonic()
+    driver.get(f"{stack.s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/")
+    holders = (By.CSS_SELECTOR, ".dashboard-component-chart-holder")
+    WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(*holders)) >= len(CHARTS))
+
+    drawn = "[data-test='slice-container'] canvas, [data-test='slice-container'] table, .header-line"
+
+    def rendered(d: object) -> bool:
+        if driver.find_elements(By.CSS_SELECTOR, ".dashboard-component-chart-holder .loading"):
+            return False  # ECharts draw to canvas, tables to <table>, the big number to .header-line
+        return all(h.find_elements(By.CSS_SELECTOR, drawn) for h in driver.find_elements(*holders))
+
+    WebDriverWait(driver, 180).until(rendered)
+    return time.monotonic() - started
+
+
+def test_dashboard_renders_every_chart_in_headless_chromium(stack: Stack) -> None:
+    from selenium.webdriver.common.by import By
+
     driver = headless_chrome(1600, 1400)
     shot = ARTIFACTS / "browser" / "superset-movies-live.png"
     try:
-        driver.get(f"{stack.s.superset_url}/login/")
-        WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "username")))
-        driver.find_element(By.ID, "username").send_keys("admin")
-        driver.find_element(By.ID, "password").send_keys(stack.ctx.secrets.superset_admin_password)
-        WebDriverWait(driver, 30).until(
-            ec.element_to_be_clickable((By.CSS_SELECTOR, "button[type='submit']"))
-        ).click()
-        WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
-        started = time.monotonic()
-        driver.get(f"{stack.s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/")
-        holders = (By.CSS_SELECTOR, ".dashboard-component-chart-holder")
-        WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(*holders)) >= len(CHARTS))
-
-        drawn = "[data-test='slice-container'] canvas, [data-test='slice-container'] table, .header-line"
-
-        def rendered(d: object) -> bool:
-            if driver.find_elements(By.CSS_SELECTOR, ".dashboard-component-chart-holder .loading"):
-                return False  # ECharts draw to canvas, tables to <table>, the big number to .header-line
-            return all(h.find_elements(By.CSS_SELECTOR, drawn) for h in driver.find_elements(*holders))
-
-        WebDriverWait(driver, 180).until(rendered)
-        took = time.monotonic() - started
+        took = _open_dashboard(driver, stack)
         errors = driver.find_elements(
             By.CSS_SELECTOR, ".ant-alert-error, [data-test='error-message'], .alert-danger"
         )
@@ -127,3 +135,36 @@ def test_a_wrong_trino_password_in_superset_is_an_error_on_status(stack: Stack) 
     while stack.superset.status()["state"] != "ready":
         assert time.monotonic() < deadline, "Superset's connection did not recover"
         time.sleep(3)
+
+
+MARKUP_TITLE = "<script>alert(1)</script> <img src=x onerror=alert(2)> <b>&amp;</b>"
+
+
+def test_a_title_with_a_script_tag_shows_as_text_in_superset(stack: Stack) -> None:
+    """The best movie of "Top movies" is renamed at the source to markup; the dashboard, rendered
+    in Chromium, shows the title as text: no dialog opens, no element is made from it."""
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    trino = analyst(stack)
+    movie_id, title = trino.query("SELECT movie_id, title FROM analytics.top_movies WHERE rank = 1").rows[0]
+    rename = "UPDATE movielens.movies SET title = %s WHERE movie_id = %s"
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        conn.execute(rename, (MARKUP_TITLE, movie_id))
+    driver = headless_chrome(1600, 1400)
+    try:
+        wait_rows(trino, "SELECT title FROM analytics.top_movies WHERE rank = 1", [[MARKUP_TITLE]])
+        _open_dashboard(driver, stack)
+        try:
+            text = driver.switch_to.alert.text
+            raise AssertionError(f"a dialog opened: {text!r}")
+        except NoAlertPresentException:
+            pass
+        cells = [c for c in driver.find_elements(By.CSS_SELECTOR, "td") if "alert(1)" in c.text]
+        assert [c.text for c in cells] == [MARKUP_TITLE]
+        assert not cells[0].find_elements(By.CSS_SELECTOR, "script, img, b")
+        assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
+    finally:
+        driver.quit()
+        with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+            conn.execute(rename, (title, movie_id))
