@@ -214,3 +214,35 @@ def test_a_10_mb_value_reaches_silver_whole_and_survives_toast_and_delete(stack:
     finally:
         with source(stack) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {schema}.{BIG}")
+
+
+KEYLESS = "keyless_notes"
+NO_KEY = "missing key: the table has no primary key"
+
+
+def test_a_table_without_a_primary_key_is_refused_with_its_reason(stack: Stack) -> None:
+    """Silver applies changes by key, so a captured table without a primary key cannot be
+    merged: its inserts are quarantined with the reason (kept, replayable once the table has a
+    key), and Postgres itself refuses the table's updates and deletes, because the publication
+    has no replica identity for them. Nothing is dropped silently (docs/cdc-semantics.md, rule 10)."""
+    import psycopg
+
+    table = f"{stack.s.source_schema}.{KEYLESS}"
+    admin = admin_client(stack.s, stack.ctx.secrets)
+    try:
+        with source(stack) as conn:
+            conn.execute(f"CREATE TABLE {table} (note text)")
+            conn.execute(f"INSERT INTO {table} VALUES ('first'), ('second')")
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="replica identity"):
+                conn.execute(f"UPDATE {table} SET note = 'changed'")
+        assert wait_until(lambda: _quarantined(stack, table) == 2, timeout=BULK_S)
+        reasons = admin.query(
+            "SELECT DISTINCT reason FROM lakehouse.ops.quarantine WHERE source_table = ?", [table]
+        ).rows
+        assert reasons == [[NO_KEY]]
+        assert not analyst(stack).query(
+            f"SELECT table_name FROM information_schema.tables WHERE table_name = '{KEYLESS}'"
+        ).rows
+    finally:
+        with source(stack) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
