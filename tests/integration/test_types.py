@@ -240,9 +240,11 @@ def test_a_table_without_a_primary_key_is_refused_with_its_reason(stack: Stack) 
             "SELECT DISTINCT reason FROM lakehouse.ops.quarantine WHERE source_table = ?", [table]
         ).rows
         assert reasons == [[NO_KEY]]
-        assert not analyst(stack).query(
-            f"SELECT table_name FROM information_schema.tables WHERE table_name = '{KEYLESS}'"
-        ).rows
+        assert (
+            not analyst(stack)
+            .query(f"SELECT table_name FROM information_schema.tables WHERE table_name = '{KEYLESS}'")
+            .rows
+        )
     finally:
         with source(stack) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
