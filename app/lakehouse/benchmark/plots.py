@@ -100,3 +100,17 @@ def throughput(steps: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax.set_title("Freshness against load")
     ax.legend()
     save(fig, path)
+
+
+def progress(points: Sequence[tuple[float, int]], total: int, title: str, path: Path) -> None:
+    """Rows in silver over time, against the number loaded."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    ax.plot([t for t, _ in points], [n for _, n in points], marker=".", lw=1, label="in silver (Trino)")
+    ax.axhline(total, color="tab:gray", ls="--", lw=1, label=f"loaded: {total:,}")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("rows")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    save(fig, path)
