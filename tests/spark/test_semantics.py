@@ -223,8 +223,10 @@ def test_replayed_toast_events_silver_has_moved_past_are_dropped_not_quarantined
 
 def test_truncate_empties_and_later_events_apply(silver: BatchProcessor) -> None:
     run(silver, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
-    run(silver, event("t", None, 30), event("c", movie(3, "after"), 40), batch_id=1)
+    # Debezium's TRUNCATE has no key (so a schema id of its own): applied, never quarantined
+    truncated = run(silver, event("t", None, 30), event("c", movie(3, "after"), 40), batch_id=1)
     assert set(rows(silver)) == {3}
+    assert truncated.truncates == 1 and not truncated.quarantined, truncated.quarantined
     run(silver, event("u", movie(1, "stale"), 12), batch_id=2)  # replay from before the truncate
     assert set(rows(silver)) == {3}
 
@@ -407,6 +409,7 @@ def test_first_deletes_in_several_tables_at_once_create_one_tombstone_log(silver
         batch_id=1,
     )
     assert all(rows(silver, t) == {} for t in tables)
+    assert not silver.store.exists(silver.store.layout.quarantine)  # the TRUNCATE was not refused
     tombs = silver.spark.read.format("delta").load(silver.store.layout.tombstones)
     assert {r["table"] for r in tombs.select("table").distinct().collect()} == set(tables)
 

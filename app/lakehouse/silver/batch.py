@@ -671,6 +671,11 @@ class BatchProcessor:
         decoded: list[DataFrame] = []
         for schema_id in sorted(work.schema_ids):
             value_schema, key_schema = self._versions[schema_id]
+            if key_schema is None:
+                # Debezium sends a TRUNCATE without a key (and so with a schema id of its own): it
+                # has no row to decode and is applied from the summary. (Other keyless events, a
+                # table without a primary key, were quarantined by the parse and are not here.)
+                continue
             mine = events.where(F.col("schema_id") == schema_id)
             try:
                 specs = [
