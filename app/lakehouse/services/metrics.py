@@ -16,12 +16,16 @@ class MetricsReadyService(Service):
     def metrics_url(self) -> str:
         return f"http://{self.host}:{getattr(self.s, self.port_fields[0])}/metrics"
 
-    def ready(self) -> bool:
+    def metric_line(self, line: str) -> bool:
+        """Whether /metrics answers with this exposition line."""
         try:
             text = httpx.get(self.metrics_url, timeout=2).text
         except httpx.HTTPError:
             return False
-        return self.ready_line in text.splitlines()
+        return line in text.splitlines()
+
+    def ready(self) -> bool:
+        return self.metric_line(self.ready_line)
 
     def details(self) -> dict[str, Any]:
         return {"metrics": self.metrics_url}

@@ -46,6 +46,9 @@ from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, writ
 log = logging.getLogger("lakehouse.silver")
 
 READY = Gauge("lakehouse_silver_ready", "1 once the streaming query is active and has run a trigger")
+STREAMING = Gauge(
+    "lakehouse_silver_streaming", "1 while the streaming query is active (its first batch may still run)"
+)
 BATCHES = Counter("lakehouse_silver_batches_total", "micro-batches committed")
 LINES = Counter("lakehouse_silver_bronze_lines_total", "bronze lines read")
 APPLIED = Counter("lakehouse_silver_events_applied_total", "CDC events applied to silver", ["table"])
@@ -427,10 +430,12 @@ class Stream:
             "silver: %s → silver (epoch %d, checkpoint %s, %s)", what, epoch.n, epoch.checkpoint, trigger
         )
         _STREAMING.set()
+        STREAMING.set(1)
         try:
             self._follow(query)
         finally:
             _STREAMING.clear()
+            STREAMING.set(0)
         error = query.exception()
         if error is not None:
             text = str(error)
