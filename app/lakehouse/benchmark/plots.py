@@ -18,6 +18,16 @@ def _plt() -> Any:
     return plt
 
 
+def _finish(fig: Any, ax: Any, labels: tuple[str, str], title: str, path: Path, *, legend: str) -> None:
+    """Axis labels, a y axis from 0, the title and legend; then the figure saved."""
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc=legend)
+    save(fig, path)
+
+
 def freshness_over_time(
     samples: Sequence[tuple[float, float]],
     lag: Sequence[tuple[float, float]],
@@ -40,12 +50,7 @@ def freshness_over_time(
         s=12,
         label="freshness per marker (commit → Trino)",
     )
-    ax.set_xlabel("seconds into the run")
-    ax.set_ylabel("seconds")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.legend(loc="upper left")
-    save(fig, path)
+    _finish(fig, ax, ("seconds into the run", "seconds"), title, path, legend="upper left")
 
 
 def cdf(values: Sequence[float] | Mapping[str, Sequence[float]], title: str, path: Path) -> None:
@@ -108,9 +113,4 @@ def progress(points: Sequence[tuple[float, int]], total: int, title: str, path: 
     fig, ax = plt.subplots(figsize=(8, 3.4))
     ax.plot([t for t, _ in points], [n for _, n in points], marker=".", lw=1, label="in silver (Trino)")
     ax.axhline(total, color="tab:gray", ls="--", lw=1, label=f"loaded: {total:,}")
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("rows")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.legend(loc="lower right")
-    save(fig, path)
+    _finish(fig, ax, ("seconds", "rows"), title, path, legend="lower right")
