@@ -11,5 +11,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in {"unit", "spark", "integration"}:
             item.add_marker(getattr(pytest.mark, tier))
-    # a test that changes what the others rely on (a re-snapshot of every table) runs last
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    # an integration test that re-reads every table (a rebuild from bronze, a re-snapshot) runs
+    # before the others, while the session's tables are small (the MovieLens load comes later)
+    items.sort(key=lambda item: item.get_closest_marker("early") is None if _integration(item) else -1)
+
+
+def _integration(item: pytest.Item) -> bool:
+    return item.get_closest_marker("integration") is not None

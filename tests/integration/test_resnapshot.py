@@ -2,8 +2,9 @@
 nothing streams, the slot lost (more WAL than max_slot_wal_keep_size), `status` naming the cause
 and the recovery, `lakehouse resnapshot`, and silver equal to the source again — deletes included.
 
-It re-snapshots every captured table of the session's stack, so it runs after every other test
-(marker `last`)."""
+It re-snapshots every captured table of the session's stack, so it runs before the other
+integration tests, while those tables are small (marker `early`); the tests after it run on the
+stack it recovered."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from lakehouse.stack import Stack
 from .helpers import BULK_S, analyst, lakehouse, source, topic, topic_events, wait_rows
 
 TABLE = "resnap"
-pytestmark = pytest.mark.last
+pytestmark = pytest.mark.early
 
 
 def _lost(conn: psycopg.Connection[Any]) -> bool:

@@ -107,7 +107,7 @@ class TableWork:
     events: int = 0
     deletes: int = 0
     truncate: tuple[int, int] | None = None  # position of its latest TRUNCATE
-    snapshot: tuple[int, int] | None = None  # position of its earliest blocking-snapshot read
+    snapshot: tuple[int, int] | None = None  # position of its latest blocking-snapshot read
     max_ts: datetime | None = None
 
 
@@ -187,10 +187,6 @@ def _compact(df: DataFrame) -> DataFrame:
 
 def _later(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
     return b if a is None or (b is not None and b > a) else a
-
-
-def _earlier(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
-    return b if a is None or (b is not None and b < a) else a
 
 
 class BatchProcessor:
@@ -355,7 +351,7 @@ class BatchProcessor:
                 t.events += w.events
                 t.deletes += w.deletes
                 t.truncate = _later(t.truncate, w.truncate)
-                t.snapshot = _earlier(t.snapshot, w.snapshot)
+                t.snapshot = _later(t.snapshot, w.snapshot)
                 t.max_ts = max(filter(None, [t.max_ts, w.max_ts]), default=None)
             data_ok = (F.col("kind") == "data") & F.col("reason").isNull()
             is_held = F.lit(False)
@@ -424,7 +420,7 @@ class BatchProcessor:
                 F.max("source_ts").alias("max_ts"),
                 F.count_if(F.col("op") == "d").alias("deletes"),
                 F.max(F.when(F.col("op") == "t", F.struct("commit_lsn", "lsn"))).alias("truncate"),
-                F.min(F.when(F.col("snapshot_read"), F.struct("commit_lsn", "lsn"))).alias("snapshot"),
+                F.max(F.when(F.col("snapshot_read"), F.struct("commit_lsn", "lsn"))).alias("snapshot"),
                 F.first("value_schema", ignorenulls=True).alias("value_schema"),
                 F.first("key_schema", ignorenulls=True).alias("key_schema"),
             )
@@ -461,7 +457,7 @@ class BatchProcessor:
             t = r["truncate"]
             w.truncate = _later(w.truncate, (int(t["commit_lsn"]), int(t["lsn"])) if t else None)
             r0 = r["snapshot"]
-            w.snapshot = _earlier(w.snapshot, (int(r0["commit_lsn"]), int(r0["lsn"])) if r0 else None)
+            w.snapshot = _later(w.snapshot, (int(r0["commit_lsn"]), int(r0["lsn"])) if r0 else None)
             w.max_ts = max(filter(None, [w.max_ts, _utc(r["max_ts"])]), default=None)
         if has_txn:
             ends = (
@@ -549,8 +545,11 @@ class BatchProcessor:
         with ph("schema"):
             decoded, silver, created = self._decode_versions(table, work, ready, ctx=ctx, out=out)
         with ph("truncate"):
-            cut = _later(work.truncate, self._snapshot_cut(table, work.snapshot, created))
-            if cut is not None:
+            snapshot_cut = self._snapshot_cut(table, work.snapshot)
+            cut = _later(work.truncate, snapshot_cut)
+            # a table this batch created holds nothing to cut yet (the batch's own older events
+            # are left out below); a TRUNCATE is still recorded as one
+            if cut is not None and not (created and cut == snapshot_cut):
                 self._truncate(table, cut, now, batch_id)
                 out.truncated = True
         if silver is None or not decoded:
@@ -633,17 +632,19 @@ class BatchProcessor:
             rows.unpersist()
         return out
 
-    def _snapshot_cut(self, table: str, snapshot: Point | None, created: bool) -> Point | None:
+    def _snapshot_cut(self, table: str, snapshot: Point | None) -> Point | None:
         """A blocking snapshot's reads replace the table: rows older than the snapshot that it does
         not read again are rows deleted at the source while nothing streamed (a lost replication
         slot, a connector whose offsets were reset). The cut is just before the snapshot's
         position: TRUNCATE semantics (older rows go, leaving tombstones) with the reads themselves
-        kept. Once per snapshot and table; nothing to cut in a table created by this batch."""
+        kept. Once per snapshot and table. With two snapshots in one batch (a rebuild from bronze
+        after `lakehouse resnapshot`), the later one replaces everything before it, the earlier
+        snapshot's reads included; a table created by this batch still loses the batch's own events
+        older than the snapshot (a rebuild replays the changes before a lost slot, then the new
+        snapshot that left some of their rows out)."""
         if snapshot is None or self._snapshots.get(table) == snapshot:
             return None
         self._snapshots[table] = snapshot
-        if created:
-            return None
         log.info("%s: a snapshot at %s replaces the rows older than it", table, snapshot)
         return (snapshot[0], snapshot[1] - 1)
 
