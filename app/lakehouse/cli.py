@@ -676,6 +676,55 @@ def bench_batch(source: Path | None, lines: int, out: str) -> None:
     )
 
 
+@bench.command("merge")
+@click.option(
+    "--rows", type=click.IntRange(1, 100_000_000), default=1_000, show_default=True, help="rows in the table"
+)
+@click.option(
+    "--size", type=click.IntRange(1, 10_000_000), default=3, show_default=True, help="changes per MERGE"
+)
+@click.option(
+    "--merges", type=click.IntRange(2, 10_000), default=20, show_default=True, help="MERGEs (3 warm-up)"
+)
+@click.option("--width", type=click.IntRange(1, 1_000), default=10, show_default=True, help="text columns")
+@click.option(
+    "--deletion-vectors/--no-deletion-vectors",
+    default=None,
+    help="the table with Delta deletion vectors [default: silver.json's setting]",
+)
+@click.option(
+    "--conf", "confs", multiple=True, metavar="KEY=VALUE", help="a Spark/Delta setting on top (repeatable)"
+)
+@click.option("--out", default="artifacts/bench/merge", show_default=True, type=click.Path())
+def bench_merge(
+    *,
+    rows: int,
+    size: int,
+    merges: int,
+    width: int,
+    deletion_vectors: bool | None,
+    confs: tuple[str, ...],
+    out: str,
+) -> None:
+    """Silver's MERGE alone, job by job: MERGES MERGEs of SIZE changes into a scratch table of ROWS
+    rows through the job's own Store.merge, on a local SparkSession with the job's settings."""
+    from .benchmark.merge import Shape, parse_conf
+    from .benchmark.merge import run as run_merge
+    from .silver.launch import JobSetup
+
+    overrides = parse_conf(confs)
+    setup = JobSetup.load()
+    dv = setup.cfg.deletion_vectors if deletion_vectors is None else deletion_vectors
+    shape = Shape(rows=rows, size=size, merges=merges, width=width, deletion_vectors=dv)
+    shape.check()
+    r = run_merge(setup.conf, setup.jars, shape, Path(out), overrides=overrides, progress=click.echo)
+    parts = ", ".join(f"{k} {v:.2f}s" for k, v in r["median_seconds_by_kind"].items())
+    click.echo(
+        f"MERGE p50 {r['seconds']['p50']:.2f}s, p95 {r['seconds']['p95']:.2f}s, "
+        f"{r['spark_jobs']['p50']:.0f} Spark jobs; median per MERGE: {parts} → {out}/merge.json, merge.png"
+    )
+
+
 @bench.command("source")
 @click.option(
     "--repeat", type=click.IntRange(1, 10), default=2, show_default=True, help="runs per source (A B B A …)"

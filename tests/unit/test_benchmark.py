@@ -202,3 +202,31 @@ def test_the_kafka_run_of_bench_source_takes_as_many_records_per_trigger_as_a_fi
     assert per_trigger(10, 10**9, 1) == 1  # never zero
     with pytest.raises(UsageError, match="nothing to read"):
         per_trigger(0, 10**9, 2**20)
+
+
+def test_bench_merge_names_each_delta_job_and_reads_conf_pairs() -> None:
+    from lakehouse.benchmark.merge import kind, parse_conf
+    from lakehouse.errors import UsageError
+
+    assert kind(
+        "Delta: merge - MERGE operation - scanning files for matches: Compute snapshot for version: 7"
+    ) == ("snapshot")
+    assert kind("merge - MERGE operation - scanning files for matches") == "find touched files"
+    assert kind("Delta: merge: Writing modified data - MERGE operation - Rewriting 2 files") == "rewrite"
+    assert kind("something else") == "other"
+    assert parse_conf(["a.b=1", " c = x=y "]) == {"a.b": "1", "c": "x=y"}
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        parse_conf(["no-equals"])
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        parse_conf(["=1"])
+
+
+def test_bench_merge_shape_refuses_what_it_cannot_measure() -> None:
+    from lakehouse.benchmark.merge import Shape
+    from lakehouse.errors import UsageError
+
+    Shape().check()
+    with pytest.raises(UsageError, match="cannot exceed"):
+        Shape(rows=2, size=3).check()
+    with pytest.raises(UsageError, match="warm-up"):
+        Shape(merges=3, warmup=3).check()
