@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from ..errors import UsageError
 from .footprint import machine
-from .results import save, write_json
+from .results import write_json
 from .stats import summary
 
 SOURCE = "bench.merge"
@@ -241,7 +241,7 @@ def run(
 
 
 def _plot(records: list[dict[str, Any]], path: Path) -> None:
-    from .plots import _plt
+    from .plots import _finish, _plt
 
     plt = _plt()
     kinds = [*sorted({s["kind"] for r in records for s in r["jobs"]}), DRIVER]
@@ -258,9 +258,5 @@ def _plot(records: list[dict[str, Any]], path: Path) -> None:
     warm = [r["merge"] for r in records if r["warmup"]]
     if warm:
         ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="grey", alpha=0.15, label="warm-up (not counted)")
-    ax.set_xlabel("MERGE")
-    ax.set_ylabel("seconds")
-    ax.set_ylim(bottom=0)
-    ax.set_title("one silver MERGE, by Spark job (local Spark, nothing else running)")
-    ax.legend(fontsize=7, loc="upper right")
-    save(fig, path)
+    title = "one silver MERGE, by Spark job (local Spark, nothing else running)"
+    _finish(fig, ax, ("MERGE", "seconds"), title, path, legend="upper right")
