@@ -85,3 +85,14 @@ def test_writes_beyond_the_rate_bound_get_429_and_reads_do_not_count(tmp_path: P
     assert [bucket.take() for _ in range(3)] == [True, True, False]
     clock[0] = 0.5  # one token back after half a second at 2/s
     assert [bucket.take(), bucket.take()] == [True, False]
+
+
+def test_search_text_is_a_literal_pattern_and_bounded(tmp_path: Path) -> None:
+    from lakehouse.web.app import MAX_SEARCH, containing
+
+    assert containing("100%") == "%100\\%%"
+    assert containing("a_b") == "%a\\_b%"
+    assert containing("back\\slash") == "%back\\\\slash%"
+    assert containing("O'Brien Amélie") == "%O'Brien Amélie%"  # quotes are the driver's business
+    r = client(tmp_path).get("/api/movies", params={"q": "x" * (MAX_SEARCH + 1)})
+    assert r.status_code == 400 and "longer than" in r.json()["error"]

@@ -28,6 +28,14 @@ from .propagation import Tracker
 STATIC = Path(__file__).parent / "static"
 MAX_TITLE = 300
 MAX_GENRES = 300
+MAX_SEARCH = 300
+
+
+def containing(text: str) -> str:
+    """An ILIKE pattern (`ESCAPE '\\'`) for titles that contain `text` as typed: a `%`, `_` or
+    backslash in it is matched as itself, not as a wildcard (a search for `_` is not every title)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class Backend:
@@ -40,9 +48,9 @@ class Backend:
     # -- source (Postgres)
     def search(self, q: str) -> list[dict[str, Any]]:
         sql = f"""SELECT movie_id, title, genres FROM {self.schema}.movies
-                  WHERE title ILIKE %s OR movie_id::text = %s ORDER BY movie_id LIMIT 20"""
+                  WHERE title ILIKE %s ESCAPE '\\' OR movie_id::text = %s ORDER BY movie_id LIMIT 20"""
         with psycopg.connect(self.dsn) as conn:
-            rows = conn.execute(sql, (f"%{q}%", q.strip())).fetchall()
+            rows = conn.execute(sql, (containing(q), q.strip())).fetchall()
         return [{"movie_id": r[0], "title": r[1], "genres": r[2]} for r in rows]
 
     def source_row(self, movie_id: int) -> dict[str, Any] | None:
@@ -149,6 +157,8 @@ def create_app(backend: Backend) -> Starlette:
         q = request.query_params.get("q", "").strip()
         if not q:
             return JSONResponse([])
+        if len(q) > MAX_SEARCH:
+            return _error(400, f"search text is longer than {MAX_SEARCH} characters")
         return JSONResponse(await run_in_threadpool(backend.search, q))
 
     async def movie(request: Request) -> Response:
