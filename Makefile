@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help setup install browser up down status demo test lint unit spark integration clean wipe compose-env compose-check
+.PHONY: help setup install browser up down status demo test lint unit java spark integration clean wipe compose-env compose-check
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ install: setup ## fetch/build every service artifact into the cache (idempotent,
 browser: setup ## install/check Debian's headless chromium + chromium-driver (browser tests)
 	$(BIN)/lakehouse install --browser
 
-up: install ## start the native stack (Postgres, MinIO, Kafka, Connect+Debezium, bronze sink, silver, Trino, web page)
+up: install ## start the native stack (Postgres, MinIO, Kafka, Connect with Debezium and the bronze S3 sink, silver, Trino, web page)
 	$(BIN)/lakehouse up
 
 down: setup ## stop what `up` started (data is kept; `make wipe` also deletes it)
@@ -62,7 +62,10 @@ spark: install ## CDC rules on a local SparkSession (crafted events, no services
 integration: install browser ## tests against the real native stack (incl. headless chromium)
 	$(BIN)/pytest -m integration
 
-test: install browser compose-check lint ## everything CI runs: compose validation, lint, unit and integration tests
+java: install ## the bronze S3 sink connector's unit tests (Maven Surefire, connect/s3-sink)
+	$(BIN)/lakehouse install --test-java
+
+test: install browser compose-check lint java ## everything CI runs: compose validation, lint, Surefire, unit and integration tests
 	$(BIN)/pytest
 
 clean: ## remove the venv and Python caches (not the artifact cache)

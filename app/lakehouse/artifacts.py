@@ -41,9 +41,19 @@ def kafka_libs(cache: Path, v: Versions) -> Path:
     return kafka_home(cache, v) / "libs"
 
 
-def plugin_path(cache: Path, v: Versions) -> Path:
+def debezium_plugins(cache: Path, v: Versions) -> Path:
     """A Kafka Connect `plugin.path` entry: one sub-folder per plugin, isolated class loaders."""
     return cache / f"connect-plugins-debezium-{v.debezium}"
+
+
+def sink_plugins(cache: Path) -> Path:
+    """The `plugin.path` entry holding the project's own S3 sink connector, built from connect/s3-sink."""
+    return cache / "connect-plugins-lakehouse"
+
+
+def plugin_path(cache: Path, v: Versions) -> str:
+    """Kafka Connect's `plugin.path`: the Debezium plugin and the bronze S3 sink plugin."""
+    return f"{debezium_plugins(cache, v)},{sink_plugins(cache)}"
 
 
 def spark_jars(cache: Path, v: Versions) -> Path:
@@ -248,23 +258,36 @@ def _apt_install(packages: list[str]) -> None:
     )
 
 
-def _maven_copy(pom: Path, dest: Path, label: str, props: dict[str, str], cache: Path) -> None:
-    stamp = _recipe(pom, props)
+def _maven_copy(
+    pom: Path,
+    dest: Path,
+    label: str,
+    props: dict[str, str],
+    cache: Path,
+    *,
+    build: Sequence[str] = (),
+    stamp: str | None = None,
+) -> None:
+    """Resolve a pom's dependencies into `dest` (after the `build` goals, when it builds a jar),
+    once per recipe: the pom and properties, or the given `stamp` (a module's sources)."""
+    stamp = stamp or _recipe(pom, props)
     if _done(dest, stamp):
         return
     mvn = _need("mvn", "install Maven 3.8+ (Debian: apt-get install maven)")
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    argv = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={dest}"]
+    argv = [mvn, "-B", "-f", str(pom), *build, "dependency:copy-dependencies", f"-DoutputDirectory={dest}"]
     argv += [f"-D{k}={v}" for k, v in props.items()]
     run_with_progress(argv, label, cache / "logs" / f"{dest.name}.log", r"Downloaded from")
+    for jar in (pom.parent / "target").glob("*.jar") if build else ():
+        shutil.copy2(jar, dest / jar.name)
     _mark(dest, stamp)
 
 
 #: what `lakehouse install` sets up, in order; `--only` picks some (the compose images do)
 STEPS = (
-    "postgres", "monitoring", "kafka", "debezium", "spark-jars", "trino", "jmx-exporter",
+    "postgres", "monitoring", "kafka", "debezium", "s3-sink", "spark-jars", "trino", "jmx-exporter",
     "superset", "minio",
 )  # fmt: skip
 
@@ -275,7 +298,7 @@ def install(settings: Settings, versions: Versions, only: Sequence[str] = STEPS)
         raise UsageError(f"unknown install step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
     cache, root = settings.cache, settings.root
     cache.mkdir(parents=True, exist_ok=True)
-    java_steps = ("kafka", "debezium", "spark-jars", "trino", "jmx-exporter")
+    java_steps = ("kafka", "debezium", "s3-sink", "spark-jars", "trino", "jmx-exporter")
     if any(step in only for step in java_steps) and _java_major() < 17:
         raise LakehouseError("Java 17+ is required for Kafka and Debezium — install openjdk-17")
     for step in (s for s in STEPS if s in only):
@@ -303,11 +326,56 @@ def _step_kafka(root: Path, cache: Path, versions: Versions) -> None:
 def _step_debezium(root: Path, cache: Path, versions: Versions) -> None:
     _maven_copy(
         root / "debezium" / "pom.xml",
-        plugin_path(cache, versions) / "debezium-connector-postgres",
+        debezium_plugins(cache, versions) / "debezium-connector-postgres",
         f"Debezium Postgres connector {versions.debezium} (Maven)",
         {"debezium.version": versions.debezium},
         cache,
     )
+
+
+#: the bronze sink connector's Maven module (Java; Surefire tests run by `make test`)
+S3_SINK = Path("connect") / "s3-sink"
+
+
+def _source_recipe(module: Path, props: dict[str, str]) -> str:
+    """What a Maven build builds from: the pom, every main source file and the properties."""
+    digest = hashlib.sha256()
+    for f in [module / "pom.xml", *sorted((module / "src" / "main").rglob("*"))]:
+        if f.is_file():
+            digest.update(str(f.relative_to(module)).encode() + b"\0" + f.read_bytes())
+    for key in sorted(props):
+        digest.update(f"\0{key}={props[key]}".encode())
+    return f"source {digest.hexdigest()[:16]}"
+
+
+def _step_s3_sink(root: Path, cache: Path, versions: Versions) -> None:
+    """Build the bronze S3 sink connector (connect/s3-sink) into its own plugin folder: our jar and
+    its runtime dependencies (the AWS SDK's S3 client, jackson-core); Connect provides the rest."""
+    module = root / S3_SINK
+    props = {"kafka.version": versions.kafka, "aws.sdk.version": versions.aws_sdk}
+    _maven_copy(
+        module / "pom.xml",
+        sink_plugins(cache) / "lakehouse-s3-sink",
+        "bronze S3 sink connector (Maven build)",
+        {**props, "includeScope": "runtime"},
+        cache,
+        build=("-DskipTests", "package"),
+        stamp=_source_recipe(module, props),
+    )
+
+
+def test_s3_sink(settings: Settings, versions: Versions) -> str:
+    """Run the S3 sink connector's Surefire unit tests (`make test` does); their summary line."""
+    module = settings.root / S3_SINK
+    mvn = _need("mvn", "install Maven 3.8+ (Debian: apt-get install maven)")
+    props = {"kafka.version": versions.kafka, "aws.sdk.version": versions.aws_sdk}
+    log = settings.cache / "logs" / "s3-sink-test.log"
+    argv = [mvn, "-B", "-f", str(module / "pom.xml"), "test", *[f"-D{k}={v}" for k, v in props.items()]]
+    run_with_progress(argv, "bronze S3 sink connector: Surefire tests", log, r"Tests run:")
+    ran = [
+        line for line in log.read_text().splitlines() if "Tests run:" in line and "Time elapsed" not in line
+    ]
+    return ran[-1].split("]", 1)[-1].strip() if ran else "no Surefire summary in " + str(log)
 
 
 def _step_spark_jars(root: Path, cache: Path, versions: Versions) -> None:
@@ -414,6 +482,7 @@ _STEP_FUNCS = {
     "monitoring": _step_monitoring,
     "kafka": _step_kafka,
     "debezium": _step_debezium,
+    "s3-sink": _step_s3_sink,
     "spark-jars": _step_spark_jars,
     "trino": _install_trino,
     "jmx-exporter": _step_jmx_exporter,

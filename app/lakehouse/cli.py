@@ -32,9 +32,10 @@ def cli() -> None:
 @click.option("--browser", is_flag=True, help="also Debian's chromium + chromium-driver (browser tests)")
 @click.option("--compose", is_flag=True, help="also the `docker compose` CLI, built with Go (compose checks)")
 @click.option("--only", default=None, metavar="STEP,…", help="just these steps (the compose images use this)")
-def install(browser: bool, compose: bool, only: str | None) -> None:
+@click.option("--test-java", is_flag=True, help="also run the S3 sink connector's Surefire tests (make test)")
+def install(browser: bool, compose: bool, only: str | None, test_java: bool) -> None:
     """Fetch/build every service artifact into the cache (idempotent)."""
-    from .artifacts import STEPS, ensure_browser, ensure_compose_cli
+    from .artifacts import STEPS, ensure_browser, ensure_compose_cli, test_s3_sink
     from .artifacts import install as do_install
     from .settings import load_settings
     from .versions import Versions
@@ -42,6 +43,8 @@ def install(browser: bool, compose: bool, only: str | None) -> None:
     s = load_settings()
     versions = Versions.load(s.root / "versions.env")
     do_install(s, versions, [x.strip() for x in only.split(",")] if only else STEPS)
+    if test_java:
+        click.echo(f"s3-sink Surefire: {test_s3_sink(s, versions)}")
     if browser:
         ensure_browser()
     if compose:
@@ -179,7 +182,7 @@ def _restarts(svc: dict[str, Any]) -> str:
 @click.option("-n", "--lines", default=50, show_default=True, help="lines to show")
 @click.option("-f", "--follow", is_flag=True, help="keep following the log")
 def logs(service: str, lines: int, follow: bool) -> None:
-    """Show a service's log (postgres, minio, kafka, connect, bronze-sink)."""
+    """Show a service's log (postgres, minio, kafka, connect, silver, …)."""
     path = _stack().log_path(service)
     if not path.exists():
         raise LakehouseError(f"{service} has no log yet ({path}); has it been started?")

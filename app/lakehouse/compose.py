@@ -116,7 +116,7 @@ def init(stack: Stack, step: str) -> str:
         stack.minio.after_ready()
         return f"minio: bucket {stack.s.bucket} ready"
     if step == "connectors":
-        return f"connect: connector {stack.register_connector()} RUNNING"
+        return f"connect: connectors {', '.join(stack.register_connectors())} RUNNING"
     raise ConfigError(f"unknown init step {step!r} (steps: {', '.join(INIT_STEPS)})")
 
 

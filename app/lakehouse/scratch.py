@@ -2,8 +2,8 @@
 
 Used by the integration tests and by `lakehouse bench snapshot`, so neither touches the stack a
 user runs with `make up`. Its services' logs are kept in `artifacts/logs/<prefix>/`. The settings
-go through the environment, because the services that are Python processes (bronze sink, silver
-job, catalog sync, page) read them from there.
+go through the environment, because the services that are Python processes (the silver job,
+catalog sync, page) read them from there.
 """
 
 from __future__ import annotations

@@ -37,7 +37,6 @@ PORT_FIELDS = (
     "kafka_port",
     "kafka_controller_port",
     "connect_port",
-    "bronze_sink_metrics_port",
     "silver_metrics_port",
     "trino_http_port",
     "trino_https_port",
@@ -70,7 +69,6 @@ class Settings(BaseSettings):
     kafka_port: int = Field(29092, ge=1, le=65535)
     kafka_controller_port: int = Field(29093, ge=1, le=65535)
     connect_port: int = Field(28083, ge=1, le=65535)
-    bronze_sink_metrics_port: int = Field(29101, ge=1, le=65535)
     silver_metrics_port: int = Field(29102, ge=1, le=65535)
     trino_http_port: int = Field(28080, ge=1, le=65535)
     trino_https_port: int = Field(28443, ge=1, le=65535)
@@ -158,8 +156,19 @@ class Settings(BaseSettings):
         return f"http://{self.addr('minio')}:{self.minio_port}"
 
     @property
+    def connect_secrets_file(self) -> Path:
+        """Secrets for connector configs, referenced as ${file:<path>:<key>} (FileConfigProvider)
+        so passwords never sit in Connect's config topic or REST output."""
+        return self.state("connect") / "secrets.properties"
+
+    @property
+    def bronze_prefix(self) -> str:
+        """The key prefix bronze objects are stored under (the sink connector's `file.name.prefix`)."""
+        return "bronze"
+
+    @property
     def bronze_uri(self) -> str:
-        return f"s3://{self.bucket}/bronze"
+        return f"s3://{self.bucket}/{self.bronze_prefix}"
 
     @property
     def silver_uri(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from . import connectors
-from .bronze.config import SinkConfig
+from .bronze.connector import SINK_CONNECTOR, sink_values
 from .errors import ServiceError, UsageError
 from .monitor import probes
 from .query.connect import ca_cert
@@ -19,7 +19,6 @@ from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from .render import load_connector, render_file
 from .secrets import Secrets
 from .services.base import Context, Service
-from .services.bronze_sink import BronzeSinkService
 from .services.catalog_sync import CatalogSyncService
 from .services.connect import Connect
 from .services.kafka import Kafka
@@ -52,7 +51,6 @@ class Stack:
         self.minio = Minio(self.ctx)
         self.kafka = Kafka(self.ctx)
         self.connect = Connect(self.ctx)
-        self.bronze = BronzeSinkService(self.ctx)
         self.silver = SilverService(self.ctx)
         self.trino = TrinoService(self.ctx)
         self.catalog = CatalogSyncService(self.ctx)
@@ -66,7 +64,7 @@ class Stack:
     def services(self) -> list[Service]:
         """Start order; stop order is the reverse."""
         return [
-            self.postgres, self.minio, self.kafka, self.connect, self.bronze, self.silver,
+            self.postgres, self.minio, self.kafka, self.connect, self.silver,
             self.trino, self.catalog, self.monitor, self.alertmanager, self.prometheus,
             self.superset, self.web,
         ]  # fmt: skip
@@ -87,8 +85,8 @@ class Stack:
     def preflight(self) -> None:
         """Render every config once so a malformed file or unknown key fails before anything starts."""
         root = self.s.root
-        load_connector(root / SOURCE_CONNECTOR, self.connector_values())
-        SinkConfig.of(self.s)
+        for path, values in self.connectors():
+            load_connector(root / path, values)
         for service in self.services:
             for rel, values in service.templates().items():
                 render_file(root / rel, values)
@@ -108,10 +106,11 @@ class Stack:
             with console.status(f"starting {service.name} …"):
                 self._started(service, service.start(), started)
             if service is self.connect:
-                with console.status("registering the Debezium source connector …"):
-                    name = self.register_connector()
+                with console.status("registering the connectors: Debezium source, bronze S3 sink …"):
+                    names = self.register_connectors()
                 self.ready_at["connector"] = time.time()
-                console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
+                for name in names:
+                    console.print(f"[green]✓[/] {'connector':<12} {name} RUNNING")
         for service, started in launched:
             with console.status(f"waiting for {service.name} …"):
                 self._started(service, service.wait_ready(), started)
@@ -121,13 +120,20 @@ class Stack:
         self.ready_at[service.name] = time.time()
         console.print(f"[green]✓[/] {service.name:<12} {outcome}{took}")
 
-    def register_connector(self) -> str:
-        """Create or update the Debezium source connector and wait until it and its task run."""
-        name = connectors.register(
-            self.s.connect_url, self.s.root / SOURCE_CONNECTOR, self.connector_values()
-        )
-        connectors.wait_running(self.s.connect_url, name, self.s.ready_timeout_s)
-        return name
+    def connectors(self) -> list[tuple[Path, dict[str, object]]]:
+        """The reviewed connector files and their placeholder values: the Debezium source
+        (Postgres → Kafka) and the bronze sink (Kafka → MinIO, the project's S3 sink connector)."""
+        return [(SOURCE_CONNECTOR, self.connector_values()), (SINK_CONNECTOR, sink_values(self.s))]
+
+    def register_connectors(self) -> list[str]:
+        """Create or update every connector and wait until each and its tasks run."""
+        names = [
+            connectors.register(self.s.connect_url, self.s.root / path, values)
+            for path, values in self.connectors()
+        ]
+        for name in names:
+            connectors.wait_running(self.s.connect_url, name, self.s.ready_timeout_s)
+        return names
 
     def service(self, name: str) -> Service:
         for svc in self.services:
@@ -156,15 +162,17 @@ class Stack:
         for svc in self.services:
             out["services"][svc.name] = svc.status()
         name = self.source_connector_name()
-        if out["services"]["connect"]["state"] == "ready":
-            st = connectors.status(self.s.connect_url, name)
-            out["connectors"][name] = (
-                {"state": "UNREGISTERED"}
-                if st is None
-                else {"state": st["connector"]["state"], "tasks": [t["state"] for t in st["tasks"]]}
-            )
-        else:
-            out["connectors"][name] = {"state": "UNKNOWN (connect not running)"}
+        for path, values in self.connectors():
+            each, _ = load_connector(self.s.root / path, values)
+            if out["services"]["connect"]["state"] == "ready":
+                st = connectors.status(self.s.connect_url, each)
+                out["connectors"][each] = (
+                    {"state": "UNREGISTERED"}
+                    if st is None
+                    else {"state": st["connector"]["state"], "tasks": [t["state"] for t in st["tasks"]]}
+                )
+            else:
+                out["connectors"][each] = {"state": "UNKNOWN (connect not running)"}
         if out["services"]["postgres"]["state"] == "ready":
             slot = next((x for x in probes.slots_of(self.postgres.app_dsn) if x.name == SLOT), None)
             if slot is not None and slot.lost:

@@ -48,6 +48,18 @@ def wait_for(
     raise AssertionError(f"{len(found)}/{count} events for {table} after {timeout}s: {found}")
 
 
+def sink_metric(stack: Stack, name: str, connector: str = "lakehouse-bronze-sink") -> float:
+    """A sink task metric of `connector`, summed over its tasks, from Connect's JMX exporter."""
+    text = httpx.get(stack.connect.details()["metrics"], timeout=10).text
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name + "{") and f'connector="{connector}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+            seen = True
+    assert seen, f"Connect exports no {name} for {connector}"
+    return total
+
+
 def key_is(**fields: object) -> Callable[[BronzeEvent], bool]:
     def match(e: BronzeEvent) -> bool:
         payload = e.key.get("payload") if isinstance(e.key, dict) else None

@@ -6,6 +6,7 @@ again from its checkpoint: silver ends equal to the source, as a rebuild after `
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import threading
@@ -30,7 +31,7 @@ LINES_PER_FILE = 8
 
 
 def _bronze_files(bronze: Path) -> list[tuple[Path, str]]:
-    """The captured events as the bronze sink lays them out — per topic and partition, objects named
+    """The captured events as the bronze sink connector lays them out — per topic and partition, objects named
     by first offset, a few records each — in the order the sink would have written them."""
     records = [json.loads(x) for x in (FIXTURES / "type_matrix.jsonl").read_text().splitlines()]
     files: list[tuple[int, Path, str]] = []
@@ -49,7 +50,7 @@ def _write(files: list[tuple[Path, str]], first_mtime: float) -> None:
     # the file source takes new files in modification-time order: one second apart, in sink order
     for i, (path, body) in enumerate(files):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body)
+        path.write_bytes(gzip.compress(body.encode()))  # as the sink connector writes them
         os.utime(path, (first_mtime + i, first_mtime + i))
 
 

@@ -1,44 +1,30 @@
-import base64
+"""Bronze object names and the sink connector's config as the Python side reads them."""
+
+import gzip
 import json
 from pathlib import Path
 
 import pytest
 
-from lakehouse.bronze.config import SinkConfig
-from lakehouse.bronze.format import Batch, Record, encode, object_key
+from lakehouse.bronze.connector import SINK_CONNECTOR, SinkSettings
+from lakehouse.bronze.format import is_object, lines_of, object_key, object_range
 from lakehouse.errors import ConfigError
 from lakehouse.paths import repo_root
 
-ENVELOPE = {"schema": {"type": "struct"}, "payload": {"op": "c", "after": {"movie_id": 1}}}
-
-
-def rec(offset: int, value: bytes | None = b"{}") -> Record:
-    return Record("cdc.movielens.movies", 0, offset, 1_700_000_000_000, b'{"movie_id":1}', value)
-
-
-def test_line_keeps_key_value_schema_offset_timestamp() -> None:
-    line = json.loads(encode(rec(7, json.dumps(ENVELOPE).encode())))
-    assert line["offset"] == 7
-    assert line["timestamp"] == 1_700_000_000_000
-    assert line["key"] == {"movie_id": 1}
-    assert line["value"] == ENVELOPE
-
-
-def test_non_json_value_is_kept_byte_exact() -> None:
-    raw = b"\xff\xfenot json"
-    line = json.loads(encode(rec(1, raw)))
-    assert line["value"] is None
-    assert base64.b64decode(line["value_raw_b64"]) == raw
-
-
-def test_tombstone_is_null_value() -> None:
-    assert json.loads(encode(rec(1, None)))["value"] is None
+VALUES = {
+    "topic_prefix": "cdc",
+    "minio_endpoint": "http://127.0.0.1:29000",
+    "bucket": "lakehouse",
+    "bronze_prefix": "bronze",
+    "connect_secrets_file": "/tmp/secrets.properties",
+}
 
 
 def test_object_key_lists_per_topic_and_sorts_by_offset() -> None:
     a = object_key("bronze", "cdc.movielens.movies", 0, 9, 9)
     b = object_key("bronze", "cdc.movielens.movies", 0, 10, 12)
     assert a.startswith("bronze/cdc.movielens.movies/partition=0/")
+    assert a.endswith(".jsonl.gz")  # the connector compresses by default
     assert a < b  # zero-padded: lexical order is offset order
 
 
@@ -48,35 +34,46 @@ def test_rewritten_batch_with_more_records_gets_a_new_name() -> None:
     assert object_key("bronze", "t", 0, 10, 15) != same
 
 
-def test_batch_flush_rules() -> None:
-    b = Batch.start(rec(0), now=100.0)
-    assert not b.due(100.5, interval_s=1.0, max_records=10, max_bytes=10_000)
-    assert b.due(101.0, interval_s=1.0, max_records=10, max_bytes=10_000)
-    for i in range(1, 10):
-        b.add(rec(i))
-    assert b.due(100.0, interval_s=1.0, max_records=10, max_bytes=10_000)
-    assert (b.first_offset, b.last_offset) == (0, 9)
-    assert b.body().count(b"\n") == 10
+@pytest.mark.parametrize("compressed", [True, False])
+def test_object_range_reads_both_the_compressed_and_the_older_plain_names(compressed: bool) -> None:
+    key = object_key("bronze", "cdc.m.movies", 2, 7, 19, compressed=compressed)
+    assert is_object(key)
+    assert object_range(key) == ("cdc.m.movies", 2, 7, 19)
+    assert object_range(key + ".tmp") is None
+    assert not is_object(key + ".tmp")
 
 
-def test_sink_config_from_repo_is_valid() -> None:
-    cfg = SinkConfig.load(repo_root() / "bronze" / "sink.json", {"topic_prefix": "cdc", "schema": "m"})
-    assert cfg.topics_regex.startswith("^cdc")
-    assert cfg.flush_interval_ms > 0
+def test_lines_of_gunzips_by_name() -> None:
+    body = b'{"offset":1}\n{"offset":2}\n'
+    assert lines_of("a/t+0+1-2.jsonl.gz", gzip.compress(body)) == [b'{"offset":1}', b'{"offset":2}']
+    assert lines_of("a/t+0+1-2.jsonl", body) == [b'{"offset":1}', b'{"offset":2}']
+
+
+def test_sink_connector_from_repo_is_read_once_for_everyone() -> None:
+    sink = SinkSettings.load(repo_root() / SINK_CONNECTOR, VALUES, "bronze")
+    assert sink.name == "lakehouse-bronze-sink"
+    assert sink.topics_regex == r"^cdc\..+"
+    assert sink.group_id == "lakehouse-bronze"  # the group the Python sink used: offsets carry over
+    assert sink.flush_interval_ms == 1000
+    assert sink.compression == "gzip"
 
 
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ({"flush.intervall.ms": "1"}, "unknown key 'flush.intervall.ms'"),
-        ({"flush.max.records": "many"}, "key 'flush.max.records' must be int"),
-        ({"topics.regex": "cdc.*"}, "must start with"),
+        ({"topics.regex": "cdc.*"}, "'topics.regex' must start with"),
+        ({"file.name.prefix": "raw/"}, "'file.name.prefix' must be 'bronze/'"),
+        ({"file.flush.interval.ms": "soon"}, "'file.flush.interval.ms' must be an integer"),
+        ({"tasks.max": 3}, "'tasks.max' must be a string"),
     ],
 )
-def test_sink_config_errors_name_the_key(tmp_path: Path, patch: dict[str, str], message: str) -> None:
-    doc = json.loads((repo_root() / "bronze" / "sink.json").read_text())
-    doc.update(patch)
-    f = tmp_path / "sink.json"
+def test_sink_connector_errors_name_the_file_and_key(
+    tmp_path: Path, patch: dict[str, object], message: str
+) -> None:
+    doc = json.loads((repo_root() / SINK_CONNECTOR).read_text())
+    doc["config"].update(patch)
+    f = tmp_path / "bronze-sink.json"
     f.write_text(json.dumps(doc))
-    with pytest.raises(ConfigError, match=message):
-        SinkConfig.load(f, {"topic_prefix": "cdc", "schema": "m"})
+    with pytest.raises(ConfigError, match=message) as err:
+        SinkSettings.load(f, VALUES, "bronze")
+    assert str(f) in str(err.value)

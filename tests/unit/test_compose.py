@@ -101,7 +101,7 @@ def test_our_processes_run_through_the_native_launcher_code(natives: list[str]) 
             continue
         assert svc["command"] == ["lakehouse", "serve", native], name
         assert svc["healthcheck"]["test"] == ["CMD", "lakehouse", "ready", native], name
-    assert {"kafka", "connect", "bronze-sink", "silver", "catalog-sync", "monitor", "app"} <= set(ours)
+    assert {"kafka", "connect", "silver", "catalog-sync", "monitor", "app"} <= set(ours)
 
 
 def test_config_labels_name_folders_that_exist_and_are_used(model: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..bronze.format import is_object, lines_of
 from ..errors import UsageError
 from .footprint import machine
 from .results import save, write_json
@@ -24,18 +25,18 @@ from .stats import summary
 
 def capture(client: Any, uri: str, dest: Path) -> int:
     """Every bronze object under `uri` (`s3://bucket/prefix`), oldest first, as numbered `.jsonl`
-    files in `dest`."""
+    files in `dest` (uncompressed)."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     objects = sorted(
         (o.last_modified, o.object_name)
         for o in client.list_objects(bucket, prefix=prefix + "/", recursive=True)
-        if o.object_name.endswith(".jsonl")
+        if is_object(o.object_name)
     )
     dest.mkdir(parents=True, exist_ok=True)
     for i, (_, name) in enumerate(objects):
         resp = client.get_object(bucket, name)
         try:
-            (dest / f"{i:06d}.jsonl").write_bytes(resp.read())
+            (dest / f"{i:06d}.jsonl").write_bytes(b"\n".join(lines_of(name, resp.read())) + b"\n")
         finally:
             resp.close()
             resp.release_conn()

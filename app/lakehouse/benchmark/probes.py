@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from ..bronze.connector import SinkSettings
 from ..bronze.reader import read_topic
 from ..errors import LakehouseError
 from ..query.client import QueryError
@@ -198,8 +199,7 @@ def _trigger(stack: Stack) -> str:
 
 
 def _flush_interval(stack: Stack) -> int:
-    doc = json.loads((stack.s.root / "bronze" / "sink.json").read_text())
-    return int(doc["flush.interval.ms"])
+    return SinkSettings.of(stack.s).flush_interval_ms
 
 
 def _plot(values: list[float], result: dict[str, Any], path: Path, ylabel: str, title: str) -> None:

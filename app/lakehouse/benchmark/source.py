@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..bronze.format import GLOB, is_object
 from ..errors import UsageError
 from ..stack import Stack
 from .footprint import machine
@@ -42,7 +43,7 @@ def bronze_bytes(stack: Stack) -> int:
     return sum(
         o.size or 0
         for o in stack.minio.client().list_objects(stack.s.bucket, prefix=prefix, recursive=True)
-        if o.object_name.endswith(".jsonl")
+        if is_object(o.object_name)
     )
 
 
@@ -104,7 +105,7 @@ def _one(spark: Any, source: str, scratch: Path, options: dict[str, Any], progre
         reader = (
             spark.readStream.format("text")
             .option("maxBytesPerTrigger", options["max_bytes"])
-            .option("pathGlobFilter", "*.jsonl")
+            .option("pathGlobFilter", GLOB)
             .load(options["bronze_dirs"])
         )
     else:
@@ -161,7 +162,7 @@ def _warm_up(spark: Any, scratch: Path, options: dict[str, Any], progress: Any) 
 
     progress(f"warm-up: {WARMUP_LINES} bronze lines through the batch, not counted")
     work = Path(tempfile.mkdtemp(prefix="warm-up-", dir=scratch))
-    lines = spark.read.option("pathGlobFilter", "*.jsonl").text(options["bronze_dirs"]).limit(WARMUP_LINES)
+    lines = spark.read.option("pathGlobFilter", GLOB).text(options["bronze_dirs"]).limit(WARMUP_LINES)
     BatchProcessor(spark, Layout(str(work / "silver")), options["rules"]).process(lines, 0)
     shutil.rmtree(work, ignore_errors=True)
 

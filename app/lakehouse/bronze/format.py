@@ -1,68 +1,38 @@
-"""Pure encoding of Kafka records into bronze JSON lines and object keys (no I/O)."""
+"""Bronze object names (no I/O): what the sink connector (connect/s3-sink) writes and readers parse.
+
+The connector's `ObjectNames` writes `<prefix>/<topic>/partition=<p>/<topic>+<p>+<first>-<last>`
+with `.jsonl` and, compressed, `.gz` (zero-padded offsets, so names sort by offset); this module
+is how the Python side names, recognises and opens those objects. Objects written before bronze
+moved to Kafka Connect are uncompressed `.jsonl` and stay readable.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
+import gzip
 import re
-from dataclasses import dataclass
-from typing import Any
+
+#: the compressed suffix the connector adds (`file.compression.type` gzip, the default)
+GZIP = ".gz"
+#: Spark's `pathGlobFilter` for bronze objects, compressed or not
+GLOB = "*.{jsonl,jsonl.gz}"
 
 
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes | None], ...] = ()
-
-
-def _embed(name: str, raw: bytes | None, out: dict[str, Any]) -> None:
-    """Embed JSON payloads as JSON; anything else is kept byte-exact (base64) for quarantine."""
-    if raw is None:
-        out[name] = None
-        return
-    try:
-        out[name] = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        out[name] = None
-        out[f"{name}_raw_b64"] = base64.b64encode(raw).decode("ascii")
-
-
-def encode(record: Record) -> bytes:
-    """One bronze line: topic, partition, offset, timestamp, key, value (with its schema), headers."""
-    line: dict[str, Any] = {
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "timestamp": record.timestamp_ms,
-    }
-    _embed("key", record.key, line)
-    _embed("value", record.value, line)
-    if record.headers:
-        line["headers"] = {
-            k: (base64.b64encode(v).decode("ascii") if v is not None else None) for k, v in record.headers
-        }
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def object_key(prefix: str, topic: str, partition: int, first_offset: int, last_offset: int) -> str:
-    """`<prefix>/<topic>/partition=<p>/<topic>+<p>+<first offset>-<last offset>.jsonl`.
+def object_key(
+    prefix: str, topic: str, partition: int, first_offset: int, last_offset: int, *, compressed: bool = True
+) -> str:
+    """`<prefix>/<topic>/partition=<p>/<topic>+<p>+<first offset>-<last offset>.jsonl[.gz]`.
 
     One topic (= one source table) lists on its own under `<prefix>/<topic>/`. The name is
     fixed by the offset range: a batch rewritten after a crash with the same records overwrites
     itself, and one with more records gets a new name. Readers that track files by name (Spark's
     file source) therefore never miss records that a rewritten object gained.
     """
-    name = f"{topic}+{partition}+{first_offset:020d}-{last_offset:020d}.jsonl"
+    name = f"{topic}+{partition}+{first_offset:020d}-{last_offset:020d}.jsonl" + (GZIP if compressed else "")
     return f"{prefix}/{topic}/partition={partition}/{name}"
 
 
 #: an `object_key` name: topic, partition, first and last offset (also a Java regex, for Spark)
-OBJECT_NAME = r"(?:^|/)([^/+]+)\+(\d+)\+(\d+)-(\d+)\.jsonl$"
+OBJECT_NAME = r"(?:^|/)([^/+]+)\+(\d+)\+(\d+)-(\d+)\.jsonl(?:\.gz)?$"
 _OBJECT_NAME = re.compile(OBJECT_NAME)
 
 
@@ -73,29 +43,11 @@ def object_range(key: str) -> tuple[str, int, int, int] | None:
     return None if m is None else (m[1], int(m[2]), int(m[3]), int(m[4]))
 
 
-@dataclass
-class Batch:
-    topic: str
-    partition: int
-    first_offset: int
-    last_offset: int
-    lines: list[bytes]
-    size: int
-    opened_at: float
+def is_object(key: str) -> bool:
+    """A bronze object's key (compressed or not)?"""
+    return key.endswith((".jsonl", ".jsonl" + GZIP))
 
-    @classmethod
-    def start(cls, record: Record, now: float) -> Batch:
-        line = encode(record)
-        return cls(record.topic, record.partition, record.offset, record.offset, [line], len(line), now)
 
-    def add(self, record: Record) -> None:
-        line = encode(record)
-        self.lines.append(line)
-        self.size += len(line)
-        self.last_offset = record.offset
-
-    def due(self, now: float, interval_s: float, max_records: int, max_bytes: int) -> bool:
-        return now - self.opened_at >= interval_s or len(self.lines) >= max_records or self.size >= max_bytes
-
-    def body(self) -> bytes:
-        return b"".join(self.lines)
+def lines_of(key: str, body: bytes) -> list[bytes]:
+    """The lines of one bronze object's body, gunzipped when its name says it is compressed."""
+    return (gzip.decompress(body) if key.endswith(GZIP) else body).splitlines()

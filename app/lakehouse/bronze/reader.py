@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .format import is_object, lines_of
+
 
 @dataclass(frozen=True)
 class BronzeEvent:
@@ -42,7 +44,11 @@ def topic_prefix(bronze_prefix: str, topic: str) -> str:
 def read_topic(client: Any, bucket: str, bronze_prefix: str, topic: str) -> Iterator[BronzeEvent]:
     """Events of one topic in offset order (objects are named by their first offset)."""
     objects = sorted(
-        client.list_objects(bucket, prefix=topic_prefix(bronze_prefix, topic), recursive=True),
+        (
+            o
+            for o in client.list_objects(bucket, prefix=topic_prefix(bronze_prefix, topic), recursive=True)
+            if is_object(o.object_name)
+        ),
         key=lambda o: o.object_name,
     )
     for obj in objects:
@@ -58,4 +64,4 @@ def read_records(client: Any, bucket: str, key: str) -> list[dict[str, Any]]:
     finally:
         resp.close()
         resp.release_conn()
-    return [json.loads(line) for line in body.splitlines()]
+    return [json.loads(line) for line in lines_of(key, body)]

@@ -38,10 +38,10 @@ if TYPE_CHECKING:
     from ..stack import Stack
 
 #: what `lakehouse chaos` kills, one at a time, in this order (the slowest to come back last);
-#: `connect@task` ends the connector task's replication session instead of a process
+#: `connect@task` ends the connector task's replication session instead of a process; killing
+#: `connect` also kills the bronze sink (a connector in the same worker)
 COMPONENTS = (
-    "silver", "kafka", "connect", "connect@task", "bronze-sink", "postgres", "minio", "catalog-sync",
-    "monitor", "trino",
+    "silver", "kafka", "connect", "connect@task", "postgres", "minio", "catalog-sync", "monitor", "trino",
 )  # fmt: skip
 #: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once. Not
 #: `after-quarantine`: only a batch that quarantines something reaches it, and the load is valid
@@ -50,7 +50,7 @@ CRASHES = tuple(f"silver@{point}" for point in POINTS if point != "after-quarant
 #: longer faults, on request only (`--service minio@outage --outage 300`)
 OUTAGES = tuple(f"{c}@outage" for c in COMPONENTS if "@" not in c)
 #: the data path between the source and silver, away together while the source keeps writing
-PIPELINE = ("kafka", "connect", "bronze-sink", "silver")
+PIPELINE = ("kafka", "connect", "silver")
 #: faults of the whole stack, on request only: the pipeline away for `--outage` seconds (the
 #: source's slot holds the WAL meanwhile), and `down`/`up` of everything CYCLES times under load
 STACK_FAULTS = ("pipeline@outage", "stack@cycles")
@@ -276,8 +276,8 @@ def _outage(svc: Service, plan: Plan) -> Injected:
 
 
 def _pipeline_outage(stack: Stack, plan: Plan) -> Injected:
-    """Kafka, Connect, the bronze sink and silver away for `plan.outage_s` while the source keeps
-    writing (Postgres, the monitor and the alerting stay up to see it), then `up` again."""
+    """Kafka, Connect (with the bronze sink connector) and silver away for `plan.outage_s` while the
+    source keeps writing (Postgres, the monitor and the alerting stay up to see it), then `up` again."""
     time.sleep(plan.lead_s)
     victim = stack.silver.pid()
     if victim is None:

@@ -14,7 +14,7 @@ import psycopg
 from confluent_kafka import Consumer
 from prometheus_client import REGISTRY, start_http_server
 
-from ..bronze.config import SinkConfig
+from ..bronze.connector import SinkSettings
 from ..errors import LakehouseError
 from ..query.connect import admin_client
 from ..secrets import Secrets
@@ -36,7 +36,7 @@ class Poller:
         self.s = s
         self.dsn = f"postgresql://{s.app_role}:{sec.pg_app_password}@{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
         self.http = httpx.Client(trust_env=False)
-        sink = SinkConfig.of(s)
+        sink = SinkSettings.of(s)
         self.topics = sink.topics_regex
         # reads the group's committed offsets; never subscribes, so never joins the group
         self.kafka = Consumer(

@@ -1,4 +1,4 @@
-"""Kafka Connect distributed worker with the Debezium Postgres plugin on its plugin.path."""
+"""Kafka Connect distributed worker: the Debezium Postgres source and the project's S3 sink plugins."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from ..render import render_file
 from .base import Service
 from .kafka import java_cmd, jmx_agent
 
+#: the connector classes the worker must have loaded before connectors are registered
+PLUGINS = ("PostgresConnector", "S3SinkConnector")
+
 
 class Connect(Service):
     name = "connect"
@@ -20,9 +23,7 @@ class Connect(Service):
 
     @property
     def secrets_file(self) -> Path:
-        """Secrets for connector configs, referenced as ${file:<path>:<key>} (FileConfigProvider)
-        so passwords never sit in Connect's config topic or REST output."""
-        return self.data_dir / "secrets.properties"
+        return self.s.connect_secrets_file
 
     @property
     def config_file(self) -> Path:
@@ -33,6 +34,9 @@ class Connect(Service):
         fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"cdc_password={self.ctx.secrets.pg_cdc_password}\n")
+            # the bronze sink connector's MinIO credentials (connect/bronze-sink.json)
+            fh.write(f"minio_access_key={self.ctx.secrets.minio_root_user}\n")
+            fh.write(f"minio_secret_key={self.ctx.secrets.minio_root_password}\n")
         ((rel, values),) = self.templates().items()
         self.config_file.write_text(render_file(self.s.root / rel, values))
 
@@ -59,7 +63,7 @@ class Connect(Service):
         )
 
     def ready(self) -> bool:
-        """`/health` says the worker finished start-up; the Debezium plugin must be loaded too."""
+        """`/health` says the worker finished start-up; both plugins must be loaded too."""
         try:
             health = httpx.get(f"{self.s.connect_url}/health", timeout=2)
             if health.status_code != 200:
@@ -67,11 +71,13 @@ class Connect(Service):
             plugins = httpx.get(f"{self.s.connect_url}/connector-plugins", timeout=5)
         except httpx.HTTPError:
             return False
-        return "PostgresConnector" in plugins.text
+        return all(p in plugins.text for p in PLUGINS)
 
     def fix_hint(self, log: str) -> str:
-        if "PostgresConnector" not in log and "plugin" in log.lower():
-            return "the Debezium plugin was not found on plugin.path: run `lakehouse install`"
+        if any(p not in log for p in PLUGINS) and "plugin" in log.lower():
+            return (
+                "a connector plugin (Debezium, the bronze S3 sink) is not on plugin.path: `lakehouse install`"
+            )
         return "Connect needs Kafka ready first; see `lakehouse logs connect`"
 
     def details(self) -> dict[str, Any]:

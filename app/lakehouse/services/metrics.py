@@ -1,4 +1,4 @@
-"""Our own Python processes (bronze sink, silver job): ready when their /metrics says so."""
+"""Our own Python processes (the silver job, catalog sync): ready when their /metrics says so."""
 
 from __future__ import annotations
 

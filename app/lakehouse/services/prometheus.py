@@ -26,7 +26,6 @@ ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
 def scrape_targets(s: Settings) -> dict[str, int]:
     """Scrape job (as named in prometheus/prometheus.yml) → port on the stack's host."""
     return {
-        "bronze-sink": s.bronze_sink_metrics_port,
         "silver": s.silver_metrics_port,
         "catalog-sync": s.catalog_sync_metrics_port,
         "monitor": s.monitor_metrics_port,

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
+from ..bronze.format import GLOB
 from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
@@ -371,7 +372,7 @@ class Stream:
             .option("maxBytesPerTrigger", self.cfg.max_bytes_per_trigger)
             # the glob names partition *folders* and the filter picks the files: a glob matching
             # every file would make Spark list them with a distributed job (one task per file)
-            .option("pathGlobFilter", "*.jsonl")
+            .option("pathGlobFilter", GLOB)
             .load(bronze_dirs)
         )
 

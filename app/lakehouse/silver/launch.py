@@ -14,7 +14,7 @@ from types import FrameType
 from pyspark.sql import SparkSession
 
 from ..artifacts import spark_jars
-from ..bronze.config import SinkConfig
+from ..bronze.connector import SinkSettings
 from ..errors import LakehouseError
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
@@ -30,7 +30,7 @@ class JobSetup:
     cfg: SilverConfig
     conf: dict[str, str]
     jars: list[str]
-    #: the topics bronze is landed from (bronze/sink.json), silver's live source
+    #: the topics bronze is landed from (connect/bronze-sink.json), silver's live source
     topics_regex: str
 
     @classmethod
@@ -43,7 +43,7 @@ class JobSetup:
             cfg=SilverConfig.load(s.state("silver") / "silver.json"),
             conf=read_conf(s.state("silver") / "spark-defaults.conf"),
             jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
-            topics_regex=SinkConfig.of(s).topics_regex,
+            topics_regex=SinkSettings.of(s).topics_regex,
         )
 
     def session(self, app_name: str | None = None, overrides: dict[str, str] | None = None) -> SparkSession:
