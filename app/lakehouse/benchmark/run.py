@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from ..bronze.connector import SinkSettings
 from ..errors import LakehouseError
 from ..generator import run as generate
 from ..query.client import QueryError
@@ -247,7 +248,7 @@ def _result(
     fresh = freshness(seen)
     silver = json.loads((stack.s.root / "spark_streaming" / "silver.json").read_text())
     per_hop = hops(seen, silver["source"])
-    sink = json.loads((stack.s.root / "bronze" / "sink.json").read_text())
+    sink = SinkSettings.of(stack.s)
     return {
         "freshness_s": summary([v for _, v in fresh]),
         "freshness_samples_s": [round(v, 3) for _, v in fresh],
@@ -266,7 +267,7 @@ def _result(
             "silver_source": silver["source"],
             "silver_trigger": silver["trigger.interval"],
             "silver_max_bytes_per_trigger": silver["max.bytes.per.trigger"],
-            "bronze_flush_interval_ms": int(sink["flush.interval.ms"]),
+            "bronze_flush_interval_ms": sink.flush_interval_ms,
             "spark_master": stack.s.spark_master,
             "spark_driver_memory": stack.s.spark_driver_memory,
             "marker_every_s": MARKER_EVERY_S,
