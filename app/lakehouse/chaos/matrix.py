@@ -243,14 +243,23 @@ def _task(stack: Stack, plan: Plan) -> Injected:
     at = time.monotonic()
     name = stack.source_connector_name()
 
+    streams: list[int] = []  # the new sessions seen, one entry per poll
+
     def back() -> bool:
+        """A new session seen on two polls in a row, the task RUNNING: Debezium's start opens and
+        closes short-lived replication connections (checking the slot) before the one that streams,
+        so one sighting can be a session that is gone at the next look."""
         now = session()
         if now in (None, victim):
+            streams.clear()
+            return False
+        streams.append(now)
+        if streams[-2:] != [now, now]:
             return False
         st = connectors.status(stack.s.connect_url, name) or {}
         return [t["state"] for t in st.get("tasks", [])] == ["RUNNING"]
 
-    return Injected(victim, at, back, ended=lambda: TASK_ENDED if session() not in (None, victim) else None)
+    return Injected(victim, at, back, ended=lambda: TASK_ENDED if len(streams) >= 2 else None)
 
 
 TASK_ENDED = "replication session terminated; a new one streams"
