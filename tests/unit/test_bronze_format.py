@@ -10,6 +10,7 @@ from lakehouse.bronze.connector import SINK_CONNECTOR, SinkSettings
 from lakehouse.bronze.format import is_object, lines_of, object_key, object_range
 from lakehouse.errors import ConfigError
 from lakehouse.paths import repo_root
+from lakehouse.render import load_connector
 
 VALUES = {
     "topic_prefix": "cdc",
@@ -55,7 +56,8 @@ def test_sink_connector_from_repo_is_read_once_for_everyone() -> None:
     assert sink.topics_regex == r"^cdc\..+"
     assert sink.group_id == "lakehouse-bronze"  # the group the Python sink used: offsets carry over
     assert sink.flush_interval_ms == 1000
-    assert sink.compression == "gzip"
+    _, config = load_connector(repo_root() / SINK_CONNECTOR, VALUES)
+    assert config["file.compression.type"] == "gzip"  # what silver and the readers expect by default
 
 
 @pytest.mark.parametrize(

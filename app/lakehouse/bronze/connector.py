@@ -40,7 +40,6 @@ class SinkSettings:
     #: the consumer group whose committed offsets say what is stored in bronze
     group_id: str
     flush_interval_ms: int
-    compression: str
 
     @classmethod
     def of(cls, s: Settings) -> SinkSettings:
@@ -66,5 +65,4 @@ class SinkSettings:
             topics_regex=regex,
             group_id=config.get("consumer.override.group.id", f"connect-{name}"),
             flush_interval_ms=interval,
-            compression=config.get("file.compression.type", "gzip"),
         )
