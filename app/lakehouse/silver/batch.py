@@ -405,8 +405,9 @@ class BatchProcessor:
 
     def _summarise(self, parsed: DataFrame, ts: Column) -> Summary:
         """One pass over the parsed batch → counts per (kind, bad, transaction, table, schema id),
-        plus the END records' per-table counts when there are any."""
+        with the END records' per-table counts (one Spark job, two stages)."""
         first = (F.col("first_seen") == ts) & ~F.col("replayed")
+        is_end = (F.col("kind") == "txn") & F.col("reason").isNull() & (F.col("txn_status") == "END")
         rows = (
             parsed.groupBy("kind", F.col("reason").isNotNull().alias("bad"), "txid", "table", "schema_id")
             .agg(
@@ -415,7 +416,10 @@ class BatchProcessor:
                 F.count_if(F.col("replayed")).alias("replayed"),
                 F.count_if(F.col("file") == "").alias("unfiled"),
                 F.collect_set("file").alias("files"),
-                F.count_distinct("dco").alias("events"),
+                # distinct events: a re-sent line repeats its event's order number (a size of a
+                # set keeps the aggregation in one stage, where a distinct count adds an expand
+                # and a second shuffle)
+                F.size(F.collect_set("dco")).alias("events"),
                 F.min("first_seen").alias("oldest"),
                 F.max("source_ts").alias("max_ts"),
                 F.count_if(F.col("op") == "d").alias("deletes"),
@@ -423,11 +427,14 @@ class BatchProcessor:
                 F.max(F.when(F.col("snapshot_read"), F.struct("commit_lsn", "lsn"))).alias("snapshot"),
                 F.first("value_schema", ignorenulls=True).alias("value_schema"),
                 F.first("key_schema", ignorenulls=True).alias("key_schema"),
+                # the END records with their per-table counts, in the same pass (txn groups only)
+                F.collect_list(F.when(is_end, F.struct("txn_id", "first_seen", "txn_collections"))).alias(
+                    "ends"
+                ),
             )
             .collect()
         )
         s = Summary()
-        has_txn = False
         for r in rows:
             s.lines += r["new"]
             s.replayed += r["replayed"]
@@ -436,7 +443,16 @@ class BatchProcessor:
                 s.bad += r["n"]
                 continue
             if r["kind"] != "data":
-                has_txn = True
+                s.ends += [
+                    End(
+                        int(e["txn_id"]),
+                        c["data_collection"],
+                        int(c["event_count"]),
+                        _utc(e["first_seen"]) or datetime.now(UTC),
+                    )
+                    for e in r["ends"]
+                    for c in e["txn_collections"] or []
+                ]
                 continue
             txid, table = r["txid"], r["table"]
             if txid is not None:
@@ -459,23 +475,6 @@ class BatchProcessor:
             r0 = r["snapshot"]
             w.snapshot = _later(w.snapshot, (int(r0["commit_lsn"]), int(r0["lsn"])) if r0 else None)
             w.max_ts = max(filter(None, [w.max_ts, _utc(r["max_ts"])]), default=None)
-        if has_txn:
-            ends = (
-                parsed.where(
-                    (F.col("kind") == "txn") & F.col("reason").isNull() & (F.col("txn_status") == "END")
-                )
-                .select("txn_id", "first_seen", F.explode("txn_collections").alias("c"))
-                .collect()
-            )
-            s.ends = [
-                End(
-                    int(e["txn_id"]),
-                    e["c"]["data_collection"],
-                    int(e["c"]["event_count"]),
-                    _utc(e["first_seen"]) or datetime.now(UTC),
-                )
-                for e in ends
-            ]
         return s
 
     def _apply_tables(
