@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -477,6 +477,30 @@ def test_a_transaction_without_its_end_is_applied_when_it_times_out(
     later = run(impatient, event("c", movie(2, "b"), 20), batch_id=1)
     assert (later.pending, later.timed_out_groups) == (0, 1)
     assert set(rows(impatient)) == {1, 2}
+
+
+def test_a_held_transaction_times_out_counted_from_the_batch_it_arrived_in(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A held line keeps the time it was first seen from batch to batch (it is not seen anew by
+    each batch that carries it), so the timeout runs from its arrival."""
+    silver = BatchProcessor(
+        spark,
+        Layout(str(tmp_path / "silver")),
+        Rules(transaction_topic=TXN_TOPIC, transaction_timeout=timedelta(seconds=60)),
+    )
+    t0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def at(seconds: int, batch_id: int, *lines: str) -> BatchResult:
+        df = spark.createDataFrame([(line,) for line in lines], "value string")
+        return silver.process(df, batch_id, now=t0 + timedelta(seconds=seconds))
+
+    assert at(0, 0, event("c", movie(1, "a"), 10, txid=11, dco=1)).pending == 1
+    assert at(30, 1, event("c", movie(2, "b"), 20)).pending == 1  # 30 s old: still held
+    assert set(rows(silver)) == {2}
+    late = at(61, 2, event("c", movie(3, "c"), 30))
+    assert (late.pending, late.timed_out_groups) == (0, 1)
+    assert set(rows(silver)) == {1, 2, 3}
 
 
 def _operations(silver: BatchProcessor, table: str = MOVIE) -> list[str]:

@@ -308,7 +308,10 @@ class BatchProcessor:
         result.phases = ph.seconds
         with ph("state"):
             self._load_state()
-        ts = F.lit(now).cast("timestamp")
+        # a line first seen in this batch has no `first_seen` yet (NULL, read as `now`): the clock
+        # stays out of the parse and the summary, whose generated code Spark then compiles once
+        # per run instead of once per batch (a timestamp literal is inlined into the code)
+        ts = F.lit(None).cast("timestamp")
         no = F.lit(False).alias("replayed")
         # each line keeps the file it was read from: a held line is read again from there after a
         # restart ("" for lines of an in-memory batch: those are stored when they are held)
@@ -335,7 +338,7 @@ class BatchProcessor:
         parsed = parsed.cache()
         try:
             with ph("summary"):
-                summary = self._summarise(parsed, ts)
+                summary = self._summarise(parsed, now)
             result.lines, result.replayed, result.files = summary.lines, summary.replayed, summary.files
             groups = [Group(t, tb, g[0], g[1], g[2]) for (t, tb), g in summary.groups.items()]
             decision = decide_transactions(
@@ -403,10 +406,10 @@ class BatchProcessor:
             parsed.unpersist()
         return result
 
-    def _summarise(self, parsed: DataFrame, ts: Column) -> Summary:
+    def _summarise(self, parsed: DataFrame, now: datetime) -> Summary:
         """One pass over the parsed batch → counts per (kind, bad, transaction, table, schema id),
         with the END records' per-table counts (one Spark job, two stages)."""
-        first = (F.col("first_seen") == ts) & ~F.col("replayed")
+        first = F.col("first_seen").isNull() & ~F.col("replayed")
         is_end = (F.col("kind") == "txn") & F.col("reason").isNull() & (F.col("txn_status") == "END")
         rows = (
             parsed.groupBy("kind", F.col("reason").isNotNull().alias("bad"), "txid", "table", "schema_id")
@@ -448,7 +451,7 @@ class BatchProcessor:
                         int(e["txn_id"]),
                         c["data_collection"],
                         int(c["event_count"]),
-                        _utc(e["first_seen"]) or datetime.now(UTC),
+                        _utc(e["first_seen"]) or now,
                     )
                     for e in r["ends"]
                     for c in e["txn_collections"] or []
@@ -456,7 +459,7 @@ class BatchProcessor:
                 continue
             txid, table = r["txid"], r["table"]
             if txid is not None:
-                oldest = _utc(r["oldest"])
+                oldest = _utc(r["oldest"]) or now
                 g = s.groups.setdefault((txid, table), [0, 0, oldest, 0, 0, set()])
                 g[0] += r["events"]
                 g[1] += r["n"]
@@ -533,7 +536,8 @@ class BatchProcessor:
         lines = None
         if decision.held_lines:
             with ctx.ph("held"):
-                lines = _compact(held.select("line", "first_seen", "file")).localCheckpoint(eager=True)
+                seen = F.coalesce("first_seen", F.lit(ctx.now).cast("timestamp")).alias("first_seen")
+                lines = _compact(held.select("line", seen, "file")).localCheckpoint(eager=True)
         self._held, self._ends, self._reloaded = lines, decision.ends, False
         self._held_state = state
 
