@@ -66,10 +66,11 @@ def _lines(files: list[Path]) -> Iterator[str]:
 
 def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any = print) -> dict[str, Any]:
     """Each batch of `lines_per_batch` lines through `BatchProcessor.process`; per batch its lines,
-    seconds, Spark jobs and seconds per phase. Writes `batch.json` and `batch.png` to `out_dir`."""
+    seconds, Spark jobs, code compilations and seconds per phase. Writes `batch.json` and
+    `batch.png` to `out_dir`."""
     from ..silver.batch import BatchProcessor, Rules
     from ..silver.launch import JobSetup
-    from ..silver.phases import JobCounter
+    from ..silver.phases import CompileCounter, JobCounter
     from ..silver.session import build
     from ..silver.store import Layout
 
@@ -87,6 +88,7 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
         rules = Rules.from_config(cfg, s.topic_prefix)
         processor = BatchProcessor(spark, Layout(str(scratch / "silver")), rules)
         jobs = JobCounter(spark)
+        compilations = CompileCounter(spark)
         for i, batch in enumerate(batches):
             path = scratch / "in" / f"{i:06d}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,13 +101,17 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
                 "lines": len(batch),
                 "seconds": round(seconds, 3),
                 "spark_jobs": jobs.take(),
+                "compilations": compilations.take(),
                 "phases_s": {k: round(v, 3) for k, v in result.phases.items()},
                 "applied": dict(result.applied),
                 "quarantined": dict(result.quarantined),
                 "pending": result.pending,
             }
             rows.append(row)
-            progress(f"batch {i}: {row['lines']} lines in {seconds:.2f}s, {row['spark_jobs']} Spark jobs")
+            progress(
+                f"batch {i}: {row['lines']} lines in {seconds:.2f}s, {row['spark_jobs']} Spark jobs, "
+                f"{row['compilations']} code compilations"
+            )
     finally:
         spark.stop()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -26,7 +26,7 @@ from .config import SilverConfig
 from .faults import Faults
 from .kafka_lines import as_bronze_lines
 from .maintenance import Maintenance
-from .phases import JobCounter, Phases
+from .phases import CompileCounter, JobCounter, Phases
 from .replay import Replays
 from .session import use_checkpoint_manager_for
 from .sources import (
@@ -324,6 +324,7 @@ class Stream:
         self.cfg, self.faults, self.epochs = cfg, faults, epochs
         self.replays = Replays(spark, layout)
         self.jobs = JobCounter(spark)
+        self.compilations = CompileCounter(spark)
 
     def each(self, epoch: Epoch, lines: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -352,7 +353,8 @@ class Stream:
         n_jobs = self.jobs.take()
         observe(result, seconds, n_jobs)
         log.info(
-            "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.2fs, %d Spark jobs: %s)",
+            "batch %d: %d lines, applied %s, quarantined %s, pending %d (%.2fs, %d Spark jobs, %d code "
+            "compilations: %s)",
             number,
             result.lines,
             dict(result.applied),
@@ -360,6 +362,7 @@ class Stream:
             result.pending,
             seconds,
             n_jobs,
+            self.compilations.take(),
             " ".join(f"{k} {v:.2f}" for k, v in result.phases.items()),
         )
 

@@ -1,4 +1,5 @@
-"""Where a micro-batch spends its time: seconds per named phase and Spark jobs per batch."""
+"""Where a micro-batch spends its time: seconds per named phase, Spark jobs and code compilations
+per batch."""
 
 from __future__ import annotations
 
@@ -42,5 +43,23 @@ class JobCounter:
 
     def take(self) -> int:
         now = self._next_id()
+        n, self._last = now - self._last, now
+        return n
+
+
+class CompileCounter:
+    """Code compilations (Spark's whole-stage and expression codegen) since the last `take()`: a
+    batch whose plans are the same as the last one's compiles nothing (docs/design.md)."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        metrics = spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics  # type: ignore[union-attr]
+        self._histogram = metrics.METRIC_COMPILATION_TIME()
+        self._last = self._count()
+
+    def _count(self) -> int:
+        return int(self._histogram.getCount())
+
+    def take(self) -> int:
+        now = self._count()
         n, self._last = now - self._last, now
         return n
