@@ -311,19 +311,19 @@ class BatchProcessor:
         # a line first seen in this batch has no `first_seen` yet (NULL, read as `now`): the clock
         # stays out of the parse and the summary, whose generated code Spark then compiles once
         # per run instead of once per batch (a timestamp literal is inlined into the code)
-        ts = F.lit(None).cast("timestamp")
+        unseen = F.lit(None).cast("timestamp")
         no = F.lit(False).alias("replayed")
         # each line keeps the file it was read from: a held line is read again from there after a
         # restart ("" for lines of an in-memory batch: those are stored when they are held)
         inputs = lines.select(
-            F.col("value").alias("line"), ts.alias("first_seen"), no, F.input_file_name().alias("file")
+            F.col("value").alias("line"), unseen.alias("first_seen"), no, F.input_file_name().alias("file")
         )
         if self._held is not None:
             inputs = inputs.unionByName(self._held.select("line", "first_seen", no, "file"))
         if replay is not None:
             again = self.store.quarantined(replay.table).select(
                 F.col("raw").alias("line"),
-                ts.alias("first_seen"),
+                unseen.alias("first_seen"),
                 F.lit(True).alias("replayed"),
                 F.lit("").alias("file"),
             )
