@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from lakehouse.chaos.matrix import COMPONENTS, CRASHES, PIPELINE, STACK_FAULTS, Fault, choose
+from lakehouse.chaos.matrix import COMPONENTS, CRASHES, OFF_PATH, PIPELINE, STACK_FAULTS, Fault, choose
 from lakehouse.chaos.workload import ddl, row
 from lakehouse.errors import UsageError
 from lakehouse.silver.faults import POINTS
@@ -22,6 +22,7 @@ def test_the_full_matrix_is_every_component_then_every_crash_point() -> None:
     assert choose(("pipeline@outage", "stack@cycles")) == ["pipeline@outage", "stack@cycles"]
     assert not set(STACK_FAULTS) & set(choose(()))
     assert set(PIPELINE) < set(COMPONENTS) and "postgres" not in PIPELINE
+    assert set(OFF_PATH) < set(COMPONENTS) and not set(OFF_PATH) & {*PIPELINE, "postgres", "minio"}
     with pytest.raises(UsageError, match="--service 'kafak': one of silver, kafka"):
         choose(("kafak",))
 
@@ -41,6 +42,9 @@ def test_a_fault_is_clean_only_if_back_caught_up_ended_as_expected_and_nothing_l
     for field in ("missing", "extra", "different", "quarantined"):
         assert not _done(**{field: 1}).clean, field
     assert not _done(error="the load committed no change").clean
+    # a fault left to the next fault's verify (off the data path) needs no catch-up of its own
+    assert _done(caught_up_s=None, verified=False).clean
+    assert not _done(caught_up_s=None, verified=False, back_s=None).clean
     assert _done().as_dict()["clean"] is True
 
 
