@@ -1,4 +1,4 @@
-"""The short chaos matrix on the session's stack: kill -9 every component once under a steady load
+"""The short chaos matrix on the session's stack: kill -9 every component but silver once under a steady load
 of hard-type changes (TOAST, NaN, 24:00, key changes); each comes back under its supervisor, and
 silver equals the source with nothing quarantined. `lakehouse chaos` runs the same from the CLI."""
 
@@ -18,15 +18,17 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
-#: one fault per component (the crash points are in the full matrix, `lakehouse chaos`; the
-#: spark tier's tests/spark/test_faults.py crashes at every one of them in-process). Those off the
-#: data path first: each is only checked to come back, and the data path's faults after them
+#: one fault per component but silver (the crash points are in the full matrix, `lakehouse chaos`;
+#: the spark tier's tests/spark/test_faults.py crashes at every one of them in-process, and
+#: test_silver.py's rebuild test kills the running silver job with kill -9 mid-load and checks its
+#: restart and catch-up: here it would add 6-7 minutes of a cold restart under load). Those off
+#: the data path first: each is only checked to come back, and the data path's faults after them
 #: verify the whole table, the changes made during theirs included
-SHORT = [*OFF_PATH, *(c for c in COMPONENTS if c not in OFF_PATH)]
+SHORT = [*OFF_PATH, *(c for c in COMPONENTS if c not in (*OFF_PATH, "silver"))]
 
 
 @pytest.mark.timeout(2400)
-def test_every_component_killed_under_load_comes_back_and_loses_nothing(
+def test_each_component_killed_under_load_comes_back_and_loses_nothing(
     stack: Stack, spark: SparkSession
 ) -> None:
     plan = Plan(rate=20, lead_s=5, after_s=5)
