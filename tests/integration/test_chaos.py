@@ -1,6 +1,7 @@
-"""The short chaos matrix on the session's stack: kill -9 every component but silver once under a steady load
-of hard-type changes (TOAST, NaN, 24:00, key changes); each comes back under its supervisor, and
-silver equals the source with nothing quarantined. `lakehouse chaos` runs the same from the CLI."""
+"""The short chaos matrix on the session's stack: kill -9 every component but silver once under
+a steady load of hard-type changes (TOAST, NaN, 24:00, key changes); each comes back under its
+supervisor, and silver equals the source with nothing quarantined. `lakehouse chaos` runs the
+full matrix from the CLI."""
 
 from __future__ import annotations
 

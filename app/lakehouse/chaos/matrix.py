@@ -172,7 +172,8 @@ class Plan:
     lead_s: float = 10.0
     after_s: float = 10.0
     #: generous: a killed silver job restarts a JVM and re-runs its batch cold (about 2 minutes
-    #: on 2 busy cores); this bounds a hang, it does not grade speed (`back_s` measures that)
+    #: on an idle 2-core stack, 3.5-5.5 under the chaos load); this bounds a hang, it does not
+    #: grade speed (`back_s` measures that)
     back_timeout_s: float = 480.0
     #: how long a `<component>@outage` fault keeps the component away
     outage_s: float = 300.0
