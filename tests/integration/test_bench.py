@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jsonschema
 import psycopg
 
+from lakehouse.benchmark.compare import clear_floor, floor_catalog
 from lakehouse.benchmark.run import run
 from lakehouse.benchmark.stats import SCHEMA
 from lakehouse.stack import Stack
@@ -44,3 +49,32 @@ def test_bench_smoke_follows_markers_through_every_hop(stack: Stack, tmp_path: P
     assert batches["phase_seconds_per_batch"]["merge"] > 0
     for png in ("freshness.png", "cdf.png", "hops.png"):
         assert (tmp_path / png).stat().st_size > 10_000
+
+
+def test_floor_job_stops_on_the_launchers_signal(stack: Stack, tmp_path: Path) -> None:
+    """`bench --floor` ends its floor job with SIGTERM; the job must exit, not hang in `spark.stop()`
+    (it did when the signal unwound it from inside a call into Spark, and a Ctrl-C of the benchmark
+    then left it running beside a stopped silver)."""
+    log = tmp_path / "floor.log"
+    sync = floor_catalog(stack)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lakehouse.benchmark.floor"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=stack.service("silver").env(),
+            )
+        deadline = time.monotonic() + 240
+        while "floor job running" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        assert "floor job running" in log.read_text(), log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0, log.read_text()[-3000:]
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        clear_floor(stack, sync)

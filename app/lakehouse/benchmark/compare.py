@@ -8,6 +8,7 @@ silver's freshness as a multiple of the floor's.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -31,13 +32,13 @@ from .run import run, touch_marker
 START_S = 300.0
 
 
-def _catalog(stack: Stack) -> CatalogSync:
+def floor_catalog(stack: Stack) -> CatalogSync:
     sync = CatalogSync(admin_client(stack.s, stack.ctx.secrets), stack.minio.client(), stack.s.bucket, "", [])
     sync.trino.query(f"CREATE SCHEMA IF NOT EXISTS lakehouse.{FLOOR.schema}")
     return sync
 
 
-def _clear(stack: Stack, sync: CatalogSync) -> None:
+def clear_floor(stack: Stack, sync: CatalogSync) -> None:
     """Forget the floor's marker table in Trino and delete everything the floor job wrote."""
     sync.unregister((FLOOR.schema, MARKER_TABLE))
     mc = stack.minio.client()
@@ -70,12 +71,12 @@ def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed:
         raise UsageError("--floor needs the native launcher: it stops silver and starts its own Spark job")
     out_dir.mkdir(parents=True, exist_ok=True)
     silver = stack.service("silver")
-    sync = _catalog(stack)
+    sync = floor_catalog(stack)
     log = out_dir / "floor-job.log"
     silver.stop()
     proc: subprocess.Popen[bytes] | None = None
     try:
-        _clear(stack, sync)
+        clear_floor(stack, sync)
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "lakehouse.benchmark.floor"],
@@ -86,15 +87,20 @@ def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed:
         sync.register((FLOOR.schema, MARKER_TABLE), _wait_for_marker_table(stack, proc, log))
         return run(stack, rate, duration_s, out_dir, seed, target=FLOOR)
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        _clear(stack, sync)
-        silver.start()
+        # a second Ctrl-C while this runs would leave the floor job running and silver stopped
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            clear_floor(stack, sync)
+            silver.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

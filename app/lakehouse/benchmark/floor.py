@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 
 from delta.tables import DeltaTable
@@ -89,7 +90,9 @@ def apply(spark: SparkSession, root: str, records: DataFrame, batch_id: int) -> 
 
 
 def main() -> int:
-    setup = start("floor")
+    stop = threading.Event()  # SIGTERM: the query is stopped between calls into Spark, not unwound
+    # from inside one (which left `spark.stop()` hanging and the job alive after `bench --floor`)
+    setup = start("floor", on_stop=stop.set)
     if setup is None:
         return 2
     s, cfg = setup.settings, setup.cfg
@@ -111,7 +114,9 @@ def main() -> int:
             .start()
         )
         log.info("floor job running: %s → %s", topics_pattern(s), root)
-        query.awaitTermination()
+        while query.isActive and not stop.is_set():
+            query.awaitTermination(1)
+        query.stop()
     finally:
         spark.stop()
     return 0

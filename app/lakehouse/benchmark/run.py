@@ -168,21 +168,27 @@ def run(
         target=_sample, args=(stack, started, rss, files, loader), name="sample", daemon=True
     )
     sampler.start()
-    with psycopg.connect(s_dsn, autocommit=True) as conn:
-        seq = base
-        while loader.is_alive():
-            seq += 1
-            conn.execute(
-                f"UPDATE {s.source_schema}.{MARKER_TABLE} SET seq = %s, written_at = now() WHERE id = 1",
-                (seq,),
-            )
-            now = time.time()
-            committed[seq] = now
-            visible = watchers["trino"].seen.snapshot()
-            newest = max((committed[k] for k in visible if k in committed), default=None)
-            if newest is not None:
-                lag.append((now, now - newest))
-            time.sleep(max(0.0, MARKER_EVERY_S - (time.time() - now)))
+    try:
+        with psycopg.connect(s_dsn, autocommit=True) as conn:
+            seq = base
+            while loader.is_alive():
+                seq += 1
+                conn.execute(
+                    f"UPDATE {s.source_schema}.{MARKER_TABLE} SET seq = %s, written_at = now() WHERE id = 1",
+                    (seq,),
+                )
+                now = time.time()
+                committed[seq] = now
+                visible = watchers["trino"].seen.snapshot()
+                newest = max((committed[k] for k in visible if k in committed), default=None)
+                if newest is not None:
+                    lag.append((now, now - newest))
+                time.sleep(max(0.0, MARKER_EVERY_S - (time.time() - now)))
+    except BaseException:  # Ctrl-C or a failed marker write: the load stops with the run
+        stop.set()
+        for w in watchers.values():
+            w.stop.set()
+        raise
     loader.join()
     sampler.join()
     if "error" in load:
