@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import jsonschema
 import psycopg
 
-from lakehouse.benchmark.compare import clear_floor, floor_catalog
+from lakehouse.benchmark.compare import clear_floor, floor_catalog, start_floor_job, stop_floor_job
 from lakehouse.benchmark.run import run
 from lakehouse.benchmark.stats import SCHEMA
 from lakehouse.stack import Stack
@@ -57,24 +54,16 @@ def test_floor_job_stops_on_the_launchers_signal(stack: Stack, tmp_path: Path) -
     then left it running beside a stopped silver)."""
     log = tmp_path / "floor.log"
     sync = floor_catalog(stack)
-    proc: subprocess.Popen[bytes] | None = None
+    proc = start_floor_job(stack, log)
     try:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "lakehouse.benchmark.floor"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=stack.service("silver").env(),
-            )
         deadline = time.monotonic() + 240
         while "floor job running" not in log.read_text() and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(1)
         assert "floor job running" in log.read_text(), log.read_text()[-3000:]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=90) == 0, log.read_text()[-3000:]
+        assert stop_floor_job(proc, timeout_s=90) == 0, log.read_text()[-3000:]
     finally:
-        if proc is not None and proc.poll() is None:
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
         clear_floor(stack, sync)

@@ -65,6 +65,28 @@ def _wait_for_marker_table(stack: Stack, proc: subprocess.Popen[bytes], log: Pat
     )
 
 
+def start_floor_job(stack: Stack, log: Path) -> subprocess.Popen[bytes]:
+    """The floor job as its own process, with silver's environment, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.benchmark.floor"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=stack.service("silver").env(),
+        )
+
+
+def stop_floor_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int | None:
+    """SIGTERM, as the launchers stop a job; its exit code, or None if it had to be killed."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
 def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int) -> dict[str, Any]:
     """Stop silver, run the floor job under the same load, then put silver back."""
     if stack.s.service_hostnames:
@@ -77,13 +99,7 @@ def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed:
     proc: subprocess.Popen[bytes] | None = None
     try:
         clear_floor(stack, sync)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "lakehouse.benchmark.floor"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=silver.env(),
-            )
+        proc = start_floor_job(stack, log)
         sync.register((FLOOR.schema, MARKER_TABLE), _wait_for_marker_table(stack, proc, log))
         return run(stack, rate, duration_s, out_dir, seed, target=FLOOR)
     finally:
@@ -91,12 +107,7 @@ def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_floor_job(proc)
             clear_floor(stack, sync)
             silver.start()
         finally:
