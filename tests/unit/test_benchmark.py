@@ -8,7 +8,7 @@ import os
 import jsonschema
 import pytest
 
-from lakehouse.benchmark.observe import Seen
+from lakehouse.benchmark.observe import Seen, on_commit
 from lakehouse.benchmark.stats import (
     HOPS,
     SCHEMA,
@@ -80,6 +80,37 @@ def test_seen_is_cumulative() -> None:
     s.upto(2, 11.0)  # older news changes nothing
     s.upto(5, 12.0)
     assert s.snapshot() == {1: 10.0, 2: 10.0, 3: 10.0, 4: 12.0, 5: 12.0}
+
+
+def test_trino_is_asked_after_a_commit_until_it_shows_it_and_seldom_otherwise() -> None:
+    now, version, shown, asked = [0.0], [7], [10], []
+
+    def poll() -> int | None:
+        asked.append(now[0])
+        return shown[0]
+
+    watch = on_commit(poll, lambda: version[0], chase_s=30.0, slow_s=5.0, clock=lambda: now[0])
+
+    def tick(until: float) -> None:
+        while now[0] < until:
+            watch()
+            now[0] += 0.25
+
+    tick(4.0)  # nothing committed: the first answer, then nothing until the slow poll is due
+    assert asked == [0.0]
+    tick(6.0)
+    assert asked == [0.0, 5.0]
+    version[0] = 8  # a commit: Trino is asked at every tick until its answer changes
+    tick(7.0)
+    assert asked[2:] == [6.0, 6.25, 6.5, 6.75]
+    shown[0] = 11
+    tick(8.0)
+    assert asked[6:] == [7.0]  # the new seq seen: back to the slow poll
+    assert watch() == 11
+    version[0] = 9  # a commit that never shows (OPTIMIZE): chased for chase_s, not forever
+    tick(60.0)
+    assert [t for t in asked if 8.0 <= t <= 38.0] == [8.0 + 0.25 * i for i in range(120)]
+    assert [t for t in asked if t > 38.0] == [42.75, 47.75, 52.75, 57.75]
 
 
 def test_lag_is_bounded_unless_it_keeps_growing() -> None:

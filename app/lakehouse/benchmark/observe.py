@@ -7,6 +7,7 @@ half second; marker k has passed a point once that point shows seq >= k.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -17,6 +18,7 @@ from typing import Any
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from ..bronze.reader import read_records
+from ..errors import LakehouseError
 from ..query.client import QueryError, Trino
 
 MARKER_TABLE = "bench_marker"
@@ -141,6 +143,85 @@ def trino_poll(trino: Trino, target: Target = SILVER) -> Callable[[], int | None
         return None if value is None else int(value)
 
     return poll
+
+
+#: after the marker table's log shows a new commit, Trino is asked until its answer changes, at
+#: most this long (its snapshot of a table follows a commit within a second, docs/benchmarks.md)
+CHASE_S = 30.0
+#: and at least this often in any case, so a commit the log watch missed is still seen
+SLOW_POLL_S = 5.0
+
+
+def table_folder(trino: Trino, target: Target) -> tuple[str, str]:
+    """(bucket, folder) of the marker table, from where Trino has it registered."""
+    ddl = str(trino.scalar(f"SHOW CREATE TABLE {target.table}"))
+    found = re.search(r"location = 's3a?://([^/']+)/([^']+)'", ddl)
+    if found is None:
+        raise LakehouseError(f"Trino gives no object-store location for {target.table}:\n{ddl}")
+    return found.group(1), found.group(2).rstrip("/")
+
+
+def delta_head(client: Any, bucket: str, folder: str) -> Callable[[], int]:
+    """The newest commit version of the Delta table in `folder`: its log is listed once, then each
+    call asks only whether the next commit file exists (a HEAD, where a listing would read
+    thousands of names)."""
+    from minio.error import S3Error
+
+    log_dir = f"{folder}/_delta_log/"
+    versions = [
+        int(name[len(log_dir) : len(log_dir) + 20])
+        for name in (o.object_name for o in client.list_objects(bucket, prefix=log_dir))
+        if name.endswith(".json") and name[len(log_dir) : len(log_dir) + 20].isdigit()
+    ]
+    newest = [max(versions, default=-1)]
+
+    def head() -> int:
+        while True:
+            try:
+                client.stat_object(bucket, f"{log_dir}{newest[0] + 1:020d}.json")
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                    return newest[0]
+                raise
+            newest[0] += 1
+
+    return head
+
+
+def on_commit(
+    poll: Callable[[], int | None],
+    newest: Callable[[], int],
+    *,
+    chase_s: float = CHASE_S,
+    slow_s: float = SLOW_POLL_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[], int | None]:
+    """`poll` (a Trino query) only when it can have news: from the moment the table's log shows a
+    new commit until the answer changes (or `chase_s` later), and every `slow_s` otherwise.
+
+    Asking Trino four times a second cost it half a core of this 2-core machine (docs/benchmarks.md,
+    eighteenth round), taken from the silver job being measured; a HEAD on the next commit file costs
+    MinIO almost nothing, and the moment a marker is seen stays as precise as the poll interval.
+    """
+    state = {"version": newest(), "chase_until": 0.0, "asked": -float("inf")}
+    last: list[int | None] = [None]
+
+    def gated() -> int | None:
+        now = clock()
+        version = newest()
+        if version != state["version"]:
+            state["version"], state["chase_until"] = version, now + chase_s
+        if now >= state["chase_until"] and now - state["asked"] < slow_s:
+            return last[0]
+        state["asked"] = now
+        seq = poll()
+        if seq is not None and seq != last[0]:
+            if last[0] is not None:
+                state["chase_until"] = 0.0  # this commit is visible; wait for the next one
+            last[0] = seq
+        return seq
+
+    return gated
 
 
 def silver_commits(trino: Trino, target: Target = SILVER) -> dict[int, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ import psycopg
 from ..bronze.connector import SinkSettings
 from ..errors import LakehouseError
 from ..generator import run as generate
-from ..query.client import QueryError
-from ..query.connect import analyst_client, client_for
+from ..query.client import QueryError, Trino
+from ..query.connect import admin_client, analyst_client, client_for
 from ..stack import Stack
 from . import plots
 from .footprint import machine, tree_cpu_s, tree_rss_mib
@@ -31,9 +32,12 @@ from .observe import (
     Target,
     Watcher,
     bronze_poll,
+    delta_head,
     kafka_poll,
+    on_commit,
     silver_commits,
     silver_counters,
+    table_folder,
     trino_poll,
 )
 from .results import write_json
@@ -43,6 +47,8 @@ MARKER_EVERY_S = 0.5
 WATCH_EVERY_S = 0.25
 DRAIN_S = 300.0
 SAMPLE_EVERY_S = 10.0
+#: data files per table take one Trino query per table: a minute apart, not at every sample
+FILES_EVERY_S = 60.0
 
 
 def touch_marker(stack: Stack) -> None:
@@ -102,6 +108,12 @@ def _cpu(stack: Stack) -> dict[str, float]:
     return out
 
 
+def _trino_watch(stack: Stack, trino: Trino, target: Target) -> Callable[[], int | None]:
+    """The marker as Trino shows it, asked only when the table's Delta log has a new commit."""
+    bucket, folder = table_folder(admin_client(stack.s, stack.ctx.secrets), target)  # analysts may not
+    return on_commit(trino_poll(trino, target), delta_head(stack.minio.client(), bucket, folder))
+
+
 def _sample(
     stack: Stack,
     started: float,
@@ -109,18 +121,22 @@ def _sample(
     files: dict[str, list[tuple[float, int]]],
     loader: threading.Thread,
 ) -> None:
-    """Peak memory per service and data files per table, every SAMPLE_EVERY_S while the load runs.
+    """Peak memory per service every SAMPLE_EVERY_S, data files per table every FILES_EVERY_S,
+    while the load runs.
 
     Its own thread, so the Trino queries it makes never delay the marker's cadence.
     """
+    counted = -FILES_EVERY_S
     while loader.is_alive():
         now = time.time()
         for svc in stack.services:
             pid = svc.pid()
             if pid is not None:
                 rss[svc.name] = max(rss.get(svc.name, 0.0), tree_rss_mib(pid))
-        for table, n in _file_counts(stack).items():
-            files.setdefault(table, []).append((round(now - started, 1), n))
+        if now - started - counted >= FILES_EVERY_S:
+            counted = now - started
+            for table, n in _file_counts(stack).items():
+                files.setdefault(table, []).append((round(counted, 1), n))
         loader.join(timeout=max(0.0, SAMPLE_EVERY_S - (time.time() - now)))
 
 
@@ -138,7 +154,7 @@ def run(
         "bronze": Watcher(
             "bronze", bronze_poll(stack.minio.client(), s.bucket, f"bronze/{topic}/"), WATCH_EVERY_S
         ),
-        "trino": Watcher("trino", trino_poll(trino, target), WATCH_EVERY_S),
+        "trino": Watcher("trino", _trino_watch(stack, trino, target), WATCH_EVERY_S),
     }
     for w in watchers.values():
         w.start()
