@@ -117,6 +117,42 @@ def test_a_job_still_catching_up_is_not_given_a_fix() -> None:
     assert not svc.fix_hint(log).startswith("nothing to fix")  # it died: that is not catching up
 
 
+def test_a_running_stream_that_misses_one_probe_is_still_found_streaming(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A catch-up outlasts `up`'s wait; the job then says it streams. A probe that lands while the
+    job is busy, or between the bronze catch-up and the topics, must not fail `up` on its own."""
+    from lakehouse.errors import ServiceError
+    from lakehouse.services import silver
+    from lakehouse.services.metrics import MetricsReadyService
+
+    def not_ready(self: MetricsReadyService) -> str:
+        raise ServiceError("silver did not become ready.")
+
+    monkeypatch.setattr(MetricsReadyService, "wait_ready", not_ready)
+    monkeypatch.setattr(silver, "STREAMING_PROBE_S", 5.0)
+    svc = SilverService.__new__(SilverService)
+    svc.pid = lambda: 4242  # type: ignore[method-assign]
+    answers = iter([False, False, True])
+    asked: list[str] = []
+
+    def metric_line(line: str) -> bool:
+        asked.append(line)
+        return next(answers)
+
+    svc.metric_line = metric_line  # type: ignore[method-assign]
+    assert svc.wait_ready().startswith("streaming")
+    assert asked == [svc.streaming_line] * 3
+
+    svc.metric_line = lambda line: False  # type: ignore[method-assign]
+    with pytest.raises(ServiceError, match="did not become ready"):  # never streaming: the wait fails
+        svc.wait_ready()
+    svc.metric_line = lambda line: True  # type: ignore[method-assign]
+    svc.pid = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(ServiceError):  # a dead job is not streaming, whatever was last exported
+        svc.wait_ready()
+
+
 def test_an_unreadable_checkpoint_file_is_a_checkpoint_problem() -> None:
     text = f"java.io.FileNotFoundException: {CKPT}/offsets/25 (No such file)\n=== Streaming Query ===\n"
     err = stream_error(text, CKPT)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
+from .. import procs
 from ..errors import ServiceError
 from ..render import render_file
 from .metrics import MetricsReadyService
+
+#: how long `wait_ready` asks whether a job that is not ready yet runs its stream
+STREAMING_PROBE_S = 20.0
 
 
 class SilverService(MetricsReadyService):
@@ -19,11 +23,20 @@ class SilverService(MetricsReadyService):
     def wait_ready(self) -> str:
         """Ready is a first trigger done. A stream whose first batch is a long backlog (a rebuild
         from bronze after `reset-silver`, a long outage) is still running it when the wait ends:
-        that is not a failure, and `up` says so instead of raising."""
+        that is not a failure, and `up` says so instead of raising. One probe may miss a busy
+        job's answer, so it is asked for a while before the wait counts as failed."""
         try:
             return super().wait_ready()
         except ServiceError:
-            if self.pid() is not None and self.metric_line(self.streaming_line):
+            if (
+                procs.wait_until(
+                    lambda: self.metric_line(self.streaming_line),
+                    timeout=STREAMING_PROBE_S,
+                    interval=1.0,
+                    still_running=lambda: self.pid() is not None,
+                )
+                and self.pid() is not None
+            ):
                 return "streaming, still applying its first batch (a backlog): nothing to fix"
             raise
 

@@ -48,7 +48,9 @@ log = logging.getLogger("lakehouse.silver")
 
 READY = Gauge("lakehouse_silver_ready", "1 once the streaming query is active and has run a trigger")
 STREAMING = Gauge(
-    "lakehouse_silver_streaming", "1 while the streaming query is active (its first batch may still run)"
+    "lakehouse_silver_streaming",
+    "1 from the first streaming query's start until the job stops, through the hand-over between a "
+    "bronze catch-up and the topics (its first batch may still run)",
 )
 BATCHES = Counter("lakehouse_silver_batches_total", "micro-batches committed")
 LINES = Counter("lakehouse_silver_bronze_lines_total", "bronze lines read")
@@ -434,12 +436,11 @@ class Stream:
             "silver: %s → silver (epoch %d, checkpoint %s, %s)", what, epoch.n, epoch.checkpoint, trigger
         )
         _STREAMING.set()
-        STREAMING.set(1)
+        STREAMING.set(1)  # cleared by `run` when the job's stream ends, not between its epochs
         try:
             self._follow(query)
         finally:
             _STREAMING.clear()
-            STREAMING.set(0)
         error = query.exception()
         if error is not None:
             text = str(error)
@@ -534,6 +535,7 @@ def run(
     except Stopped:
         log.info("stopped on request")
     finally:
+        STREAMING.set(0)
         status.stop()
 
 
