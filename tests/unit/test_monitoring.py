@@ -176,6 +176,10 @@ def test_one_listing_names_the_silver_tables_and_whether_the_quarantine_is_regis
 
 
 def _poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[Blocked]) -> Readings:
+    return _new_poller(monkeypatch, listed, blocked).poll()
+
+
+def _new_poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[Blocked]) -> Any:
     import psycopg
 
     from lakehouse.monitor.__main__ import Poller
@@ -193,7 +197,8 @@ def _poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[B
     poller = Poller.__new__(Poller)  # no clients: every probe is replaced above
     poller.s, poller.dsn, poller.http, poller.kafka = Settings(), "postgresql://x", None, None
     poller.topics, poller.trino, poller.last = "^cdc\\..+", None, Readings()
-    return poller.poll()
+    poller.trino_read_at = None
+    return poller
 
 
 def test_the_trino_probe_of_a_poll_reads_the_quarantine_per_table(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,6 +209,42 @@ def test_the_trino_probe_of_a_poll_reads_the_quarantine_per_table(monkeypatch: p
     # before the quarantine table is registered there is nothing to count, and it is not asked
     r = _poller(monkeypatch, Registered([], False), blocked)
     assert r.quarantined_by_table == [] and r.quarantine_rows is None and r.probe_ok["trino"]
+
+
+def test_trino_is_asked_every_trino_interval_and_again_at_once_after_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each of the monitor's Trino reads costs Trino about a CPU second: it reads them on its own,
+    longer interval, keeping the last readings between; a failed read is retried on the next poll."""
+    from lakehouse.errors import LakehouseError
+    from lakehouse.monitor.__main__ import trino_due
+    from lakehouse.monitor.probes import Freshness
+
+    assert trino_due(None, 5.0, 30.0) and trino_due(0.0, 30.0, 30.0) and not trino_due(0.0, 29.0, 30.0)
+    poller = _new_poller(monkeypatch, Registered(["movielens.movies"], True), [])
+    asked: list[list[str]] = []
+    answer: list[Any] = [[Freshness("movielens.movies", 7, 100.0)]]
+
+    def freshness(trino: Any, tables: list[str]) -> Any:
+        asked.append(tables)
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return answer[0]
+
+    monkeypatch.setattr(probes, "freshness", freshness)
+    first = poller.poll()
+    assert len(asked) == 1 and first.freshness[0].rows == 7 and first.probe_ok["trino"]
+    answer[0] = [Freshness("movielens.movies", 8, 110.0)]
+    second = poller.poll()  # within the interval: not asked, the last readings stand
+    assert len(asked) == 1 and second.freshness == first.freshness and second.probe_ok["trino"]
+    poller.trino_read_at -= poller.s.monitor_trino_interval_s
+    assert poller.poll().freshness[0].rows == 8 and len(asked) == 2
+    poller.trino_read_at -= poller.s.monitor_trino_interval_s
+    answer[0] = LakehouseError("Trino: query failed")
+    failed = poller.poll()
+    assert len(asked) == 3 and failed.probe_ok["trino"] is False and failed.freshness[0].rows == 8
+    answer[0] = [Freshness("movielens.movies", 9, 120.0)]
+    assert poller.poll().freshness[0].rows == 9 and len(asked) == 4  # retried at once
 
 
 def test_connect_probe_reads_connector_and_task_states() -> None:

@@ -29,6 +29,13 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def trino_due(read_at: float | None, now: float, interval_s: float) -> bool:
+    """Whether a poll asks Trino: the first time, after a failure, or `interval_s` after the last
+    answer. Freshness is exported as an age at scrape time, so a kept reading only ever overstates
+    it, by at most the interval."""
+    return read_at is None or now - read_at >= interval_s
+
+
 class Poller:
     """One pass reads every system; a failing probe keeps its previous readings and is flagged."""
 
@@ -49,6 +56,8 @@ class Poller:
         )
         self.trino = admin_client(s, sec)
         self.last = Readings()
+        #: when Trino last answered all of its probes (monotonic); None: not yet, or it failed since
+        self.trino_read_at: float | None = None
 
     def poll(self) -> Readings:
         r = replace(self.last, probe_ok={})
@@ -71,7 +80,10 @@ class Poller:
         r.trino_up = probes.trino_up(
             self.http, f"http://{self.s.addr('trino')}:{self.s.trino_http_port}/v1/info"
         )
-        if r.trino_up:
+        if not r.trino_up:
+            r.probe_ok["trino"] = False
+            self.trino_read_at = None
+        elif trino_due(self.trino_read_at, time.monotonic(), self.s.monitor_trino_interval_s):
             try:
                 listed = probes.registered(self.trino)
                 r.freshness = probes.freshness(self.trino, listed.silver)
@@ -79,10 +91,12 @@ class Poller:
                     probes.quarantine(self.trino) if listed.quarantine else (None, [])
                 )
                 r.probe_ok["trino"] = True
+                self.trino_read_at = time.monotonic()
             except LakehouseError as exc:
                 self._failed(r, "trino", exc)
-        else:
-            r.probe_ok["trino"] = False
+                self.trino_read_at = None
+        else:  # read less often than the rest: the readings of the last read stand
+            r.probe_ok["trino"] = True
         r.restarts = probes.restarts(self.s.run)
         r.polled_at = time.time()
         self.last = r
