@@ -108,8 +108,8 @@ class Settings(BaseSettings):
         30.0,
         ge=1,
         description="how often the monitor asks Trino for silver's freshness, rows and quarantine "
-        "(seconds): each ask costs Trino about a CPU second, on a 2-core machine a third of a core "
-        "at 10 s",
+        "(seconds): each ask costs Trino about a CPU second (measured idle on 2 cores: 20 % of a core "
+        "at 10 s, 11 % at 30 s)",
     )
 
     @field_validator("silver_crash_at", mode="before")
