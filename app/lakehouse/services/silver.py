@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from .. import procs
 from ..errors import ServiceError
 from ..render import render_file
+from ..silver.expectations import EXPECTATIONS
 from .metrics import MetricsReadyService
 
 #: how long `wait_ready` asks whether a job that is not ready yet runs its stream
@@ -51,6 +52,7 @@ class SilverService(MetricsReadyService):
                 "s3_endpoint": self.s.minio_endpoint,
             },
             "spark_streaming/silver.json": {},
+            EXPECTATIONS: {},
         }
 
     def prepare(self) -> None:
