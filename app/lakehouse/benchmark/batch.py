@@ -68,7 +68,7 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
     """Each batch of `lines_per_batch` lines through `BatchProcessor.process`; per batch its lines,
     seconds, Spark jobs, code compilations and seconds per phase. Writes `batch.json` and
     `batch.png` to `out_dir`."""
-    from ..silver.batch import BatchProcessor, Rules
+    from ..silver.batch import BatchProcessor
     from ..silver.launch import JobSetup
     from ..silver.phases import CompileCounter, JobCounter
     from ..silver.session import build
@@ -78,14 +78,14 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
     if not files:
         raise UsageError(f"{folder}: no .jsonl bronze files")
     setup = JobSetup.load()
-    cfg, s = setup.cfg, setup.settings
+    cfg = setup.cfg
     batches = chunks(_lines(files), lines_per_batch)  # read as they are replayed
     scratch = Path(tempfile.mkdtemp(prefix="lakehouse-bench-batch-"))
     conf = {**setup.conf, "spark.local.dir": str(scratch / "tmp")}
     spark = build("local[2]", conf, setup.jars, "bench-batch")
     rows: list[dict[str, Any]] = []
     try:
-        rules = Rules.from_config(cfg, s.topic_prefix)
+        rules = setup.rules()
         processor = BatchProcessor(spark, Layout(str(scratch / "silver")), rules)
         jobs = JobCounter(spark)
         compilations = CompileCounter(spark)

@@ -170,7 +170,6 @@ def _warm_up(spark: Any, scratch: Path, options: dict[str, Any], progress: Any) 
 def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> dict[str, Any]:
     """A warm-up, then both sources, A B B A …, `repeat` times each; writes `source.json` and
     `source.png`."""
-    from ..silver.batch import Rules
     from ..silver.launch import JobSetup
 
     if stack.s.service_hostnames:
@@ -181,7 +180,7 @@ def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> d
     total_bytes = bronze_bytes(stack)
     records = kafka_records(s.kafka_bootstrap, pattern)
     options = {
-        "rules": Rules.from_config(cfg, s.topic_prefix),
+        "rules": setup.rules(),
         "max_bytes": cfg.max_bytes_per_trigger,
         "max_records": per_trigger(records, total_bytes, cfg.max_bytes_per_trigger),
         "bronze_dirs": f"s3a://{s.bucket}/bronze/{s.topic_prefix}.*/partition=*",

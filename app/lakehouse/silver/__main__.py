@@ -8,7 +8,6 @@ import sys
 from prometheus_client import start_http_server
 
 from ..errors import LakehouseError
-from .batch import Rules
 from .faults import FIRED, Faults
 from .job import KafkaSource, request_stop, run
 from .launch import start
@@ -32,7 +31,7 @@ def main() -> int:
             f"{bucket}/bronze/{s.topic_prefix}.*/partition=*",
             f"{bucket}/_checkpoints/silver",
             Layout(f"{bucket}/silver"),
-            rules=Rules.from_config(cfg, s.topic_prefix),
+            rules=setup.rules(),
             cfg=cfg,
             kafka=kafka if cfg.source == "kafka" else None,
             faults=Faults(s.silver_crash_at, fired=s.state("silver") / FIRED),

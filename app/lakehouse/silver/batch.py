@@ -32,6 +32,8 @@ from . import envelope, toast
 from .config import SilverConfig
 from .contract import decide
 from .debezium import UnsupportedField, column_spec, key_columns, row_fields
+from .expect import ExpectationFailed, Tally, added, analyse, expect, read_tallies, tallies
+from .expectations import Expectations, Rule
 from .faults import Faults
 from .phases import Phases
 from .position import Point, after_point, after_sql, point, position
@@ -42,6 +44,8 @@ from .transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
 MAX_TOAST_PASSES = 8
+#: a row that had TOASTed values to fill when the rules first ran (they are checked after the fill)
+TOASTED = "_toasted"
 #: tables merged at once (each in its own FAIR scheduler pool)
 TABLE_WORKERS = 4
 
@@ -55,17 +59,26 @@ class Rules:
     overrides: Mapping[str, str] = field(default_factory=dict)
     #: silver tables written with Delta deletion vectors (silver.json `deletion.vectors`)
     deletion_vectors: bool = False
+    #: data-quality rules on silver rows (spark_streaming/expectations.yml)
+    expectations: Expectations | None = None
 
     @classmethod
-    def from_config(cls, cfg: SilverConfig, topic_prefix: str) -> Rules:
-        """The job's rules: silver.json's knobs, transactions from `<topic_prefix>.transaction`."""
+    def from_config(
+        cls, cfg: SilverConfig, topic_prefix: str, expectations: Expectations | None = None
+    ) -> Rules:
+        """The job's rules: silver.json's knobs, transactions from `<topic_prefix>.transaction`,
+        and the expectations, if any."""
         return cls(
             f"{topic_prefix}.transaction",
             cfg.transaction_timeout,
             cfg.end_ttl,
             cfg.column_overrides,
             cfg.deletion_vectors,
+            expectations,
         )
+
+    def expectations_of(self, table: str) -> tuple[Rule, ...]:
+        return self.expectations.of(table) if self.expectations is not None else ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,8 @@ class BatchResult:
     max_source_ts: datetime | None = None
     #: the files the batch's lines were read from (bronze objects, held lines' files)
     files: set[str] = field(default_factory=set)
+    #: per table, each expectation's rows checked and failed in this batch
+    expectations: dict[str, list[Tally]] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (phases.py)
 
 
@@ -121,6 +136,9 @@ class TableOutcome:
     written: bool = False
     appended: bool = False
     tombstone_checked: bool = False
+    expectations: list[Tally] = field(default_factory=list)
+    #: rows a `drop` rule refused once their TOASTed values were filled (not in the decode count)
+    dropped_after_fill: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,6 +223,8 @@ class BatchProcessor:
         self._held_state: dict[str, Any] = {"groups": []}  # as stored (store.held_state)
         self._reloaded = False  # held lines came from storage this run: drop duplicates once
         self._tombstoned: set[str] = set()
+        #: (table, silver schema) pairs whose expectations Spark's analyser accepted
+        self._analysed: set[tuple[str, str]] = set()
         #: per tombstoned table, the newest tombstone's position (absent: not known, so check)
         self._newest_tombstone: dict[str, Point] = {}
         #: per table, the blocking snapshot whose reads silver has already made replace the table
@@ -390,6 +410,8 @@ class BatchProcessor:
                     result.appended.append(table)
                 if o.tombstone_checked:
                     result.tombstone_checks.append(table)
+                if o.expectations:
+                    result.expectations[table] = o.expectations
             result.schema_rejections = +result.schema_rejections
             result.max_source_ts = max(
                 (w.max_ts for w in work.values() if w.max_ts is not None), default=None
@@ -563,6 +585,10 @@ class BatchProcessor:
         rows = reduce(DataFrame.unionByName, [project(d, silver, ingested) for d in decoded])
         if cut is not None:
             rows = rows.where(after_point(*cut))
+        rules = self._rules_of(table, silver)
+        source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
+        if rules:  # before the count below: a `drop` failure is counted and quarantined as bad
+            rows = expect(rows, rules)
         rows = rows.cache()
         try:
             with ph("decode"):
@@ -573,7 +599,11 @@ class BatchProcessor:
                     F.count_if(F.col("_op").isin("u", "d")).alias("changes"),
                     F.min(position()).alias("oldest"),
                     F.max(F.when(F.col("_op") == "d", position())).alias("newest_delete"),
+                    *tallies(rules, source_cols),
                 ).collect()[0]
+            if rules:
+                out.expectations = read_tallies(rules, counts)
+                self._stop_on_fail(table, out.expectations)
             if counts["bad"]:
                 errors = raw_lines(rows.where(F.size("_errors") > 0), F.array_join("_errors", "; "), events)
                 out.quarantine.append(
@@ -583,9 +613,15 @@ class BatchProcessor:
             toast_missing = 0
             if counts["toast"]:
                 with ph("toast"):
+                    if rules:
+                        good = good.withColumn(TOASTED, F.size("_unavail") > 0)
                     good, toast_missing = self._fill_toast(
                         table, good=good, silver=silver, keys=silver_keys, events=events, ctx=ctx, out=out
                     )
+                    if rules:
+                        good = self._expect_filled(
+                            table, good, rules=rules, columns=source_cols, events=events, ctx=ctx, out=out
+                        )
             latest = latest_per_key(good, silver_keys)
             if self._may_be_outranked(table, point(counts["oldest"])):
                 # a delete already applied outranks any *older* event for the key (replays cannot
@@ -628,12 +664,63 @@ class BatchProcessor:
                     out.appended = True
                 else:
                     self.store.merge(table, latest, columns, silver_keys)
-            out.applied = int(counts["all"] - counts["bad"]) - toast_missing
+            out.applied = int(counts["all"] - counts["bad"]) - toast_missing - out.dropped_after_fill
             out.written = True
             self.faults.reach("after-merge")
         finally:
             rows.unpersist()
         return out
+
+    def _rules_of(self, table: str, silver: T.StructType) -> tuple[Rule, ...]:
+        """The table's expectations, analysed by Spark against its silver schema once per schema
+        (a bad rule raises ConfigError naming the file, rule and problem: the job stops)."""
+        rules = self.rules.expectations_of(table)
+        if not rules or self.rules.expectations is None:
+            return ()
+        seen = (table, silver.simpleString())
+        if seen not in self._analysed:
+            analyse(self.spark, rules, silver, self.rules.expectations.path)
+            self._analysed.add(seen)
+        return rules
+
+    def _stop_on_fail(self, table: str, results: list[Tally]) -> None:
+        path = str(self.rules.expectations.path) if self.rules.expectations is not None else ""
+        for t in results:
+            if t.rule.action == "fail" and t.failed:
+                raise ExpectationFailed.of(table, t, path)
+
+    def _expect_filled(
+        self,
+        table: str,
+        good: DataFrame,
+        *,
+        rules: tuple[Rule, ...],
+        columns: list[str],
+        events: DataFrame,
+        ctx: Ctx,
+        out: TableOutcome,
+    ) -> DataFrame:
+        """The rules on rows whose TOASTed values were just filled (their placeholders were not
+        their values): counted with the first pass, a `drop` failure quarantined from here."""
+        filled = F.col(TOASTED) & (F.size("_unavail") == 0)
+        good = expect(good, rules, only=filled).localCheckpoint(eager=True)
+        counts = good.agg(
+            F.count_if(filled & (F.size("_errors") > 0)).alias("dropped"), *tallies(rules, columns, filled)
+        ).collect()[0]
+        out.expectations = added(out.expectations, read_tallies(rules, counts))
+        self._stop_on_fail(table, out.expectations)
+        if counts["dropped"]:
+            out.dropped_after_fill = int(counts["dropped"])
+            dropped = good.where(F.size("_errors") > 0)
+            out.quarantine.append(
+                _quarantine_rows(
+                    raw_lines(dropped, F.array_join("_errors", "; "), events),
+                    F.col("_reason"),
+                    ctx.now,
+                    ctx.batch_id,
+                ).localCheckpoint()
+            )
+        return good.where(F.size("_errors") == 0)
 
     def _snapshot_cut(self, table: str, snapshot: Point | None) -> Point | None:
         """A blocking snapshot's reads replace the table: rows older than the snapshot that it does

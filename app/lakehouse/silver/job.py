@@ -64,6 +64,16 @@ TIMEOUTS = Counter(
 )
 TRUNCATES = Counter("lakehouse_silver_truncates_total", "TRUNCATEs applied")
 PENDING = Gauge("lakehouse_silver_pending_events", "events held back until their transaction is complete")
+EXPECT_CHECKED = Counter(
+    "lakehouse_expectation_checked_total",
+    "silver rows an expectation was evaluated on (spark_streaming/expectations.yml)",
+    ["table", "rule", "action"],
+)
+EXPECT_FAILED = Counter(
+    "lakehouse_expectation_failed_total",
+    "silver rows that failed an expectation (warn: kept, drop: quarantined, fail: the stream stopped)",
+    ["table", "rule", "action"],
+)
 DURATION = Gauge("lakehouse_silver_batch_duration_seconds", "wall time of the last micro-batch")
 BATCH_SECONDS = Histogram(
     "lakehouse_silver_batch_seconds",
@@ -214,6 +224,10 @@ def observe(result: BatchResult, seconds: float, jobs: int = 0) -> None:
         REJECTED.labels(table).inc(n)
     for (table, kind), n in result.schema_changes.items():
         SCHEMA_CHANGES.labels(table, kind).inc(n)
+    for table, results in result.expectations.items():
+        for t in results:
+            EXPECT_CHECKED.labels(table, t.rule.name, t.rule.action).inc(t.checked)
+            EXPECT_FAILED.labels(table, t.rule.name, t.rule.action).inc(t.failed)
     INPUT_ROWS.set(result.lines)
     TIMEOUTS.inc(result.timed_out_groups)
     TRUNCATES.inc(result.truncates)

@@ -19,7 +19,9 @@ from ..errors import LakehouseError
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
 from ..versions import Versions
+from .batch import Rules
 from .config import SilverConfig
+from .expectations import Expectations
 from .session import build, jars_in, read_conf, s3_credentials
 
 
@@ -32,6 +34,8 @@ class JobSetup:
     jars: list[str]
     #: the topics bronze is landed from (connect/bronze-sink.json), silver's live source
     topics_regex: str
+    #: spark_streaming/expectations.yml as rendered beside silver.json
+    expectations: Expectations
 
     @classmethod
     def load(cls) -> JobSetup:
@@ -44,7 +48,12 @@ class JobSetup:
             conf=read_conf(s.state("silver") / "spark-defaults.conf"),
             jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
             topics_regex=SinkSettings.of(s).topics_regex,
+            expectations=Expectations.load(s.state("silver") / "expectations.yml", schema=s.source_schema),
         )
+
+    def rules(self) -> Rules:
+        """The batch's rules as the job runs them: silver.json's knobs and the expectations."""
+        return Rules.from_config(self.cfg, self.settings.topic_prefix, self.expectations)
 
     def session(self, app_name: str | None = None, overrides: dict[str, str] | None = None) -> SparkSession:
         """The job's session with the install's S3 credentials (`overrides` win over the job's conf)."""
