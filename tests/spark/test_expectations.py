@@ -191,3 +191,35 @@ def test_in_the_batch_warn_keeps_drop_quarantines_for_replay_and_fail_stops_befo
     again = fixed.process(empty, 3, replay=Replay(MOVIE))
     assert again.replayed == 1 and rows(silver)[3]["title"] == "banned"
     assert quarantine(spark, silver) == []
+
+
+def test_results_are_written_in_one_commit_per_flush_and_a_rerun_batch_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from lakehouse.silver.expect import Tally
+    from lakehouse.silver.results import ExpectationLog
+    from lakehouse.silver.store import Layout, Store
+
+    store = Store(spark, Layout(str(tmp_path / "silver")))
+    at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    results = ExpectationLog(spark, store)
+    assert results.flush() == 0  # nothing left by a batch: no table, no commit
+    results.add(7, at, {"movielens.ratings": [Tally(HALF, 10, 2, '{"rating":3.3}'), Tally(LOW, 10, 0, None)]})
+    results.add(8, at, {"movielens.ratings": [Tally(HALF, 0, 0, None)]})  # nothing checked: no row
+    assert results.flush() == 2
+    # a restarted job re-runs batch 7 (it was not committed) and goes on with 9
+    again = ExpectationLog(spark, store)
+    again.add(7, at, {"movielens.ratings": [Tally(HALF, 10, 2, '{"rating":3.3}')]})
+    again.add(9, at, {"movielens.ratings": [Tally(LOW, 4, 1, '{"rating":0.5}')]})
+    assert again.flush() == 1
+    table = spark.read.format("delta").load(store.layout.expectation_results)
+    got = sorted((r["batch_id"], r["rule"], r["action"], r["passed"], r["failed"]) for r in table.collect())
+    assert got == [
+        (7, "half_steps", "drop", 8, 2),
+        (7, "not_low", "warn", 10, 0),
+        (9, "not_low", "warn", 3, 1),
+    ]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{store.layout.expectation_results}`")
+    assert history.where("operation = 'WRITE'").count() == 2

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .client import QueryError, Trino
-from .names import ANALYTICS, CATALOG, OPS, SILVER, silver_table
+from .names import ANALYTICS, CATALOG, OPS, OPS_TABLES, SILVER, silver_table
 from .views import View, freshness_view
 
 log = logging.getLogger("lakehouse.catalog")
@@ -42,8 +42,8 @@ def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[K
     found: dict[Key, str] = {}
     for schema_dir in _names(lister, bucket, "silver/"):
         base = schema_dir.rstrip("/").rsplit("/", 1)[-1]
-        if base == "_quarantine":
-            candidates = [((OPS, "quarantine"), schema_dir)]
+        if base in OPS_TABLES:
+            candidates = [((OPS, OPS_TABLES[base]), schema_dir)]
         elif base.startswith("_") or not schema_dir.endswith("/"):
             continue
         else:

@@ -6,8 +6,10 @@ from __future__ import annotations
 CATALOG = "lakehouse"
 SILVER = "silver"
 ANALYTICS = "analytics"
-#: operational tables (quarantine): visible to the admin user only
+#: operational tables (quarantine, expectation results): visible to the admin user only
 OPS = "ops"
+#: silver's operational Delta folders (silver/store.py Layout) → their table in OPS
+OPS_TABLES = {"_quarantine": "quarantine", "_expectations": "expectation_results"}
 
 ADMIN_USER = "admin"
 ANALYST_USER = "analyst"

@@ -28,6 +28,7 @@ from .kafka_lines import as_bronze_lines
 from .maintenance import Maintenance
 from .phases import CompileCounter, JobCounter, Phases
 from .replay import Replays
+from .results import ExpectationLog
 from .session import use_checkpoint_manager_for
 from .sources import (
     BRONZE,
@@ -148,8 +149,12 @@ class StatusWriter:
     """Publishes per-table Delta version and row count (metrics + `_state/tables.json`), from a
     background thread at most every STATUS_EVERY_S: off the micro-batch's critical path."""
 
-    def __init__(self, spark: SparkSession, layout: Layout, maintenance: Maintenance) -> None:
+    def __init__(
+        self, spark: SparkSession, layout: Layout, maintenance: Maintenance, results: ExpectationLog
+    ) -> None:
         self.spark, self.layout, self.maintenance = spark, layout, maintenance
+        #: the batches' expectation tallies, written from this thread (silver/results.py)
+        self.results = results
         self.tables: dict[str, dict[str, Any]] = {}
         self.touched: set[str] = set()
         self._lock = threading.Lock()
@@ -163,8 +168,15 @@ class StatusWriter:
         threading.Thread(target=self._loop, name="silver-status", daemon=True).start()
 
     def stop(self) -> None:
-        """The stream ended: no more refreshes (one in flight finishes)."""
+        """The stream ended: no more refreshes (one in flight finishes); the last tallies written."""
         self._stopped.set()
+        self._flush_results()
+
+    def _flush_results(self) -> None:
+        try:
+            self.results.flush()
+        except Exception as exc:  # never stops the stream; the rows are kept for the next round
+            log.warning("writing expectation results failed (%s); retrying in %.0fs", exc, STATUS_EVERY_S)
 
     def _loop(self) -> None:
         self.spark.sparkContext.setLocalProperty("spark.scheduler.pool", "silver-status")
@@ -173,6 +185,7 @@ class StatusWriter:
         except Exception as exc:  # the touched tables follow every round
             log.warning("table status refresh failed (%s)", exc)
         while not self._stopped.wait(STATUS_EVERY_S):
+            self._flush_results()
             with self._lock:
                 tables, self.touched = sorted(self.touched), set()
             if not tables:
@@ -362,6 +375,7 @@ class Stream:
             epoch.ran = True
             self.epochs.save(epoch)
         self.maintenance.touched(result.tables)
+        self.status.results.add(number, datetime.now(UTC), result.expectations)
         self.maintenance.maybe_run(datetime.now(UTC))
         self.status.touch(result.tables)
         self.faults.reach("before-commit")
@@ -506,7 +520,7 @@ def run(
     faults = faults or Faults()
     processor = BatchProcessor(spark, layout, rules, faults)
     maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
-    status = StatusWriter(spark, layout, maintenance)
+    status = StatusWriter(spark, layout, maintenance, ExpectationLog(spark, processor.store))
     with ph("quarantine"):  # exists from the start: dashboards and Trino see 0 rows, not no table
         processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
     with ph("properties"):

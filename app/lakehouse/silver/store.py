@@ -59,6 +59,22 @@ QUARANTINE_SCHEMA = T.StructType(
     ]
 )
 
+#: `ops.expectation_results`: per batch, table and rule, the rows checked and failed (issue 19)
+EXPECTATION_SCHEMA = T.StructType(
+    [
+        T.StructField("batch_id", T.LongType()),
+        T.StructField("checked_at", T.TimestampType()),
+        T.StructField("source_table", T.StringType()),
+        T.StructField("rule", T.StringType()),
+        T.StructField("action", T.StringType()),
+        T.StructField("passed", T.LongType()),
+        T.StructField("failed", T.LongType()),
+        T.StructField(
+            "sample", T.StringType(), True, {"comment": "one failing row as JSON, cut at 2,000 characters"}
+        ),
+    ]
+)
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -73,6 +89,10 @@ class Layout:
     @property
     def quarantine(self) -> str:
         return f"{self.root}/_quarantine"
+
+    @property
+    def expectation_results(self) -> str:
+        return f"{self.root}/_expectations"
 
     @property
     def tombstones(self) -> str:
