@@ -23,6 +23,7 @@ from ..bronze.format import GLOB
 from ..errors import LakehouseError
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
+from .expectations import Expectations
 from .faults import Faults
 from .kafka_lines import as_bronze_lines
 from .maintenance import Maintenance
@@ -69,6 +70,11 @@ EXPECT_CHECKED = Counter(
     "lakehouse_expectation_checked_total",
     "silver rows an expectation was evaluated on (spark_streaming/expectations.yml)",
     ["table", "rule", "action"],
+)
+EXPECT_WARN_RATIO = Gauge(
+    "lakehouse_expectation_warn_ratio",
+    "a warn rule's alert threshold: the share of failing rows over 15 minutes (expectations.yml)",
+    ["table", "rule"],
 )
 EXPECT_FAILED = Counter(
     "lakehouse_expectation_failed_total",
@@ -251,6 +257,16 @@ def observe(result: BatchResult, seconds: float, jobs: int = 0) -> None:
         ts = result.max_source_ts
         ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
         FRESHNESS.set(max(0.0, time.time() - ts.timestamp()))
+
+
+def export_rules(expectations: Expectations | None) -> None:
+    """Every rule's counters from zero (a rate needs the series before its first failure), and
+    each warn rule's threshold for LakehouseExpectationFailing."""
+    for r in expectations.rules if expectations is not None else ():
+        EXPECT_CHECKED.labels(r.table, r.name, r.action)
+        EXPECT_FAILED.labels(r.table, r.name, r.action)
+        if r.action == "warn":
+            EXPECT_WARN_RATIO.labels(r.table, r.name).set(r.warn_ratio)
 
 
 def records_behind(progress: dict[str, Any]) -> float:
@@ -518,6 +534,7 @@ def run(
         epoch = epochs.current()
         guard_checkpoint(spark, epoch, layout)
     faults = faults or Faults()
+    export_rules(rules.expectations)
     processor = BatchProcessor(spark, layout, rules, faults)
     maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
     status = StatusWriter(spark, layout, maintenance, ExpectationLog(spark, processor.store))
