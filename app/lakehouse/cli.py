@@ -360,6 +360,29 @@ def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+@cli.command()
+@_json_option
+def expectations(as_json: bool) -> None:
+    """Data-quality rules on silver (spark_streaming/expectations.yml): rows checked and failed
+    per rule since the results began, and the last failing row."""
+    from .silver.ops import expectation_totals
+
+    out = expectation_totals(_stack())
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        click.echo("no expectations declared (spark_streaming/expectations.yml)")
+    for e in out:
+        share = f"{100 * e['failed'] / e['checked']:.2f} %" if e["checked"] else "-"
+        click.echo(
+            f"{e['table']:<24} {e['rule']:<30} {e['action']:<5} "
+            f"{e['checked']:>10} checked {e['failed']:>8} failed ({share})"
+        )
+        if e["last_failing_row"]:
+            click.echo(f"    last failing row: {e['last_failing_row']}")
+
+
 @cli.command("load-movielens")
 @click.option(
     "--path",

@@ -245,6 +245,47 @@ def quarantine_list(stack: Stack, table: str | None) -> list[dict[str, Any]]:
     ]
 
 
+EXPECTATION_TOTALS_SQL = f"""
+    SELECT source_table, rule, action, sum(passed), sum(failed), max(checked_at),
+           max_by(sample, batch_id) FILTER (WHERE failed > 0)
+    FROM {CATALOG}.{OPS}.expectation_results
+    GROUP BY 1, 2, 3"""
+
+
+def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
+    """Each rule of spark_streaming/expectations.yml with its totals since the results began and
+    its last failing row (through Trino, as the admin). A rule that has checked nothing yet is
+    listed with zeros; LakehouseError when Trino cannot be asked."""
+    from .expectations import EXPECTATIONS, Expectations
+
+    rules = Expectations.load(stack.s.root / EXPECTATIONS, schema=stack.s.source_schema)
+    trino = admin_client(stack.s, stack.ctx.secrets)
+    found: dict[tuple[str, str], list[Any]] = {}
+    written = trino.scalar(  # registered once silver wrote its first results
+        f"SELECT count(*) FROM {CATALOG}.information_schema.tables "
+        f"WHERE table_schema = '{OPS}' AND table_name = 'expectation_results'"
+    )
+    if written:
+        found = {(r[0], r[1]): r for r in trino.query(EXPECTATION_TOTALS_SQL).rows}
+    out = []
+    for r in rules.rules:
+        row = found.get((r.table, r.name))
+        passed, failed = (int(row[3]), int(row[4])) if row else (0, 0)
+        out.append(
+            {
+                "table": r.table,
+                "rule": r.name,
+                "action": r.action,
+                "expr": r.expr,
+                "checked": passed + failed,
+                "failed": failed,
+                "last_checked": str(row[5]) if row and row[5] is not None else None,
+                "last_failing_row": row[6] if row else None,
+            }
+        )
+    return out
+
+
 def _object_key(stack: Stack, path: str) -> str:
     return path.split(f"s3a://{stack.s.bucket}/", 1)[1]
 
