@@ -64,7 +64,7 @@ def _matches(metric: str, exported: set[str]) -> bool:
 
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "by", "rate", "increase", "time", "bool", "on", "or", "and",
-    "unless", "delta", "count", "without",
+    "unless", "delta", "count", "without", "clamp_min",
 }  # fmt: skip
 
 
