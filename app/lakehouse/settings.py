@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     monitor_interval_s: float = Field(
         10.0, ge=1, description="how often the monitor reads slots, connectors, lag and restarts (seconds)"
     )
+    expectations_file: Path | None = Field(
+        None,
+        description="data-quality rules on silver rows (default: spark_streaming/expectations.yml in "
+        "the checkout)",
+    )
     monitor_trino_interval_s: float = Field(
         30.0,
         ge=1,
@@ -112,7 +117,7 @@ class Settings(BaseSettings):
         "at 10 s, 11 % at 30 s)",
     )
 
-    @field_validator("silver_crash_at", mode="before")
+    @field_validator("silver_crash_at", "expectations_file", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if value == "" else value
@@ -141,6 +146,11 @@ class Settings(BaseSettings):
 
     def state(self, service: str) -> Path:
         return self.home / service
+
+    @property
+    def expectations(self) -> Path:
+        """The expectations file silver is started with (`up` copies it beside silver.json)."""
+        return self.expectations_file or self.root / "spark_streaming" / "expectations.yml"
 
     @property
     def logs(self) -> Path:

@@ -31,7 +31,7 @@ from .services.superset import SupersetService
 from .services.trino import TrinoService
 from .services.web import WebService
 from .settings import Settings, load_settings
-from .silver.expectations import EXPECTATIONS, Expectations
+from .silver.expectations import Expectations
 from .superset_api import ADMIN_USER as ADMIN_USER_SUPERSET
 from .superset_api import DASHBOARD_SLUG
 from .versions import Versions
@@ -91,7 +91,7 @@ class Stack:
         for service in self.services:
             for rel, values in service.templates().items():
                 render_file(root / rel, values)
-        Expectations.load(root / EXPECTATIONS, schema=self.s.source_schema)
+        Expectations.load(self.s.expectations, schema=self.s.source_schema)
 
     def up(self) -> None:
         """Check every config, fetch missing artifacts, then start services in order."""

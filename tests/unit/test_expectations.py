@@ -91,3 +91,16 @@ def test_preflight_refuses_a_table_outside_the_captured_schema(tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"other.ratings: not in the captured schema 'movielens'"):
         Expectations.load(path, schema="movielens")
     assert Expectations.load(SHIPPED, schema="movielens").rules
+
+
+def test_the_rules_file_is_the_checkouts_unless_a_setting_names_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lakehouse.settings import load_settings
+
+    monkeypatch.setenv("LAKEHOUSE_EXPECTATIONS_FILE", "")  # as .env.example has it: the default
+    s = load_settings()
+    assert s.expectations == s.root / "spark_streaming" / "expectations.yml"
+    mine = tmp_path / "rules.yml"
+    monkeypatch.setenv("LAKEHOUSE_EXPECTATIONS_FILE", str(mine))
+    assert load_settings().expectations == mine

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from .. import procs
 from ..errors import ServiceError
 from ..render import render_file
-from ..silver.expectations import EXPECTATIONS
+from ..silver.expectations import RENDERED
 from .metrics import MetricsReadyService
 
 #: how long `wait_ready` asks whether a job that is not ready yet runs its stream
@@ -52,13 +52,14 @@ class SilverService(MetricsReadyService):
                 "s3_endpoint": self.s.minio_endpoint,
             },
             "spark_streaming/silver.json": {},
-            EXPECTATIONS: {},
         }
 
     def prepare(self) -> None:
         (self.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         for rel, values in self.templates().items():
             (self.data_dir / rel.rsplit("/", 1)[1]).write_text(render_file(self.s.root / rel, values))
+        # the rules as checked by `up`'s preflight, under the one name the job reads
+        (self.data_dir / RENDERED).write_text(self.s.expectations.read_text())
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "lakehouse.silver"]

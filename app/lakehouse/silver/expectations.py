@@ -17,8 +17,9 @@ import yaml
 
 from ..errors import ConfigError
 
-#: the reviewed rules file, relative to the repository (rendered beside silver.json at `up`)
-EXPECTATIONS = "spark_streaming/expectations.yml"
+#: the rules file's name beside silver.json in the job's state dir (Settings.expectations is
+#: the file `up` copies there: spark_streaming/expectations.yml unless LAKEHOUSE_EXPECTATIONS_FILE)
+RENDERED = "expectations.yml"
 ACTIONS = ("warn", "drop", "fail")
 #: the default share of failing rows above which a `warn` rule's alert fires
 WARN_RATIO = 0.01

@@ -21,7 +21,7 @@ from ..settings import Settings, load_settings
 from ..versions import Versions
 from .batch import Rules
 from .config import SilverConfig
-from .expectations import Expectations
+from .expectations import RENDERED, Expectations
 from .session import build, jars_in, read_conf, s3_credentials
 
 
@@ -48,7 +48,7 @@ class JobSetup:
             conf=read_conf(s.state("silver") / "spark-defaults.conf"),
             jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
             topics_regex=SinkSettings.of(s).topics_regex,
-            expectations=Expectations.load(s.state("silver") / "expectations.yml", schema=s.source_schema),
+            expectations=Expectations.load(s.state("silver") / RENDERED, schema=s.source_schema),
         )
 
     def rules(self) -> Rules:

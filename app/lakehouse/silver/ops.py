@@ -256,9 +256,12 @@ def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
     """Each rule of spark_streaming/expectations.yml with its totals since the results began and
     its last failing row (through Trino, as the admin). A rule that has checked nothing yet is
     listed with zeros; LakehouseError when Trino cannot be asked."""
-    from .expectations import EXPECTATIONS, Expectations
+    from .expectations import RENDERED, Expectations
 
-    rules = Expectations.load(stack.s.root / EXPECTATIONS, schema=stack.s.source_schema)
+    # the rules the running job was started with
+    rendered = stack.s.state("silver") / RENDERED
+    path = rendered if rendered.exists() else stack.s.expectations
+    rules = Expectations.load(path, schema=stack.s.source_schema)
     trino = admin_client(stack.s, stack.ctx.secrets)
     found: dict[tuple[str, str], list[Any]] = {}
     written = trino.scalar(  # registered once silver wrote its first results
