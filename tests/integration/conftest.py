@@ -4,15 +4,19 @@ the MovieLens sample loaded into it once, by the tests that ask for it (any orde
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from lakehouse.artifacts import install
 from lakehouse.movielens import Loaded, default_path, load
+from lakehouse.paths import repo_root
 from lakehouse.scratch import scratch_stack
 from lakehouse.silver.ops import spark_for
 from lakehouse.stack import Stack
@@ -35,24 +39,54 @@ PREEXISTING = "preexisting"
 PREEXISTING_ROWS = 500
 
 
+#: a table only test_expectations writes, with a rule of each action (beside the shipped rules)
+PROBE = "expect_probe"
+PROBE_RULES = f"""
+movielens.{PROBE}:
+  - name: v_not_negative
+    expr: v >= 0
+    action: warn
+    warn_ratio: 0.1
+  - name: v_not_13
+    expr: v <> 13
+    action: drop
+  - name: v_below_1000
+    expr: v < 1000
+    action: fail
+"""
+
+
+def probe_rules(root: Path, with_fail: bool = True) -> str:
+    """The shipped expectations with the probe table's rules after them."""
+    probe = PROBE_RULES if with_fail else PROBE_RULES.split("  - name: v_below_1000", maxsplit=1)[0]
+    return (root / "spark_streaming" / "expectations.yml").read_text() + probe
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    with scratch_stack(PORT_OFFSET, prefix="lakehouse-test-") as stack:
-        stack.preflight()
-        install(stack.s, stack.ctx.versions, only=("postgres",))
-        stack.postgres.start()
-        with source(stack) as conn:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {stack.s.source_schema}.{PREEXISTING} "
-                "(id int PRIMARY KEY, label text NOT NULL, amount numeric(12,2), seen_at timestamptz)"
-            )
-            conn.execute(
-                f"INSERT INTO {stack.s.source_schema}.{PREEXISTING} "
-                "SELECT g, 'row ' || g, g * 1.25, timestamptz '2026-01-01' + g * interval '1 minute' "
-                f"FROM generate_series(1, {PREEXISTING_ROWS}) g ON CONFLICT DO NOTHING"
-            )
-        stack.up()
-        yield stack
+    rules = Path(tempfile.mkdtemp(prefix="lakehouse-test-rules-")) / "expectations.yml"
+    rules.write_text(probe_rules(repo_root()))
+    os.environ["LAKEHOUSE_EXPECTATIONS_FILE"] = str(rules)
+    try:
+        with scratch_stack(PORT_OFFSET, prefix="lakehouse-test-") as stack:
+            stack.preflight()
+            install(stack.s, stack.ctx.versions, only=("postgres",))
+            stack.postgres.start()
+            with source(stack) as conn:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {stack.s.source_schema}.{PREEXISTING} "
+                    "(id int PRIMARY KEY, label text NOT NULL, amount numeric(12,2), seen_at timestamptz)"
+                )
+                conn.execute(
+                    f"INSERT INTO {stack.s.source_schema}.{PREEXISTING} "
+                    "SELECT g, 'row ' || g, g * 1.25, timestamptz '2026-01-01' + g * interval '1 minute' "
+                    f"FROM generate_series(1, {PREEXISTING_ROWS}) g ON CONFLICT DO NOTHING"
+                )
+            stack.up()
+            yield stack
+    finally:
+        os.environ.pop("LAKEHOUSE_EXPECTATIONS_FILE", None)
+        shutil.rmtree(rules.parent, ignore_errors=True)
 
 
 @dataclass(frozen=True)

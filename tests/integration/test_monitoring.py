@@ -36,6 +36,10 @@ REQUIRED = {
     "lakehouse_silver_table_version",
     "lakehouse_silver_table_files",
     "lakehouse_trino_up",
+    # data-quality expectations (spark_streaming/expectations.yml), from zero at silver's start
+    "lakehouse_expectation_checked_total",
+    "lakehouse_expectation_failed_total",
+    "lakehouse_expectation_warn_ratio",
     # JMX exporter javaagent in Connect (Debezium) and the broker
     "debezium_postgres_streaming_behind_source_seconds",
     "debezium_postgres_streaming_queueremainingcapacity",
