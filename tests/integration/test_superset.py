@@ -30,6 +30,7 @@ CHARTS = {
     "Rating distribution",
     "Freshness per table",
     "Ratings in silver",
+    "Data quality (last 24 h)",
 }
 
 
@@ -59,6 +60,10 @@ def test_dashboard_exists_and_every_chart_query_answers_from_trino(stack: Stack)
     tables = {r["table_name"] for r in rows["Freshness per table"]}
     assert {"movies", "ratings", "pipeline_heartbeat"} <= tables
     assert len(rows["Ratings per minute"]) >= 1  # at least the minute of the rating above
+    # the expectations checked the sample's ratings (its load is within the day), none failing
+    quality = {(r["source_table"], r["rule"]): r for r in rows["Data quality (last 24 h)"]}
+    ratings = quality[("movielens.ratings", "rating_in_half_steps")]
+    assert ratings["checked"] > 90_000 and ratings["failed"] == 0
 
 
 def _open_dashboard(driver: Any, stack: Stack, every_chart: bool = True) -> float:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..render import render_file
-from .names import ANALYTICS, CATALOG, SILVER
+from .names import ANALYTICS, CATALOG, OPS, SILVER
 
 FRESHNESS = "pipeline_freshness"
 
@@ -22,7 +22,7 @@ class View:
 
 
 def load_views(directory: Path) -> list[View]:
-    values = {"catalog": CATALOG, "silver": SILVER, "analytics": ANALYTICS}
+    values = {"catalog": CATALOG, "silver": SILVER, "analytics": ANALYTICS, "ops": OPS}
     return [View(f.stem, render_file(f, values)) for f in sorted(directory.glob("*.sql"))]
 
 

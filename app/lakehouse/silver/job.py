@@ -44,7 +44,7 @@ from .sources import (
     raised,
     starting_offsets,
 )
-from .store import QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, write_text
+from .store import EXPECTATION_SCHEMA, QUARANTINE_SCHEMA, SOURCE_PROPERTY, Layout, hadoop_path, write_text
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -538,8 +538,9 @@ def run(
     processor = BatchProcessor(spark, layout, rules, faults)
     maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
     status = StatusWriter(spark, layout, maintenance, ExpectationLog(spark, processor.store))
-    with ph("quarantine"):  # exists from the start: dashboards and Trino see 0 rows, not no table
+    with ph("quarantine"):  # exist from the start: dashboards and Trino see 0 rows, not no table
         processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
+        processor.store.ensure(layout.expectation_results, EXPECTATION_SCHEMA)
     with ph("properties"):
         for path in processor.store.ensure_properties(maintenance.table_paths()):
             log.info("table properties (change data feed, deletion vectors) set on %s", path)
