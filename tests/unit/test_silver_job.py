@@ -229,3 +229,21 @@ def test_records_behind_sums_the_kafka_sources_partitions() -> None:
     files = {"description": "FileStreamSource[s3a://lakehouse/bronze/…]", "endOffset": {"logOffset": 3}}
     assert records_behind({"sources": [files]}) == 0.0
     assert records_behind({}) == 0.0
+
+
+def test_an_expectation_that_stops_silver_is_named_and_reset_is_never_advised() -> None:
+    """A `fail` rule's stop and a rule Spark refuses both point at the rule, never at a reset."""
+    from lakehouse.silver.expect import ExpectationFailed, Tally
+    from lakehouse.silver.expectations import Rule
+
+    rule = Rule("movielens.ratings", "positive_user", "user_id > 0", "fail", 0.01)
+    failed = ExpectationFailed.of("movielens.ratings", Tally(rule, 40, 1, '{"user_id":-3}'), "rules.yml")
+    assert "'positive_user' (action fail) failed on 1 of 40" in str(failed) and "user_id" in str(failed)
+    text = f"{BATCH_FAILURE}\nERROR lakehouse.silver a micro-batch failed (ExpectationFailed: {failed})"
+    hint = SilverService.fix_hint(None, text)  # type: ignore[arg-type]
+    assert "`fail` expectation" in hint and "reset-silver" not in hint
+    refused = (
+        "ERROR lakehouse.silver /src/spark_streaming/expectations.yml: movielens.ratings (r): not a boolean"
+    )
+    hint = SilverService.fix_hint(None, refused)  # type: ignore[arg-type]
+    assert hint.startswith("fix the rule") and "reset-silver" not in hint

@@ -67,6 +67,14 @@ class SilverService(MetricsReadyService):
     def fix_hint(self, log: str) -> str:
         if "CheckpointError" in log or "the streaming checkpoint" in log:
             return "see the checkpoint message above (only then: `lakehouse reset-silver` rebuilds silver)"
+        if "(action fail) failed on" in log:
+            return (
+                "a `fail` expectation stopped the stream (the message above names the rule and a "
+                "row): change the rule in the expectations file or correct the source row, then "
+                "`lakehouse up`; nothing of the batch was written"
+            )
+        if "ERROR lakehouse.silver" in log and ".yml: " in log and "expectations" in log:
+            return "fix the rule the message above names in the expectations file, then `lakehouse up`"
         if "a micro-batch failed" in log:
             return "a micro-batch raised an error (traceback above); the job re-runs it when restarted"
         if "lakehouse.silver batch " in log and self.pid() is not None:

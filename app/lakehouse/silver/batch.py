@@ -671,6 +671,15 @@ class BatchProcessor:
             rows.unpersist()
         return out
 
+    def check_expectations(self) -> None:
+        """At the job's start: Spark's analyser on the rules of every table silver already has, so
+        a bad rule stops the start (and `up` names it) instead of the first batch that meets it.
+        A table silver does not have yet is checked when its first events create it."""
+        for table in sorted(self.rules.expectations.tables if self.rules.expectations else ()):
+            silver, _ = self._schema(table)
+            if silver is not None:
+                self._rules_of(table, silver)
+
     def _rules_of(self, table: str, silver: T.StructType) -> tuple[Rule, ...]:
         """The table's expectations, analysed by Spark against its silver schema once per schema
         (a bad rule raises ConfigError naming the file, rule and problem: the job stops)."""

@@ -544,6 +544,8 @@ def run(
     with ph("properties"):
         for path in processor.store.ensure_properties(maintenance.table_paths()):
             log.info("table properties (change data feed, deletion vectors) set on %s", path)
+    with ph("expectations"):
+        processor.check_expectations()
     status.start()
     log.info("started (%s)", " ".join(f"{k} {v:.2f}s" for k, v in ph.seconds.items()))
     stream = Stream(

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 
 from pyspark.sql import SparkSession
@@ -48,7 +48,10 @@ class JobSetup:
             conf=read_conf(s.state("silver") / "spark-defaults.conf"),
             jars=jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))),
             topics_regex=SinkSettings.of(s).topics_regex,
-            expectations=Expectations.load(s.state("silver") / RENDERED, schema=s.source_schema),
+            # read from the copy `up` made; messages name the file a user edits
+            expectations=replace(
+                Expectations.load(s.state("silver") / RENDERED, schema=s.source_schema), path=s.expectations
+            ),
         )
 
     def rules(self) -> Rules:
