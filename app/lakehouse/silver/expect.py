@@ -88,8 +88,11 @@ def tallies(rules: Iterable[Rule], columns: Iterable[str], only: Column | None =
     """Aggregates over `expect`'s output, to join a table's one aggregation of the batch: the rows
     checked (`checked`), and per rule the failing rows (`fail:<name>`) and a sample of one
     (`sample:<name>`, JSON of `columns`). With `only`, over those rows alone."""
+    rules = tuple(rules)
+    if not rules:
+        return []
     within = F.col(CHECKED) if only is None else F.col(CHECKED) & only
-    row = F.substring(F.to_json(F.struct(*columns)), 1, SAMPLE_CHARS)
+    row = F.substring(F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns])), 1, SAMPLE_CHARS)
     out: list[Column] = [F.count_if(within).alias("checked")]
     for r in rules:
         hit = within & F.array_contains(FAILED, r.name)
@@ -133,6 +136,7 @@ class ExpectationFailed(LakehouseError):
     def of(cls, table: str, tally: Tally, path: str) -> ExpectationFailed:
         return cls(
             f"{table}: expectation {tally.rule.name!r} (action fail) failed on {tally.failed} of "
-            f"{tally.checked} row(s), e.g. {tally.sample}. Nothing of this batch was written; the job "
+            f"{tally.checked} row(s), e.g. {tally.sample}. The table was not written and the batch "
+            f"not committed (other tables' writes of it are applied again, idempotently): the job "
             f"stops here on every restart until the rule in {path} or the source row changes."
         )
