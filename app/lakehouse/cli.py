@@ -364,7 +364,7 @@ def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
 @_json_option
 def expectations(as_json: bool) -> None:
     """Data-quality rules on silver (spark_streaming/expectations.yml): rows checked and failed
-    per rule since the results began, and the last failing row."""
+    per rule since the results began, and the last failing row; cross-table rules run now."""
     from .silver.ops import expectation_totals
 
     out = expectation_totals(_stack())
@@ -374,6 +374,12 @@ def expectations(as_json: bool) -> None:
     if not out:
         click.echo("no expectations declared (spark_streaming/expectations.yml)")
     for e in out:
+        if e["action"] == "cross_table":
+            found = f"{e['failing']:>8} failing now" if e["error"] is None else f"did not run: {e['error']}"
+            click.echo(f"{e['table']:<24} {e['rule']:<30} cross-table {found}")
+            if e["last_failing_row"]:
+                click.echo(f"    a failing row: {e['last_failing_row']}")
+            continue
         share = f"{100 * e['failed'] / e['checked']:.2f} %" if e["checked"] else "-"
         click.echo(
             f"{e['table']:<24} {e['rule']:<30} {e['action']:<5} "

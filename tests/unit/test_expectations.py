@@ -104,3 +104,41 @@ def test_the_rules_file_is_the_checkouts_unless_a_setting_names_another(
     mine = tmp_path / "rules.yml"
     monkeypatch.setenv("LAKEHOUSE_EXPECTATIONS_FILE", str(mine))
     assert load_settings().expectations == mine
+
+
+CROSS = "cross_table:\n  - name: rating_movie_exists\n    table: movielens.ratings\n"
+
+
+def test_cross_table_rules_load_beside_the_per_row_rules_with_their_interval() -> None:
+    from lakehouse.query.checks import statements
+
+    e = Expectations.load(SHIPPED, MOVIELENS)
+    (rule,) = e.cross
+    assert (rule.table, rule.name, rule.every_s) == ("movielens.ratings", "rating_movie_exists", 300.0)
+    count, sample = statements(rule)
+    assert "lakehouse.silver.ratings" in count and "lakehouse.silver.movies" in count
+    assert count.startswith("SELECT count(*) FROM (") and sample.endswith("LIMIT 1")
+    assert "cross_table" not in e.tables  # not a table: the batch never sees it
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("    every_s: 300\n", "missing rows"),
+        ("    rows: DELETE FROM silver.ratings\n", "rows must be a SELECT"),
+        ("    rows: SELECT 1; SELECT 2\n", "without ';'"),
+        ("    rows: SELECT 1\n    every_s: 5\n", "at least 30"),
+        ("    rows: SELECT 1\n    action: warn\n", "unknown key(s) action"),
+    ],
+)
+def test_a_bad_cross_table_rule_is_refused_naming_it(tmp_path: Path, body: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=r"cross_table\[0\] \(rating_movie_exists\): .*") as err:
+        _load(tmp_path, CROSS + body)
+    assert problem in str(err.value)
+
+
+def test_a_cross_table_rule_on_an_unknown_table_or_declared_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown table"):
+        _load(tmp_path, CROSS.replace("movielens.ratings", "movielens.nope") + "    rows: SELECT 1\n")
+    with pytest.raises(ConfigError, match="declared twice"):
+        _load(tmp_path, CROSS + "    rows: SELECT 1\n" + CROSS.split("\n", 1)[1] + "    rows: SELECT 2\n")

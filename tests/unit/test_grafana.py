@@ -156,3 +156,35 @@ def test_grafana_alert_rules_are_twins_of_the_prometheus_rules() -> None:
         assert rule["labels"] == p["labels"], name
         assert {k: v for k, v in rule["annotations"].items() if not k.startswith("__")} == p["annotations"]
         assert rule["annotations"]["__dashboardUid__"] == _dashboard()["uid"]
+
+
+def _firing_values(expr: str) -> list[float]:
+    """Values the PromQL returns while it fires, from each comparison with a number in it (a
+    series passes `x > N` with a value above N, `x == N` with N)."""
+    out = []
+    for op, n in re.findall(r"(==|>=|>)\s*([0-9.]+)\b", expr):
+        out.append(float(n) + (1 if op == ">" else 0))
+    return out
+
+
+def _accepts(evaluator: dict[str, Any], value: float) -> bool:
+    kind, params = evaluator["type"], evaluator["params"]
+    return {
+        "gt": lambda: value > params[0],
+        "lt": lambda: value < params[0],
+        "outside_range": lambda: value < params[0] or value > params[1],
+        "within_range": lambda: params[0] < value < params[1],
+    }[kind]()
+
+
+def test_grafana_twins_fire_on_the_values_their_query_returns_while_firing() -> None:
+    """A Grafana threshold of `> 0` never fires on `up == 0`: its series' value is 0."""
+    (group,) = _yaml(GRAFANA / "provisioning" / "alerting" / "lakehouse.yml")["groups"]
+    checked = 0
+    for rule in group["rules"]:
+        data = {d["refId"]: d for d in rule["data"]}
+        (condition,) = data["C"]["model"]["conditions"]
+        for value in _firing_values(data["A"]["model"]["expr"]):
+            assert _accepts(condition["evaluator"], value), (rule["title"], value)
+            checked += 1
+    assert checked >= len(group["rules"]) - 1  # every rule but the ratio-over-ratio one has a number

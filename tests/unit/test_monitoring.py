@@ -4,6 +4,7 @@ Alertmanager config (promtool/amtool), every rule's firing and resolving case, m
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -198,6 +199,8 @@ def _new_poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: li
     poller.s, poller.dsn, poller.http, poller.kafka = Settings(), "postgresql://x", None, None
     poller.topics, poller.trino, poller.last = "^cdc\\..+", None, Readings()
     poller.trino_read_at = None
+    poller.cross, poller.cross_file, poller.cross_run_at = (), None, {}
+    monkeypatch.setattr(type(poller), "cross_rules", lambda self: self.cross)
     return poller
 
 
@@ -245,6 +248,71 @@ def test_trino_is_asked_every_trino_interval_and_again_at_once_after_a_failure(
     assert len(asked) == 3 and failed.probe_ok["trino"] is False and failed.freshness[0].rows == 8
     answer[0] = [Freshness("movielens.movies", 9, 120.0)]
     assert poller.poll().freshness[0].rows == 9 and len(asked) == 4  # retried at once
+
+
+def test_cross_table_rules_run_every_every_s_and_their_results_become_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakehouse.query import checks
+    from lakehouse.query.checks import CrossResult
+    from lakehouse.silver.expectations import CrossRule
+
+    poller = _new_poller(monkeypatch, Registered(["ratings"], True), [])
+    ok = CrossRule("movielens.ratings", "rating_movie_exists", "SELECT 1", 300.0)
+    broken = CrossRule("movielens.tags", "tag_movie_exists", "SELECT nope", 60.0)
+    poller.cross = (ok, broken)
+    ran: list[str] = []
+    found = {ok.name: 2}
+
+    def run(trino: Any, rule: CrossRule, *, sample: bool = True) -> CrossResult:
+        ran.append(rule.name)
+        if rule is broken:
+            return CrossResult(rule, None, error="Trino: column 'nope' cannot be resolved")
+        return CrossResult(rule, found[rule.name])
+
+    monkeypatch.setattr(checks, "run", run)
+    r = poller.poll()
+    assert ran == [ok.name, broken.name]
+    series = _scrape(r)
+    labels = '{rule="rating_movie_exists",table="movielens.ratings"}'
+    assert series[f"lakehouse_expectation_cross_failing_rows{labels}"] == 2.0
+    assert series[f"lakehouse_expectation_cross_last_run_failed{labels}"] == 0.0
+    tags = '{rule="tag_movie_exists",table="movielens.tags"}'
+    assert series[f"lakehouse_expectation_cross_last_run_failed{tags}"] == 1.0
+    assert f"lakehouse_expectation_cross_failing_rows{tags}" not in series
+
+    found[ok.name] = 0
+    poller.trino_read_at = None  # Trino is read again, but neither rule is due: results stand
+    assert _scrape(poller.poll())[f"lakehouse_expectation_cross_failing_rows{labels}"] == 2.0
+    assert len(ran) == 2
+    poller.cross_run_at[broken.name] -= 60.0
+    poller.trino_read_at = None
+    poller.poll()
+    assert ran[2:] == [broken.name]  # its own every_s; the other waits for its 300 s
+    poller.cross_run_at[ok.name] -= 300.0
+    poller.trino_read_at = None
+    assert _scrape(poller.poll())[f"lakehouse_expectation_cross_failing_rows{labels}"] == 0.0
+
+
+def test_the_monitor_reloads_cross_table_rules_when_their_file_changes(tmp_path: Path) -> None:
+    from lakehouse.monitor.__main__ import Poller
+
+    rules = tmp_path / "expectations.yml"
+    cross = (
+        "cross_table:\n  - name: {}\n    table: movielens.ratings\n"
+        "    rows: SELECT * FROM {{{{silver}}}}.ratings\n"
+    )
+    rules.write_text(cross.format("first"))
+    poller = Poller.__new__(Poller)
+    poller.s = Settings(home=tmp_path / "home", expectations_file=rules)
+    poller.cross, poller.cross_file, poller.cross_run_at = (), None, {}
+    assert [r.name for r in poller.cross_rules()] == ["first"]
+    rules.write_text(cross.format("second"))
+    os.utime(rules, (1.0, 1.0))
+    assert [r.name for r in poller.cross_rules()] == ["second"]
+    rules.write_text("cross_table: [nonsense]\n")  # refused: the rules read before stay
+    os.utime(rules, (2.0, 2.0))
+    assert [r.name for r in poller.cross_rules()] == ["second"]
 
 
 def test_connect_probe_reads_connector_and_task_states() -> None:

@@ -16,9 +16,11 @@ from prometheus_client import REGISTRY, start_http_server
 
 from ..bronze.connector import SinkSettings
 from ..errors import LakehouseError
+from ..query import checks
 from ..query.connect import admin_client
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
+from ..silver.expectations import CrossRule, Expectations, in_force
 from . import probes
 from .exporter import Readings, ReadingsCollector
 
@@ -58,6 +60,42 @@ class Poller:
         self.last = Readings()
         #: when Trino last answered all of its probes (monotonic); None: not yet, or it failed since
         self.trino_read_at: float | None = None
+        #: the cross-table expectations, reloaded when their file changes; rule → last run (monotonic)
+        self.cross: tuple[CrossRule, ...] = ()
+        self.cross_file: tuple[str, float] | None = None
+        self.cross_run_at: dict[str, float] = {}
+
+    def cross_rules(self) -> tuple[CrossRule, ...]:
+        """The cross-table rules of the file silver runs with; a file `up` would refuse (it was
+        edited since) keeps the rules read before, and says so in the log."""
+        path = in_force(self.s)
+        try:
+            stamp = (str(path), path.stat().st_mtime)
+        except OSError:
+            return self.cross
+        if stamp != self.cross_file:
+            self.cross_file = stamp
+            try:
+                self.cross = Expectations.load(path, schema=self.s.source_schema).cross
+            except LakehouseError as exc:
+                log.warning("cross-table expectations not reloaded: %s", exc)
+            names = {r.name for r in self.cross}
+            self.cross_run_at = {k: v for k, v in self.cross_run_at.items() if k in names}
+        return self.cross
+
+    def check_cross(self, r: Readings) -> None:
+        """Run the cross-table rules that are due; the others keep their last result."""
+        rules = self.cross_rules()
+        kept = {c.rule.name: c for c in r.cross if c.rule in rules}
+        for rule in rules:
+            now = time.monotonic()
+            if checks.due(self.cross_run_at.get(rule.name), now, rule):
+                self.cross_run_at[rule.name] = now
+                result = checks.run(self.trino, rule, sample=False)
+                if result.error:
+                    log.warning("cross-table rule %s failed to run: %s", rule.name, result.error)
+                kept[rule.name] = replace(result, at=time.time())
+        r.cross = [kept[rule.name] for rule in rules if rule.name in kept]
 
     def poll(self) -> Readings:
         r = replace(self.last, probe_ok={})
@@ -92,6 +130,7 @@ class Poller:
                 )
                 r.probe_ok["trino"] = True
                 self.trino_read_at = time.monotonic()
+                self.check_cross(r)
             except LakehouseError as exc:
                 self._failed(r, "trino", exc)
                 self.trino_read_at = None

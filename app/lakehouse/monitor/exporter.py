@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..query.checks import CrossResult
 from .probes import CONNECT_STATES, Blocked, ConnectorState, Freshness, Slot
 
 PROBES = ("postgres", "connect", "kafka", "trino")
@@ -35,6 +36,8 @@ class Readings:
     polled_at: float | None = None
     #: service → times its supervisor restarted it since `up` (native stack only)
     restarts: dict[str, int] = field(default_factory=dict)
+    #: the last run of each cross-table expectation
+    cross: list[CrossResult] = field(default_factory=list)
 
 
 def families(r: Readings, errors: dict[str, int], now: float) -> Iterator[Metric]:
@@ -128,6 +131,30 @@ def families(r: Readings, errors: dict[str, int], now: float) -> Iterator[Metric
     for b in r.quarantined_by_table:
         blocked.add_metric([b.source_table], float(b.events))
     yield blocked
+
+    failing = g(
+        "lakehouse_expectation_cross_failing_rows",
+        "rows a cross-table expectation found breaking it at its last run (spark_streaming/expectations.yml)",
+        labels=["table", "rule"],
+    )
+    ran = g(
+        "lakehouse_expectation_cross_last_run_failed",
+        "1 if the query of the cross-table expectation failed at its last run, 0 if it answered",
+        labels=["table", "rule"],
+    )
+    ran_at = g(
+        "lakehouse_expectation_cross_last_run_timestamp_seconds",
+        "when the cross-table expectation last ran",
+        labels=["table", "rule"],
+    )
+    for x in r.cross:
+        labels = [x.rule.table, x.rule.name]
+        ran.add_metric(labels, 1.0 if x.failing is None else 0.0)
+        if x.failing is not None:
+            failing.add_metric(labels, float(x.failing))
+        if x.at is not None:
+            ran_at.add_metric(labels, x.at)
+    yield from (failing, ran, ran_at)
 
     restarted = CounterMetricFamily(
         "lakehouse_service_restarts",

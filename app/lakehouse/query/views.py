@@ -21,9 +21,12 @@ class View:
     sql: str
 
 
+#: the placeholders of SQL written against Trino's schemas (views, cross-table expectations)
+SCHEMAS = {"catalog": CATALOG, "silver": SILVER, "analytics": ANALYTICS, "ops": OPS}
+
+
 def load_views(directory: Path) -> list[View]:
-    values = {"catalog": CATALOG, "silver": SILVER, "analytics": ANALYTICS, "ops": OPS}
-    return [View(f.stem, render_file(f, values)) for f in sorted(directory.glob("*.sql"))]
+    return [View(f.stem, render_file(f, SCHEMAS)) for f in sorted(directory.glob("*.sql"))]
 
 
 def freshness_view(tables: list[str]) -> View:

@@ -255,13 +255,12 @@ EXPECTATION_TOTALS_SQL = f"""
 def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
     """Each rule of spark_streaming/expectations.yml with its totals since the results began and
     its last failing row (through Trino, as the admin). A rule that has checked nothing yet is
-    listed with zeros; LakehouseError when Trino cannot be asked."""
-    from .expectations import RENDERED, Expectations
+    listed with zeros. Cross-table rules are run now: the rows failing them, one of them, or the
+    error of a query that did not run. LakehouseError when Trino cannot be asked."""
+    from ..query import checks
+    from .expectations import Expectations, in_force
 
-    # the rules the running job was started with
-    rendered = stack.s.state("silver") / RENDERED
-    path = rendered if rendered.exists() else stack.s.expectations
-    rules = Expectations.load(path, schema=stack.s.source_schema)
+    rules = Expectations.load(in_force(stack.s), schema=stack.s.source_schema)
     trino = admin_client(stack.s, stack.ctx.secrets)
     found: dict[tuple[str, str], list[Any]] = {}
     written = trino.scalar(  # registered once silver wrote its first results
@@ -284,6 +283,19 @@ def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
                 "failed": failed,
                 "last_checked": str(row[5]) if row and row[5] is not None else None,
                 "last_failing_row": row[6] if row else None,
+            }
+        )
+    for c in rules.cross:  # run now: their state is the tables' as they are
+        result = checks.run(trino, c)
+        out.append(
+            {
+                "table": c.table,
+                "rule": c.name,
+                "action": "cross_table",
+                "rows": c.rows,
+                "failing": result.failing,
+                "error": result.error,
+                "last_failing_row": result.sample,
             }
         )
     return out
