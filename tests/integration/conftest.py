@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from lakehouse.artifacts import install
 from lakehouse.movielens import Loaded, default_path, load
@@ -39,27 +40,34 @@ PREEXISTING = "preexisting"
 PREEXISTING_ROWS = 500
 
 
-#: a table only test_expectations writes, with a rule of each action (beside the shipped rules)
+#: a table only test_expectations writes, with a rule of each action (beside the shipped rules),
+#: and a cross-table rule: each of its ids is a row of the preexisting table
 PROBE = "expect_probe"
-PROBE_RULES = f"""
-movielens.{PROBE}:
-  - name: v_not_negative
-    expr: v >= 0
-    action: warn
-    warn_ratio: 0.1
-  - name: v_not_13
-    expr: v <> 13
-    action: drop
-  - name: v_below_1000
-    expr: v < 1000
-    action: fail
-"""
+PROBE_RULES: dict[str, Any] = {
+    f"movielens.{PROBE}": [
+        {"name": "v_not_negative", "expr": "v >= 0", "action": "warn", "warn_ratio": 0.1},
+        {"name": "v_not_13", "expr": "v <> 13", "action": "drop"},
+        {"name": "v_below_1000", "expr": "v < 1000", "action": "fail"},
+    ],
+}
+PROBE_CROSS = {
+    "name": "probe_id_preexisting",
+    "table": f"movielens.{PROBE}",
+    "rows": (
+        f"SELECT p.* FROM {{{{catalog}}}}.{{{{silver}}}}.{PROBE} p LEFT JOIN "
+        f"{{{{catalog}}}}.{{{{silver}}}}.{PREEXISTING} r ON r.id = p.id WHERE r.id IS NULL"
+    ),
+    "every_s": 30,
+}
 
 
 def probe_rules(root: Path, with_fail: bool = True) -> str:
-    """The shipped expectations with the probe table's rules after them."""
-    probe = PROBE_RULES if with_fail else PROBE_RULES.split("  - name: v_below_1000", maxsplit=1)[0]
-    return (root / "spark_streaming" / "expectations.yml").read_text() + probe
+    """The shipped expectations with the probe table's rules and cross-table rule added."""
+    rules = yaml.safe_load((root / "spark_streaming" / "expectations.yml").read_text())
+    for table, items in PROBE_RULES.items():
+        rules[table] = [r for r in items if with_fail or r["action"] != "fail"]
+    rules["cross_table"] = [*rules.get("cross_table", []), PROBE_CROSS]
+    return yaml.safe_dump(rules, sort_keys=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Expectations on the real stack (issue 19): the session's stack runs the shipped rules plus a
 rule of each action on a table of its own (conftest.PROBE_RULES). Rows that break them go where
 the action says, silver's counters and `ops.expectation_results` agree, the warn rule's alert
-turns on in Prometheus, and a `fail` rule stops the stream until the rule is changed."""
+turns on in Prometheus, a `fail` rule stops the stream until the rule is changed, and the
+monitor's cross-table rule counts the rows breaking it (and says when its query fails)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from lakehouse.query.connect import admin_client
 from lakehouse.silver.ops import verify
 from lakehouse.stack import Stack
 
-from .conftest import PROBE, probe_rules
+from .conftest import PROBE, PROBE_CROSS, probe_rules
 from .helpers import lakehouse, prom, source, wait_rows
 
 if TYPE_CHECKING:
@@ -34,6 +35,13 @@ def _counters(stack: Stack, table: str) -> dict[tuple[str, str], float]:
     return out
 
 
+def _cross(stack: Stack, metric: str) -> float | None:
+    """The monitor's series of the probe's cross-table rule (None: not exported)."""
+    query = f'lakehouse_expectation_cross_{metric}{{rule="{PROBE_CROSS["name"]}"}}'
+    result = prom(stack, "/api/v1/query", query=query)["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
 def _alert(stack: Stack, table: str, rule: str) -> list[dict[str, Any]]:
     return [
         a
@@ -49,6 +57,8 @@ def test_warn_keeps_drop_quarantines_fail_stops_and_counters_and_results_agree(
     stack: Stack, spark: SparkSession
 ) -> None:
     table = f"{stack.s.source_schema}.{PROBE}"
+    # the cross-table rule's query names a table silver has not created yet: it fails, and says so
+    assert wait_until(lambda: _cross(stack, "last_run_failed") == 1.0, timeout=180, interval=5)
     with source(stack) as conn:
         conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int)")
         conn.execute(f"INSERT INTO {table} VALUES (1, 5), (2, -1), (3, 13)")
@@ -119,8 +129,22 @@ def test_warn_keeps_drop_quarantines_fail_stops_and_counters_and_results_agree(
     stack.up()
     wait_rows(admin, SILVER_ROWS, [[1, 5], [2, -1], [4, 5000]], timeout=300)
 
-    # the source without the dropped row: the table verifies clean for the tests after this one
+    # cross-table: every probe id is a row of the preexisting table (ids 1..500); 9999 is not
+    assert wait_until(lambda: _cross(stack, "failing_rows") == 0.0, timeout=180, interval=5)
+    assert _cross(stack, "last_run_failed") == 0.0
     with source(stack) as conn:
-        conn.execute(f"DELETE FROM {table} WHERE id = 3")
+        conn.execute(f"INSERT INTO {table} VALUES (9999, 7)")
+    wait_rows(admin, SILVER_ROWS, [[1, 5], [2, -1], [4, 5000], [9999, 7]], timeout=300)
+    assert wait_until(lambda: _cross(stack, "failing_rows") == 1.0, timeout=180, interval=5)
+    report = {(e["table"], e["rule"]): e for e in json.loads(lakehouse("expectations", "--json").stdout)}
+    cross = report[(table, PROBE_CROSS["name"])]
+    assert (cross["action"], cross["failing"], cross["error"]) == ("cross_table", 1, None)
+    sample = json.loads(cross["last_failing_row"])  # the silver row: its columns and silver's own
+    assert (sample["id"], sample["v"]) == (9999, 7) and "_source_ts" in sample
+
+    # the source without the dropped row and the orphan: the table verifies clean for the tests after
+    with source(stack) as conn:
+        conn.execute(f"DELETE FROM {table} WHERE id IN (3, 9999)")
     (diff,) = verify(stack, [PROBE], wait_s=240, spark=spark)
     assert diff.clean, diff.as_dict()
+    assert wait_until(lambda: _cross(stack, "failing_rows") == 0.0, timeout=180, interval=5)

@@ -38,6 +38,7 @@ REQUIRED = {
     "lakehouse_trino_up",
     # data-quality expectations (spark_streaming/expectations.yml), from zero at silver's start
     "lakehouse_expectation_checked_total",
+    "lakehouse_expectation_cross_last_run_failed",  # the monitor, once Trino answered
     "lakehouse_expectation_failed_total",
     "lakehouse_expectation_warn_ratio",
     # JMX exporter javaagent in Connect (Debezium) and the broker
