@@ -360,6 +360,104 @@ def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+@cli.group()
+def jobs() -> None:
+    """Batch jobs (jobs/*.yml) run by the scheduler: list them, run one now, its status and runs."""
+
+
+def _when(value: str | None) -> str:
+    return value[:19].replace("T", " ") if value else "-"
+
+
+@jobs.command("list")
+@_json_option
+def jobs_list(as_json: bool) -> None:
+    """Each job: its schedule (crontab, UTC), next start and last run."""
+    from .jobs.client import list_jobs
+
+    out = list_jobs(_stack())
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        click.echo("no jobs (jobs/*.yml)")
+    for j in out:
+        last = j["last_run"]
+        done = f"last {last['status']} ({last['seconds']:.0f}s)" if last else "never run"
+        state = f"running {j['running']}" if j["running"] else done
+        click.echo(
+            f"{j['name']:<20} {j['schedule'] or 'on demand':<14} next {_when(j['next_run']):<19}  {state}"
+        )
+
+
+@jobs.command("run")
+@click.argument("name")
+@_wait_option(3600.0, 0, "seconds to wait for the run to end (0: return once it started)")
+@_json_option
+def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
+    """Run job NAME now (the scheduler runs it; one run of a job at a time). Exit 1 if it failed."""
+    from .jobs.client import run
+    from .jobs.runs import FAILED
+
+    def shown(elapsed: float) -> None:
+        if not as_json:
+            click.echo(f"\r{name}: running {elapsed:.0f}s", nl=False, err=True)
+
+    out = run(_stack(), name, wait_s, progress=shown)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo("", err=True)
+        took = f" in {out['seconds']:.1f}s" if out.get("seconds") is not None else ""
+        detail = out.get("error") or json.dumps(out.get("metrics") or {}, sort_keys=True)
+        click.echo(f"run {out['run_id']} of {name}: {out['status']}{took} {detail}")
+    if out["status"] == FAILED:
+        raise click.exceptions.Exit(1)
+
+
+@jobs.command("status")
+@click.argument("name")
+@_json_option
+def jobs_status(name: str, as_json: bool) -> None:
+    """Job NAME: running or not, its next start and its last run (from ops.job_runs)."""
+    from .jobs.client import status
+
+    out = status(_stack(), name)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    last = out["last_run"]
+    click.echo(
+        f"{name}: {'running ' + out['running'] if out['running'] else 'idle'}, next {_when(out['next_run'])}"
+    )
+    if last:
+        click.echo(
+            f"last run {last['run_id']}: {last['status']}, started {_when(last['started_at'])}"
+            + (f", {last['seconds']:.1f}s" if last["seconds"] is not None else "")
+            + (f" — {last['error']}" if last["error"] else "")
+        )
+
+
+@jobs.command("history")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="newest runs")
+@_json_option
+def jobs_history(name: str, limit: int, as_json: bool) -> None:
+    """Job NAME's runs, newest first (ops.job_runs)."""
+    from .jobs.client import history
+
+    out = history(_stack(), name, limit)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        click.echo(f"{name} has not run yet")
+    for r in out:
+        took = f"{r['seconds']:.1f}s" if r["seconds"] is not None else "-"
+        detail = r["error"] or json.dumps(r["metrics"], sort_keys=True)
+        click.echo(f"{_when(r['started_at'])}  {r['status']:<10} {took:>8}  {r['started_by']:<8} {detail}")
+
+
 @cli.command()
 @_json_option
 def expectations(as_json: bool) -> None:

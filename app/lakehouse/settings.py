@@ -43,6 +43,7 @@ PORT_FIELDS = (
     "catalog_sync_metrics_port",
     "web_port",
     "monitor_metrics_port",
+    "scheduler_metrics_port",
     "kafka_jmx_port",
     "connect_jmx_port",
     "prometheus_port",
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     catalog_sync_metrics_port: int = Field(29103, ge=1, le=65535)
     web_port: int = Field(28800, ge=1, le=65535)
     monitor_metrics_port: int = Field(29104, ge=1, le=65535)
+    scheduler_metrics_port: int = Field(29107, ge=1, le=65535)
     kafka_jmx_port: int = Field(29105, ge=1, le=65535)
     connect_jmx_port: int = Field(29106, ge=1, le=65535)
     prometheus_port: int = Field(29090, ge=1, le=65535)
@@ -109,6 +111,9 @@ class Settings(BaseSettings):
         description="data-quality rules on silver rows (default: spark_streaming/expectations.yml in "
         "the checkout)",
     )
+    jobs_dir: Path | None = Field(
+        None, description="the job files the scheduler runs (default: jobs/ in the checkout)"
+    )
     monitor_trino_interval_s: float = Field(
         30.0,
         ge=1,
@@ -117,7 +122,7 @@ class Settings(BaseSettings):
         "at 10 s, 11 % at 30 s)",
     )
 
-    @field_validator("silver_crash_at", "expectations_file", mode="before")
+    @field_validator("silver_crash_at", "expectations_file", "jobs_dir", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if value == "" else value
@@ -151,6 +156,11 @@ class Settings(BaseSettings):
     def expectations(self) -> Path:
         """The expectations file silver is started with (`up` copies it beside silver.json)."""
         return self.expectations_file or self.root / "spark_streaming" / "expectations.yml"
+
+    @property
+    def jobs_folder(self) -> Path:
+        """The job files the scheduler reads (jobs/*.yml)."""
+        return self.jobs_dir or self.root / "jobs"
 
     @property
     def logs(self) -> Path:

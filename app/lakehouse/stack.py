@@ -13,6 +13,7 @@ from rich.console import Console
 from . import connectors
 from .bronze.connector import SINK_CONNECTOR, sink_values
 from .errors import ServiceError, UsageError
+from .jobs.spec import load_jobs
 from .monitor import probes
 from .query.connect import ca_cert
 from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
@@ -26,6 +27,7 @@ from .services.minio import Minio
 from .services.monitor import MonitorService
 from .services.postgres import PUBLICATION, SLOT, Postgres
 from .services.prometheus import AlertmanagerService, PrometheusService
+from .services.scheduler import SchedulerService
 from .services.silver import SilverService
 from .services.superset import SupersetService
 from .services.trino import TrinoService
@@ -56,6 +58,7 @@ class Stack:
         self.trino = TrinoService(self.ctx)
         self.catalog = CatalogSyncService(self.ctx)
         self.monitor = MonitorService(self.ctx)
+        self.scheduler = SchedulerService(self.ctx)
         self.alertmanager = AlertmanagerService(self.ctx)
         self.prometheus = PrometheusService(self.ctx)
         self.superset = SupersetService(self.ctx)
@@ -66,7 +69,7 @@ class Stack:
         """Start order; stop order is the reverse."""
         return [
             self.postgres, self.minio, self.kafka, self.connect, self.silver,
-            self.trino, self.catalog, self.monitor, self.alertmanager, self.prometheus,
+            self.trino, self.catalog, self.monitor, self.scheduler, self.alertmanager, self.prometheus,
             self.superset, self.web,
         ]  # fmt: skip
 
@@ -92,6 +95,7 @@ class Stack:
             for rel, values in service.templates().items():
                 render_file(root / rel, values)
         Expectations.load(self.s.expectations, schema=self.s.source_schema)
+        load_jobs(self.s.jobs_folder)
 
     def up(self) -> None:
         """Check every config, fetch missing artifacts, then start services in order."""

@@ -29,6 +29,7 @@ def scrape_targets(s: Settings) -> dict[str, int]:
         "silver": s.silver_metrics_port,
         "catalog-sync": s.catalog_sync_metrics_port,
         "monitor": s.monitor_metrics_port,
+        "scheduler": s.scheduler_metrics_port,
         "kafka": s.kafka_jmx_port,
         "connect": s.connect_jmx_port,
         "minio": s.minio_port,

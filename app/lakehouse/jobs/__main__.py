@@ -1,0 +1,36 @@
+"""`python -m lakehouse.jobs`: the job scheduler service (lakehouse.jobs.scheduler)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+from ..errors import LakehouseError
+from ..query.connect import admin_client
+from ..secrets import Secrets
+from ..settings import load_settings
+from .runs import FOLDER, RunLog
+from .scheduler import serve
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        s = load_settings()
+        runs = RunLog(admin_client(s, Secrets.load_or_create(s.home)), f"s3://{s.bucket}/silver/{FOLDER}")
+    except LakehouseError as exc:
+        print(f"scheduler: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    serve(s, runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

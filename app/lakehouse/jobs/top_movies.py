@@ -1,0 +1,46 @@
+"""top-movies-daily: today's analytics.top_movies, appended to analytics.top_movies_history.
+
+The view holds the ranking logic (trino/views/top_movies.sql); the job only dates a copy of it, so
+rank changes over days can be queried and charted. A second run on the same day replaces that
+day's snapshot (a re-run after a fix must not double the day).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..query.names import ANALYTICS, CATALOG
+from .context import JobContext
+from .tables import JOBS_PREFIX, ensure_table
+
+NAME = "top_movies_history"
+TABLE = f"{CATALOG}.{ANALYTICS}.{NAME}"
+COLUMNS = """
+    snapshot_date date,
+    rank integer,
+    movie_id integer,
+    title varchar,
+    genres varchar,
+    ratings bigint,
+    avg_rating double,
+    taken_at timestamp(3) with time zone
+"""
+
+
+def run(ctx: JobContext) -> dict[str, float]:
+    top = int(ctx.params.get("top", 100))
+    if not 1 <= top <= 100:
+        raise ValueError(f"top {top}: between 1 and 100 (the view ranks 100 movies)")
+    trino = ctx.trino()
+    ensure_table(trino, ANALYTICS, NAME, COLUMNS, ctx.bucket_path(JOBS_PREFIX, NAME))
+    now = datetime.now(UTC)
+    day = f"DATE '{now:%Y-%m-%d}'"
+    trino.query(f"DELETE FROM {TABLE} WHERE snapshot_date = {day}")
+    trino.query(
+        f"INSERT INTO {TABLE} "
+        f"SELECT {day}, rank, movie_id, title, genres, ratings, CAST(avg_rating AS double), "
+        f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S} UTC' "
+        f"FROM {CATALOG}.{ANALYTICS}.top_movies WHERE rank <= {top}"
+    )
+    rows = int(trino.scalar(f"SELECT count(*) FROM {TABLE} WHERE snapshot_date = {day}"))
+    return {"rows": rows}
