@@ -61,6 +61,25 @@ PROBE_CROSS = {
 }
 
 
+#: a job that always fails (its parameter is out of range): the failed run, its record and alert
+FAILING_JOB = "planned-failure"
+
+
+def session_jobs(root: Path, folder: Path) -> None:
+    """The shipped job files, and one that fails, in the folder the session's scheduler reads
+    (tests add and remove files there to see it reload)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for job in (root / "jobs").glob("*.yml"):
+        shutil.copy(job, folder / job.name)
+    (folder / f"{FAILING_JOB}.yml").write_text(
+        f"name: {FAILING_JOB}\n"
+        "description: top-movies-daily with a parameter it refuses (tests: a failed run)\n"
+        "entry: lakehouse.jobs.top_movies:run\n"
+        "timeout_s: 120\n"
+        "params: {top: 500}\n"
+    )
+
+
 def probe_rules(root: Path, with_fail: bool = True) -> str:
     """The shipped expectations with the probe table's rules and cross-table rule added."""
     rules = yaml.safe_load((root / "spark_streaming" / "expectations.yml").read_text())
@@ -75,6 +94,8 @@ def stack() -> Iterator[Stack]:
     rules = Path(tempfile.mkdtemp(prefix="lakehouse-test-rules-")) / "expectations.yml"
     rules.write_text(probe_rules(repo_root()))
     os.environ["LAKEHOUSE_EXPECTATIONS_FILE"] = str(rules)
+    session_jobs(repo_root(), rules.parent / "jobs")
+    os.environ["LAKEHOUSE_JOBS_DIR"] = str(rules.parent / "jobs")
     try:
         with scratch_stack(PORT_OFFSET, prefix="lakehouse-test-") as stack:
             stack.preflight()
@@ -94,6 +115,7 @@ def stack() -> Iterator[Stack]:
             yield stack
     finally:
         os.environ.pop("LAKEHOUSE_EXPECTATIONS_FILE", None)
+        os.environ.pop("LAKEHOUSE_JOBS_DIR", None)
         shutil.rmtree(rules.parent, ignore_errors=True)
 
 

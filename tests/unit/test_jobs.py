@@ -231,3 +231,18 @@ def _registry(sched: Scheduler) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(SchedulerCollector(sched))
     return registry
+
+
+def test_the_shipped_jobs_load_and_the_recommenders_params_are_checked_before_spark() -> None:
+    from lakehouse.jobs.recommender import params
+
+    shipped = load_jobs(ROOT / "jobs")
+    assert {"recommender", "top-movies-daily"} <= set(shipped)
+    p = params(shipped["recommender"].params)
+    assert (p.seed, p.test_fraction, p.top_n) == (42, 0.25, 10) and p.ranks == (8, 12)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        params({"rnk": 3})
+    with pytest.raises(ValueError, match="test_fraction"):
+        params({"test_fraction": 1.5})
+    with pytest.raises(ValueError, match="ranks"):
+        params({"ranks": []})
