@@ -61,7 +61,7 @@ def test_only_the_connection_is_a_template_and_datasets_are_trino_sql() -> None:
         assert templated == (path.parent.name == "databases"), path
     for d in _load("datasets"):
         assert d["source_db_engine"] == "trino" and d["schema"] and d["sql"]
-        assert re.search(r"\blakehouse\.(silver|analytics)\.", d["sql"]), d["table_name"]
+        assert re.search(r"\blakehouse\.(silver|analytics|ml)\.", d["sql"]), d["table_name"]
 
 
 def test_the_connection_renders_for_this_install(tmp_path: Path) -> None:

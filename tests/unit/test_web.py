@@ -96,3 +96,12 @@ def test_search_text_is_a_literal_pattern_and_bounded(tmp_path: Path) -> None:
     assert containing("O'Brien Amélie") == "%O'Brien Amélie%"  # quotes are the driver's business
     r = client(tmp_path).get("/api/movies", params={"q": "x" * (MAX_SEARCH + 1)})
     assert r.status_code == 400 and "longer than" in r.json()["error"]
+
+
+def test_recommendations_need_trino_and_name_the_user_in_the_path(tmp_path: Path) -> None:
+    c = client(tmp_path)
+    assert c.get("/api/users/x/recommendations").status_code == 404  # not a user id: no route
+    r = c.get("/api/users/7/recommendations")  # nothing listens: Trino is named, not a traceback
+    assert r.status_code == 503 and "Trino" in r.json()["error"]
+    page = c.get("/").text
+    assert 'id="recs"' in page and "Recommended for user" in page

@@ -13,6 +13,7 @@ from ..secrets import Secrets
 from ..settings import load_settings
 from .runs import FOLDER, RunLog
 from .scheduler import serve
+from .tables import ensure_outputs
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -23,12 +24,13 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         s = load_settings()
-        runs = RunLog(admin_client(s, Secrets.load_or_create(s.home)), f"s3://{s.bucket}/silver/{FOLDER}")
+        trino = admin_client(s, Secrets.load_or_create(s.home))
+        runs = RunLog(trino, f"s3://{s.bucket}/silver/{FOLDER}")
     except LakehouseError as exc:
         print(f"scheduler: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop)
-    serve(s, runs)
+    serve(s, runs, lambda: ensure_outputs(trino, s.bucket))
     return 0
 
 

@@ -37,7 +37,3 @@ class JobContext:
 
         with spark_for(self.stack, f"lakehouse-job-{self.job}") as session:
             yield session
-
-    def bucket_path(self, *parts: str) -> str:
-        """`s3://bucket/part/…` (Trino's scheme; Spark reads the same objects as s3a://)."""
-        return "/".join([f"s3://{self.stack.s.bucket}", *parts])

@@ -15,28 +15,18 @@ from ..errors import LakehouseError
 from ..silver.store import Layout, written_by_another
 from . import als
 from .context import JobContext
-from .tables import JOBS_PREFIX, ensure_table
+from .tables import MODEL_RUNS, MOVIE_RECOMMENDATIONS, USER_RECOMMENDATIONS, Output, ensure_output
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SCHEMA = "ml"
-USER_RECS, MOVIE_RECS, MODEL_RUNS = "user_recommendations", "movie_recommendations", "model_runs"
-COLUMNS = {
-    USER_RECS: "user_id integer, rank integer, movie_id integer, predicted_rating double",
-    MOVIE_RECS: "movie_id integer, rank integer, user_id integer, predicted_rating double",
-    MODEL_RUNS: (
-        "run_id varchar, trained_at timestamp(3) with time zone, rmse double, "
-        "baseline_global_rmse double, baseline_bias_rmse double, rank integer, reg_param double, "
-        "train_rows bigint, test_rows bigint, seconds double"
-    ),
-}
+OUTPUTS: tuple[Output, ...] = (USER_RECOMMENDATIONS, MOVIE_RECOMMENDATIONS, MODEL_RUNS)
 
 
 @dataclass(frozen=True)
 class Paths:
     ratings: str  # silver's ratings table
-    tables: dict[str, str]  # ml table → its location (as Spark writes it)
+    tables: dict[Output, str]  # ml table → its location (as Spark writes it)
 
 
 def params(raw: dict[str, Any]) -> als.Params:
@@ -72,8 +62,8 @@ def train_and_write(spark: SparkSession, paths: Paths, p: als.Params, run_id: st
     error = als.rmse(als.predict(trained.biases, trained.model, test))
     global_rmse, bias_rmse = als.baseline_rmse(train_set, test)
     by_user, by_movie = als.top_n(trained, ratings, p.top_n)
-    by_user.write.format("delta").mode("overwrite").save(paths.tables[USER_RECS])
-    by_movie.write.format("delta").mode("overwrite").save(paths.tables[MOVIE_RECS])
+    by_user.write.format("delta").mode("overwrite").save(paths.tables[USER_RECOMMENDATIONS])
+    by_movie.write.format("delta").mode("overwrite").save(paths.tables[MOVIE_RECOMMENDATIONS])
     seconds = time.monotonic() - started
     counts = {"train_rows": train_set.count(), "test_rows": test.count()}
     row = spark.createDataFrame(
@@ -124,12 +114,11 @@ def run(ctx: JobContext) -> dict[str, float]:
     p = params(ctx.params)
     s = ctx.stack.s
     trino = ctx.trino()
-    locations = {t: ctx.bucket_path(JOBS_PREFIX, SCHEMA, t) for t in COLUMNS}
-    for table, columns in COLUMNS.items():
-        ensure_table(trino, SCHEMA, table, columns, locations[table])
+    for out in OUTPUTS:
+        ensure_output(trino, out, s.bucket)
     paths = Paths(
         ratings=Layout(f"s3a://{s.bucket}/silver").table(f"{s.source_schema}.ratings"),
-        tables={t: "s3a" + loc.removeprefix("s3") for t, loc in locations.items()},
+        tables={out: out.location(s.bucket, "s3a") for out in OUTPUTS},
     )
     with ctx.spark() as spark:
         return train_and_write(spark, paths, p, ctx.run_id)

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,9 +59,12 @@ def write_json(path: Path, body: dict[str, Any]) -> None:
 
 
 class Scheduler:
-    def __init__(self, s: Settings, runs: RunLog) -> None:
+    def __init__(self, s: Settings, runs: RunLog, prepare: Callable[[], None] = lambda: None) -> None:
         self.s = s
         self.runs = runs
+        #: at start, after the runs table: make the tables the jobs write (queries and charts on
+        #: them work before a job's first run)
+        self.prepare = prepare
         self.state = s.state("scheduler")
         self.logs = s.logs / "jobs"
         self.cancel = threading.Event()
@@ -235,6 +238,7 @@ class Scheduler:
     def start(self) -> None:
         """Record the runs table, close runs a previous scheduler lost, then schedule."""
         self.runs.ensure()
+        self.prepare()
         lost = self.runs.close_lost(datetime.now(UTC), "lost: the scheduler stopped during the run")
         if lost:
             log.warning("%d run(s) of a previous scheduler were still 'running': recorded as failed", lost)
@@ -311,11 +315,11 @@ class SchedulerCollector(Collector):
         yield from (runs, failed, ended, took, busy, nxt)
 
 
-def serve(s: Settings, runs: RunLog, poll_s: float = 1.0) -> None:
+def serve(s: Settings, runs: RunLog, prepare: Callable[[], None], poll_s: float = 1.0) -> None:
     """Start (retrying while Trino is not there yet), then poll requests and jobs/ until SIGTERM."""
     from prometheus_client import REGISTRY, start_http_server
 
-    sched = Scheduler(s, runs)
+    sched = Scheduler(s, runs, prepare)
     REGISTRY.register(SchedulerCollector(sched))
     start_http_server(s.scheduler_metrics_port, addr=s.addr("scheduler"))
     log.info(

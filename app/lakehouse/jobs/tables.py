@@ -8,12 +8,55 @@ folder already holds a Delta log (a metastore that lost it) is registered again,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..query.catalog import literal
 from ..query.client import QueryError, Trino
-from ..query.names import CATALOG
+from ..query.names import ANALYTICS, CATALOG
 
 #: where job output tables live, under the bucket
 JOBS_PREFIX = "jobs"
+ML = "ml"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A table a job writes: made (empty) when the scheduler starts, so charts and queries on it
+    work before the job's first run."""
+
+    schema: str
+    name: str
+    columns: str  # Trino DDL
+
+    @property
+    def qualified(self) -> str:
+        return f"{CATALOG}.{self.schema}.{self.name}"
+
+    def location(self, bucket: str, scheme: str = "s3") -> str:
+        """`s3://bucket/jobs/<schema>/<name>` (Trino), `s3a://…` for Spark."""
+        return f"{scheme}://{bucket}/{JOBS_PREFIX}/{self.schema}/{self.name}"
+
+
+TOP_MOVIES_HISTORY = Output(
+    ANALYTICS,
+    "top_movies_history",
+    "snapshot_date date, rank integer, movie_id integer, title varchar, genres varchar, "
+    "ratings bigint, avg_rating double, taken_at timestamp(3) with time zone",
+)
+USER_RECOMMENDATIONS = Output(
+    ML, "user_recommendations", "user_id integer, rank integer, movie_id integer, predicted_rating double"
+)
+MOVIE_RECOMMENDATIONS = Output(
+    ML, "movie_recommendations", "movie_id integer, rank integer, user_id integer, predicted_rating double"
+)
+MODEL_RUNS = Output(
+    ML,
+    "model_runs",
+    "run_id varchar, trained_at timestamp(3) with time zone, rmse double, baseline_global_rmse double, "
+    "baseline_bias_rmse double, rank integer, reg_param double, train_rows bigint, test_rows bigint, "
+    "seconds double",
+)
+OUTPUTS = (TOP_MOVIES_HISTORY, USER_RECOMMENDATIONS, MOVIE_RECOMMENDATIONS, MODEL_RUNS)
 
 
 def exists(trino: Trino, schema: str, table: str) -> bool:
@@ -41,3 +84,12 @@ def ensure_table(trino: Trino, schema: str, table: str, columns: str, location: 
         f"CREATE TABLE IF NOT EXISTS {CATALOG}.{schema}.{table} ({columns}) "
         f"WITH (location = {literal(location)})"
     )
+
+
+def ensure_output(trino: Trino, out: Output, bucket: str) -> None:
+    ensure_table(trino, out.schema, out.name, out.columns, out.location(bucket))
+
+
+def ensure_outputs(trino: Trino, bucket: str) -> None:
+    for out in OUTPUTS:
+        ensure_output(trino, out, bucket)

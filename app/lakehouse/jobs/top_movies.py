@@ -11,20 +11,9 @@ from datetime import UTC, datetime
 
 from ..query.names import ANALYTICS, CATALOG
 from .context import JobContext
-from .tables import JOBS_PREFIX, ensure_table
+from .tables import TOP_MOVIES_HISTORY, ensure_output
 
-NAME = "top_movies_history"
-TABLE = f"{CATALOG}.{ANALYTICS}.{NAME}"
-COLUMNS = """
-    snapshot_date date,
-    rank integer,
-    movie_id integer,
-    title varchar,
-    genres varchar,
-    ratings bigint,
-    avg_rating double,
-    taken_at timestamp(3) with time zone
-"""
+TABLE = TOP_MOVIES_HISTORY.qualified
 
 
 def run(ctx: JobContext) -> dict[str, float]:
@@ -32,7 +21,7 @@ def run(ctx: JobContext) -> dict[str, float]:
     if not 1 <= top <= 100:
         raise ValueError(f"top {top}: between 1 and 100 (the view ranks 100 movies)")
     trino = ctx.trino()
-    ensure_table(trino, ANALYTICS, NAME, COLUMNS, ctx.bucket_path(JOBS_PREFIX, NAME))
+    ensure_output(trino, TOP_MOVIES_HISTORY, ctx.stack.s.bucket)
     now = datetime.now(UTC)
     day = f"DATE '{now:%Y-%m-%d}'"
     trino.query(f"DELETE FROM {TABLE} WHERE snapshot_date = {day}")

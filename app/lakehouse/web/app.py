@@ -86,6 +86,24 @@ class Backend:
             n, avg = 0, None
         return {**row, "ratings": n, "avg_rating": avg}
 
+    def recommendations(self, user_id: int) -> dict[str, Any]:
+        """The recommender's last top 10 for the user (ml.user_recommendations), with titles."""
+        try:
+            rows = self.trino.query(
+                "SELECT r.rank, r.movie_id, m.title, round(r.predicted_rating, 2) "
+                "FROM ml.user_recommendations r LEFT JOIN silver.movies m ON m.movie_id = r.movie_id "
+                f"WHERE r.user_id = {int(user_id)} ORDER BY r.rank"
+            ).rows
+        except QueryError as exc:
+            if "does not exist" not in str(exc):
+                raise
+            return {"user_id": user_id, "items": [], "note": NOT_TRAINED}
+        items = [
+            {"rank": r[0], "movie_id": r[1], "title": r[2], "predicted_rating": _num(r[3])} for r in rows
+        ]
+        note = None if items else f"no recommendations for user {user_id} in the last run ({NOT_TRAINED})"
+        return {"user_id": user_id, "items": items, "note": note}
+
     def _silver_has(self, sql: str) -> bool:
         return bool(self.trino.query(sql).rows)
 
@@ -125,6 +143,10 @@ class Backend:
             movie_id, f"rating {rating} by user {user_id}", committed, lambda: self._silver_has(check)
         )
         return edit.as_dict(time.time())
+
+
+#: what the page says before the recommender's first run
+NOT_TRAINED = "the recommender runs daily at 02:30 UTC; `lakehouse jobs run recommender` runs it now"
 
 
 def _literal(text: str) -> str:
@@ -180,6 +202,13 @@ def create_app(backend: Backend) -> Starlette:
             }
         )
 
+    async def recommended(request: Request) -> Response:
+        user_id = int(request.path_params["user_id"])
+        try:
+            return JSONResponse(await run_in_threadpool(backend.recommendations, user_id))
+        except LakehouseError as exc:  # Trino down
+            return _error(503, str(exc).splitlines()[0])
+
     async def edit(request: Request) -> Response:
         body = await _json(request)
         title, genres = str(body.get("title", "")).strip(), str(body.get("genres", "")).strip()
@@ -220,6 +249,7 @@ def create_app(backend: Backend) -> Starlette:
             Route("/api/movies/{movie_id:int}", movie),
             Route("/api/movies/{movie_id:int}/edit", edit, methods=["POST"]),
             Route("/api/movies/{movie_id:int}/ratings", rate, methods=["POST"]),
+            Route("/api/users/{user_id:int}/recommendations", recommended),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
     )

@@ -87,8 +87,29 @@ async function submit(form, path) {
     $("#form-status").textContent = `Not saved: ${err.message}`;
   }
 }
+async function showRecommendations(userId) {
+  $("#recs").hidden = false;
+  $("#recs-user").textContent = userId;
+  const list = $("#recs-list");
+  list.replaceChildren();
+  try {
+    const r = await api(`/api/users/${encodeURIComponent(userId)}/recommendations`);
+    $("#recs-note").textContent = r.note || "from the recommender's last run (ml.user_recommendations)";
+    for (const item of r.items) {
+      const text = `${item.title || `movie ${item.movie_id}`} — predicted ${item.predicted_rating}`;
+      list.append(Object.assign(document.createElement("li"), { textContent: text }));
+    }
+  } catch (err) {
+    $("#recs-note").textContent = err.message;
+  }
+}
+
 $("#edit-form").addEventListener("submit", (ev) => { ev.preventDefault(); submit(ev.target, `/api/movies/${current}/edit`); });
-$("#rate-form").addEventListener("submit", (ev) => { ev.preventDefault(); submit(ev.target, `/api/movies/${current}/ratings`); });
+$("#rate-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  await submit(ev.target, `/api/movies/${current}/ratings`);
+  await showRecommendations($("#user").value);
+});
 
 api("/api/links").then((links) => {
   const nav = $("#links");
