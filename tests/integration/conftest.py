@@ -73,7 +73,7 @@ def session_jobs(root: Path, folder: Path) -> None:
         shutil.copy(job, folder / job.name)
     (folder / f"{FAILING_JOB}.yml").write_text(
         f"name: {FAILING_JOB}\n"
-        "description: top-movies-daily with a parameter it refuses (tests: a failed run)\n"
+        "description: top-movies-daily with a parameter it refuses, for a failed run\n"
         "entry: lakehouse.jobs.top_movies:run\n"
         "timeout_s: 120\n"
         "params: {top: 500}\n"

@@ -213,6 +213,8 @@ def test_a_job_file_changed_while_running_is_read_again_and_a_bad_one_keeps_the_
     jobs.mkdir()
     path = _job(jobs, "fine", "ok", "schedule: '0 3 * * *'\n")
     sched = Scheduler(Settings(home=home, jobs_dir=jobs), RecordedRuns())  # type: ignore[arg-type]
+    sched.reload()  # scraped while starting: jobs known, APScheduler not started yet
+    assert "lakehouse_scheduler_ready 0.0" in generate_latest(_registry(sched)).decode()
     sched.start()
     try:
         path.write_text(path.read_text().replace("0 3 * * *", "30 4 * * *"))
@@ -239,7 +241,7 @@ def test_the_shipped_jobs_load_and_the_recommenders_params_are_checked_before_sp
     shipped = load_jobs(ROOT / "jobs")
     assert {"recommender", "top-movies-daily"} <= set(shipped)
     p = params(shipped["recommender"].params)
-    assert (p.seed, p.test_fraction, p.top_n) == (42, 0.25, 10) and p.ranks == (8, 12)
+    assert (p.seed, p.test_fraction, p.top_n) == (42, 0.25, 10) and p.ranks == (20, 30)
     with pytest.raises(ValueError, match="unknown parameter"):
         params({"rnk": 3})
     with pytest.raises(ValueError, match="test_fraction"):

@@ -122,7 +122,9 @@ class Scheduler:
 
     def next_run(self, name: str) -> datetime | None:
         job = self.aps.get_job(f"cron:{name}")
-        return None if job is None else job.next_run_time
+        # a job added before APScheduler starts has no next run time yet
+        at: datetime | None = getattr(job, "next_run_time", None)
+        return at
 
     # ---- runs
     def request(self, name: str, run_id: str) -> str | None:
