@@ -11,7 +11,7 @@ from ..errors import LakehouseError
 from ..query.connect import admin_client
 from ..secrets import Secrets
 from ..settings import load_settings
-from .runs import FOLDER, RunLog
+from .runs import RunLog
 from .scheduler import serve
 from .tables import ensure_outputs
 
@@ -25,7 +25,7 @@ def main() -> int:
     try:
         s = load_settings()
         trino = admin_client(s, Secrets.load_or_create(s.home))
-        runs = RunLog(trino, f"s3://{s.bucket}/silver/{FOLDER}")
+        runs = RunLog(trino, s.bucket)
     except LakehouseError as exc:
         print(f"scheduler: {exc}", file=sys.stderr)
         return 2

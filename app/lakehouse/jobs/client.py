@@ -112,5 +112,5 @@ def status(stack: Stack, name: str) -> dict[str, Any]:
 
 def history(stack: Stack, name: str, limit: int) -> list[dict[str, Any]]:
     _spec(stack, name)
-    runs = RunLog(admin_client(stack.s, stack.ctx.secrets), "")
+    runs = RunLog(admin_client(stack.s, stack.ctx.secrets), stack.s.bucket)
     return [r.as_dict() for r in runs.history(name, limit)]

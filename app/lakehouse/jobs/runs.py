@@ -1,5 +1,6 @@
 """ops.job_runs: every run of every job — start, end, status, metrics — a Delta table written by the
-scheduler through Trino (admin only, like the other ops tables).
+scheduler through Trino (admin only, like the other ops tables), in `s3://…/jobs/ops/job_runs`:
+outside silver's folders, so `reset-silver` keeps it (bronze cannot rebuild it).
 
 A run is inserted as `running` when it starts and updated once when it ends. A run the scheduler
 lost (it died meanwhile) is closed as `failed` with that reason when the scheduler starts again.
@@ -13,28 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..query.client import Trino
-from ..query.names import CATALOG, OPS, OPS_TABLES
-from .tables import ensure_table
+from ..query.names import OPS
+from .tables import Output, ensure_output
 
-NAME = "job_runs"
-TABLE = f"{CATALOG}.{OPS}.{NAME}"
-#: its folder under silver/, beside silver's own operational tables (query/names.py OPS_TABLES)
-FOLDER = {table: folder for folder, table in OPS_TABLES.items()}[NAME]
+JOB_RUNS = Output(
+    OPS,
+    "job_runs",
+    "run_id varchar, job varchar, started_by varchar, started_at timestamp(3) with time zone, "
+    "ended_at timestamp(3) with time zone, status varchar, seconds double, metrics varchar, error varchar",
+)
+TABLE = JOB_RUNS.qualified
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 #: how a run was started
 SCHEDULE, MANUAL = "schedule", "manual"
-
-COLUMNS = """
-    run_id varchar,
-    job varchar,
-    started_by varchar,
-    started_at timestamp(3) with time zone,
-    ended_at timestamp(3) with time zone,
-    status varchar,
-    seconds double,
-    metrics varchar,
-    error varchar
-"""
 
 
 @dataclass(frozen=True)
@@ -68,12 +60,12 @@ def _ts(value: datetime) -> str:
 
 
 class RunLog:
-    def __init__(self, trino: Trino, location: str) -> None:
+    def __init__(self, trino: Trino, bucket: str) -> None:
         self.trino = trino
-        self.location = location  # s3://bucket/silver/_job_runs
+        self.bucket = bucket
 
     def ensure(self) -> None:
-        ensure_table(self.trino, OPS, NAME, COLUMNS, self.location)
+        ensure_output(self.trino, JOB_RUNS, self.bucket)
 
     def start(self, run_id: str, job: str, started_by: str, at: datetime) -> None:
         self.trino.query(

@@ -1,9 +1,8 @@
 """The Delta tables jobs write, made through Trino when missing.
 
-A job's table lives outside silver's folders (`s3://bucket/jobs/…`), so `reset-silver` and the
-catalog sync leave it alone; the runs table is the exception (ops.job_runs, under silver/ like the
-other ops tables, so the catalog sync registers it again after a lost metastore). A table whose
-folder already holds a Delta log (a metastore that lost it) is registered again, data kept.
+A job's table lives outside silver's folders (`s3://bucket/jobs/<schema>/<table>`), so
+`reset-silver` and the catalog sync leave it alone, and the scheduler makes it at start. A table
+whose folder already holds a Delta log (a metastore that lost it) is registered again, data kept.
 """
 
 from __future__ import annotations

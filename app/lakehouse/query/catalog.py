@@ -92,7 +92,8 @@ class CatalogSync:
             f"SELECT table_schema, table_name FROM {CATALOG}.information_schema.tables"
             f" WHERE table_schema IN ('{SILVER}', '{OPS}') AND table_type = 'BASE TABLE'"
         ).rows
-        self.registered = {(r[0], r[1]) for r in rows}
+        # the ops tables of others (the job scheduler's ops.job_runs) are theirs to keep
+        self.registered = {(r[0], r[1]) for r in rows if r[0] == SILVER or r[1] in OPS_TABLES.values()}
 
     def _call(self, procedure: str, **args: str) -> None:
         named = ", ".join(f"{k} => {literal(v)}" for k, v in args.items())

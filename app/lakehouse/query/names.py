@@ -9,7 +9,7 @@ ANALYTICS = "analytics"
 #: operational tables (quarantine, expectation results): visible to the admin user only
 OPS = "ops"
 #: silver's operational Delta folders (silver/store.py Layout) → their table in OPS
-OPS_TABLES = {"_quarantine": "quarantine", "_expectations": "expectation_results", "_job_runs": "job_runs"}
+OPS_TABLES = {"_quarantine": "quarantine", "_expectations": "expectation_results"}
 
 ADMIN_USER = "admin"
 ANALYST_USER = "analyst"

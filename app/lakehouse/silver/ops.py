@@ -15,7 +15,6 @@ from minio.error import S3Error
 
 from ..artifacts import spark_jars
 from ..errors import LakehouseError, UsageError
-from ..jobs.runs import FOLDER as JOB_RUNS_FOLDER
 from ..procs import wait_until
 from ..query.connect import admin_client
 from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
@@ -204,16 +203,14 @@ def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
 
 
 def reset_silver(stack: Stack) -> int:
-    """Delete silver and its checkpoint (the job must be stopped); the next start replays bronze.
-    The record of job runs (ops.job_runs) is kept: bronze cannot rebuild it."""
+    """Delete silver and its checkpoint (the job must be stopped); the next start replays bronze."""
     if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
         raise LakehouseError("the silver job is running: `lakehouse down silver` first")
     client = stack.minio.client()
     n = 0
-    kept = f"silver/{JOB_RUNS_FOLDER}/"
     for prefix in ("silver/", CHECKPOINT_PREFIX):
         for obj in client.list_objects(stack.s.bucket, prefix=prefix, recursive=True):
-            if obj.object_name and not obj.object_name.startswith(kept):
+            if obj.object_name:
                 client.remove_object(stack.s.bucket, obj.object_name)
                 n += 1
     return n
