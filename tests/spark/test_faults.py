@@ -115,3 +115,17 @@ def test_crash_point_then_restart_equals_no_crash(
 def test_unknown_crash_point_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown crash point 'after-lunch'"):
         Faults("after-lunch")
+
+
+def test_a_table_whose_creation_died_before_its_first_commit_is_created_when_the_batch_runs_again(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """kill -9 inside the table's creation (seen on the real stack): Delta 4 had made
+    `_delta_log/_staged_commits/` and committed nothing. The re-run batch must create the table,
+    not fail on it for good."""
+    layout = Layout(str(tmp_path / "silver"))
+    (Path(layout.table(MOVIE)) / "_delta_log" / "_staged_commits").mkdir(parents=True)
+    p = BatchProcessor(spark, layout, Rules(transaction_topic=TXN_TOPIC))
+    run(p, BATCH_0, 0)
+    rows = spark.read.format("delta").load(layout.table(MOVIE)).orderBy("movie_id").collect()
+    assert [(r["movie_id"], r["title"]) for r in rows] == [(1, "one"), (2, "two")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pyspark.sql import types as T
 from .debezium import ColumnSpec
 from .position import Point, after_sql, before_point_sql, point, position
 from .rows import METADATA
+
+log = logging.getLogger("lakehouse.silver")
 
 KEY_PROPERTY = "lakehouse.primary_key"
 SOURCE_PROPERTY = "lakehouse.source_table"
@@ -154,6 +157,11 @@ def hadoop_path(spark: SparkSession, path: str) -> Any:
     return p, p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
+def _is_commit(name: str) -> bool:
+    """A Delta log entry that holds table state: a commit or a checkpoint (`00…01.json`, `….checkpoint…`)."""
+    return name.endswith(".json") or ".checkpoint" in name
+
+
 def read_text(spark: SparkSession, path: str) -> str | None:
     """A small object's text, or None if it does not exist."""
     p, fs = hadoop_path(spark, path)
@@ -227,10 +235,24 @@ class Store:
             return self.spark.read.format("delta").load(path)
         return empty(self.spark, schema)
 
+    def clear_unfinished(self, path: str) -> bool:
+        """A creation that died before its first commit leaves `_delta_log/` without one (Delta 4
+        makes `_delta_log/_staged_commits/` first): Delta then takes the folder for a table and
+        fails to load it (DELTA_TABLE_NOT_FOUND), so a restarted job could never create it. Nothing
+        was committed there: the folder goes. True if it was there."""
+        log_dir, fs = hadoop_path(self.spark, path + "/_delta_log")
+        if not fs.exists(log_dir) or self.exists(path):
+            return False
+        if any(_is_commit(str(st.getPath().getName())) for st in fs.listStatus(log_dir)):
+            return False  # a table another reader cannot load: not ours to delete
+        fs.delete(log_dir, True)
+        return True
+
     def ensure(self, path: str, schema: T.StructType, properties: dict[str, str] | None = None) -> None:
         """Create the table at `path` if it is not there (safe from the per-table threads)."""
         with self._creating:
             if not self.exists(path):
+                self.clear_unfinished(path)
                 b = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema)
                 for name, value in (properties or {}).items():
                     b = b.property(name, value)
@@ -246,6 +268,8 @@ class Store:
         return self.spark.read.format("delta").load(path).schema, [k for k in keys.split(",") if k]
 
     def create(self, source: str, specs: list[ColumnSpec], keys: list[str]) -> None:
+        if self.clear_unfinished(self.layout.table(source)):
+            log.warning("%s: removed the empty Delta log an interrupted creation left", source)
         b = DeltaTable.createIfNotExists(self.spark).location(self.layout.table(source))
         for s in specs:
             b = b.addColumn(s.name, s.spark_type, nullable=True, comment=f"source type {s.source_type}")
