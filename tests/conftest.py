@@ -1,5 +1,6 @@
 """Tiers by folder: tests/unit are `unit` (no JVM), tests/spark are `spark`
-(local SparkSession, no services), tests/integration are `integration` (see pyproject)."""
+(local SparkSession, no services), tests/integration are `integration`, tests/scale_out are
+`scale_out` (the stack in cluster mode; see pyproject)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = item.path.parent.name
-        if tier in {"unit", "spark", "integration"}:
+        if tier in {"unit", "spark", "integration", "scale_out"}:
             item.add_marker(getattr(pytest.mark, tier))
     # an integration test that re-reads every table (a rebuild from bronze, a re-snapshot) runs
     # before the others, while the session's tables are small (the MovieLens load comes later)

@@ -16,10 +16,10 @@ from .compose import INIT_STEPS
 from .errors import ConfigError, LakehouseError, UsageError
 
 
-def _stack() -> Any:
+def _stack(scale_out: bool = False) -> Any:
     from .stack import Stack
 
-    return Stack()
+    return Stack(scale_out=scale_out)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,9 +121,15 @@ def compose_check() -> None:
 
 
 @cli.command()
-def up() -> None:
+@click.option(
+    "--scale-out",
+    is_flag=True,
+    help="cluster mode until `down`: a Spark master + worker running silver, a Trino worker, "
+    "partitioned topics (docs/scaling.md)",
+)
+def up(scale_out: bool) -> None:
     """Start the native stack and wait until every service and connector is ready."""
-    _stack().up()
+    _stack(scale_out=scale_out).up()
 
 
 @cli.command()

@@ -21,7 +21,9 @@ from .stack import Stack
 
 
 @contextmanager
-def scratch_stack(port_offset: int, prefix: str = "lakehouse-scratch-") -> Iterator[Stack]:
+def scratch_stack(
+    port_offset: int, prefix: str = "lakehouse-scratch-", scale_out: bool = False
+) -> Iterator[Stack]:
     # Not a 0700 temp dir: Postgres runs as the `postgres` user and must enter it.
     home = Path(tempfile.mkdtemp(prefix=prefix))
     home.chmod(0o755)
@@ -30,6 +32,8 @@ def scratch_stack(port_offset: int, prefix: str = "lakehouse-scratch-") -> Itera
     os.environ[env_name("home")] = str(home)
     for field in PORT_FIELDS:
         os.environ[env_name(field)] = str(getattr(defaults, field) + port_offset)
+    if scale_out:
+        os.environ[env_name("scale_out")] = "true"
     stack = Stack(load_settings())
     try:
         yield stack

@@ -50,6 +50,10 @@ PORT_FIELDS = (
     "alertmanager_port",
     "superset_port",
     "grafana_port",
+    "spark_master_port",
+    "spark_master_ui_port",
+    "spark_worker_ui_port",
+    "trino_worker_http_port",
 )
 
 
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
     alertmanager_port: int = Field(29095, ge=1, le=65535)
     superset_port: int = Field(28088, ge=1, le=65535)
     grafana_port: int = Field(28300, ge=1, le=65535)
+    spark_master_port: int = Field(27077, ge=1, le=65535)
+    spark_master_ui_port: int = Field(28180, ge=1, le=65535)
+    spark_worker_ui_port: int = Field(28181, ge=1, le=65535)
+    trino_worker_http_port: int = Field(28082, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -96,6 +104,22 @@ class Settings(BaseSettings):
     connect_heap: str = Field("768m", pattern=r"^\d+[mg]$")
     spark_master: str = Field("local[2]", pattern=r"^(local(\[(\d+|\*)\])?|(spark|k8s|yarn)\S*)$")
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[mg]$")
+    scale_out: bool = Field(
+        False,
+        description="cluster mode (`lakehouse up --scale-out` keeps it until `down`): silver on a Spark "
+        "standalone master and worker, a Trino worker beside the coordinator, topics with several "
+        "partitions read by as many bronze sink tasks",
+    )
+    spark_worker_cores: int = Field(2, ge=1, le=1024, description="cores the scale-out Spark worker offers")
+    spark_worker_memory: str = Field("2g", pattern=r"^\d+[mg]$")
+    spark_executor_memory: str = Field("1g", pattern=r"^\d+[mg]$")
+    kafka_partitions: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="partitions of each topic Debezium creates (default 1, 3 with scale-out); topics "
+        "that exist keep theirs",
+    )
     silver_crash_at: (
         Literal["after-tombstones", "after-merge", "after-quarantine", "after-pending", "before-commit"]
         | None
@@ -122,7 +146,7 @@ class Settings(BaseSettings):
         "at 10 s, 11 % at 30 s)",
     )
 
-    @field_validator("silver_crash_at", "expectations_file", "jobs_dir", mode="before")
+    @field_validator("silver_crash_at", "expectations_file", "jobs_dir", "kafka_partitions", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if value == "" else value
@@ -224,6 +248,25 @@ class Settings(BaseSettings):
     @property
     def trino_url(self) -> str:
         return f"https://{self.addr('trino')}:{self.trino_https_port}"
+
+    @property
+    def topic_partitions(self) -> int:
+        """Partitions of each topic Debezium creates, and the bronze sink's tasks."""
+        return self.kafka_partitions or (3 if self.scale_out else 1)
+
+    @property
+    def spark_cluster_url(self) -> str:
+        """The scale-out Spark master silver is submitted to."""
+        return f"spark://{self.addr('spark-master')}:{self.spark_master_port}"
+
+    @property
+    def spark_master_ui(self) -> str:
+        return f"http://{self.addr('spark-master')}:{self.spark_master_ui_port}"
+
+    @property
+    def silver_master(self) -> str:
+        """The master silver runs on: the scale-out cluster's, else LAKEHOUSE_SPARK_MASTER."""
+        return self.spark_cluster_url if self.scale_out else self.spark_master
 
 
 def env_name(field: str) -> str:

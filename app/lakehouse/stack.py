@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ from .services.postgres import PUBLICATION, SLOT, Postgres
 from .services.prometheus import AlertmanagerService, PrometheusService
 from .services.scheduler import SchedulerService
 from .services.silver import SilverService
+from .services.spark import SparkMasterService, SparkWorkerService
 from .services.superset import SupersetService
-from .services.trino import TrinoService
+from .services.trino import TrinoService, TrinoWorkerService
 from .services.web import WebService
 from .settings import Settings, load_settings
 from .silver.expectations import Expectations
@@ -42,10 +44,21 @@ console = Console(stderr=True)
 
 SOURCE_CONNECTOR = Path("debezium") / "postgres-source.json"
 
+#: in the state dir while the stack runs in scale-out mode: `up --scale-out` writes it, `down` of
+#: the whole stack removes it, every command in between reads it
+SCALE_OUT_MARK = "scale-out"
+
+
+def in_mode(s: Settings, scale_out: bool = False) -> Settings:
+    """The settings with scale-out on if asked, set (LAKEHOUSE_SCALE_OUT), or kept from `up --scale-out`."""
+    if scale_out or (not s.scale_out and (s.home / SCALE_OUT_MARK).exists()):
+        return s.model_copy(update={"scale_out": True})
+    return s
+
 
 class Stack:
-    def __init__(self, settings: Settings | None = None) -> None:
-        s = settings or load_settings()
+    def __init__(self, settings: Settings | None = None, scale_out: bool = False) -> None:
+        s = in_mode(settings or load_settings(), scale_out)
         self.ctx = Context(s, Secrets.load_or_create(s.home), Versions.load(s.root / "versions.env"))
         self.s = s
         #: when each service (and the source connector) was ready in the last `up`, time.time()
@@ -54,8 +67,11 @@ class Stack:
         self.minio = Minio(self.ctx)
         self.kafka = Kafka(self.ctx)
         self.connect = Connect(self.ctx)
+        self.spark_master = SparkMasterService(self.ctx)
+        self.spark_worker = SparkWorkerService(self.ctx)
         self.silver = SilverService(self.ctx)
         self.trino = TrinoService(self.ctx)
+        self.trino_worker = TrinoWorkerService(self.ctx)
         self.catalog = CatalogSyncService(self.ctx)
         self.monitor = MonitorService(self.ctx)
         self.scheduler = SchedulerService(self.ctx)
@@ -66,11 +82,14 @@ class Stack:
 
     @property
     def services(self) -> list[Service]:
-        """Start order; stop order is the reverse."""
+        """Start order; stop order is the reverse. Scale-out adds the Spark cluster before silver
+        and a Trino worker after the coordinator."""
+        cluster: list[Service] = [self.spark_master, self.spark_worker] if self.s.scale_out else []
+        workers: list[Service] = [self.trino_worker] if self.s.scale_out else []
         return [
-            self.postgres, self.minio, self.kafka, self.connect, self.silver,
-            self.trino, self.catalog, self.monitor, self.scheduler, self.alertmanager, self.prometheus,
-            self.superset, self.web,
+            self.postgres, self.minio, self.kafka, self.connect, *cluster, self.silver,
+            self.trino, *workers, self.catalog, self.monitor, self.scheduler, self.alertmanager,
+            self.prometheus, self.superset, self.web,
         ]  # fmt: skip
 
     def connector_values(self) -> dict[str, object]:
@@ -84,6 +103,9 @@ class Stack:
             "publication": PUBLICATION,
             "slot": SLOT,
             "connect_secrets_file": self.connect.secrets_file,
+            # Debezium keys each row's events by its primary key: Kafka's default partitioner keeps
+            # a key on one partition, so per-key order holds with any number of them
+            "partitions": self.s.topic_partitions,
         }
 
     def preflight(self) -> None:
@@ -97,14 +119,25 @@ class Stack:
         Expectations.load(self.s.expectations, schema=self.s.source_schema)
         load_jobs(self.s.jobs_folder)
 
-    def up(self) -> None:
-        """Check every config, fetch missing artifacts, then start services in order."""
+    def up(self, only: Collection[str] | None = None) -> None:
+        """Check every config, fetch missing artifacts, then start services in order (`only`: just
+        the services named, e.g. a test that needs the data path and no dashboards)."""
         from .artifacts import install
 
         self.preflight()
         install(self.s, self.ctx.versions)
+        if self.s.scale_out:
+            if not (self.s.home / SCALE_OUT_MARK).exists() and self.silver.pid() is not None:
+                raise UsageError(
+                    "the stack runs in single-process mode: `lakehouse down`, then `lakehouse up "
+                    "--scale-out` (data is kept)"
+                )
+            self.s.home.mkdir(parents=True, exist_ok=True)
+            (self.s.home / SCALE_OUT_MARK).write_text("lakehouse up --scale-out; `lakehouse down` ends it\n")
         launched: list[tuple[Service, float]] = []  # spawned, waited for after the others
         for service in self.services:
+            if only is not None and service.name not in only:
+                continue
             started = time.monotonic()
             if service.overlaps and service.launch():
                 launched.append((service, started))
@@ -153,6 +186,8 @@ class Stack:
         stopped = [
             svc.name for svc in reversed(self.services) if (not only or svc.name in chosen) and svc.stop()
         ]
+        if not only:
+            (self.s.home / SCALE_OUT_MARK).unlink(missing_ok=True)
         if wipe:
             home = self.s.home
             if home.exists():
@@ -234,6 +269,11 @@ class Stack:
                 "bucket": s.bucket,
                 "bronze": s.bronze_uri,
                 "silver": s.silver_uri,
+            },
+            # where silver runs: local[N] in its own process, or the scale-out master (and its UI)
+            "spark": {
+                "master": s.silver_master,
+                "ui": s.spark_master_ui if s.scale_out else None,
             },
             "trino": {
                 "url": s.trino_url,

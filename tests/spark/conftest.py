@@ -14,7 +14,7 @@ from lakehouse.artifacts import spark_jars
 from lakehouse.render import render_file
 from lakehouse.settings import load_settings
 from lakehouse.silver.batch import BatchProcessor, Rules
-from lakehouse.silver.session import build, jars_in, read_conf
+from lakehouse.silver.session import build, conf_values, jars_in, read_conf
 from lakehouse.silver.store import Layout
 from lakehouse.versions import Versions
 
@@ -28,12 +28,7 @@ def spark() -> Iterator[SparkSession]:
     try:
         conf_text = render_file(
             settings.root / "spark_streaming" / "spark-defaults.conf",
-            {
-                "driver_memory": "1g",
-                "shuffle_partitions": "2",
-                "local_dir": str(tmp),
-                "s3_endpoint": "unused",
-            },
+            conf_values("1g", tmp, "unused"),
         )
         (tmp / "spark-defaults.conf").write_text(conf_text)
         conf = read_conf(tmp / "spark-defaults.conf")

@@ -18,6 +18,7 @@ VALUES = {
     "bucket": "lakehouse",
     "bronze_prefix": "bronze",
     "connect_secrets_file": "/tmp/secrets.properties",
+    "tasks": 1,
 }
 
 

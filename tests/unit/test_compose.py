@@ -49,7 +49,9 @@ def one_shot(name: str) -> bool:
 def natives(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     from lakehouse.stack import Stack
 
-    return [svc.name for svc in Stack(Settings(home=tmp_path_factory.mktemp("home"))).services]
+    # scale-out lists every service: the single-process ones and the cluster's
+    every = Settings(home=tmp_path_factory.mktemp("home"), scale_out=True)
+    return [svc.name for svc in Stack(every).services]
 
 
 def test_docker_compose_config_accepts_the_file(model: dict[str, Any]) -> None:

@@ -154,16 +154,24 @@ def test_analyst_rules_never_reach_ops_or_writes() -> None:
 def test_every_env_placeholder_in_trino_etc_is_set_by_the_native_launcher(tmp_path: Path) -> None:
     from lakehouse.secrets import Secrets
     from lakehouse.services.base import Context
-    from lakehouse.services.trino import TrinoService
+    from lakehouse.services.trino import TrinoService, TrinoWorkerService
     from lakehouse.settings import Settings
     from lakehouse.versions import Versions
 
-    ctx = Context(Settings(home=tmp_path), Secrets.load_or_create(tmp_path), Versions.load())
-    env = TrinoService(ctx).env()
-    used = set()
-    for f in (ROOT / "trino" / "etc").rglob("*.properties"):
-        used |= set(re.findall(r"\$\{ENV:([A-Z0-9_]+)\}", f.read_text()))
-    assert used and used <= set(env), used - set(env)
+    ctx = Context(Settings(home=tmp_path, scale_out=True), Secrets.load_or_create(tmp_path), Versions.load())
+    etc = ROOT / "trino" / "etc"
+    # the coordinator reads config.properties, the worker worker.properties; both the rest
+    for service, skipped in (
+        (TrinoService(ctx), "worker.properties"),
+        (TrinoWorkerService(ctx), "config.properties"),
+    ):
+        env = service.env()
+        used = set()
+        for f in etc.rglob("*.properties"):
+            if f.name != skipped:
+                used |= set(re.findall(r"\$\{ENV:([A-Z0-9_]+)\}", f.read_text()))
+        assert used and used <= set(env), (service.name, used - set(env))
+        assert service.argv()[-1] == str(etc / "worker.properties") or service.name == "trino"
     jvm = (ROOT / "trino" / "etc" / "jvm.config").read_text()
     assert "${" not in jvm  # the launcher does not substitute in jvm.config
 

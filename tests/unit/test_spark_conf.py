@@ -6,9 +6,9 @@ from pathlib import Path
 
 from lakehouse.paths import repo_root
 from lakehouse.render import render_file
-from lakehouse.silver.session import read_conf
+from lakehouse.silver.session import conf_values, read_conf
 
-VALUES = {"driver_memory": "1g", "shuffle_partitions": 3, "local_dir": "/tmp/x", "s3_endpoint": "http://h:1"}
+VALUES = conf_values("1g", "/tmp/x", "http://h:1", shuffle_partitions=3)
 
 
 def _conf(tmp_path: Path) -> dict[str, str]:

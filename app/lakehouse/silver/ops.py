@@ -19,7 +19,7 @@ from ..procs import wait_until
 from ..query.connect import admin_client
 from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
 from ..render import render_file
-from .session import build, jars_in, read_conf, s3_credentials
+from .session import build, conf_values, jars_in, read_conf, s3_credentials
 from .store import Layout, written_by_another
 from .verify import TableDiff, verify_table
 
@@ -54,12 +54,7 @@ def spark_for(stack: Stack, app_name: str) -> Iterator[SparkSession]:
     tmp = s.state("silver") / "cli-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     conf_file = tmp / "spark-defaults.conf"
-    values = {
-        "driver_memory": "1g",
-        "shuffle_partitions": 2,
-        "local_dir": tmp,
-        "s3_endpoint": s.minio_endpoint,
-    }
+    values = conf_values("1g", tmp, s.minio_endpoint)
     conf_file.write_text(render_file(s.root / "spark_streaming" / "spark-defaults.conf", values))
     conf = {**read_conf(conf_file), **s3_credentials(sec.minio_root_user, sec.minio_root_password)}
     spark = build("local[2]", conf, jars_in(spark_jars(s.cache, stack.ctx.versions)), app_name)

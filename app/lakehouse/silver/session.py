@@ -24,6 +24,24 @@ def read_conf(path: Path) -> dict[str, str]:
     return conf
 
 
+def conf_values(
+    driver_memory: str,
+    local_dir: object,
+    s3_endpoint: str,
+    executor_memory: str = "1g",
+    shuffle_partitions: int = 2,
+) -> dict[str, object]:
+    """What spark_streaming/spark-defaults.conf's placeholders are filled with (by default two
+    cores' worth of partitions: see the file)."""
+    return {
+        "driver_memory": driver_memory,
+        "executor_memory": executor_memory,
+        "shuffle_partitions": shuffle_partitions,
+        "local_dir": local_dir,
+        "s3_endpoint": s3_endpoint,
+    }
+
+
 def jars_in(directory: Path) -> list[str]:
     jars = sorted(str(p) for p in directory.glob("*.jar"))
     if not jars:
