@@ -101,7 +101,9 @@ def kafka_poll(bootstrap: str, topic: str) -> Callable[[], int | None]:
             "enable.auto.commit": False,
         }
     )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
+    # every partition of the marker's topic (scale-out mode has several; a key stays on one)
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in sorted(partitions) or [0]])
 
     def poll() -> int | None:
         best = None

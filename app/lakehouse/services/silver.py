@@ -52,6 +52,8 @@ class SilverService(MetricsReadyService):
                 self.data_dir / "tmp",
                 self.s.minio_endpoint,
                 executor_memory=self.s.spark_executor_memory,
+                # a shuffle partition per core: local[2]'s two, or what the scale-out worker offers
+                shuffle_partitions=self.s.spark_worker_cores if self.s.scale_out else 2,
             ),
             "spark_streaming/silver.json": {},
         }
