@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,23 +61,21 @@ class _SparkDaemon(Service):
 
     main_class: ClassVar[str]
 
+    def argv(self) -> list[str]:
+        """spark-class running the daemon on this host, with its own options."""
+        return [spark_bin("spark-class"), self.main_class, "--host", self.host, *self.options()]
+
+    @abstractmethod
+    def options(self) -> list[str]: ...
+
 
 class SparkMasterService(_SparkDaemon):
     name = "spark-master"
     port_fields: ClassVar[tuple[str, ...]] = ("spark_master_port", "spark_master_ui_port")
     main_class = "org.apache.spark.deploy.master.Master"
 
-    def argv(self) -> list[str]:
-        return [
-            spark_bin("spark-class"),
-            self.main_class,
-            "--host",
-            self.host,
-            "--port",
-            str(self.s.spark_master_port),
-            "--webui-port",
-            str(self.s.spark_master_ui_port),
-        ]
+    def options(self) -> list[str]:
+        return ["--port", str(self.s.spark_master_port), "--webui-port", str(self.s.spark_master_ui_port)]
 
     def ready(self) -> bool:
         state = master_state(self.s.spark_master_ui)
@@ -97,12 +96,8 @@ class SparkWorkerService(_SparkDaemon):
     def prepare(self) -> None:
         (self.data_dir / "work").mkdir(parents=True, exist_ok=True)
 
-    def argv(self) -> list[str]:
+    def options(self) -> list[str]:
         return [
-            spark_bin("spark-class"),
-            self.main_class,
-            "--host",
-            self.host,
             "--cores",
             str(self.s.spark_worker_cores),
             "--memory",
