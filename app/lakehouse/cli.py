@@ -664,8 +664,24 @@ def resnapshot(yes: bool) -> None:
     is_flag=True,
     help="then the same load through the floor job (Kafka → MERGE, none of silver's rules), silver stopped",
 )
+@click.option(
+    "--floor-write",
+    type=click.Choice(["merge", "append"]),
+    default="merge",
+    show_default=True,
+    help="how the floor job writes: MERGE (the tutorial job) or an append of each batch (the cheapest write)",
+)
 @click.pass_context
-def bench(ctx: click.Context, *, rate: float, duration: float, out: str, as_json: bool, floor: bool) -> None:
+def bench(
+    ctx: click.Context,
+    *,
+    rate: float,
+    duration: float,
+    out: str,
+    as_json: bool,
+    floor: bool,
+    floor_write: str,
+) -> None:
     """Freshness through every hop under a steady change load (the stack must be up).
 
     Without a subcommand: the generator writes RATE changes/s for DURATION s while a marker row is
@@ -675,12 +691,14 @@ def bench(ctx: click.Context, *, rate: float, duration: float, out: str, as_json
     """
     if ctx.invoked_subcommand is not None:
         return
+    if floor_write != "merge" and not floor:
+        raise click.UsageError("--floor-write is for the floor job: add --floor")
     from .benchmark.run import run as run_bench
 
     if floor:
         from .benchmark.compare import run_with_floor
 
-        c = run_with_floor(_stack(), rate, duration, Path(out))
+        c = run_with_floor(_stack(), rate, duration, Path(out), write=floor_write)
         if as_json:
             click.echo(json.dumps(c, indent=2))
             return

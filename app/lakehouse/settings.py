@@ -124,6 +124,9 @@ class Settings(BaseSettings):
         Literal["after-tombstones", "after-merge", "after-quarantine", "after-pending", "before-commit"]
         | None
     ) = Field(None, description="fault injection: the silver job exits hard at this point (tests)")
+    floor_write: Literal["merge", "append"] = Field(
+        "merge", description="how the benchmark's floor job writes Delta (`bench --floor-write`)"
+    )
     catalog_sync_interval_s: float = Field(
         2.0, gt=0, description="how often new silver tables are looked for (seconds)"
     )

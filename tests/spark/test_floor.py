@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse.benchmark.floor import apply
 
@@ -70,3 +71,23 @@ def test_floor_keeps_the_last_event_per_key(spark: SparkSession, tmp_path: Path)
     # the final ids are those of the source after the capture
     ids = {str(json.loads(k)["id"]) for k in stored}
     assert ids == set(json.loads((FIXTURES / "type_matrix.expected.json").read_text()))
+
+
+def test_the_append_floor_logs_each_batchs_last_event_per_key(spark: SparkSession, tmp_path: Path) -> None:
+    """`--floor-write append`: no MERGE; each batch appends its last event per key with its op and
+    offset, and the latest per key over the log (merge on read) is what the MERGE floor stores."""
+    records = _captured()
+    root = str(tmp_path / "floor")
+    half = len(records) // 2
+    batches = [records[:half], records[half:]]
+    for i, batch in enumerate(batches):
+        apply(spark, root, _kafka_rows(spark, batch[::-1]), i, write="append")
+
+    log = spark.read.format("delta").load(f"{root}/{tm.TABLE}")
+    # one row per key per batch: each batch's keys, deletes included (Kafka tombstones are not events)
+    per_batch = [len({json.dumps(r["key"]["payload"]) for r in b if r["value"] is not None}) for b in batches]
+    assert log.count() == sum(per_batch)
+    assert log.where("op = 'd'").count() > 0
+    last = log.groupBy("key").agg(F.max_by(F.struct("op", "row"), "offset").alias("e"))
+    stored = {r.key: json.loads(r.e.row) for r in last.where("e.op != 'd'").collect()}
+    assert stored == _expected(records)

@@ -65,14 +65,15 @@ def _wait_for_marker_table(stack: Stack, proc: subprocess.Popen[bytes], log: Pat
     )
 
 
-def start_floor_job(stack: Stack, log: Path) -> subprocess.Popen[bytes]:
-    """The floor job as its own process, with silver's environment, its output in `log`."""
+def start_floor_job(stack: Stack, log: Path, write: str = "merge") -> subprocess.Popen[bytes]:
+    """The floor job as its own process, with silver's environment, its output in `log`; `write`:
+    merge or append (floor.py)."""
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "lakehouse.benchmark.floor"],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=stack.service("silver").env(),
+            env=stack.service("silver").env() | {"LAKEHOUSE_FLOOR_WRITE": write},
         )
 
 
@@ -87,7 +88,9 @@ def stop_floor_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> in
         return None
 
 
-def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int) -> dict[str, Any]:
+def floor_run(
+    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int, *, write: str = "merge"
+) -> dict[str, Any]:
     """Stop silver, run the floor job under the same load, then put silver back."""
     if stack.s.service_hostnames:
         raise UsageError("--floor needs the native launcher: it stops silver and starts its own Spark job")
@@ -99,7 +102,7 @@ def floor_run(stack: Stack, rate: float, duration_s: float, out_dir: Path, seed:
     proc: subprocess.Popen[bytes] | None = None
     try:
         clear_floor(stack, sync)
-        proc = start_floor_job(stack, log)
+        proc = start_floor_job(stack, log, write)
         sync.register((FLOOR.schema, MARKER_TABLE), _wait_for_marker_table(stack, proc, log))
         return run(stack, rate, duration_s, out_dir, seed, target=FLOOR)
     finally:
@@ -140,16 +143,16 @@ def comparison(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_with_floor(
-    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1
+    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1, *, write: str = "merge"
 ) -> dict[str, Any]:
     ours = run(stack, rate, duration_s, out_dir, seed)
-    floor = floor_run(stack, rate, duration_s, out_dir / "floor", seed)
-    result = comparison(ours, floor)
+    floor = floor_run(stack, rate, duration_s, out_dir / "floor", seed, write=write)
+    result = comparison(ours, floor) | {"floor_write": write}
     write_json(out_dir / "comparison.json", result)
     plots.cdf(
         {
             f"silver (p50 {ours['freshness_s']['p50']:.1f} s)": ours["freshness_samples_s"],
-            f"floor job (p50 {floor['freshness_s']['p50']:.1f} s)": floor["freshness_samples_s"],
+            f"floor job, {write} (p50 {floor['freshness_s']['p50']:.1f} s)": floor["freshness_samples_s"],
         },
         f"Silver against the floor job, {ours['achieved_rate']:.0f} changes/s",
         out_dir / "comparison.png",

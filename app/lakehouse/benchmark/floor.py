@@ -8,6 +8,12 @@ key changes, no types (a row is kept as Debezium's `after` JSON text). It runs w
 
 It writes under `floor/` in the bucket, never under `silver/`; `lakehouse bench --floor` starts it
 with silver stopped and deletes its tables afterwards.
+
+Two ways to write (`LAKEHOUSE_FLOOR_WRITE`, `bench --floor-write`): `merge` (the default, the
+tutorial job) and `append`, which appends each batch's last event per key — with its op and
+Kafka offset — to the table instead of MERGEing it. The append is the cheapest write a Spark job
+can make to Delta, so its freshness bounds what any silver write path on this engine and machine
+can reach (merge-on-read included: the latest row per key by offset is a query over the log).
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ def table_of(topic: str) -> str:
 
 
 def latest_per_key(records: DataFrame) -> DataFrame:
-    """Kafka records (topic, key, value, offset) → the last event per (topic, key): `op`, `row`.
+    """Kafka records (topic, key, value, offset) → the last event per (topic, key): `op`, `row`,
+    `offset`.
 
     A key always lands in the same partition, so its offset orders its events. Kafka tombstones
     (a null value after a delete) are skipped."""
@@ -51,13 +58,13 @@ def latest_per_key(records: DataFrame) -> DataFrame:
         F.get_json_object(F.col("key").cast("string"), "$.payload").alias("key"),
         F.from_json(F.col("value").cast("string"), EVENT).alias("e"),
     )
-    event = F.struct(F.col("e.payload.op").alias("op"), F.col("e.payload.after").alias("row"))
+    event = F.struct(F.col("e.payload.op").alias("op"), F.col("e.payload.after").alias("row"), "offset")
     last = F.max_by(event, "offset")
     return (
         events.where(F.col("key").isNotNull())
         .groupBy("topic", "key")
         .agg(last.alias("last"))
-        .select("topic", "key", "last.op", "last.row")
+        .select("topic", "key", "last.op", "last.row", "last.offset")
     )
 
 
@@ -77,16 +84,26 @@ def merge(spark: SparkSession, path: str, rows: DataFrame) -> None:
     )
 
 
-def apply(spark: SparkSession, root: str, records: DataFrame, batch_id: int) -> None:
+def append(path: str, rows: DataFrame) -> None:
+    """The batch's last event per key appended (deletes too: `op` = d), ordered by `offset`."""
+    rows.select("key", "op", "row", "offset").write.format("delta").mode("append").save(path)
+
+
+def apply(spark: SparkSession, root: str, records: DataFrame, batch_id: int, write: str = "merge") -> None:
     started = time.monotonic()
     latest = latest_per_key(records).persist()
     try:
         topics = [r.topic for r in latest.select("topic").distinct().collect()]
         for topic in topics:
-            merge(spark, f"{root}/{table_of(topic)}", latest.where(F.col("topic") == topic).drop("topic"))
+            path, rows = f"{root}/{table_of(topic)}", latest.where(F.col("topic") == topic).drop("topic")
+            if write == "append":
+                append(path, rows)
+            else:
+                merge(spark, path, rows)
     finally:
         latest.unpersist()
-    log.info("batch %d: %d tables in %.2fs", batch_id, len(topics), time.monotonic() - started)
+    done = "appended to" if write == "append" else "merged into"
+    log.info("batch %d: %s %d tables in %.2fs", batch_id, done, len(topics), time.monotonic() - started)
 
 
 def main() -> int:
@@ -108,12 +125,12 @@ def main() -> int:
             .load()
         )
         query = (
-            records.writeStream.foreachBatch(lambda df, i: apply(spark, root, df, i))
+            records.writeStream.foreachBatch(lambda df, i: apply(spark, root, df, i, s.floor_write))
             .option("checkpointLocation", f"{root}/_checkpoint")
             .trigger(processingTime=cfg.trigger)
             .start()
         )
-        log.info("floor job running: %s → %s", topics_pattern(s), root)
+        log.info("floor job running: %s → %s (%s)", topics_pattern(s), root, s.floor_write)
         while query.isActive and not stop.is_set():
             query.awaitTermination(1)
         query.stop()
