@@ -14,6 +14,7 @@ import click
 
 from .compose import INIT_STEPS
 from .errors import ConfigError, LakehouseError, UsageError
+from .settings import FLOOR_WRITES, FloorWrite
 
 
 def _stack(scale_out: bool = False) -> Any:
@@ -666,7 +667,7 @@ def resnapshot(yes: bool) -> None:
 )
 @click.option(
     "--floor-write",
-    type=click.Choice(["merge", "append"]),
+    type=click.Choice(FLOOR_WRITES),
     default="merge",
     show_default=True,
     help="how the floor job writes: MERGE (the tutorial job) or an append of each batch (the cheapest write)",
@@ -680,7 +681,7 @@ def bench(
     out: str,
     as_json: bool,
     floor: bool,
-    floor_write: str,
+    floor_write: FloorWrite,
 ) -> None:
     """Freshness through every hop under a steady change load (the stack must be up).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +55,11 @@ PORT_FIELDS = (
     "spark_worker_ui_port",
     "trino_worker_http_port",
 )
+
+
+#: how the benchmark's floor job writes Delta (benchmark/floor.py)
+FloorWrite = Literal["merge", "append"]
+FLOOR_WRITES: tuple[str, ...] = get_args(FloorWrite)
 
 
 class Settings(BaseSettings):
@@ -124,7 +129,7 @@ class Settings(BaseSettings):
         Literal["after-tombstones", "after-merge", "after-quarantine", "after-pending", "before-commit"]
         | None
     ) = Field(None, description="fault injection: the silver job exits hard at this point (tests)")
-    floor_write: Literal["merge", "append"] = Field(
+    floor_write: FloorWrite = Field(
         "merge", description="how the benchmark's floor job writes Delta (`bench --floor-write`)"
     )
     catalog_sync_interval_s: float = Field(

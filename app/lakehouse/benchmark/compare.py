@@ -21,6 +21,7 @@ from ..errors import LakehouseError, UsageError
 from ..procs import tail
 from ..query.catalog import CatalogSync, has_log
 from ..query.connect import admin_client
+from ..settings import FloorWrite
 from ..stack import Stack
 from . import plots
 from .floor import PREFIX
@@ -65,7 +66,7 @@ def _wait_for_marker_table(stack: Stack, proc: subprocess.Popen[bytes], log: Pat
     )
 
 
-def start_floor_job(stack: Stack, log: Path, write: str = "merge") -> subprocess.Popen[bytes]:
+def start_floor_job(stack: Stack, log: Path, write: FloorWrite = "merge") -> subprocess.Popen[bytes]:
     """The floor job as its own process, with silver's environment, its output in `log`; `write`:
     merge or append (floor.py)."""
     with log.open("wb") as out:
@@ -89,7 +90,7 @@ def stop_floor_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> in
 
 
 def floor_run(
-    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int, *, write: str = "merge"
+    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int, *, write: FloorWrite = "merge"
 ) -> dict[str, Any]:
     """Stop silver, run the floor job under the same load, then put silver back."""
     if stack.s.service_hostnames:
@@ -143,7 +144,7 @@ def comparison(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_with_floor(
-    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1, *, write: str = "merge"
+    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1, *, write: FloorWrite = "merge"
 ) -> dict[str, Any]:
     ours = run(stack, rate, duration_s, out_dir, seed)
     floor = floor_run(stack, rate, duration_s, out_dir / "floor", seed, write=write)

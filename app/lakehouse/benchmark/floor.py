@@ -27,7 +27,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ..settings import Settings
+from ..settings import FloorWrite, Settings
 from ..silver.launch import start
 
 log = logging.getLogger("lakehouse.floor")
@@ -89,7 +89,9 @@ def append(path: str, rows: DataFrame) -> None:
     rows.select("key", "op", "row", "offset").write.format("delta").mode("append").save(path)
 
 
-def apply(spark: SparkSession, root: str, records: DataFrame, batch_id: int, write: str = "merge") -> None:
+def apply(
+    spark: SparkSession, root: str, records: DataFrame, batch_id: int, write: FloorWrite = "merge"
+) -> None:
     started = time.monotonic()
     latest = latest_per_key(records).persist()
     try:
