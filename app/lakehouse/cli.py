@@ -286,7 +286,7 @@ def verify(table: str | None, wait_s: float, as_json: bool) -> None:
         click.echo(
             f"{mark} {d.source}: source {d.source_rows} rows, silver {d.silver_rows} rows — "
             f"missing {d.missing}, extra {d.extra}, different {d.different}, "
-            f"unconvertible {d.unconvertible}"
+            f"duplicates {d.duplicates}, unconvertible {d.unconvertible}"
         )
         if d.missing_columns:
             click.echo(f"    columns missing in silver: {', '.join(d.missing_columns)}")

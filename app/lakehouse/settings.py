@@ -126,7 +126,14 @@ class Settings(BaseSettings):
         "that exist keep theirs",
     )
     silver_crash_at: (
-        Literal["after-tombstones", "after-merge", "after-quarantine", "after-pending", "before-commit"]
+        Literal[
+            "after-cut",
+            "after-tombstones",
+            "after-merge",
+            "after-quarantine",
+            "after-pending",
+            "before-commit",
+        ]
         | None
     ) = Field(None, description="fault injection: the silver job exits hard at this point (tests)")
     floor_write: FloorWrite = Field(

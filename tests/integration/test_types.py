@@ -245,6 +245,16 @@ def test_a_table_without_a_primary_key_is_refused_with_its_reason(stack: Stack) 
             .query(f"SELECT table_name FROM information_schema.tables WHERE table_name = '{KEYLESS}'")
             .rows
         )
+        # the remedy the rule names: a primary key at the source, then replay
+        with source(stack) as conn:
+            conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (note)")
+            conn.execute(f"INSERT INTO {table} VALUES ('third')")
+        statement = f"SELECT note FROM silver.{KEYLESS} ORDER BY note"
+        wait_rows(analyst(stack), statement, [["third"]], BULK_S)
+        replayed = lakehouse("quarantine", "replay", "--table", KEYLESS)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        wait_rows(analyst(stack), statement, [["first"], ["second"], ["third"]], BULK_S)
+        assert _quarantined(stack, table) == 0
     finally:
         with source(stack) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")

@@ -102,10 +102,12 @@ def event(
     )
 
 
-def end(txid: int, counts: dict[str, int]) -> str:
+def end(txid: int, counts: dict[str, int], commit: int = 999) -> str:
+    """The transaction's END record: its id carries the commit's LSN (`<txid>:<commit LSN>`), as the
+    pinned Debezium writes it (tests/fixtures/debezium/type_matrix.jsonl)."""
     payload = {
         "status": "END",
-        "id": f"{txid}:999",
+        "id": f"{txid}:{commit}",
         "event_count": sum(counts.values()),
         "data_collections": [{"data_collection": t, "event_count": n} for t, n in counts.items()],
     }

@@ -6,8 +6,9 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 
-from lakehouse.silver.batch import BatchProcessor
+from lakehouse.silver.batch import BatchProcessor, Replay, Rules
 from lakehouse.silver.config import SilverConfig
 from lakehouse.silver.maintenance import Maintenance
 from lakehouse.silver.store import DELETION_VECTORS_PROPERTY, Store, table_properties
@@ -69,3 +70,52 @@ def test_table_properties_are_set_on_older_tables_once(silver: BatchProcessor) -
     assert Store(spark, store.layout).ensure_properties([old]) == [old]  # and back (the default)
     props = DeltaTable.forPath(spark, old).detail().collect()[0]["properties"]
     assert props[DELETION_VECTORS_PROPERTY] == "false"
+
+
+def test_tombstones_of_a_table_with_quarantined_events_outlive_their_retention(
+    silver: BatchProcessor,
+) -> None:
+    """Issue 43: the quarantine never expires, tombstones do. An insert of K is quarantined, the
+    delete of K applied; a replay 8 days later (retention 168 h) must not bring K back."""
+    from lakehouse.paths import repo_root
+
+    from .events import MOVIES, TXN_TOPIC, field
+
+    spark, layout = silver.spark, silver.store.layout
+    movie = "movielens.movies"
+    votes_int = [*MOVIES, field("votes", "int32", "INT4")]
+    votes_text = [*MOVIES, field("votes", "string", "TEXT")]
+
+    def run(processor: BatchProcessor, line: str | None, batch_id: int, replay: Replay | None = None) -> None:
+        df = spark.createDataFrame([(line,)] if line else [], "value string")
+        processor.process(df, batch_id, replay=replay)
+
+    def keys() -> set[int]:
+        return {r["movie_id"] for r in spark.read.format("delta").load(layout.table(movie)).collect()}
+
+    run(silver, event("c", {**movie_row(2, "b"), "votes": 1}, 10, fields=votes_int), 0)
+    # votes became text upstream: the insert of K does not fit silver's int and is quarantined
+    run(silver, event("c", {**movie_row(1, "k"), "votes": "many"}, 20, fields=votes_text), 1)
+    quarantined = spark.read.format("delta").load(layout.quarantine)
+    assert [r["source_table"] for r in quarantined.collect()] == [movie]
+    # with the override in place, the delete of K is applied (and leaves its tombstone) ...
+    fixed = Rules(TXN_TOPIC, overrides={f"{movie}.votes": "text"})
+    run(
+        BatchProcessor(spark, layout, fixed),
+        event("d", {**movie_row(1, "k"), "votes": "many"}, 30, fields=votes_text),
+        2,
+    )
+    assert keys() == {2}
+    # ... and maintenance runs 8 days later, past the tombstones' retention
+    cfg = SilverConfig.load(repo_root() / REPO_CONFIG)
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert cfg.tombstone_retention < timedelta(days=8)
+    Maintenance(spark, layout, cfg, later).vacuum(later)
+    # the replay (a restarted job) drops the insert the delete outranks: K stays deleted
+    run(BatchProcessor(spark, layout, fixed), None, 3, replay=Replay(movie))
+    assert keys() == {2}
+    assert spark.read.format("delta").load(layout.tombstones).where(F.col("table") == movie).count() == 1
+    assert spark.read.format("delta").load(layout.quarantine).count() == 0
+    # the quarantine is empty now: the tombstones expire as usual
+    Maintenance(spark, layout, cfg, later).vacuum(later)
+    assert spark.read.format("delta").load(layout.tombstones).count() == 0

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 
 def test_the_full_matrix_is_every_component_then_every_crash_point() -> None:
     assert choose(()) == [*COMPONENTS, *CRASHES]
-    assert set(CRASHES) == {f"silver@{p}" for p in POINTS} - {"silver@after-quarantine"}
+    assert set(CRASHES) == {f"silver@{p}" for p in POINTS} - {"silver@after-quarantine", "silver@after-cut"}
     assert choose(("kafka", "silver@after-merge")) == ["kafka", "silver@after-merge"]
     assert choose(("minio@outage",)) == ["minio@outage"]  # long: only when asked for
     assert not any(f.endswith("@outage") for f in choose(()))
@@ -39,8 +39,9 @@ def test_a_fault_is_clean_only_if_back_caught_up_ended_as_expected_and_nothing_l
     assert not _done(back_s=None).clean
     assert not _done(caught_up_s=None).clean
     assert not _done(exit_seen="exited with code 1").clean  # something else ended it
-    for field in ("missing", "extra", "different", "quarantined"):
+    for field in ("missing", "extra", "different", "duplicates", "quarantined"):
         assert not _done(**{field: 1}).clean, field
+    assert not _done(rows=(3, 4)).clean  # silver holds a row more than the source
     assert not _done(error="the load committed no change").clean
     # a fault left to the next fault's verify (off the data path) needs no catch-up of its own
     assert _done(caught_up_s=None, verified=False).clean

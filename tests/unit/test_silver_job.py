@@ -169,7 +169,7 @@ def test_the_crash_point_setting_is_off_when_empty_and_strict_otherwise(
     monkeypatch.setenv("LAKEHOUSE_SILVER_CRASH_AT", "after-merge")
     assert load_settings().silver_crash_at == "after-merge"
     monkeypatch.setenv("LAKEHOUSE_SILVER_CRASH_AT", "after-lunch")
-    with pytest.raises(ConfigError, match=r"LAKEHOUSE_SILVER_CRASH_AT: Input should be .after-tombstones"):
+    with pytest.raises(ConfigError, match=r"LAKEHOUSE_SILVER_CRASH_AT: Input should be .after-cut"):
         load_settings()
 
 

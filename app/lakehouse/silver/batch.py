@@ -38,7 +38,7 @@ from .faults import Faults
 from .phases import Phases
 from .position import Point, after_point, after_sql, point, position
 from .rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
-from .store import QUARANTINE_SCHEMA, Layout, Store, read_text, table_properties, write_text
+from .store import Layout, Store, read_text, table_properties, write_text
 from .transactions import Decision, End, Group
 from .transactions import decide as decide_transactions
 
@@ -139,6 +139,11 @@ class TableOutcome:
     expectations: list[Tally] = field(default_factory=list)
     #: rows a `drop` rule refused once their TOASTed values were filled (not in the decode count)
     dropped_after_fill: int = 0
+    #: transactions held back by this table's work: a TOAST fill waits for an earlier change of
+    #: its row that is held back
+    deferred: set[int] = field(default_factory=set)
+    #: events not applied because they wait for an earlier change (held back or quarantined)
+    waiting: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,9 @@ class Ctx:
     batch_id: int
     now: datetime
     ph: Phases
+    #: lines of the transactions held back by this batch (versions a TOAST fill may wait for)
+    held: DataFrame | None = None
+    replay: Replay | None = None
 
 
 @dataclass
@@ -229,6 +237,8 @@ class BatchProcessor:
         self._newest_tombstone: dict[str, Point] = {}
         #: per table, the blocking snapshot whose reads silver has already made replace the table
         self._snapshots: dict[str, Point] = {}
+        #: per table, its latest cut (TRUNCATE or snapshot): every event at or before it is dropped
+        self._cuts: dict[str, Point] = {}
 
     # ---- driver state
     def _load_state(self) -> None:
@@ -237,7 +247,13 @@ class BatchProcessor:
             return
         text = read_text(self.spark, self.store.layout.pending_ends)
         self._ends = [
-            End(int(e["txid"]), e["collection"], int(e["expected"]), datetime.fromisoformat(e["first_seen"]))
+            End(
+                int(e["txid"]),
+                e["collection"],
+                int(e["expected"]),
+                datetime.fromisoformat(e["first_seen"]),
+                int(e["commit"]) if e.get("commit") is not None else None,
+            )
             for e in (json.loads(text) if text else [])
         ]
         self._migrate_older_pending()
@@ -260,7 +276,7 @@ class BatchProcessor:
             log.info("held-back transactions: %d groups reloaded from %d files", len(groups), len(files))
         self._held_state = state
         self.store.drop_held_lines({f for g in groups for f in g["files"]})
-        self._newest_tombstone = self.store.newest_tombstones()
+        self._newest_tombstone, self._cuts = self.store.newest_tombstones()
         self._tombstoned = set(self._newest_tombstone)
         self._loaded = True
 
@@ -305,6 +321,7 @@ class BatchProcessor:
                 "collection": e.collection,
                 "expected": e.expected,
                 "first_seen": e.first_seen.isoformat(),
+                "commit": e.commit,
             }
             for e in ends
         ]
@@ -341,20 +358,28 @@ class BatchProcessor:
         if self._held is not None:
             inputs = inputs.unionByName(self._held.select("line", "first_seen", no, "file"))
         if replay is not None:
-            again = self.store.quarantined(replay.table).select(
+            quarantined = self.store.quarantined(replay.table)
+            rekey = self._keys_now(quarantined)
+            again = quarantined.select(
                 F.col("raw").alias("line"),
                 unseen.alias("first_seen"),
                 F.lit(True).alias("replayed"),
                 F.lit("").alias("file"),
             )
             inputs = inputs.unionByName(again)
-        parsed = envelope.parse(inputs, self.rules.transaction_topic)
+        parsed = envelope.parse(inputs, self.rules.transaction_topic, rekey if replay is not None else None)
         # the schema text stays only on events whose schema id the driver has not seen yet (the
         # first batch of a run, a DDL change): the summary picks it up once per id
         known = F.col("schema_id").isin(sorted(self._versions)) if self._versions else F.lit(False)
         parsed = parsed.withColumns({c: F.when(~known, F.col(c)) for c in ("value_schema", "key_schema")})
         if self._reloaded:  # after a restart, held lines can also be in the re-run batch
-            parsed = parsed.dropDuplicates(["topic", "partition", "offset"])
+            # (a line that did not parse has no id: each one stays, none is a duplicate of another)
+            placed = F.col("topic").isNotNull()
+            parsed = (
+                parsed.where(placed)
+                .dropDuplicates(["topic", "partition", "offset"])
+                .unionByName(parsed.where(~placed))
+            )
         parsed = parsed.cache()
         try:
             with ph("summary"):
@@ -369,6 +394,8 @@ class BatchProcessor:
             for (table, txid), w in summary.slices.items():
                 if txid is not None and (txid, table) in decision.held:
                     continue
+                if txid is not None and txid in decision.commits and w.truncate is not None:
+                    w.truncate = (decision.commits[txid], w.truncate[1])
                 t = work.setdefault(table, TableWork())
                 t.schema_ids |= w.schema_ids
                 t.events += w.events
@@ -381,13 +408,25 @@ class BatchProcessor:
             if decision.held:
                 held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
                 is_held = F.col("txid").isNotNull() & _group_key().isin(held_keys)
-            ready = parsed.where(data_ok & ~is_held)
+            ready = self._with_commits(parsed.where(data_ok & ~is_held), decision, summary)
             for schema_id, (value_schema, key_schema) in summary.schemas.items():
                 self._versions.setdefault(
                     schema_id, (json.loads(value_schema), json.loads(key_schema) if key_schema else None)
                 )
-            ctx = Ctx(batch_id, now, ph)
+            held = (
+                self._with_commits(parsed.where(data_ok & is_held), decision, summary)
+                if decision.held
+                else None
+            )
+            ctx = Ctx(batch_id, now, ph, held, replay)
             outcomes = self._apply_tables(work, ready, ctx)
+            for table, o in outcomes.items():
+                for txid in sorted(o.deferred):
+                    decision.hold_again((txid, table), summary.groups[(txid, table)][1])
+            if decision.held:
+                held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
+                is_held = F.col("txid").isNotNull() & _group_key().isin(held_keys)
+            result.pending = decision.held_lines
             quarantine: list[DataFrame] = []
             if summary.bad:
                 quarantine.append(
@@ -419,14 +458,34 @@ class BatchProcessor:
             if quarantine:
                 with ph("quarantine"):
                     self._quarantine(quarantine, batch_id, result)
-                self.faults.reach("after-quarantine")
+                self.faults.reach("after-quarantine", work=bool(result.quarantined))
             if replay is not None:
                 self.store.clear_quarantine(replay.table, batch_id)
             self._keep_pending(parsed.where(data_ok & is_held), decision, summary, ctx)
-            self.faults.reach("after-pending")
+            self.faults.reach(
+                "after-pending", work=bool(result.applied or result.quarantined or result.truncates)
+            )
         finally:
             parsed.unpersist()
         return result
+
+    def _keys_now(self, quarantined: DataFrame) -> dict[str, list[str]]:
+        """Per table with events quarantined for lacking a key, the primary key silver's table has
+        now (rule 10's remedy); a table silver has not created yet stays refused."""
+        keyless = quarantined.where(F.col("reason") == envelope.MISSING_KEY).select("source_table").distinct()
+        return {t: k for r in keyless.collect() if (k := self._schema(t := r["source_table"])[1])}
+
+    def _with_commits(self, ready: DataFrame, decision: Decision, summary: Summary) -> DataFrame:
+        """Each released event's commit position becomes its transaction's real commit LSN, from
+        the END record (docs/cdc-semantics.md, "Ordering"): a few rows, broadcast to the events."""
+        txids = {t for _, t in summary.slices if t is not None and t in decision.commits}
+        if not txids:
+            return ready
+        commits = self.spark.createDataFrame(
+            [(t, decision.commits[t]) for t in sorted(txids)], "txid long, _end_commit long"
+        )
+        joined = ready.join(F.broadcast(commits), "txid", "left")
+        return joined.withColumn("commit_lsn", F.coalesce("_end_commit", "commit_lsn")).drop("_end_commit")
 
     def _summarise(self, parsed: DataFrame, now: datetime) -> Summary:
         """One pass over the parsed batch → counts per (kind, bad, transaction, table, schema id),
@@ -453,9 +512,9 @@ class BatchProcessor:
                 F.first("value_schema", ignorenulls=True).alias("value_schema"),
                 F.first("key_schema", ignorenulls=True).alias("key_schema"),
                 # the END records with their per-table counts, in the same pass (txn groups only)
-                F.collect_list(F.when(is_end, F.struct("txn_id", "first_seen", "txn_collections"))).alias(
-                    "ends"
-                ),
+                F.collect_list(
+                    F.when(is_end, F.struct("txn_id", "txn_commit", "first_seen", "txn_collections"))
+                ).alias("ends"),
             )
             .collect()
         )
@@ -474,6 +533,7 @@ class BatchProcessor:
                         c["data_collection"],
                         int(c["event_count"]),
                         _utc(e["first_seen"]) or now,
+                        int(e["txn_commit"]) if e["txn_commit"] is not None else None,
                     )
                     for e in r["ends"]
                     for c in e["txn_collections"] or []
@@ -526,8 +586,7 @@ class BatchProcessor:
         for q in bad.groupBy("reason").count().collect():
             result.quarantined[_reason_kind(q["reason"])] += q["count"]
         if result.quarantined:
-            self.store.ensure(self.store.layout.quarantine, QUARANTINE_SCHEMA)
-            self.store.append_once(bad, self.store.layout.quarantine, "silver-quarantine", batch_id)
+            self.store.add_quarantine(bad, batch_id)
 
     def _keep_pending(self, held: DataFrame, decision: Decision, summary: Summary, ctx: Ctx) -> None:
         """Held-back lines stay in memory. What is stored is where they can be read again: per held
@@ -572,11 +631,13 @@ class BatchProcessor:
         with ph("truncate"):
             snapshot_cut = self._snapshot_cut(table, work.snapshot)
             cut = _later(work.truncate, snapshot_cut)
-            # a table this batch created holds nothing to cut yet (the batch's own older events
-            # are left out below); a TRUNCATE is still recorded as one
-            if cut is not None and not (created and cut == snapshot_cut):
+            if cut is not None:
+                # a table this batch created holds nothing to cut yet (the batch's own older
+                # events are left out below), but the cut is recorded all the same; a TRUNCATE
+                # counts as one
                 self._truncate(table, cut, now, batch_id)
-                out.truncated = True
+                out.truncated = not (created and cut == snapshot_cut)
+        cut = self._cuts.get(table)
         if silver is None or not decoded:
             return out
         silver_keys = self._schema(table)[1]
@@ -644,14 +705,12 @@ class BatchProcessor:
                             "_commit_lsn",
                             "_lsn",
                             F.lit(now).cast("timestamp").alias("deleted_at"),
-                        ),
-                        table,
-                        batch_id,
+                        )
                     )
                     self._tombstoned.add(table)
                     # every delete of the batch, so at least as new as the tombstones just added
                     self._tombstone_at(table, point(counts["newest_delete"]))
-                self.faults.reach("after-tombstones")
+                self.faults.reach("after-tombstones", work=counts["all"] > counts["bad"])
             columns = [f.name for f in silver.fields]
             with ph("merge"):
                 # only creates and snapshot reads (a bulk load, a snapshot): if the table holds
@@ -664,9 +723,11 @@ class BatchProcessor:
                     out.appended = True
                 else:
                     self.store.merge(table, latest, columns, silver_keys)
-            out.applied = int(counts["all"] - counts["bad"]) - toast_missing - out.dropped_after_fill
+            out.applied = (
+                int(counts["all"] - counts["bad"]) - toast_missing - out.dropped_after_fill - out.waiting
+            )
             out.written = True
-            self.faults.reach("after-merge")
+            self.faults.reach("after-merge", work=out.applied > 0)
         finally:
             rows.unpersist()
         return out
@@ -829,19 +890,24 @@ class BatchProcessor:
         ctx: Ctx,
         out: TableOutcome,
     ) -> tuple[DataFrame, int]:
-        """TOAST placeholders → the latest available value (toast.py); the rest are quarantined."""
+        """TOAST placeholders → the value of the row's newest earlier version (toast.py). A fill that
+        depends on a change not applied yet waits with it: held back with its transaction, or
+        quarantined beside it. What has no value anywhere is quarantined."""
         source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
         involved = good.select(*keys).distinct()
         old = good.where("_op = 'd'").select(*keys)
         current = self.store.table(table).toDF().join(involved.unionByName(old).distinct(), keys, "left_semi")
+        good = self._wait_for_unapplied(table, good, current, keys, events=events, ctx=ctx, out=out)
         # a chain of key changes in one batch (A→B→C) fills one link per pass
+        left = -1
         for _ in range(MAX_TOAST_PASSES):
             good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
             good = good.localCheckpoint(eager=True)
-            if not good.where(F.size("_unavail") > 0).limit(1).count():
+            before, left = left, int(good.agg(F.sum(F.size("_unavail"))).collect()[0][0] or 0)
+            if left in (0, before):
                 break
         missing = good.where(F.size("_unavail") > 0)
-        if missing.limit(1).count():
+        if left:
             # a re-sent event (Debezium replays from its last committed offset after a crash)
             # that silver has moved past needs no value: the MERGE would skip it anyway
             missing = missing.join(self._outranked(table, missing, current, keys), "_rid", "left_anti")
@@ -856,6 +922,120 @@ class BatchProcessor:
                 ).localCheckpoint()
             )
         return good.where(F.size("_unavail") == 0), n
+
+    def _unapplied(self, table: str, ctx: Ctx, refused: list[DataFrame]) -> DataFrame | None:
+        """Changes of the table not applied by this batch that a fill may depend on — the lines of
+        transactions held back, lines this batch refuses (`refused`: quarantine rows), and
+        quarantined lines (unless this batch replays them) — as `(_vkey, _vc, _vl, _why)` with the
+        Kafka key's text. None when there are none."""
+        frames = []
+        if ctx.held is not None:
+            frames.append(ctx.held.where(F.col("table") == table).withColumn("_why", F.lit("held")))
+        replaying = ctx.replay is not None and ctx.replay.table in (None, table)
+        quarantined = [*refused]
+        if not replaying and self.store.exists(self.store.layout.quarantine):
+            quarantined.append(self.store.quarantined(table))
+        if quarantined:
+            raw = reduce(DataFrame.unionByName, quarantined).select(
+                F.col("raw").alias("line"),
+                F.lit(None).cast("timestamp").alias("first_seen"),
+                F.lit(True).alias("replayed"),
+            )
+            parsed = envelope.parse(raw, self.rules.transaction_topic)
+            frames.append(
+                parsed.where(F.col("reason").isNull() & (F.col("kind") == "data")).withColumn(
+                    "_why", F.lit("quarantined")
+                )
+            )
+        if not frames:
+            return None
+        versions = reduce(
+            DataFrame.unionByName,
+            [
+                f.select(
+                    F.col("key_json").alias("_vkey"),
+                    F.col("commit_lsn").alias("_vc"),
+                    F.col("lsn").alias("_vl"),
+                    "_why",
+                )
+                for f in frames
+            ],
+        ).localCheckpoint(eager=True)
+        return versions if versions.limit(1).count() else None
+
+    def _wait_for_unapplied(
+        self,
+        table: str,
+        good: DataFrame,
+        current: DataFrame,
+        keys: list[str],
+        *,
+        events: DataFrame,
+        ctx: Ctx,
+        out: TableOutcome,
+    ) -> DataFrame:
+        """Placeholder events whose newest earlier version is a change not applied yet cannot be
+        filled now: an event of a transaction waits with it (its transaction is held back too), any
+        other goes to quarantine beside it (replay applies both in position order). What waits is
+        itself not applied: a later placeholder of the same row waits for it in turn."""
+        unapplied = self._unapplied(table, ctx, out.quarantine)
+        if unapplied is None:
+            return good
+        typed = F.struct(*[F.col(k) for k in keys])
+        known_versions = good.select(
+            typed.alias("_vkey"), F.col("_commit_lsn").alias("_vc"), F.col("_lsn").alias("_vl")
+        ).unionByName(
+            current.select(
+                typed.alias("_vkey"), F.col("_commit_lsn").alias("_vc"), F.col("_lsn").alias("_vl")
+            )
+        )
+        known = toast.newest_before(good, known_versions, keys).withColumnRenamed("_vpos", "_known")
+        known = known.localCheckpoint(eager=True)
+        pending = unapplied.select(F.struct(F.col("_vkey").alias("_kkey")).alias("_vkey"), "_vc", "_vl")
+        txids: set[int] = set()
+        waits = good.limit(0).select("_rid")
+        for _ in range(MAX_TOAST_PASSES):
+            waiting = toast.newest_before(good, pending, ["_kkey"])
+            blocked = waiting.join(known, "_rid", "left").where(
+                F.col("_known").isNull() | (F.col("_vpos") > F.col("_known"))
+            )
+            hit = good.join(blocked.select("_rid"), "_rid", "left_semi")
+            if txids:
+                hit = hit.unionByName(good.where(F.col("txid").isin(sorted(txids))))
+            hit = hit.dropDuplicates(["_rid"]).localCheckpoint(eager=True)
+            found = hit.count()
+            if found == waits.count():
+                break
+            waits = hit.select("_rid")
+            txids |= {
+                int(r["txid"])
+                for r in hit.where(F.col("txid").isNotNull()).select("txid").distinct().collect()
+            }
+            pending = pending.unionByName(
+                hit.select(
+                    F.struct(F.col("_kkey")).alias("_vkey"),
+                    F.col("_commit_lsn").alias("_vc"),
+                    F.col("_lsn").alias("_vl"),
+                )
+            )
+        if not waits.limit(1).count():
+            return good
+        out.deferred |= txids
+        out.waiting = waits.count()
+        lone = good.join(waits, "_rid", "left_semi").where(F.col("txid").isNull())
+        if lone.limit(1).count():
+            reason = F.lit("toast: waits for an earlier change of its row that is not applied yet")
+            out.quarantine.append(
+                _quarantine_rows(
+                    raw_lines(lone, reason, events), F.col("_reason"), ctx.now, ctx.batch_id
+                ).localCheckpoint()
+            )
+            log.warning("%s: placeholder events quarantined beside an earlier change not applied", table)
+        if txids:
+            log.info(
+                "%s: %d transaction(s) held back behind an earlier change not applied", table, len(txids)
+            )
+        return good.join(waits, "_rid", "left_anti")
 
     def _outranked(self, table: str, events: DataFrame, current: DataFrame, keys: list[str]) -> DataFrame:
         """`_rid`s of events silver is already past: its row for the key is at the event's
@@ -875,22 +1055,26 @@ class BatchProcessor:
         return out.distinct()
 
     def _truncate(self, table: str, pos: tuple[int, int], now: datetime, batch_id: int) -> None:
-        """TRUNCATE: delete every silver row older than it, leaving tombstones."""
-        if not self.store.exists(self.store.layout.table(table)):
-            return
-        _, keys = self._schema(table)
-        self.store.truncate(
+        """A cut (TRUNCATE, or the rows a snapshot replaces): delete every silver row older than it,
+        leaving tombstones, and record the cut itself — a tombstone without a key — so that an
+        event at or before it is dropped whatever its key, held back, replayed or late, whether or
+        not silver ever held that key."""
+        silver, keys = self._schema(table)
+        self.store.add_cut(
             table,
             pos,
             lambda gone: gone.select(
                 F.lit(table).alias("table"),
-                key_json(keys).alias("_key"),
+                key_json(keys, silver or T.StructType()).alias("_key"),
                 F.lit(pos[0]).cast("long").alias("_commit_lsn"),
                 F.lit(pos[1]).cast("long").alias("_lsn"),
                 F.lit(now).cast("timestamp").alias("deleted_at"),
             ),
-            batch_id,
+            now,
         )
+        self._cuts[table] = max(self._cuts.get(table, pos), pos)
         self._tombstoned.add(table)
         self._tombstone_at(table, pos)
-        log.info("%s: truncated at %s", table, pos)
+        self.faults.reach("after-cut", work=True)  # a cut is work: a TRUNCATE, a snapshot's reads
+        self.store.delete_older(table, pos)
+        log.info("%s: cut at %s", table, pos)

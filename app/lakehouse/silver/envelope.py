@@ -7,6 +7,9 @@ text here; they are typed per table from the schema each event carries (rows.py)
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -67,10 +70,12 @@ LINE_SCHEMA = T.StructType(
 )
 
 DATA_OPS = ("c", "u", "d", "r", "t")
+#: the reason of an event of a table without a primary key (docs/cdc-semantics.md, rule 10)
+MISSING_KEY = "missing key: the table has no primary key"
 
 
-def _reason(kind: Column, p: Column, e: Column) -> Column:
-    """Why a line cannot be applied (NULL when it can)."""
+def _reason(kind: Column, p: Column, e: Column, key: Column) -> Column:
+    """Why a line cannot be applied (NULL when it can); `key`: the record key's payload."""
     data = kind == "data"
     op = p["op"]
     return (
@@ -86,8 +91,8 @@ def _reason(kind: Column, p: Column, e: Column) -> Column:
             F.lit("no source position/table"),
         )
         .when(
-            data & (op != "t") & e["key"]["payload"].isNull(),
-            F.lit("missing key: the table has no primary key"),
+            data & (op != "t") & key.isNull(),
+            F.lit(MISSING_KEY),
         )
         .when(data & op.isin("c", "u", "r") & p["after"].isNull(), F.lit("missing after image"))
         .when(data & (op == "d") & p["before"].isNull(), F.lit("missing before image"))
@@ -113,10 +118,42 @@ def schema_id(value_schema: Column, key_schema: Column) -> Column:
     )
 
 
-def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
+def commit_fallback(previous_commit: Column, lsn: Column) -> Column:
+    """An event's commit position while its transaction's END is not known: one past the LSN of the
+    commit before it. No commit LSN lies between the previous commit and this transaction's own,
+    so the stand-in sorts like the real one against every other transaction. Without a previous
+    commit (a snapshot read, the first transaction after the connector started) the change LSN."""
+    return F.coalesce(previous_commit + 1, lsn)
+
+
+def _rekeyed(
+    table: Column, image: Column, key: Column, key_schema: Column, keys: Mapping[str, list[str]]
+) -> tuple[Column, Column]:
+    """(key payload, key schema) of a replayed event whose table had no primary key when it was
+    sent, by the key the table has now (`keys`, per table): rule 10's remedy — add a key at the
+    source, then replay. The schema names the key columns (what silver reads of it); the payload
+    holds their values as text (silver decodes the key from the row image)."""
+    if not keys:
+        return key, key_schema
+    values = F.from_json(image, "map<string,string>")
+    payload, schema = F.lit(None).cast(S), F.lit(None).cast(S)
+    for t, cols in sorted(keys.items()):
+        fields = ",".join(f'{{"type":"string","optional":false,"field":{json.dumps(c)}}}' for c in cols)
+        payload = F.when(table == t, F.to_json(F.struct(*[values[c].alias(c) for c in cols]))).otherwise(
+            payload
+        )
+        schema = F.when(table == t, F.lit(f'{{"type":"struct","fields":[{fields}]}}')).otherwise(schema)
+    missing = key.isNull() & table.isin(sorted(keys))
+    return F.when(missing, payload).otherwise(key), F.when(missing, schema).otherwise(key_schema)
+
+
+def parse(
+    lines: DataFrame, transaction_topic: str, rekey: Mapping[str, list[str]] | None = None
+) -> DataFrame:
     """`lines(line string, first_seen timestamp, replayed boolean)` → one row per line with envelope
     columns and `reason`. A replayed line (`lakehouse quarantine replay`) was released from its
-    transaction when it was first seen, so it carries no transaction id: it is not held back again."""
+    transaction when it was first seen, so it carries no transaction id: it is not held back again.
+    `rekey`: per table, the primary key that replayed events sent without a key get (rule 10)."""
     e = F.from_json("line", LINE_SCHEMA)
     df = lines.withColumn("_e", e)
     e = F.col("_e")
@@ -124,34 +161,48 @@ def parse(lines: DataFrame, transaction_topic: str) -> DataFrame:
     kind = F.when(e["topic"] == transaction_topic, F.lit("txn")).otherwise(F.lit("data"))
     src = p["source"]
     seq0 = F.try_element_at(F.from_json(src["sequence"], T.ArrayType(S)), F.lit(1)).try_cast(L)
+    table = F.concat_ws(".", src["schema"], src["table"])
+    image = F.when(p["op"] == "d", p["before"]).otherwise(p["after"])
+    key, key_schema = e["key"]["payload"], e["key"]["schema"]
+    if rekey:
+        replayed_data = F.col("replayed") & (kind == "data") & (p["op"] != "t")
+        k2, s2 = _rekeyed(table, image, key, key_schema, rekey)
+        key, key_schema = (
+            F.when(replayed_data, k2).otherwise(key),
+            F.when(replayed_data, s2).otherwise(key_schema),
+        )
     return df.select(
         *lines.columns,  # line, first_seen, replayed and what the caller carries along (file)
         kind.alias("kind"),
         e["topic"].alias("topic"),
         e["partition"].alias("partition"),
         e["offset"].alias("offset"),
-        F.concat_ws(".", src["schema"], src["table"]).alias("table"),
+        table.alias("table"),
         p["op"].alias("op"),
         # a read of a blocking snapshot (initial, or taken again after the slot was lost): the
         # table as the snapshot saw it replaces what silver held before (docs/cdc-semantics.md).
         # Incremental snapshots read chunks between changes: they replace nothing.
         ((p["op"] == "r") & (src["snapshot"] != "incremental")).alias("snapshot_read"),
-        # Position: the previous commit's LSN orders transactions by commit; the change LSN orders
-        # events within one (docs/cdc-semantics.md, "Ordering").
-        F.coalesce(seq0, src["lsn"]).alias("commit_lsn"),
+        # Position (docs/cdc-semantics.md, "Ordering"): the transaction's commit LSN, then the
+        # change LSN. The commit LSN comes from the transaction's END record once the batch has it
+        # (batch.py); this is the stand-in until then: just after the previous commit's LSN
+        # (`sequence[0]`), which is after every earlier transaction and before every later one.
+        commit_fallback(seq0, src["lsn"]).alias("commit_lsn"),
         src["lsn"].alias("lsn"),
         F.when(p["transaction"].isNotNull() & ~F.col("replayed"), src["txId"]).alias("txid"),
         p["transaction"]["data_collection_order"].alias("dco"),
         F.coalesce(F.timestamp_micros(src["ts_us"]), F.timestamp_millis(src["ts_ms"])).alias("source_ts"),
-        e["key"]["schema"].alias("key_schema"),
-        e["key"]["payload"].alias("key_json"),
+        key_schema.alias("key_schema"),
+        key.alias("key_json"),
         e["value"]["schema"].alias("value_schema"),
         # one id per (value schema, key schema): the ~5 kB schema text is resolved once per id on
         # the driver and never carried through caches or shuffles
-        F.when(kind == "data", schema_id(e["value"]["schema"], e["key"]["schema"])).alias("schema_id"),
-        F.when(p["op"] == "d", p["before"]).otherwise(p["after"]).alias("image"),
+        F.when(kind == "data", schema_id(e["value"]["schema"], key_schema)).alias("schema_id"),
+        image.alias("image"),
         p["status"].alias("txn_status"),
         F.split(p["id"], ":").getItem(0).try_cast(L).alias("txn_id"),
+        # an END record's id is `<txid>:<LSN of the commit>` (the next transaction's sequence[0])
+        F.when(p["status"] == "END", F.split(p["id"], ":").getItem(1).try_cast(L)).alias("txn_commit"),
         p["data_collections"].alias("txn_collections"),
-        _reason(kind, p, e).alias("reason"),
+        _reason(kind, p, e, key).alias("reason"),
     )

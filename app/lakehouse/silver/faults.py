@@ -5,6 +5,10 @@ Set `LAKEHOUSE_SILVER_CRASH_AT=<point>` (settings: `silver_crash_at`) and the jo
 flush, as if the machine lost power. Tests use it to prove that a restarted job re-running the
 batch leaves silver equal to the source (docs/reliability.md). Off unless set.
 
+"Applies at least one event": the batch writes one to silver, the tombstones (a delete, a cut) or
+the quarantine, or is about to. Each point of the batch says whether it has (`reach(point, work)`);
+a batch of transaction records only (BEGIN/END) does none, and passes every point.
+
 The job fires it once: it writes `FIRED` into its state folder first, and a job that finds that
 file does not crash again — so its supervisor's restart re-runs the batch instead of crashing in a
 loop. Deleting the file arms it again (`lakehouse chaos` does, per crash point).
@@ -21,6 +25,7 @@ log = logging.getLogger("lakehouse.silver")
 
 #: in the order a batch reaches them
 POINTS = (
+    "after-cut",  # a TRUNCATE or snapshot cut and its tombstones are committed, its rows not deleted
     "after-tombstones",  # a table's delete markers are committed, its MERGE is not
     "after-merge",  # a table's MERGE is committed, the rest of the batch is not
     "after-quarantine",  # the batch's quarantine rows are committed
@@ -38,7 +43,8 @@ def _exit(point: str) -> None:
 
 
 class Faults:
-    """`reach(point)` does nothing unless `point` is the configured crash point."""
+    """`reach(point, work)` does nothing unless `point` is the configured crash point and the batch
+    has work (see the module's docstring)."""
 
     def __init__(
         self,
@@ -52,10 +58,19 @@ class Faults:
         self.crash_at = crash_at
         self.action = action
         self.fired = fired
+        #: what the last point reached said of its batch's work (True until one says)
+        self.work = True
 
-    def reach(self, point: str) -> None:
+    def reach(self, point: str, work: bool | None = None) -> None:
+        """`work`: whether the batch has applied, or is about to apply, at least one event. None:
+        what the last point reached said — the job's `before-commit` comes after the batch's last
+        point, `after-pending`, which says it for the whole batch."""
         assert point in POINTS, point
-        if point != self.crash_at:
+        if work is None:
+            work = self.work
+        else:
+            self.work = work
+        if point != self.crash_at or not work:
             return
         if self.fired is not None:
             if self.fired.exists():

@@ -17,10 +17,14 @@ def _embed(name: str) -> Column:
     raw = F.col(name)
     # `$` re-writes a JSON document compactly and is null for anything that does not parse
     as_json = F.get_json_object(raw.cast("string"), "$")
+    # Spark's base64 breaks its output into MIME lines (CR LF every 76 characters) by default
+    # (spark.sql.chunkBase64String.enabled): a raw control character inside a JSON string, so the
+    # line would not parse. The sink writes one unbroken base64 string; so does this.
+    b64 = F.translate(F.base64(raw), "\r\n", "")
     return (
         F.when(raw.isNull(), F.lit(f'"{name}":null'))
         .when(as_json.isNotNull(), F.concat(F.lit(f'"{name}":'), as_json))
-        .otherwise(F.concat(F.lit(f'"{name}":null,"{name}_raw_b64":"'), F.base64(raw), F.lit('"')))
+        .otherwise(F.concat(F.lit(f'"{name}":null,"{name}_raw_b64":"'), b64, F.lit('"')))
     )
 
 

@@ -48,6 +48,17 @@ class Maintenance:
         return [p for p in (self.layout.tombstones,) if DeltaTable.isDeltaTable(self.spark, p)]
 
     def vacuum(self, now: datetime) -> None:
+        """VACUUM every table, then expire the tombstones older than `tombstone.retention.h` — except
+        those of a table that has events in the quarantine.
+
+        A tombstone is what stops an event older than a delete from bringing the deleted key back
+        (docs/cdc-semantics.md, rule 2). The quarantine never expires, and `lakehouse quarantine
+        replay` applies its events whatever their age: with the tombstone gone, a quarantined insert
+        of K replayed after the delete of K had been applied and had expired would resurrect K. So
+        while a table has quarantined events its tombstones are kept, all of them: conservative
+        (per table, not per key — the quarantine keeps raw lines, and a line it holds may not even
+        decode to a key yet) and simple. They expire as usual once the table's quarantine is empty
+        (replayed, or cleared), so what is kept is bounded by the deletes made while events wait."""
         for path in self.table_paths():
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
             self.runs["vacuum"] += 1
@@ -55,8 +66,28 @@ class Maintenance:
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
         if DeltaTable.isDeltaTable(self.spark, self.layout.tombstones):
             cutoff = now - self.cfg.tombstone_retention
-            DeltaTable.forPath(self.spark, self.layout.tombstones).delete(F.col("deleted_at") < F.lit(cutoff))
+            expired = F.col("deleted_at") < F.lit(cutoff)
+            kept = self.quarantined_tables()
+            if kept:
+                expired = expired & ~F.col("table").isin(kept)
+                log.info("tombstones of %s kept: events wait in the quarantine", ", ".join(kept))
+            DeltaTable.forPath(self.spark, self.layout.tombstones).delete(expired)
         log.info("VACUUM done (retention %sh)", self.cfg.vacuum_retention_h)
+
+    def quarantined_tables(self) -> list[str]:
+        """Source tables with events in the quarantine. Lines of no known table (they did not
+        parse) name no tombstones to keep and are left out."""
+        if not DeltaTable.isDeltaTable(self.spark, self.layout.quarantine):
+            return []
+        rows = (
+            self.spark.read.format("delta")
+            .load(self.layout.quarantine)
+            .where(F.col("source_table").isNotNull())
+            .select("source_table")
+            .distinct()
+            .collect()
+        )
+        return sorted(str(r["source_table"]) for r in rows)
 
     def table_paths(self) -> list[str]:
         """Every silver table: `<root>/<schema>/<table>` directories holding a _delta_log."""

@@ -35,14 +35,19 @@ HEARTBEAT_TABLE = "pipeline_heartbeat"
 
 
 def captured_tables(stack: Stack) -> dict[str, list[str]]:
-    """`schema.table` → primary-key columns, for every table of the captured schema."""
+    """`schema.table` → primary-key columns, for every table of the captured schema (none for a
+    table without a primary key: silver refuses it, and `verify` compares it as a multiset)."""
     sql = """
-        SELECT tc.table_schema || '.' || tc.table_name,
-               array_agg(kcu.column_name::text ORDER BY kcu.ordinal_position)
-        FROM information_schema.table_constraints tc
-        JOIN information_schema.key_column_usage kcu
+        SELECT t.table_schema || '.' || t.table_name,
+               coalesce(array_agg(kcu.column_name::text ORDER BY kcu.ordinal_position)
+                        FILTER (WHERE kcu.column_name IS NOT NULL), '{}')
+        FROM information_schema.tables t
+        LEFT JOIN information_schema.table_constraints tc
+          ON tc.table_schema = t.table_schema AND tc.table_name = t.table_name
+         AND tc.constraint_type = 'PRIMARY KEY'
+        LEFT JOIN information_schema.key_column_usage kcu
           ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name
-        WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s
+        WHERE t.table_schema = %s AND t.table_type = 'BASE TABLE'
         GROUP BY 1 ORDER BY 1"""
     with psycopg.connect(stack.postgres.app_dsn) as conn:
         return {t: list(k) for t, k in conn.execute(sql, (stack.s.source_schema,)).fetchall()}
@@ -198,16 +203,35 @@ def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
 
 
 def reset_silver(stack: Stack) -> int:
-    """Delete silver and its checkpoint (the job must be stopped); the next start replays bronze."""
+    """Delete silver and its checkpoints (the job must be stopped); the next start replays bronze.
+
+    Safe to interrupt (kill, a lost connection): a marker (job.RESET_MARKER, under the silver root)
+    is written before anything is deleted and removed after everything else, and the job refuses to
+    start while it is there (job.guard_checkpoint) — running the reset again finishes it. Whatever
+    lets the stream resume goes first: the checkpoints, then the epoch state
+    (`_state/source.json`), then the rest of silver. So even a reset that lost its marker (an older
+    version's) never leaves a checkpoint beside partly deleted silver, which the job would resume
+    from; silver without a checkpoint is refused too. Returns the objects deleted (the marker not
+    counted)."""
+    import io
+    from datetime import UTC, datetime
+
+    from .job import reset_marker
+
     if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
         raise LakehouseError("the silver job is running: `lakehouse down silver` first")
-    client = stack.minio.client()
+    client, bucket = stack.minio.client(), stack.s.bucket
+    layout = Layout(f"s3a://{bucket}/silver")
+    marker = _object_key(stack, reset_marker(layout))
+    body = json.dumps({"started": datetime.now(UTC).isoformat()}).encode()
+    client.put_object(bucket, marker, io.BytesIO(body), len(body), content_type="application/json")
     n = 0
-    for prefix in ("silver/", CHECKPOINT_PREFIX):
-        for obj in client.list_objects(stack.s.bucket, prefix=prefix, recursive=True):
-            if obj.object_name:
-                client.remove_object(stack.s.bucket, obj.object_name)
+    for prefix in (CHECKPOINT_PREFIX, _object_key(stack, layout.source_state), "silver/"):
+        for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
+            if obj.object_name and obj.object_name != marker:
+                client.remove_object(bucket, obj.object_name)
                 n += 1
+    client.remove_object(bucket, marker)
     return n
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -24,13 +26,34 @@ METADATA = T.StructType(
 # columns carried beside the row while it is being processed. Slim on purpose: the bronze line
 # (~5 kB, most of it the Connect schema) is not among them, so it never rides through the row
 # cache, the latest-per-key shuffle or the MERGE source; a quarantined row finds its line again
-# by `_rid` (raw_lines)
-WORK = ["_key", "_unavail", "_errors", "_rid", "txid"]
+# by `_rid` (raw_lines). `_kkey` is the Kafka key's JSON text, to match a row with lines that are
+# not decoded (held back, quarantined)
+WORK = ["_key", "_unavail", "_errors", "_rid", "txid", "_kkey"]
 
 
-def key_json(keys: list[str]) -> Column:
-    """The primary key as canonical JSON text (tombstones are keyed by it)."""
-    return F.to_json(F.struct(*[F.col(k) for k in keys]))
+#: timestamps in key text to the microsecond (to_json's default keeps milliseconds, which would
+#: give two keys a µs apart one tombstone)
+_KEY_JSON_OPTIONS = {
+    "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+    "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS",
+}
+
+
+def _canonical(name: str, dt: T.DataType) -> Column:
+    c = F.col(name)
+    if isinstance(dt, T.DecimalType):
+        # one text per number whatever the scale: silver widened to decimal(10,4) holds 1.5000
+        # where the events of the older schema said 1.50
+        text = c.cast("string")
+        return F.when(text.contains("."), F.regexp_replace(text, r"\.?0+$", "")).otherwise(text).alias(name)
+    return c.alias(name)
+
+
+def key_json(keys: list[str], types: T.StructType | Mapping[str, T.DataType]) -> Column:
+    """The primary key as canonical JSON text (tombstones are keyed by it): the same key value gives
+    the same text whichever type it is held in (the event's schema version or silver's, widened)."""
+    by_name = {f.name: f.dataType for f in types.fields} if isinstance(types, T.StructType) else types
+    return F.to_json(F.struct(*[_canonical(k, by_name[k]) for k in keys]), _KEY_JSON_OPTIONS)
 
 
 def decode(events: DataFrame, specs: list[ColumnSpec], keys: list[str]) -> DataFrame:
@@ -67,7 +90,8 @@ def decode(events: DataFrame, specs: list[ColumnSpec], keys: list[str]) -> DataF
         F.array_compact(F.array(*errors)).alias("_errors"),
         F.struct("topic", "partition", "offset").alias("_rid"),
         "txid",
-    ).withColumn("_key", key_json(keys))
+        F.col("key_json").alias("_kkey"),
+    ).withColumn("_key", key_json(keys, {s.name: s.spark_type for s in specs}))
 
 
 def raw_lines(rows: DataFrame, reason: Column, events: DataFrame) -> DataFrame:

@@ -353,33 +353,60 @@ class Store:
             self.layout.table(source)
         )
 
-    # ---- tombstones: an append-only log of applied deletes (a key's newest one is what counts)
-    def newest_tombstones(self) -> dict[str, Point]:
-        """The tables that have tombstones, each with the position of its newest one."""
+    # ---- tombstones: an append-only log of applied deletes (a key's newest one is what counts).
+    # A row without a key is a cut (a TRUNCATE, or a snapshot replacing the table): every event of
+    # the table at or before it is dropped.
+    def newest_tombstones(self) -> tuple[dict[str, Point], dict[str, Point]]:
+        """The tables that have tombstones, each with the position of its newest one; and the
+        tables that were cut, each with its latest cut."""
         if not self.exists(self.layout.tombstones):
-            return {}
+            return {}, {}
         tombs = self.spark.read.format("delta").load(self.layout.tombstones)
-        rows = tombs.groupBy("table").agg(F.max(position()).alias("newest")).collect()
-        return {r["table"]: p for r in rows if (p := point(r["newest"])) is not None}
+        rows = tombs.groupBy("table").agg(
+            F.max(position()).alias("newest"), F.max(F.when(F.col("_key").isNull(), position())).alias("cut")
+        )
+        newest: dict[str, Point] = {}
+        cuts: dict[str, Point] = {}
+        for r in rows.collect():
+            if (p := point(r["newest"])) is not None:
+                newest[r["table"]] = p
+            if (c := point(r["cut"])) is not None:
+                cuts[r["table"]] = c
+        return newest, cuts
 
     def tombstones(self, source: str) -> DataFrame:
-        return self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(F.col("table") == source)
+        """The table's per-key tombstones (cuts, which have no key, are kept apart: `newest_tombstones`)."""
+        return self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(
+            (F.col("table") == source) & F.col("_key").isNotNull()
+        )
 
-    def add_tombstones(self, rows: DataFrame, source: str, batch_id: int, kind: str = "delete") -> None:
-        """Append delete markers (TOMBSTONE_SCHEMA) once per (table, kind, batch): a re-run batch
-        adds none."""
+    def add_tombstones(self, rows: DataFrame) -> None:
+        """Append delete markers (TOMBSTONE_SCHEMA). A plain append, not an idempotent one: a re-run
+        batch may hold other deletes than its first run (a replay, a held transaction released in
+        between), and a tombstone written twice changes nothing (only a key's newest counts)."""
         self.ensure(self.layout.tombstones, TOMBSTONE_SCHEMA)
-        self.append_once(rows, self.layout.tombstones, f"silver-tombstones:{source}:{kind}", batch_id)
+        rows.write.format("delta").mode("append").option("mergeSchema", "false").save(self.layout.tombstones)
 
-    def truncate(
-        self, source: str, pos: tuple[int, int], markers: Callable[[DataFrame], DataFrame], batch_id: int
-    ) -> None:
-        """Delete the rows older than a TRUNCATE at `pos`, after storing `markers(rows)` as tombstones."""
-        target = self.table(source)
-        older = before_point_sql(*pos)
-        gone = markers(target.toDF().where(older)).localCheckpoint(eager=True)
-        self.add_tombstones(gone, source, batch_id, kind="truncate")
-        target.delete(older)
+    def add_cut(self, source: str, pos: Point, markers: Callable[[DataFrame], DataFrame], now: Any) -> None:
+        """Store a cut at `pos` (a tombstone without a key) with `markers(rows)` for the table's rows
+        older than it, in one commit; `delete_older` then removes those rows. A crash between the
+        two re-runs to the same end."""
+        cut = self.spark.range(1).select(
+            F.lit(source).alias("table"),
+            F.lit(None).cast("string").alias("_key"),
+            F.lit(pos[0]).cast("long").alias("_commit_lsn"),
+            F.lit(pos[1]).cast("long").alias("_lsn"),
+            F.lit(now).cast("timestamp").alias("deleted_at"),
+        )
+        if self.exists(self.layout.table(source)):
+            gone = self.table(source).toDF().where(before_point_sql(*pos))
+            cut = cut.unionByName(markers(gone)).localCheckpoint(eager=True)
+        self.add_tombstones(cut)
+
+    def delete_older(self, source: str, pos: Point) -> None:
+        """Delete the table's rows older than `pos` (a cut's, after `add_cut`)."""
+        if self.exists(self.layout.table(source)):
+            self.table(source).delete(before_point_sql(*pos))
 
     # ---- appends that must not double on a replayed batch (Delta idempotent writes)
     def append_once(self, df: DataFrame, path: str, app: str, batch_id: int) -> None:
@@ -397,6 +424,19 @@ class Store:
         """Quarantined events of one source table (all when None), as stored."""
         q = self.read(self.layout.quarantine, QUARANTINE_SCHEMA)
         return q if table is None else q.where(q["source_table"] == table)
+
+    def add_quarantine(self, rows: DataFrame, batch_id: int) -> None:
+        """The batch's quarantine rows, replacing any an earlier run of the same batch wrote: a
+        re-run batch may refuse other lines than its first run (a replay picked up on the second
+        run), and an idempotent append would keep the first run's rows and skip the second's."""
+        self.ensure(self.layout.quarantine, QUARANTINE_SCHEMA)
+        (
+            rows.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"batch_id = {int(batch_id)}")
+            .option("mergeSchema", "false")
+            .save(self.layout.quarantine)
+        )
 
     def clear_quarantine(self, table: str | None, keep_batch: int) -> None:
         """Remove the replayed rows: all of the table's but those this batch quarantined again."""

@@ -37,6 +37,8 @@ class End:
     collection: str
     expected: int
     first_seen: datetime
+    #: the LSN of the transaction's commit (from the END record's id): the events' commit position
+    commit: int | None = None
 
 
 @dataclass
@@ -45,6 +47,19 @@ class Decision:
     held_lines: int = 0
     timed_out: int = 0  # groups released without their END being complete
     ends: list[End] = field(default_factory=list)  # END entries still waiting for their events
+    #: txid → commit LSN of every transaction whose END is known (released groups included)
+    commits: dict[int, int] = field(default_factory=dict)
+    #: every END entry known, per (txid, table): a released group held back again keeps its own
+    known: dict[tuple[int, str], End] = field(default_factory=dict)
+
+    def hold_again(self, group: tuple[int, str], lines: int) -> None:
+        """Hold back a group this decision released (its events must wait for another's)."""
+        if group in self.held:
+            return
+        self.held.add(group)
+        self.held_lines += lines
+        if group in self.known and self.known[group] not in self.ends:
+            self.ends.append(self.known[group])
 
 
 def decide(
@@ -59,9 +74,15 @@ def decide(
             merged[k] = e
         else:
             merged[k] = End(
-                e.txid, e.collection, max(prior.expected, e.expected), min(prior.first_seen, e.first_seen)
+                e.txid,
+                e.collection,
+                max(prior.expected, e.expected),
+                min(prior.first_seen, e.first_seen),
+                prior.commit if prior.commit is not None else e.commit,
             )
-    out = Decision()
+    out = Decision(
+        commits={e.txid: e.commit for e in merged.values() if e.commit is not None}, known=dict(merged)
+    )
     released: set[tuple[int, str]] = set()
     for g in groups:
         k = (g.txid, g.table)

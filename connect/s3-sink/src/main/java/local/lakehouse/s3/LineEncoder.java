@@ -23,8 +23,13 @@ import org.apache.kafka.connect.sink.SinkRecord;
  *
  * <p>Key and value bytes are spliced in verbatim when they are exactly one UTF-8 JSON value
  * (never decoded and re-encoded), with CR/LF bytes — which in valid JSON can only be whitespace —
- * turned into spaces. Header values are base64. Topic, partition and offset are the record's
- * original ones (before any SMT). Anything else is refused with a {@link DataException}.
+ * turned into spaces. A key or value that is not JSON is written as {@code null} followed by
+ * {@code "key_raw_b64"} / {@code "value_raw_b64"}: its bytes in base64, exactly as silver's Kafka
+ * source ({@code app/lakehouse/silver/kafka_lines.py}) turns the same record into a line, so
+ * bronze keeps it and silver quarantines it on either path. Header values are base64. Topic,
+ * partition and offset are the record's original ones (before any SMT). Only what cannot be a
+ * line at all — a key or value that is not bytes (wrong converter), a name that is not valid
+ * Unicode — is refused with a {@link DataException}.
  */
 public final class LineEncoder {
     private static final JsonFactory JSON = new JsonFactory();
@@ -34,22 +39,26 @@ public final class LineEncoder {
     private final Base64.Encoder base64 = Base64.getEncoder();
     private final JsonStringEncoder strings = JsonStringEncoder.getInstance();
 
+    private String notJson;
+
     /** The line for {@code record}, ending in {@code \n}. */
     public byte[] encode(SinkRecord record) {
+        notJson = null;
         String topic = record.originalTopic();
         int partition = record.originalKafkaPartition();
         long offset = record.originalKafkaOffset();
-        byte[] key = json("key", record.key(), record);
-        byte[] value = json("value", record.value(), record);
+        byte[] key = record.key() == null ? null : bytes(record.key(), "key", record);
+        byte[] value = record.value() == null ? null : bytes(record.value(), "value", record);
 
-        ByteArrayOutputStream out = new ByteArrayOutputStream(key.length + value.length + 128);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(
+                (key == null ? 0 : key.length) + (value == null ? 0 : value.length) + 160);
         ascii(out, "{\"topic\":");
         quoted(out, topic, record, "topic");
         ascii(out, ",\"partition\":" + partition + ",\"offset\":" + offset + ",\"timestamp\":"
-                + (record.timestamp() == null ? "null" : Long.toString(record.timestamp())) + ",\"key\":");
-        out.write(key, 0, key.length);
-        ascii(out, ",\"value\":");
-        out.write(value, 0, value.length);
+                + (record.timestamp() == null ? "null" : Long.toString(record.timestamp())) + ",");
+        field(out, "key", key);
+        out.write(',');
+        field(out, "value", value);
         Headers headers = record.headers();
         if (headers != null && !headers.isEmpty()) {
             ascii(out, ",\"headers\":{");
@@ -77,25 +86,44 @@ public final class LineEncoder {
         return out.toByteArray();
     }
 
-    private byte[] json(String what, Object data, SinkRecord record) {
-        if (data == null) {
-            return NULL;
+    /**
+     * What the last {@link #encode} wrote as base64 because it is not JSON, with the reason
+     * ({@code "value is not JSON: invalid UTF-8 at byte 0"}, key and value joined by "; "), or
+     * null when key and value were JSON or null.
+     */
+    public String notJson() {
+        return notJson;
+    }
+
+    /**
+     * {@code "<name>":<the JSON spliced in>}, {@code "<name>":null} for no bytes, or
+     * {@code "<name>":null,"<name>_raw_b64":"<base64>"} for bytes that are not JSON.
+     */
+    private void field(ByteArrayOutputStream out, String name, byte[] raw) {
+        ascii(out, "\"" + name + "\":");
+        if (raw == null) {
+            out.write(NULL, 0, NULL.length);
+            return;
         }
-        byte[] raw = bytes(data, what, record);
         String problem = jsonProblem(raw);
         if (problem != null) {
-            throw new DataException(what + " is not JSON: " + problem + " " + where(record));
+            String note = name + " is not JSON: " + problem;
+            notJson = notJson == null ? note : notJson + "; " + note;
+            ascii(out, "null,\"" + name + "_raw_b64\":\"");
+            byte[] b64 = base64.encode(raw);
+            out.write(b64, 0, b64.length);
+            out.write('"');
+            return;
         }
-        byte[] copy = null;
+        int from = 0;
         for (int i = 0; i < raw.length; i++) {
             if (raw[i] == '\n' || raw[i] == '\r') {
-                if (copy == null) {
-                    copy = raw.clone();
-                }
-                copy[i] = ' ';
+                out.write(raw, from, i - from);
+                out.write(' ');
+                from = i + 1;
             }
         }
-        return copy == null ? raw : copy;
+        out.write(raw, from, raw.length - from);
     }
 
     /** The record's bytes (ByteArrayConverter gives byte[]; a String is taken as its UTF-8). */

@@ -31,6 +31,13 @@ import org.slf4j.LoggerFactory;
  * would grow past {@code file.max.bytes}, or its oldest record has waited
  * {@code file.flush.interval.ms}.
  *
+ * <p>Every record that can be a line is written: a key or value that is not JSON goes into its
+ * line as base64 ({@code value_raw_b64}), the line silver's Kafka source makes of the same record,
+ * and silver quarantines it on either path, so bronze stays the complete record of the topics.
+ * Only a record that cannot be a line — one longer than {@code file.max.bytes}, or a key or value
+ * that is not bytes (a converter other than ByteArrayConverter) — is errant: it goes to the errant
+ * record reporter (the dead letter queue) or, without one, fails the task.
+ *
  * <p>Delivery guarantees:
  * <ul>
  *   <li>{@link #preCommit} never returns an offset past a record that is not yet in an object
@@ -73,6 +80,7 @@ public class S3SinkTask extends SinkTask {
     private long recordsWritten;
     private long bytesWritten;
     private long recordsReported;
+    private long recordsNotJson;
     private long recordsSkipped;
     private long lastSummaryMs;
 
@@ -235,6 +243,12 @@ public class S3SinkTask extends SinkTask {
             errant(st, r, e);
             return;
         }
+        String notJson = encoder.notJson();
+        if (notJson != null) { // kept in bronze as base64; silver quarantines it, on either path
+            recordsNotJson++;
+            log.warn("{}: record at offset {} written with its bytes in base64 (silver quarantines it): {}", st.tp,
+                    offset, notJson);
+        }
         if (st.count > 0 && st.bytes + (long) line.length > config.maxBytes()) {
             flush(st, "bytes"); // before the record: an object never exceeds file.max.bytes
         }
@@ -368,9 +382,9 @@ public class S3SinkTask extends SinkTask {
     }
 
     private void logSummary() {
-        log.info("S3 sink task: {} objects, {} records, {} bytes written; {} errant records reported; {} records"
-                + " skipped as already stored", objectsWritten, recordsWritten, bytesWritten, recordsReported,
-                recordsSkipped);
+        log.info("S3 sink task: {} objects, {} records, {} bytes written ({} records with a key or value that is"
+                + " not JSON, in base64); {} errant records reported; {} records skipped as already stored",
+                objectsWritten, recordsWritten, bytesWritten, recordsNotJson, recordsReported, recordsSkipped);
     }
 
     /** A record handed to the errant record reporter, not yet known to be in the dead letter queue. */

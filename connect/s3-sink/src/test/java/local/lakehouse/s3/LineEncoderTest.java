@@ -8,8 +8,18 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.errors.DataException;
 import org.apache.kafka.connect.header.ConnectHeaders;
@@ -86,17 +96,100 @@ class LineEncoderTest {
         "{\"a\":1,}", // trailing comma
         "not json at all",
     })
-    void invalidJsonIsRefusedWithTheReason(String value) {
+    void aValueThatIsNotJsonIsWrittenAsBase64WithTheReason(String value) {
         SinkRecord r = record("t", 1, 17L, "{}", value);
-        DataException e = assertThrows(DataException.class, () -> encoder.encode(r));
-        assertTrue(e.getMessage().startsWith("value is not JSON: "), e.getMessage());
-        assertTrue(e.getMessage().endsWith("(topic t partition 1 offset 17)"), e.getMessage());
+        String b64 = Base64.getEncoder().encodeToString(utf8(value));
+        assertEquals("{\"topic\":\"t\",\"partition\":1,\"offset\":17,\"timestamp\":1700000000017,\"key\":{},"
+                + "\"value\":null,\"value_raw_b64\":\"" + b64 + "\"}\n", line(r));
+        encoder.encode(r);
+        assertTrue(encoder.notJson().startsWith("value is not JSON: "), encoder.notJson());
+        assertEquals(1, encoder.notJson().split("; ").length, encoder.notJson());
+        encoder.encode(record("t", 1, 18L, "{}", "{}"));
+        assertNull(encoder.notJson(), "the reason is the last record's");
     }
 
     @Test
-    void invalidKeyIsNamedAsTheKey() {
-        DataException e = assertThrows(DataException.class, () -> encoder.encode(record("t", 0, 1L, "k1", "{}")));
-        assertTrue(e.getMessage().startsWith("key is not JSON: "), e.getMessage());
+    void aKeyThatIsNotJsonIsNamedAsTheKey() {
+        SinkRecord r = record("t", 0, 1L, "k1", "v1");
+        assertEquals("{\"topic\":\"t\",\"partition\":0,\"offset\":1,\"timestamp\":1700000000001,"
+                + "\"key\":null,\"key_raw_b64\":\"azE=\",\"value\":null,\"value_raw_b64\":\"djE=\"}\n", line(r));
+        encoder.encode(r);
+        assertTrue(encoder.notJson().startsWith("key is not JSON: "), encoder.notJson());
+        assertTrue(encoder.notJson().contains("; value is not JSON: "), encoder.notJson());
+    }
+
+    @Test
+    void longBinaryIsOneUnbrokenBase64String() {
+        byte[] raw = new byte[3000];
+        for (int i = 0; i < raw.length; i++) {
+            raw[i] = (byte) (i * 7);
+        }
+        String l = new String(encoder.encode(record("t", 0, 1L, null, raw, null, new ConnectHeaders())),
+                StandardCharsets.UTF_8);
+        String b64 = Base64.getEncoder().encodeToString(raw);
+        assertEquals("{\"topic\":\"t\",\"partition\":0,\"offset\":1,\"timestamp\":null,\"key\":null,"
+                + "\"value\":null,\"value_raw_b64\":\"" + b64 + "\"}\n", l);
+        assertArrayEquals(raw, Base64.getDecoder().decode(b64));
+    }
+
+    @Test
+    void aValueThatIsNotBytesIsRefused() {
+        SinkRecord r = new SinkRecord("t", 0, null, null, null, 42, 3L);
+        DataException e = assertThrows(DataException.class, () -> encoder.encode(r));
+        assertTrue(e.getMessage().startsWith("value is not bytes but java.lang.Integer"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("(topic t partition 0 offset 3)"), e.getMessage());
+    }
+
+    /**
+     * The cases in bronze-lines.json, which tests/spark/test_kafka_lines.py also runs through
+     * silver's Kafka source: the sink writes exactly the line given for each record.
+     */
+    @Test
+    void theSharedCasesAreTheLinesSilversKafkaSourceMakes() throws IOException {
+        List<Map<String, Object>> cases = sharedCases();
+        assertTrue(cases.size() >= 10, "cases: " + cases.size());
+        Base64.Decoder dec = Base64.getDecoder();
+        for (Map<String, Object> c : cases) {
+            String key = (String) c.get("key_b64");
+            String value = (String) c.get("value_b64");
+            SinkRecord r = record((String) c.get("topic"), ((Long) c.get("partition")).intValue(),
+                    (Long) c.get("offset"), key == null ? null : dec.decode(key),
+                    value == null ? null : dec.decode(value), (Long) c.get("timestamp"), new ConnectHeaders());
+            assertEquals(c.get("line") + "\n", line(r), (String) c.get("case"));
+        }
+    }
+
+    /** bronze-lines.json's "cases": objects of strings, longs and nulls. */
+    private static List<Map<String, Object>> sharedCases() throws IOException {
+        List<Map<String, Object>> out = new ArrayList<>();
+        try (InputStream in = LineEncoderTest.class.getResourceAsStream("bronze-lines.json");
+             JsonParser p = new JsonFactory().createParser(in)) {
+            assertEquals(JsonToken.START_OBJECT, p.nextToken());
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken t = p.nextToken();
+                if (!field.equals("cases")) {
+                    p.skipChildren();
+                    continue;
+                }
+                assertEquals(JsonToken.START_ARRAY, t);
+                while (p.nextToken() == JsonToken.START_OBJECT) {
+                    Map<String, Object> c = new HashMap<>();
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        String name = p.currentName();
+                        JsonToken v = p.nextToken();
+                        c.put(name, switch (v) {
+                            case VALUE_NULL -> null;
+                            case VALUE_STRING -> p.getText();
+                            case VALUE_NUMBER_INT -> p.getLongValue();
+                            default -> throw new AssertionError(name + ": unexpected " + v);
+                        });
+                    }
+                    out.add(c);
+                }
+            }
+        }
+        return out;
     }
 
     @Test

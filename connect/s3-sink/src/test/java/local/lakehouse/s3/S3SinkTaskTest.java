@@ -1,6 +1,7 @@
 package local.lakehouse.s3;
 
 import static local.lakehouse.s3.Records.record;
+import static local.lakehouse.s3.Records.utf8;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -21,8 +22,10 @@ import java.util.Map;
 import java.util.zip.GZIPInputStream;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.connect.errors.DataException;
 import org.apache.kafka.connect.errors.RetriableException;
+import org.apache.kafka.connect.header.ConnectHeaders;
 import org.apache.kafka.connect.sink.SinkRecord;
 import org.junit.jupiter.api.Test;
 
@@ -322,17 +325,51 @@ class S3SinkTaskTest {
     // ---- 7. errant records ------------------------------------------------------------------
 
     @Test
-    void nonJsonValueGoesToTheReporterNotToTheObjectAndIsCommittedAfterTheFlush() {
+    void nonJsonValueIsWrittenToBronzeWithItsBytesInBase64NotReported() {
+        // what ByteArrayConverter hands the task for a value that is not JSON: the raw bytes
         TestContext.RecordingReporter reporter = new TestContext.RecordingReporter();
         start(reporter, S3SinkConfig.FLUSH_INTERVAL_MS, "1000");
-        SinkRecord bad = record(T, 0, 1, "{\"id\":1}", "oops, not json");
-        List<SinkRecord> batch = List.of(rec(P0, 0), bad, rec(P0, 2));
+        byte[] raw = {(byte) 0xFF, (byte) 0xFE, ' ', 'n', 'o', 't', ' ', 'j', 's', 'o', 'n'};
+        SinkRecord bad = record(T, 0, 1L, utf8("{\"id\":1}"), raw, 1_700_000_000_001L,
+                new ConnectHeaders());
+        task.put(List.of(rec(P0, 0), bad, rec(P0, 2)));
+        assertEquals(0, reporter.reported.size(), "a non-JSON value is bronze's to keep, not the DLQ's");
+        now += 1000;
+        task.put(List.of());
+        List<String> got = allLines(P0);
+        assertEquals(3, got.size(), got.toString());
+        assertEquals("{\"topic\":\"" + T + "\",\"partition\":0,\"offset\":1,\"timestamp\":1700000000001,"
+                + "\"key\":{\"id\":1},\"value\":null,\"value_raw_b64\":\"//4gbm90IGpzb24=\"}", got.get(1));
+        assertEquals(3, committed(task.preCommit(offsets(P0, 3)), P0));
+    }
+
+    @Test
+    void nonJsonKeyAndStringValueAreWrittenWithTheirBytesInBase64() {
+        // a String (StringConverter) is taken as its UTF-8 bytes; no reporter: nothing fails either
+        start(S3SinkConfig.FLUSH_INTERVAL_MS, "1000");
+        SinkRecord bad = new SinkRecord(T, 0, null, new byte[] {0, (byte) 0xFF, 'n', 'o', 't', ' ', 'j', 's', 'o',
+            'n'}, null, "oops, not json", 5L, null, TimestampType.NO_TIMESTAMP_TYPE);
+        task.put(List.of(bad));
+        now += 1000;
+        task.put(List.of());
+        assertEquals(List.of("{\"topic\":\"" + T + "\",\"partition\":0,\"offset\":5,\"timestamp\":null,"
+                + "\"key\":null,\"key_raw_b64\":\"AP9ub3QganNvbg==\","
+                + "\"value\":null,\"value_raw_b64\":\"b29wcywgbm90IGpzb24=\"}"), allLines(P0));
+        assertEquals(6, committed(task.preCommit(offsets(P0, 6)), P0));
+    }
+
+    @Test
+    void oversizedLineGoesToTheReporterNotToTheObjectAndIsCommittedAfterTheFlush() {
+        TestContext.RecordingReporter reporter = new TestContext.RecordingReporter();
+        start(reporter, S3SinkConfig.MAX_BYTES, "1024", S3SinkConfig.FLUSH_INTERVAL_MS, "1000");
+        SinkRecord big = Records.sized(T, 0, 1, 2000);
+        List<SinkRecord> batch = List.of(rec(P0, 0), big, rec(P0, 2));
         task.put(batch);
         assertEquals(1, reporter.reported.size());
-        assertEquals(bad, reporter.reported.get(0).record());
+        assertEquals(big, reporter.reported.get(0).record());
         Throwable error = reporter.reported.get(0).error();
         assertInstanceOf(DataException.class, error);
-        assertTrue(error.getMessage().startsWith("value is not JSON: "), error.getMessage());
+        assertTrue(error.getMessage().contains("file.max.bytes=1024"), error.getMessage());
         assertTrue(error.getMessage().contains("(topic " + T + " partition 0 offset 1)"), error.getMessage());
         assertEquals(0, committed(task.preCommit(offsets(P0, 3)), P0));
         now += 1000;
@@ -345,11 +382,25 @@ class S3SinkTaskTest {
     }
 
     @Test
+    void aValueThatIsNotBytesIsErrant() {
+        // what a JsonConverter with schemas would hand the task instead of ByteArrayConverter's byte[]
+        TestContext.RecordingReporter reporter = new TestContext.RecordingReporter();
+        start(reporter);
+        SinkRecord structured = new SinkRecord(T, 0, null, null, null, Map.of("a", 1), 0L);
+        task.put(List.of(structured));
+        assertEquals(1, reporter.reported.size());
+        assertTrue(reporter.reported.get(0).error().getMessage().startsWith("value is not bytes but "),
+                reporter.reported.get(0).error().getMessage());
+        assertEquals(1, committed(task.preCommit(offsets(P0, 1)), P0));
+        assertEquals(0, store.objects.size());
+    }
+
+    @Test
     void aRecordWhoseReportFailedIsNotCommitted() {
         TestContext.RecordingReporter reporter = new TestContext.RecordingReporter();
         reporter.completeAtOnce = false;
-        start(reporter);
-        task.put(List.of(rec(P0, 0), record(T, 0, 1, "{}", "{"), rec(P0, 2)));
+        start(reporter, S3SinkConfig.MAX_BYTES, "1024");
+        task.put(List.of(rec(P0, 0), Records.sized(T, 0, 1, 2000), rec(P0, 2)));
         now += 60_000;
         task.put(List.of());
         assertEquals(lines(List.of(rec(P0, 0), rec(P0, 2))), body(key(P0, 0, 2)));
@@ -359,26 +410,12 @@ class S3SinkTaskTest {
     }
 
     @Test
-    void oversizedLineIsErrant() {
-        TestContext.RecordingReporter reporter = new TestContext.RecordingReporter();
-        start(reporter, S3SinkConfig.MAX_BYTES, "1024");
-        task.put(List.of(Records.sized(T, 0, 0, 2000), rec(P0, 1)));
-        assertEquals(1, reporter.reported.size());
-        assertTrue(reporter.reported.get(0).error().getMessage().contains("file.max.bytes=1024"),
-                reporter.reported.get(0).error().getMessage());
-        now += 60_000;
-        task.put(List.of());
-        assertEquals(lines(List.of(rec(P0, 1))), body(key(P0, 1, 1)));
-        assertEquals(2, committed(task.preCommit(offsets(P0, 2)), P0));
-    }
-
-    @Test
     void withoutAReporterAnErrantRecordFailsTheTask() {
-        start();
+        start(S3SinkConfig.MAX_BYTES, "1024");
         assertNull(ctx.reporter);
         DataException e = assertThrows(DataException.class,
-                () -> task.put(List.of(rec(P0, 0), record(T, 0, 1, "{}", "{\"a\":1} trailing"))));
-        assertTrue(e.getMessage().startsWith("value is not JSON: "), e.getMessage());
+                () -> task.put(List.of(rec(P0, 0), Records.sized(T, 0, 1, 2000))));
+        assertTrue(e.getMessage().contains("file.max.bytes=1024"), e.getMessage());
         assertEquals(0, committed(task.preCommit(offsets(P0, 2)), P0));
     }
 
