@@ -926,11 +926,11 @@ class BatchProcessor:
     def _unapplied(self, table: str, ctx: Ctx, refused: list[DataFrame]) -> DataFrame | None:
         """Changes of the table not applied by this batch that a fill may depend on — the lines of
         transactions held back, lines this batch refuses (`refused`: quarantine rows), and
-        quarantined lines (unless this batch replays them) — as `(_vkey, _vc, _vl, _why)` with the
+        quarantined lines (unless this batch replays them) — as `(_vkey, _vc, _vl)` with the
         Kafka key's text. None when there are none."""
         frames = []
         if ctx.held is not None:
-            frames.append(ctx.held.where(F.col("table") == table).withColumn("_why", F.lit("held")))
+            frames.append(ctx.held.where(F.col("table") == table))
         replaying = ctx.replay is not None and ctx.replay.table in (None, table)
         quarantined = [*refused]
         if not replaying and self.store.exists(self.store.layout.quarantine):
@@ -942,11 +942,7 @@ class BatchProcessor:
                 F.lit(True).alias("replayed"),
             )
             parsed = envelope.parse(raw, self.rules.transaction_topic)
-            frames.append(
-                parsed.where(F.col("reason").isNull() & (F.col("kind") == "data")).withColumn(
-                    "_why", F.lit("quarantined")
-                )
-            )
+            frames.append(parsed.where(F.col("reason").isNull() & (F.col("kind") == "data")))
         if not frames:
             return None
         versions = reduce(
@@ -956,7 +952,6 @@ class BatchProcessor:
                     F.col("key_json").alias("_vkey"),
                     F.col("commit_lsn").alias("_vc"),
                     F.col("lsn").alias("_vl"),
-                    "_why",
                 )
                 for f in frames
             ],
