@@ -49,8 +49,8 @@ compose-check: setup ## validate docker-compose.yml with the real `docker compos
 	$(BIN)/lakehouse compose check
 
 lint: setup ## ruff + mypy
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests tools
+	$(BIN)/ruff format --check app tests tools
 	$(BIN)/mypy
 
 unit: setup ## fast tests, no services

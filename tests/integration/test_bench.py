@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import psycopg
 
-from lakehouse.benchmark.compare import clear_floor, floor_catalog, start_floor_job, stop_floor_job
+from lakehouse.benchmark.compare import clear_side, floor_job, side_catalog, start_side_job, stop_side_job
 from lakehouse.benchmark.run import run
 from lakehouse.benchmark.stats import SCHEMA
 from lakehouse.stack import Stack
@@ -53,17 +53,18 @@ def test_floor_job_stops_on_the_launchers_signal(stack: Stack, tmp_path: Path) -
     (it did when the signal unwound it from inside a call into Spark, and a Ctrl-C of the benchmark
     then left it running beside a stopped silver)."""
     log = tmp_path / "floor.log"
-    sync = floor_catalog(stack)
-    proc = start_floor_job(stack, log)
+    job = floor_job()
+    sync = side_catalog(stack, job)
+    proc = start_side_job(stack, job, log)
     try:
         deadline = time.monotonic() + 240
         while "floor job running" not in log.read_text() and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(1)
         assert "floor job running" in log.read_text(), log.read_text()[-3000:]
-        assert stop_floor_job(proc, timeout_s=90) == 0, log.read_text()[-3000:]
+        assert stop_side_job(proc, timeout_s=90) == 0, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        clear_floor(stack, sync)
+        clear_side(stack, sync, job)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,60 +26,78 @@ from ..settings import FloorWrite
 from ..stack import Stack
 from . import plots
 from .floor import PREFIX
-from .observe import FLOOR, MARKER_TABLE
+from .observe import FLOOR, MARKER_TABLE, Target
 from .results import write_json
 from .run import run, touch_marker
 
-#: how long the floor job may take to start and write the marker's first commit
+#: how long a job run in silver's place may take to start and write the marker's first commit
 START_S = 300.0
 
 
-def floor_catalog(stack: Stack) -> CatalogSync:
-    sync = CatalogSync(admin_client(stack.s, stack.ctx.secrets), stack.minio.client(), stack.s.bucket, "", [])
-    sync.trino.query(f"CREATE SCHEMA IF NOT EXISTS lakehouse.{FLOOR.schema}")
-    return sync
+@dataclass(frozen=True)
+class SideJob:
+    """A Spark job the benchmark runs in silver's place, with silver's environment: what it runs
+    (`python -m <module>`), the bucket prefix it writes everything under, its marker table's
+    folder and the Trino target the marker is read back from."""
+
+    module: str
+    prefix: str
+    marker_folder: str
+    target: Target
+    env: dict[str, str] = field(default_factory=dict)
 
 
-def clear_floor(stack: Stack, sync: CatalogSync) -> None:
-    """Forget the floor's marker table in Trino and delete everything the floor job wrote."""
-    sync.unregister((FLOOR.schema, MARKER_TABLE))
-    mc = stack.minio.client()
-    names = [o.object_name for o in mc.list_objects(stack.s.bucket, prefix=f"{PREFIX}/", recursive=True)]
-    for error in mc.remove_objects(stack.s.bucket, [DeleteObject(n) for n in names if n]):
-        raise LakehouseError(f"could not delete the floor job's {error.name}: {error.message}")
-
-
-def _wait_for_marker_table(stack: Stack, proc: subprocess.Popen[bytes], log: Path) -> str:
-    """Write the marker until the floor job has created its table (it reads only what arrives
-    after it started); its location."""
-    mc = stack.minio.client()
-    folder = f"{PREFIX}/{MARKER_TABLE}/"
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LakehouseError(f"the floor job exited ({proc.returncode}); {log}:\n{tail(log, 30)}")
-        touch_marker(stack)
-        if has_log(mc, stack.s.bucket, folder):
-            return f"s3://{stack.s.bucket}/{folder.rstrip('/')}"
-        time.sleep(2)
-    raise LakehouseError(
-        f"the floor job wrote no marker table within {START_S:.0f}s; {log}:\n{tail(log, 30)}"
+def floor_job(write: FloorWrite = "merge") -> SideJob:
+    return SideJob(
+        "lakehouse.benchmark.floor",
+        PREFIX,
+        f"{PREFIX}/{MARKER_TABLE}/",
+        FLOOR,
+        {"LAKEHOUSE_FLOOR_WRITE": write},
     )
 
 
-def start_floor_job(stack: Stack, log: Path, write: FloorWrite = "merge") -> subprocess.Popen[bytes]:
-    """The floor job as its own process, with silver's environment, its output in `log`; `write`:
-    merge or append (floor.py)."""
+def side_catalog(stack: Stack, job: SideJob) -> CatalogSync:
+    sync = CatalogSync(admin_client(stack.s, stack.ctx.secrets), stack.minio.client(), stack.s.bucket, "", [])
+    sync.trino.query(f"CREATE SCHEMA IF NOT EXISTS lakehouse.{job.target.schema}")
+    return sync
+
+
+def clear_side(stack: Stack, sync: CatalogSync, job: SideJob) -> None:
+    """Forget the job's marker table in Trino and delete everything the job wrote."""
+    sync.unregister((job.target.schema, MARKER_TABLE))
+    mc = stack.minio.client()
+    names = [o.object_name for o in mc.list_objects(stack.s.bucket, prefix=f"{job.prefix}/", recursive=True)]
+    for error in mc.remove_objects(stack.s.bucket, [DeleteObject(n) for n in names if n]):
+        raise LakehouseError(f"could not delete {job.module}'s {error.name}: {error.message}")
+
+
+def _wait_for_marker_table(stack: Stack, job: SideJob, proc: subprocess.Popen[bytes], log: Path) -> str:
+    """Write the marker until the job has created its table; its location."""
+    mc = stack.minio.client()
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LakehouseError(f"{job.module} exited ({proc.returncode}); {log}:\n{tail(log, 30)}")
+        touch_marker(stack)
+        if has_log(mc, stack.s.bucket, job.marker_folder):
+            return f"s3://{stack.s.bucket}/{job.marker_folder.rstrip('/')}"
+        time.sleep(2)
+    raise LakehouseError(f"{job.module} wrote no marker table within {START_S:.0f}s; {log}:\n{tail(log, 30)}")
+
+
+def start_side_job(stack: Stack, job: SideJob, log: Path) -> subprocess.Popen[bytes]:
+    """The job as its own process, with silver's environment, its output in `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.benchmark.floor"],
+            [sys.executable, "-m", job.module],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=stack.service("silver").env() | {"LAKEHOUSE_FLOOR_WRITE": write},
+            env=stack.service("silver").env() | job.env,
         )
 
 
-def stop_floor_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int | None:
+def stop_side_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int | None:
     """SIGTERM, as the launchers stop a job; its exit code, or None if it had to be killed."""
     proc.terminate()
     try:
@@ -89,33 +108,40 @@ def stop_floor_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> in
         return None
 
 
+def side_run(
+    stack: Stack, job: SideJob, rate: float, duration_s: float, out_dir: Path, *, seed: int
+) -> dict[str, Any]:
+    """Stop silver, run `job` under the same load, then put silver back."""
+    if stack.s.service_hostnames:
+        raise UsageError("this benchmark needs the native launcher: it stops silver and starts its own job")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    silver = stack.service("silver")
+    sync = side_catalog(stack, job)
+    log = out_dir / "job.log"
+    silver.stop()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        clear_side(stack, sync, job)
+        proc = start_side_job(stack, job, log)
+        sync.register((job.target.schema, MARKER_TABLE), _wait_for_marker_table(stack, job, proc, log))
+        return run(stack, rate, duration_s, out_dir, seed, target=job.target)
+    finally:
+        # a second Ctrl-C while this runs would leave the job running and silver stopped
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if proc is not None:
+                stop_side_job(proc)
+            clear_side(stack, sync, job)
+            silver.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 def floor_run(
     stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int, *, write: FloorWrite = "merge"
 ) -> dict[str, Any]:
     """Stop silver, run the floor job under the same load, then put silver back."""
-    if stack.s.service_hostnames:
-        raise UsageError("--floor needs the native launcher: it stops silver and starts its own Spark job")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    silver = stack.service("silver")
-    sync = floor_catalog(stack)
-    log = out_dir / "floor-job.log"
-    silver.stop()
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        clear_floor(stack, sync)
-        proc = start_floor_job(stack, log, write)
-        sync.register((FLOOR.schema, MARKER_TABLE), _wait_for_marker_table(stack, proc, log))
-        return run(stack, rate, duration_s, out_dir, seed, target=FLOOR)
-    finally:
-        # a second Ctrl-C while this runs would leave the floor job running and silver stopped
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            if proc is not None:
-                stop_floor_job(proc)
-            clear_floor(stack, sync)
-            silver.start()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    return side_run(stack, floor_job(write), rate, duration_s, out_dir, seed=seed)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
