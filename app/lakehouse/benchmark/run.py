@@ -46,6 +46,8 @@ from .stats import POINTS, batch_breakdown, bottleneck, freshness, hops, lag_bou
 MARKER_EVERY_S = 0.5
 WATCH_EVERY_S = 0.25
 DRAIN_S = 300.0
+#: how long the target may take to catch up before the run (a bulk load still being applied)
+READY_S = 900.0
 SAMPLE_EVERY_S = 10.0
 #: data files per table take one Trino query per table: a minute apart, not at every sample
 FILES_EVERY_S = 60.0
@@ -65,21 +67,26 @@ def touch_marker(stack: Stack) -> None:
         )
 
 
-def _marker_ready(stack: Stack, target: Target) -> None:
-    """Wait until Trino shows the marker row: every hop is warm before timing."""
+def _marker_ready(stack: Stack, target: Target) -> int:
+    """Bump the marker once and wait until Trino shows it: every hop is warm and caught up (a
+    backlog, e.g. a bulk load still being applied, would otherwise be timed as freshness). The
+    marker's `seq` then."""
     touch_marker(stack)
+    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            f"UPDATE {stack.s.source_schema}.{MARKER_TABLE} SET seq = seq + 1, written_at = now() "
+            "WHERE id = 1 RETURNING seq"
+        ).fetchone()
+    seq = int(row[0]) if row else 0
     poll = trino_poll(client_for(stack.s, stack.ctx.secrets, target.user), target)
-    deadline = time.monotonic() + DRAIN_S
-    while poll() is None:
+    deadline = time.monotonic() + READY_S
+    while (seen := poll()) is None or seen < seq:
         if time.monotonic() > deadline:
-            raise LakehouseError(f"the benchmark marker did not reach Trino within {DRAIN_S:.0f}s")
+            raise LakehouseError(
+                f"the benchmark marker ({seq}) did not reach Trino within {READY_S:.0f}s (seen: {seen})"
+            )
         time.sleep(1)
-
-
-def _current_seq(stack: Stack) -> int:
-    with psycopg.connect(stack.postgres.app_dsn) as conn:
-        row = conn.execute(f"SELECT seq FROM {stack.s.source_schema}.{MARKER_TABLE} WHERE id = 1").fetchone()
-    return int(row[0]) if row else 0
+    return seq
 
 
 def _file_counts(stack: Stack) -> dict[str, int]:
@@ -145,8 +152,7 @@ def run(
 ) -> dict[str, Any]:
     """One freshness run; `target` is where the marker is read back (silver, or the floor job's)."""
     s = stack.s
-    _marker_ready(stack, target)
-    base = _current_seq(stack)
+    base = _marker_ready(stack, target)
     topic = f"{s.topic_prefix}.{s.source_schema}.{MARKER_TABLE}"
     trino = client_for(s, stack.ctx.secrets, target.user)
     watchers = {
