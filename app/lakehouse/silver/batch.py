@@ -8,8 +8,8 @@ What a batch costs (docs/design.md, "The lean batch"):
 3. per touched table — concurrently, each in its own scheduler pool — one pass decodes and counts
    the table's events and one MERGE applies the latest event per key (an append when the table was
    created by this batch). Untouched tables cost nothing.
-State — held-back transactions, which tables have tombstones, schemas — lives in driver memory,
-is loaded once at start and written only when it changes.
+State — held-back transactions (held.py), which tables have tombstones, schemas — lives in driver
+memory, is loaded once at start and written only when it changes. The summary is summary.py's.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ from .debezium import UnsupportedField, column_spec, key_columns, row_fields
 from .expect import ExpectationFailed, Tally, added, analyse, expect, read_tallies, tallies
 from .expectations import Expectations, Rule
 from .faults import Faults
+from .held import Held
 from .phases import Phases
 from .position import Point, after_point, after_sql, point, position
 from .rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
-from .store import Layout, Store, read_text, table_properties, write_text
-from .transactions import Decision, End, Group
+from .store import Layout, Store, table_properties
+from .summary import Summary, TableWork, group_key, later, summarise
+from .transactions import Decision, Group
 from .transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
@@ -115,18 +117,6 @@ class BatchResult:
 
 
 @dataclass
-class TableWork:
-    """What the batch summary says about one table's events that are ready to apply."""
-
-    schema_ids: set[str] = field(default_factory=set)
-    events: int = 0
-    deletes: int = 0
-    truncate: tuple[int, int] | None = None  # position of its latest TRUNCATE
-    snapshot: tuple[int, int] | None = None  # position of its latest blocking-snapshot read
-    max_ts: datetime | None = None
-
-
-@dataclass
 class TableOutcome:
     quarantine: list[DataFrame] = field(default_factory=list)
     applied: int = 0
@@ -158,21 +148,6 @@ class Ctx:
     replay: Replay | None = None
 
 
-@dataclass
-class Summary:
-    lines: int = 0
-    replayed: int = 0
-    bad: int = 0
-    # (txid, table) → [events, lines, oldest first_seen, lines new this batch, lines read from no
-    # file, the files its lines were read from]
-    groups: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
-    ends: list[End] = field(default_factory=list)
-    schemas: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # new schema id → texts
-    # per (table, txid or None): the ready-candidate work of that slice
-    slices: dict[tuple[str, int | None], TableWork] = field(default_factory=dict)
-    files: set[str] = field(default_factory=set)
-
-
 def _reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0].split(" ", 1)[0] if reason else "unknown"
 
@@ -190,31 +165,6 @@ def _quarantine_rows(df: DataFrame, reason: Column, now: datetime, batch_id: int
     )
 
 
-def _utc(ts: datetime | None) -> datetime | None:
-    """A timestamp collected from Spark (naive, in this process's local time) as aware UTC."""
-    return None if ts is None else ts.astimezone(UTC)
-
-
-def _iso(ts: datetime | None, default: datetime) -> str:
-    return (_utc(ts) or default).isoformat()
-
-
-def _group_key() -> Column:
-    """A parsed event's (transaction, table) group as one string: `<txid>:<schema.table>`."""
-    return F.concat_ws(":", F.col("txid").cast("string"), F.col("table"))
-
-
-def _compact(df: DataFrame) -> DataFrame:
-    """Held lines in one partition per core. They are kept from batch to batch and read with each
-    new batch: kept in the partitions they were found in, every batch would add its input's
-    partitions to theirs (8 more tasks per pass and per table for each 128 MB batch of a bulk load)."""
-    return df.coalesce(max(1, df.sparkSession.sparkContext.defaultParallelism))
-
-
-def _later(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
-    return b if a is None or (b is not None and b > a) else a
-
-
 class BatchProcessor:
     def __init__(
         self, spark: SparkSession, layout: Layout, rules: Rules, faults: Faults | None = None
@@ -226,10 +176,7 @@ class BatchProcessor:
         self._schemas: dict[str, tuple[T.StructType | None, list[str]]] = {}  # silver, per table
         self._versions: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}  # schema_id →
         self._loaded = False
-        self._held: DataFrame | None = None  # lines of held-back transactions (line, first_seen)
-        self._ends: list[End] = []
-        self._held_state: dict[str, Any] = {"groups": []}  # as stored (store.held_state)
-        self._reloaded = False  # held lines came from storage this run: drop duplicates once
+        self.held = Held(spark, self.store, rules.transaction_topic)
         self._tombstoned: set[str] = set()
         #: (table, silver schema) pairs whose expectations Spark's analyser accepted
         self._analysed: set[tuple[str, str]] = set()
@@ -245,87 +192,10 @@ class BatchProcessor:
         """Once per run: held-back transactions and the tables that have tombstones."""
         if self._loaded:
             return
-        text = read_text(self.spark, self.store.layout.pending_ends)
-        self._ends = [
-            End(
-                int(e["txid"]),
-                e["collection"],
-                int(e["expected"]),
-                datetime.fromisoformat(e["first_seen"]),
-                int(e["commit"]) if e.get("commit") is not None else None,
-            )
-            for e in (json.loads(text) if text else [])
-        ]
-        self._migrate_older_pending()
-        state = self.store.held_state() or {"groups": []}
-        groups = state["groups"]
-        if groups:
-            # the held lines are read again from the files they are in, and picked by their group
-            oldest = {f"{g['txid']}:{g['table']}": datetime.fromisoformat(g["oldest"]) for g in groups}
-            files = sorted({f for g in groups for f in g["files"]})
-            raw = self.store.read_lines(files)
-            no_ts = F.lit(None).cast("timestamp").alias("first_seen")
-            lines = raw.select("line", no_ts, F.lit(False).alias("replayed"), "file")
-            parsed = envelope.parse(lines, self.rules.transaction_topic)
-            seen = F.create_map(*[c for k, ts in sorted(oldest.items()) for c in (F.lit(k), F.lit(ts))])
-            key = _group_key()
-            held = parsed.where(F.col("txid").isNotNull() & key.isin(sorted(oldest)))
-            held = held.select("line", seen[key].cast("timestamp").alias("first_seen"), "file")
-            self._held = _compact(held).localCheckpoint(eager=True)
-            self._reloaded = True
-            log.info("held-back transactions: %d groups reloaded from %d files", len(groups), len(files))
-        self._held_state = state
-        self.store.drop_held_lines({f for g in groups for f in g["files"]})
+        self.held.load()
         self._newest_tombstone, self._cuts = self.store.newest_tombstones()
         self._tombstoned = set(self._newest_tombstone)
         self._loaded = True
-
-    def _migrate_older_pending(self) -> None:
-        """An older version kept held lines whole in a Delta table (before that, with its END
-        entries as rows): they move to `_state/held/`, named by a held state, and the table goes."""
-        pending = self.store.older_pending()
-        if pending is None:
-            return
-        now = datetime.now(UTC)
-        self._ends += [
-            End(int(r["txid"]), r["collection"], int(r["expected"]), _utc(r["first_seen"]) or now)
-            for r in pending.where("kind = 'end'").collect()
-        ]
-        lines = pending.where("kind = 'data'").select("line", "first_seen", F.lit(False).alias("replayed"))
-        rows = envelope.parse(lines, self.rules.transaction_topic).where(F.col("txid").isNotNull())
-        rows = rows.localCheckpoint(eager=True)
-        groups = rows.groupBy("txid", "table").agg(F.min("first_seen").alias("oldest")).collect()
-        body: dict[str, Any] = {"groups": []}
-        if groups:
-            path = self.store.write_held_lines(rows, "migrated")
-            body["groups"] = [
-                {
-                    "txid": int(g["txid"]),
-                    "table": g["table"],
-                    "oldest": _iso(g["oldest"], now),
-                    "files": [path],
-                }
-                for g in groups
-            ]
-        self.store.write_held_state(body)
-        self._write_ends(self._ends)
-        self.store.drop_older_pending()
-        log.info(
-            "held-back transaction state migrated (%d groups, %d END entries)", len(groups), len(self._ends)
-        )
-
-    def _write_ends(self, ends: list[End]) -> None:
-        body = [
-            {
-                "txid": e.txid,
-                "collection": e.collection,
-                "expected": e.expected,
-                "first_seen": e.first_seen.isoformat(),
-                "commit": e.commit,
-            }
-            for e in ends
-        ]
-        write_text(self.spark, self.store.layout.pending_ends, json.dumps(body))
 
     def _schema(self, table: str, refresh: bool = False) -> tuple[T.StructType | None, list[str]]:
         if refresh or table not in self._schemas or self._schemas[table][0] is None:
@@ -355,8 +225,8 @@ class BatchProcessor:
         inputs = lines.select(
             F.col("value").alias("line"), unseen.alias("first_seen"), no, F.input_file_name().alias("file")
         )
-        if self._held is not None:
-            inputs = inputs.unionByName(self._held.select("line", "first_seen", no, "file"))
+        if self.held.lines is not None:
+            inputs = inputs.unionByName(self.held.lines.select("line", "first_seen", no, "file"))
         if replay is not None:
             quarantined = self.store.quarantined(replay.table)
             rekey = self._keys_now(quarantined)
@@ -372,7 +242,7 @@ class BatchProcessor:
         # first batch of a run, a DDL change): the summary picks it up once per id
         known = F.col("schema_id").isin(sorted(self._versions)) if self._versions else F.lit(False)
         parsed = parsed.withColumns({c: F.when(~known, F.col(c)) for c in ("value_schema", "key_schema")})
-        if self._reloaded:  # after a restart, held lines can also be in the re-run batch
+        if self.held.reloaded:  # after a restart, held lines can also be in the re-run batch
             # (a line that did not parse has no id: each one stays, none is a duplicate of another)
             placed = F.col("topic").isNotNull()
             parsed = (
@@ -383,11 +253,11 @@ class BatchProcessor:
         parsed = parsed.cache()
         try:
             with ph("summary"):
-                summary = self._summarise(parsed, now)
+                summary = summarise(parsed, now)
             result.lines, result.replayed, result.files = summary.lines, summary.replayed, summary.files
             groups = [Group(t, tb, g[0], g[1], g[2]) for (t, tb), g in summary.groups.items()]
             decision = decide_transactions(
-                groups, self._ends + summary.ends, now, self.rules.transaction_timeout, self.rules.end_ttl
+                groups, self.held.ends + summary.ends, now, self.rules.transaction_timeout, self.rules.end_ttl
             )
             result.pending, result.timed_out_groups = decision.held_lines, decision.timed_out
             work: dict[str, TableWork] = {}
@@ -400,14 +270,14 @@ class BatchProcessor:
                 t.schema_ids |= w.schema_ids
                 t.events += w.events
                 t.deletes += w.deletes
-                t.truncate = _later(t.truncate, w.truncate)
-                t.snapshot = _later(t.snapshot, w.snapshot)
+                t.truncate = later(t.truncate, w.truncate)
+                t.snapshot = later(t.snapshot, w.snapshot)
                 t.max_ts = max(filter(None, [t.max_ts, w.max_ts]), default=None)
             data_ok = (F.col("kind") == "data") & F.col("reason").isNull()
             is_held = F.lit(False)
             if decision.held:
                 held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
-                is_held = F.col("txid").isNotNull() & _group_key().isin(held_keys)
+                is_held = F.col("txid").isNotNull() & group_key().isin(held_keys)
             ready = self._with_commits(parsed.where(data_ok & ~is_held), decision, summary)
             for schema_id, (value_schema, key_schema) in summary.schemas.items():
                 self._versions.setdefault(
@@ -425,7 +295,7 @@ class BatchProcessor:
                     decision.hold_again((txid, table), summary.groups[(txid, table)][1])
             if decision.held:
                 held_keys = sorted(f"{txid}:{table}" for txid, table in decision.held)
-                is_held = F.col("txid").isNotNull() & _group_key().isin(held_keys)
+                is_held = F.col("txid").isNotNull() & group_key().isin(held_keys)
             result.pending = decision.held_lines
             quarantine: list[DataFrame] = []
             if summary.bad:
@@ -461,7 +331,9 @@ class BatchProcessor:
                 self.faults.reach("after-quarantine", work=bool(result.quarantined))
             if replay is not None:
                 self.store.clear_quarantine(replay.table, batch_id)
-            self._keep_pending(parsed.where(data_ok & is_held), decision, summary, ctx)
+            self.held.keep(
+                parsed.where(data_ok & is_held), decision, summary, batch_id=batch_id, now=now, ph=ph
+            )
             self.faults.reach(
                 "after-pending", work=bool(result.applied or result.quarantined or result.truncates)
             )
@@ -486,81 +358,6 @@ class BatchProcessor:
         )
         joined = ready.join(F.broadcast(commits), "txid", "left")
         return joined.withColumn("commit_lsn", F.coalesce("_end_commit", "commit_lsn")).drop("_end_commit")
-
-    def _summarise(self, parsed: DataFrame, now: datetime) -> Summary:
-        """One pass over the parsed batch → counts per (kind, bad, transaction, table, schema id),
-        with the END records' per-table counts (one Spark job, two stages)."""
-        first = F.col("first_seen").isNull() & ~F.col("replayed")
-        is_end = (F.col("kind") == "txn") & F.col("reason").isNull() & (F.col("txn_status") == "END")
-        rows = (
-            parsed.groupBy("kind", F.col("reason").isNotNull().alias("bad"), "txid", "table", "schema_id")
-            .agg(
-                F.count("*").alias("n"),
-                F.count_if(first).alias("new"),
-                F.count_if(F.col("replayed")).alias("replayed"),
-                F.count_if(F.col("file") == "").alias("unfiled"),
-                F.collect_set("file").alias("files"),
-                # distinct events: a re-sent line repeats its event's order number (a size of a
-                # set keeps the aggregation in one stage, where a distinct count adds an expand
-                # and a second shuffle)
-                F.size(F.collect_set("dco")).alias("events"),
-                F.min("first_seen").alias("oldest"),
-                F.max("source_ts").alias("max_ts"),
-                F.count_if(F.col("op") == "d").alias("deletes"),
-                F.max(F.when(F.col("op") == "t", F.struct("commit_lsn", "lsn"))).alias("truncate"),
-                F.max(F.when(F.col("snapshot_read"), F.struct("commit_lsn", "lsn"))).alias("snapshot"),
-                F.first("value_schema", ignorenulls=True).alias("value_schema"),
-                F.first("key_schema", ignorenulls=True).alias("key_schema"),
-                # the END records with their per-table counts, in the same pass (txn groups only)
-                F.collect_list(
-                    F.when(is_end, F.struct("txn_id", "txn_commit", "first_seen", "txn_collections"))
-                ).alias("ends"),
-            )
-            .collect()
-        )
-        s = Summary()
-        for r in rows:
-            s.lines += r["new"]
-            s.replayed += r["replayed"]
-            s.files.update(f for f in r["files"] if f)
-            if r["bad"]:
-                s.bad += r["n"]
-                continue
-            if r["kind"] != "data":
-                s.ends += [
-                    End(
-                        int(e["txn_id"]),
-                        c["data_collection"],
-                        int(c["event_count"]),
-                        _utc(e["first_seen"]) or now,
-                        int(e["txn_commit"]) if e["txn_commit"] is not None else None,
-                    )
-                    for e in r["ends"]
-                    for c in e["txn_collections"] or []
-                ]
-                continue
-            txid, table = r["txid"], r["table"]
-            if txid is not None:
-                oldest = _utc(r["oldest"]) or now
-                g = s.groups.setdefault((txid, table), [0, 0, oldest, 0, 0, set()])
-                g[0] += r["events"]
-                g[1] += r["n"]
-                g[2] = min(g[2], oldest)
-                g[3] += r["new"]
-                g[4] += r["unfiled"]
-                g[5] |= set(r["files"])
-            if r["value_schema"] is not None:
-                s.schemas[r["schema_id"]] = (r["value_schema"], r["key_schema"])
-            w = s.slices.setdefault((table, txid), TableWork())
-            w.schema_ids.add(r["schema_id"])
-            w.events += r["n"]
-            w.deletes += r["deletes"]
-            t = r["truncate"]
-            w.truncate = _later(w.truncate, (int(t["commit_lsn"]), int(t["lsn"])) if t else None)
-            r0 = r["snapshot"]
-            w.snapshot = _later(w.snapshot, (int(r0["commit_lsn"]), int(r0["lsn"])) if r0 else None)
-            w.max_ts = max(filter(None, [w.max_ts, _utc(r["max_ts"])]), default=None)
-        return s
 
     def _apply_tables(
         self, work: dict[str, TableWork], ready: DataFrame, ctx: Ctx
@@ -588,40 +385,6 @@ class BatchProcessor:
         if result.quarantined:
             self.store.add_quarantine(bad, batch_id)
 
-    def _keep_pending(self, held: DataFrame, decision: Decision, summary: Summary, ctx: Ctx) -> None:
-        """Held-back lines stay in memory. What is stored is where they can be read again: per held
-        group, the files its lines are in (bronze; lines read from no file are written under
-        `_state/held/` first). The state is rewritten only when it changes, as are the END entries."""
-        stored = ""
-        unfiled = sum(g[4] for k, g in summary.groups.items() if k in decision.held)
-        if unfiled:
-            with ctx.ph("hold"):
-                stored = self.store.write_held_lines(held.where(F.col("file") == ""), f"batch-{ctx.batch_id}")
-            held = held.withColumn(
-                "file", F.when(F.col("file") == "", F.lit(stored)).otherwise(F.col("file"))
-            )
-        groups: list[dict[str, Any]] = []
-        for txid, table in sorted(decision.held):
-            g = summary.groups[(txid, table)]
-            files = sorted({f for f in g[5] if f} | ({stored} if g[4] else set()))
-            groups.append({"txid": txid, "table": table, "oldest": _iso(g[2], ctx.now), "files": files})
-        state: dict[str, Any] = {"groups": groups}
-        with ctx.ph("release"):
-            if state != self._held_state:
-                self.store.write_held_state(state)
-                before = {f for g in self._held_state["groups"] for f in g["files"]}
-                if any(self.store.layout.held_lines_dir(f) for f in before):
-                    self.store.drop_held_lines({f for g in groups for f in g["files"]})
-            if decision.ends != self._ends:
-                self._write_ends(decision.ends)
-        lines = None
-        if decision.held_lines:
-            with ctx.ph("held"):
-                seen = F.coalesce("first_seen", F.lit(ctx.now).cast("timestamp")).alias("first_seen")
-                lines = _compact(held.select("line", seen, "file")).localCheckpoint(eager=True)
-        self._held, self._ends, self._reloaded = lines, decision.ends, False
-        self._held_state = state
-
     # ---- one table
     def _apply_table(self, table: str, work: TableWork, ready: DataFrame, ctx: Ctx) -> TableOutcome:
         out = TableOutcome()
@@ -630,7 +393,7 @@ class BatchProcessor:
             decoded, silver, created = self._decode_versions(table, work, ready, ctx=ctx, out=out)
         with ph("truncate"):
             snapshot_cut = self._snapshot_cut(table, work.snapshot)
-            cut = _later(work.truncate, snapshot_cut)
+            cut = later(work.truncate, snapshot_cut)
             if cut is not None:
                 # a table this batch created holds nothing to cut yet (the batch's own older
                 # events are left out below), but the cut is recorded all the same; a TRUNCATE
