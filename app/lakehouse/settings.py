@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import layout
 from .errors import ConfigError
 from .paths import repo_root
 
@@ -55,11 +56,6 @@ PORT_FIELDS = (
     "spark_worker_ui_port",
     "trino_worker_http_port",
 )
-
-
-#: how the benchmark's floor job writes Delta (benchmark/floor.py)
-FloorWrite = Literal["merge", "append"]
-FLOOR_WRITES: tuple[str, ...] = get_args(FloorWrite)
 
 
 class Settings(BaseSettings):
@@ -136,9 +132,6 @@ class Settings(BaseSettings):
         ]
         | None
     ) = Field(None, description="fault injection: the silver job exits hard at this point (tests)")
-    floor_write: FloorWrite = Field(
-        "merge", description="how the benchmark's floor job writes Delta (`bench --floor-write`)"
-    )
     catalog_sync_interval_s: float = Field(
         2.0, gt=0, description="how often new silver tables are looked for (seconds)"
     )
@@ -228,17 +221,22 @@ class Settings(BaseSettings):
         return self.state("connect") / "secrets.properties"
 
     @property
+    def storage(self) -> layout.Storage:
+        """The object store's layout in this stack's bucket (layout.py)."""
+        return layout.Storage(self.bucket)
+
+    @property
     def bronze_prefix(self) -> str:
         """The key prefix bronze objects are stored under (the sink connector's `file.name.prefix`)."""
-        return "bronze"
+        return layout.BRONZE
 
     @property
     def bronze_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.bronze_prefix}"
+        return self.storage.trino(layout.BRONZE)
 
     @property
     def silver_uri(self) -> str:
-        return f"s3://{self.bucket}/silver"
+        return self.storage.trino(layout.SILVER)
 
     @property
     def web_url(self) -> str:

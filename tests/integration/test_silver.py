@@ -17,7 +17,7 @@ from lakehouse.chaos import workload as hard_types
 from lakehouse.paths import repo_root
 from lakehouse.procs import wait_until
 from lakehouse.silver.ops import verify
-from lakehouse.silver.store import written_by_another
+from lakehouse.silver.store import Layout, written_by_another
 from lakehouse.stack import Stack
 
 from .conftest import PREEXISTING
@@ -164,7 +164,7 @@ def test_poison_record_in_kafka_is_quarantined_and_stream_continues(
     # a batch commits its quarantine after its tables: the update can be visible a moment before
     # the poison record's quarantine row when both land in one batch
     def quarantined() -> list[str]:
-        path = f"s3a://{stack.s.bucket}/silver/_quarantine"
+        path = Layout.of(stack.s.storage).quarantine
         if not written_by_another(spark, path):
             return []
         q = spark.read.format("delta").load(path)
@@ -241,7 +241,7 @@ def test_kafka_lost_what_silver_needs_bronze_fills_it_then_kafka_takes_over_exac
     from lakehouse.silver.sources import Epoch
     from lakehouse.silver.store import read_text
 
-    state_path = f"s3a://{stack.s.bucket}/silver/_state/source.json"
+    state_path = Layout.of(stack.s.storage).source_state
 
     def state() -> Epoch:
         text = read_text(spark, state_path)
@@ -296,5 +296,5 @@ def test_kafka_lost_what_silver_needs_bronze_fills_it_then_kafka_takes_over_exac
     }
     assert now.applied[name][0] in ends, (now.applied[name], sorted(ends))
     assert now.applied[name][0] >= high - 1
-    q = spark.read.format("delta").load(f"s3a://{stack.s.bucket}/silver/_quarantine")
+    q = spark.read.format("delta").load(Layout.of(stack.s.storage).quarantine)
     assert q.where(q.source_table == "movielens.handover").count() == 0

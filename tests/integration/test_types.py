@@ -16,6 +16,7 @@ import pytest
 
 from lakehouse.procs import wait_until
 from lakehouse.query.connect import admin_client
+from lakehouse.silver.store import Layout
 from lakehouse.stack import Stack
 
 from .. import typematrix as tm
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def _silver_path(stack: Stack, table: str) -> str:
-    return f"s3a://{stack.s.bucket}/silver/{stack.s.source_schema}/{table}"
+    return Layout.of(stack.s.storage).table(f"{stack.s.source_schema}.{table}")
 
 
 def _quarantined(stack: Stack, table: str) -> int:

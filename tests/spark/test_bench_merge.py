@@ -1,4 +1,4 @@
-"""`lakehouse bench merge` drives silver's own MERGE: the scratch table ends as the changes say."""
+"""`python -m tools.bench merge` drives silver's own MERGE: the scratch table ends as the changes say."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from tools.bench.merge import DRIVER, SOURCE, Shape, breakdown, measure
 
-from lakehouse.benchmark.merge import DRIVER, SOURCE, Shape, breakdown, measure
 from lakehouse.silver.store import Layout
 
 pytestmark = pytest.mark.spark

@@ -215,7 +215,7 @@ def test_cpu_time_counts_the_process_and_its_children() -> None:
 
 
 def test_bench_batch_cuts_bronze_into_batches_of_whole_lines() -> None:
-    from lakehouse.benchmark.batch import chunks
+    from tools.bench.batch import chunks
 
     lines = [f'{{"offset": {i}}}\n' for i in range(7)] + ["\n"]  # a blank line is not an event
     got = list(chunks(lines, 3))
@@ -226,7 +226,7 @@ def test_bench_batch_cuts_bronze_into_batches_of_whole_lines() -> None:
 
 
 def test_the_kafka_run_of_bench_source_takes_as_many_records_per_trigger_as_a_file_batch_holds() -> None:
-    from lakehouse.benchmark.source import per_trigger
+    from tools.bench.source import per_trigger
 
     # 311,000 records in 1,189 MiB of bronze: a 128 MiB file batch holds ~33,500 of them
     assert per_trigger(311_183, 1189 * 2**20, 128 * 2**20) == 33_500
@@ -236,7 +236,8 @@ def test_the_kafka_run_of_bench_source_takes_as_many_records_per_trigger_as_a_fi
 
 
 def test_bench_merge_names_each_delta_job_and_reads_conf_pairs() -> None:
-    from lakehouse.benchmark.merge import kind, parse_conf
+    from tools.bench.merge import kind, parse_conf
+
     from lakehouse.errors import UsageError
 
     assert kind(
@@ -253,7 +254,8 @@ def test_bench_merge_names_each_delta_job_and_reads_conf_pairs() -> None:
 
 
 def test_bench_merge_shape_refuses_what_it_cannot_measure() -> None:
-    from lakehouse.benchmark.merge import Shape
+    from tools.bench.merge import Shape
+
     from lakehouse.errors import UsageError
 
     Shape().check()

@@ -16,17 +16,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..bronze.format import is_object, lines_of
-from ..errors import UsageError
-from .footprint import machine
-from .results import save, write_json
-from .stats import summary
+from lakehouse.benchmark.footprint import machine
+from lakehouse.benchmark.results import save, write_json
+from lakehouse.benchmark.stats import summary
+from lakehouse.bronze.format import is_object, lines_of
+from lakehouse.errors import UsageError
+from lakehouse.layout import BRONZE
 
 
-def capture(client: Any, uri: str, dest: Path) -> int:
-    """Every bronze object under `uri` (`s3://bucket/prefix`), oldest first, as numbered `.jsonl`
-    files in `dest` (uncompressed)."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+def capture(client: Any, bucket: str, dest: Path, prefix: str = BRONZE) -> int:
+    """Every bronze object under `prefix` in `bucket`, oldest first, as numbered `.jsonl` files in
+    `dest` (uncompressed)."""
     objects = sorted(
         (o.last_modified, o.object_name)
         for o in client.list_objects(bucket, prefix=prefix + "/", recursive=True)
@@ -68,11 +68,11 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
     """Each batch of `lines_per_batch` lines through `BatchProcessor.process`; per batch its lines,
     seconds, Spark jobs, code compilations and seconds per phase. Writes `batch.json` and
     `batch.png` to `out_dir`."""
-    from ..silver.batch import BatchProcessor
-    from ..silver.launch import JobSetup
-    from ..silver.phases import CompileCounter, JobCounter
-    from ..silver.session import build
-    from ..silver.store import Layout
+    from lakehouse.silver.batch import BatchProcessor
+    from lakehouse.silver.launch import JobSetup
+    from lakehouse.silver.phases import CompileCounter, JobCounter
+    from lakehouse.silver.session import build
+    from lakehouse.silver.store import Layout
 
     files = sorted(folder.glob("*.jsonl"))
     if not files:
@@ -133,7 +133,7 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    from .plots import _plt
+    from lakehouse.benchmark.plots import _plt
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.8))

@@ -25,10 +25,10 @@ from py4j.protocol import Py4JJavaError  # type: ignore[import-untyped]
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ..errors import UsageError
-from .footprint import machine
-from .results import write_json
-from .stats import summary
+from lakehouse.benchmark.footprint import machine
+from lakehouse.benchmark.results import write_json
+from lakehouse.benchmark.stats import summary
+from lakehouse.errors import UsageError
 
 SOURCE = "bench.merge"
 #: what a job did, from the description Delta gives it (first match wins); the rest is "other"
@@ -152,7 +152,7 @@ def measure(
     spark: SparkSession, shape: Shape, root: Path, *, progress: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
     """Create the scratch table under `root`, run the MERGEs, return one record per MERGE."""
-    from ..silver.store import KEY_PROPERTY, Layout, Store, table_properties
+    from lakehouse.silver.store import KEY_PROPERTY, Layout, Store, table_properties
 
     shape.check()
     store = Store(spark, Layout(str(root)), table_properties(shape.deletion_vectors))
@@ -213,7 +213,7 @@ def run(
 ) -> dict[str, Any]:
     """A local[2] session with the job's `conf` (+ `overrides`), the MERGEs, `merge.json` and
     `merge.png` in `out_dir`."""
-    from ..silver.session import build
+    from lakehouse.silver.session import build
 
     shape.check()
     scratch = Path(tempfile.mkdtemp(prefix="lakehouse-bench-merge-"))
@@ -241,7 +241,7 @@ def run(
 
 
 def _plot(records: list[dict[str, Any]], path: Path) -> None:
-    from .plots import _finish, _plt
+    from lakehouse.benchmark.plots import _finish, _plt
 
     plt = _plt()
     kinds = [*sorted({s["kind"] for r in records for s in r["jobs"]}), DRIVER]

@@ -25,12 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..bronze.format import GLOB, is_object
-from ..errors import UsageError
-from ..stack import Stack
-from .footprint import machine
-from .results import save, write_json
-from .stats import summary
+from lakehouse.benchmark.footprint import machine
+from lakehouse.benchmark.results import save, write_json
+from lakehouse.benchmark.stats import summary
+from lakehouse.bronze.format import GLOB, is_object
+from lakehouse.errors import UsageError
+from lakehouse.layout import BRONZE, bronze_glob
+from lakehouse.stack import Stack
 
 SOURCES = ("bronze", "kafka")
 #: Spark's steps of a micro-batch outside foreachBatch (StreamingQueryProgress.durationMs)
@@ -39,7 +40,7 @@ LOOP = ("latestOffset", "getBatch", "queryPlanning", "walCommit", "commitOffsets
 
 def bronze_bytes(stack: Stack) -> int:
     """Bytes of every bronze object (what the file source will read)."""
-    prefix = stack.s.bronze_uri.removeprefix(f"s3://{stack.s.bucket}/") + "/"
+    prefix = f"{BRONZE}/"
     return sum(
         o.size or 0
         for o in stack.minio.client().list_objects(stack.s.bucket, prefix=prefix, recursive=True)
@@ -74,10 +75,10 @@ def per_trigger(records: int, total_bytes: int, max_bytes: int) -> int:
 
 def _one(spark: Any, source: str, scratch: Path, options: dict[str, Any], progress: Any) -> dict[str, Any]:
     """One streaming query over everything `source` holds, `availableNow`."""
-    from ..silver.batch import BatchProcessor
-    from ..silver.kafka_lines import as_bronze_lines
-    from ..silver.phases import JobCounter
-    from ..silver.store import Layout
+    from lakehouse.silver.batch import BatchProcessor
+    from lakehouse.silver.kafka_lines import as_bronze_lines
+    from lakehouse.silver.phases import JobCounter
+    from lakehouse.silver.store import Layout
 
     work = Path(tempfile.mkdtemp(prefix=f"{source}-", dir=scratch))
     processor = BatchProcessor(spark, Layout(str(work / "silver")), options["rules"])
@@ -157,8 +158,8 @@ WARMUP_LINES = 30_000
 
 
 def _warm_up(spark: Any, scratch: Path, options: dict[str, Any], progress: Any) -> None:
-    from ..silver.batch import BatchProcessor
-    from ..silver.store import Layout
+    from lakehouse.silver.batch import BatchProcessor
+    from lakehouse.silver.store import Layout
 
     progress(f"warm-up: {WARMUP_LINES} bronze lines through the batch, not counted")
     work = Path(tempfile.mkdtemp(prefix="warm-up-", dir=scratch))
@@ -170,7 +171,7 @@ def _warm_up(spark: Any, scratch: Path, options: dict[str, Any], progress: Any) 
 def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> dict[str, Any]:
     """A warm-up, then both sources, A B B A …, `repeat` times each; writes `source.json` and
     `source.png`."""
-    from ..silver.launch import JobSetup
+    from lakehouse.silver.launch import JobSetup
 
     if stack.s.service_hostnames:
         raise UsageError("bench source needs the native launcher: it stops silver while it runs")
@@ -183,7 +184,7 @@ def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> d
         "rules": setup.rules(),
         "max_bytes": cfg.max_bytes_per_trigger,
         "max_records": per_trigger(records, total_bytes, cfg.max_bytes_per_trigger),
-        "bronze_dirs": f"s3a://{s.bucket}/bronze/{s.topic_prefix}.*/partition=*",
+        "bronze_dirs": s.storage.spark(bronze_glob(s.topic_prefix)),
         "bootstrap": s.kafka_bootstrap,
         "pattern": pattern,
     }
@@ -226,7 +227,7 @@ def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> d
 def _plot(runs: list[dict[str, Any]], path: Path) -> None:
     from itertools import accumulate
 
-    from .plots import _plt
+    from lakehouse.benchmark.plots import _plt
 
     plt = _plt()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))

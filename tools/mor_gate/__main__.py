@@ -15,21 +15,25 @@ from lakehouse.benchmark.results import write_json
 from lakehouse.benchmark.run import run
 from lakehouse.stack import Stack
 
-from .job import PREFIX
+from .job import PREFIX, SHARED_LOG
 
 #: the prototype's marker log, read back as the floor's: the highest `seq` (one key, only updates)
 PROTO = Target("proto", "seq", "admin")
+#: the shared log holds every table's rows as JSON text (other tables have no `seq`)
+PROTO_SHARED = Target("proto", "CAST(json_extract_scalar(row, '$.seq') AS bigint)", "admin")
 
 
-def proto_job(source_schema: str) -> SideJob:
+def proto_job(source_schema: str, log: str = "table") -> SideJob:
     repo = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+    shared = log == "shared"
     return SideJob(
         "tools.mor_gate.job",
         PREFIX,
-        f"{PREFIX}/{source_schema}/{MARKER_TABLE}/",
-        PROTO,
+        f"{PREFIX}/{SHARED_LOG}/" if shared else f"{PREFIX}/{source_schema}/{MARKER_TABLE}/",
+        PROTO_SHARED if shared else PROTO,
         {"PYTHONPATH": path},
+        ("--log", log),
     )
 
 
@@ -48,23 +52,27 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=150.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("artifacts/mor-gate"))
+    ap.add_argument("--runs", default="silver,table,floor", help="of silver, table, shared, floor")
     a = ap.parse_args()
     stack = Stack()
     out: Path = a.out
-    runs = {
-        "silver": run(stack, a.rate, a.duration, out / "silver", a.seed),
-        "log append": side_run(
-            stack, proto_job(stack.s.source_schema), a.rate, a.duration, out / "proto", seed=a.seed
-        ),
-        "append floor": side_run(stack, floor_job("append"), a.rate, a.duration, out / "floor", seed=a.seed),
-    }
+    names = {"silver": "silver", "table": "log per table", "shared": "shared log", "floor": "append floor"}
+    runs: dict[str, dict[str, Any]] = {}
+    for name in a.runs.split(","):
+        d = out / name
+        if name == "silver":
+            runs[names[name]] = run(stack, a.rate, a.duration, d, a.seed)
+        elif name in ("table", "shared"):
+            job = proto_job(stack.s.source_schema, name)
+            runs[names[name]] = side_run(stack, job, a.rate, a.duration, d, seed=a.seed)
+        else:
+            runs[names[name]] = side_run(stack, floor_job("append"), a.rate, a.duration, d, seed=a.seed)
     p50 = {k: r["freshness_s"]["p50"] for k, r in runs.items()}
     result = {
         "rate": a.rate,
         "duration_s": a.duration,
         "runs": {k: side(r) for k, r in runs.items()},
-        "silver_over_log_p50": round(p50["silver"] / p50["log append"], 2),
-        "log_over_floor_p50": round(p50["log append"] / p50["append floor"], 2),
+        "p50_ratios": {f"{a_} / {b}": round(p50[a_] / p50[b], 2) for a_ in p50 for b in p50 if a_ != b},
     }
     write_json(out / "gate.json", result)
     plots.cdf(

@@ -9,25 +9,37 @@ the marker's highest `seq`.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+from functools import reduce
 
 from prometheus_client import start_http_server
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError
+from lakehouse.layout import bronze_glob
 from lakehouse.silver import job
-from lakehouse.silver.batch import BatchProcessor, Rules
+from lakehouse.silver.batch import BatchProcessor, Ctx, Rules, TableOutcome
 from lakehouse.silver.faults import Faults
 from lakehouse.silver.launch import start
 from lakehouse.silver.position import Point
 from lakehouse.silver.store import Layout, Store
+from lakehouse.silver.summary import TableWork
 
 #: everything the prototype writes, under the stack's bucket
 PREFIX = "proto"
+SHARED_LOG = "_log"
 
 
 class LogStore(Store):
+    """Appends to each table's own log (one Delta commit per touched table per batch), or, when
+    `shared`, keeps the batch's rows for one commit to a single log of every table (row as JSON)."""
+
+    shared = False
+    pending: list[DataFrame]
+
     def merge(self, source: str, latest: DataFrame, columns: list[str], keys: list[str]) -> None:
         self.append_log(source, latest, columns)
 
@@ -35,7 +47,20 @@ class LogStore(Store):
         self.append_log(source, latest, columns)
 
     def append_log(self, source: str, latest: DataFrame, columns: list[str]) -> None:
-        latest.select(*columns).write.format("delta").mode("append").save(self.layout.table(source))
+        if not self.shared:
+            latest.select(*columns).write.format("delta").mode("append").save(self.layout.table(source))
+            return
+        meta = ["_op", "_commit_lsn", "_lsn", "_source_ts", "_ingested_at"]
+        row = F.to_json(F.struct(*[F.col(c) for c in columns if c not in meta]))
+        with self._creating:
+            self.pending.append(latest.select(F.lit(source).alias("table"), *meta, row.alias("row")))
+
+    def commit_shared(self) -> None:
+        """The batch's rows of every table in one Delta commit."""
+        frames, self.pending = self.pending, []
+        if frames:
+            rows = reduce(DataFrame.unionByName, frames)
+            rows.write.format("delta").mode("append").save(f"{self.layout.root}/{SHARED_LOG}")
 
     def holds_any(self, source: str, rows: DataFrame, keys: list[str]) -> bool:
         return False
@@ -50,12 +75,26 @@ class LogProcessor(BatchProcessor):
     ) -> None:
         super().__init__(spark, layout, rules, faults)
         self.store = LogStore(spark, layout, self.store.properties)
+        self.store.pending = []
+        self.held.store = self.store
 
     def _may_be_outranked(self, table: str, oldest: Point | None) -> bool:
         return False
 
+    def _apply_tables(
+        self, work: dict[str, TableWork], ready: DataFrame, ctx: Ctx
+    ) -> dict[str, TableOutcome]:
+        out = super()._apply_tables(work, ready, ctx)
+        if isinstance(self.store, LogStore) and self.store.shared:
+            with ctx.ph("merge"):
+                self.store.commit_shared()
+        return out
+
 
 def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.mor_gate.job")
+    ap.add_argument("--log", choices=("table", "shared"), default="table", help="a log per table, or one")
+    LogStore.shared = ap.parse_args().log == "shared"
     setup = start("silver", on_stop=job.request_stop)
     if setup is None:
         return 2
@@ -63,12 +102,12 @@ def main() -> int:
     s, cfg = setup.settings, setup.cfg
     start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
     spark = setup.session()
-    root = f"s3a://{s.bucket}/{PREFIX}"
+    root = s.storage.spark(PREFIX)
     job.BatchProcessor = LogProcessor  # type: ignore[attr-defined]  # the one change: the batch appends
     try:
         job.run(
             spark,
-            f"s3a://{s.bucket}/bronze/{s.topic_prefix}.*/partition=*",
+            s.storage.spark(bronze_glob(s.topic_prefix)),
             f"{root}/_checkpoints/silver",
             Layout(root),
             rules=setup.rules(),

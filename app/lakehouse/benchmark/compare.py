@@ -22,9 +22,8 @@ from ..errors import LakehouseError, UsageError
 from ..procs import tail
 from ..query.catalog import CatalogSync, has_log
 from ..query.connect import admin_client
-from ..settings import FloorWrite
 from ..stack import Stack
-from . import plots
+from . import FloorWrite, plots
 from .floor import PREFIX
 from .observe import FLOOR, MARKER_TABLE, Target
 from .results import write_json
@@ -45,6 +44,7 @@ class SideJob:
     marker_folder: str
     target: Target
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
 
 
 def floor_job(write: FloorWrite = "merge") -> SideJob:
@@ -53,7 +53,7 @@ def floor_job(write: FloorWrite = "merge") -> SideJob:
         PREFIX,
         f"{PREFIX}/{MARKER_TABLE}/",
         FLOOR,
-        {"LAKEHOUSE_FLOOR_WRITE": write},
+        args=("--write", write),
     )
 
 
@@ -81,7 +81,7 @@ def _wait_for_marker_table(stack: Stack, job: SideJob, proc: subprocess.Popen[by
             raise LakehouseError(f"{job.module} exited ({proc.returncode}); {log}:\n{tail(log, 30)}")
         touch_marker(stack)
         if has_log(mc, stack.s.bucket, job.marker_folder):
-            return f"s3://{stack.s.bucket}/{job.marker_folder.rstrip('/')}"
+            return stack.s.storage.trino(job.marker_folder)
         time.sleep(2)
     raise LakehouseError(f"{job.module} wrote no marker table within {START_S:.0f}s; {log}:\n{tail(log, 30)}")
 
@@ -90,7 +90,7 @@ def start_side_job(stack: Stack, job: SideJob, log: Path) -> subprocess.Popen[by
     """The job as its own process, with silver's environment, its output in `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", job.module],
+            [sys.executable, "-m", job.module, *job.args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=stack.service("silver").env() | job.env,

@@ -9,7 +9,7 @@ key changes, no types (a row is kept as Debezium's `after` JSON text). It runs w
 It writes under `floor/` in the bucket, never under `silver/`; `lakehouse bench --floor` starts it
 with silver stopped and deletes its tables afterwards.
 
-Two ways to write (`LAKEHOUSE_FLOOR_WRITE`, `bench --floor-write`): `merge` (the default, the
+Two ways to write (`--write`, from `bench --floor-write`): `merge` (the default, the
 tutorial job) and `append`, which appends each batch's last event per key — with its op and
 Kafka offset — to the table instead of MERGEing it. The append is the cheapest write a Spark job
 can make to Delta, so its freshness bounds what any silver write path on this engine and machine
@@ -18,6 +18,7 @@ can reach (merge-on-read included: the latest row per key by offset is a query o
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import threading
@@ -27,8 +28,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ..settings import FloorWrite, Settings
+from ..settings import Settings
 from ..silver.launch import start
+from . import FLOOR_WRITES, FloorWrite
 
 log = logging.getLogger("lakehouse.floor")
 
@@ -108,7 +110,10 @@ def apply(
     log.info("batch %d: %s %d tables in %.2fs", batch_id, done, len(topics), time.monotonic() - started)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lakehouse.benchmark.floor")
+    ap.add_argument("--write", choices=FLOOR_WRITES, default="merge")
+    write: FloorWrite = ap.parse_args(argv).write
     stop = threading.Event()  # SIGTERM: the query is stopped between calls into Spark, not unwound
     # from inside one (which left `spark.stop()` hanging and the job alive after `bench --floor`)
     setup = start("floor", on_stop=stop.set)
@@ -116,7 +121,7 @@ def main() -> int:
         return 2
     s, cfg = setup.settings, setup.cfg
     spark = setup.session("lakehouse-floor")
-    root = f"s3a://{s.bucket}/{PREFIX}"
+    root = s.storage.spark(PREFIX)
     try:
         records = (
             spark.readStream.format("kafka")
@@ -127,12 +132,12 @@ def main() -> int:
             .load()
         )
         query = (
-            records.writeStream.foreachBatch(lambda df, i: apply(spark, root, df, i, s.floor_write))
+            records.writeStream.foreachBatch(lambda df, i: apply(spark, root, df, i, write))
             .option("checkpointLocation", f"{root}/_checkpoint")
             .trigger(processingTime=cfg.trigger)
             .start()
         )
-        log.info("floor job running: %s → %s (%s)", topics_pattern(s), root, s.floor_write)
+        log.info("floor job running: %s → %s (%s)", topics_pattern(s), root, write)
         while query.isActive and not stop.is_set():
             query.awaitTermination(1)
         query.stop()

@@ -117,8 +117,8 @@ def run(ctx: JobContext) -> dict[str, float]:
     for out in OUTPUTS:
         ensure_output(trino, out, s.bucket)
     paths = Paths(
-        ratings=Layout(f"s3a://{s.bucket}/silver").table(f"{s.source_schema}.ratings"),
-        tables={out: out.location(s.bucket, "s3a") for out in OUTPUTS},
+        ratings=Layout.of(s.storage).table(f"{s.source_schema}.ratings"),
+        tables={out: s.storage.spark(out.key) for out in OUTPUTS},
     )
     with ctx.spark() as spark:
         return train_and_write(spark, paths, p, ctx.run_id)

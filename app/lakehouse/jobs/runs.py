@@ -1,5 +1,5 @@
 """ops.job_runs: every run of every job — start, end, status, metrics — a Delta table written by the
-scheduler through Trino (admin only, like the other ops tables), in `s3://…/jobs/ops/job_runs`:
+scheduler through Trino (admin only, like the other ops tables), in `jobs/ops/job_runs` (layout.py):
 outside silver's folders, so `reset-silver` keeps it (bronze cannot rebuild it).
 
 A run is inserted as `running` when it starts and updated once when it ends. A run the scheduler

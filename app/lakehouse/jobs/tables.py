@@ -1,6 +1,6 @@
 """The Delta tables jobs write, made through Trino when missing.
 
-A job's table lives outside silver's folders (`s3://bucket/jobs/<schema>/<table>`), so
+A job's table lives outside silver's folders (`jobs/<schema>/<table>`, layout.py), so
 `reset-silver` and the catalog sync leave it alone, and the scheduler makes it at start. A table
 whose folder already holds a Delta log (a metastore that lost it) is registered again, data kept.
 """
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..layout import Storage, job_table
 from ..query.catalog import literal
 from ..query.client import QueryError, Trino
 from ..query.names import ANALYTICS, CATALOG
 
-#: where job output tables live, under the bucket
-JOBS_PREFIX = "jobs"
 ML = "ml"
 
 
@@ -31,9 +30,10 @@ class Output:
     def qualified(self) -> str:
         return f"{CATALOG}.{self.schema}.{self.name}"
 
-    def location(self, bucket: str, scheme: str = "s3") -> str:
-        """`s3://bucket/jobs/<schema>/<name>` (Trino), `s3a://…` for Spark."""
-        return f"{scheme}://{bucket}/{JOBS_PREFIX}/{self.schema}/{self.name}"
+    @property
+    def key(self) -> str:
+        """Its folder in the bucket (layout.py)."""
+        return job_table(self.schema, self.name)
 
 
 TOP_MOVIES_HISTORY = Output(
@@ -67,7 +67,7 @@ def exists(trino: Trino, schema: str, table: str) -> bool:
 
 
 def ensure_table(trino: Trino, schema: str, table: str, columns: str, location: str) -> None:
-    """`CATALOG.schema.table` with these columns (Trino DDL) at `location` (s3://…)."""
+    """`CATALOG.schema.table` with these columns (Trino DDL) at `location` (a Trino URI)."""
     trino.query(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{schema}")
     if exists(trino, schema, table):
         return
@@ -86,7 +86,7 @@ def ensure_table(trino: Trino, schema: str, table: str, columns: str, location: 
 
 
 def ensure_output(trino: Trino, out: Output, bucket: str) -> None:
-    ensure_table(trino, out.schema, out.name, out.columns, out.location(bucket))
+    ensure_table(trino, out.schema, out.name, out.columns, Storage(bucket).trino(out.key))
 
 
 def ensure_outputs(trino: Trino, bucket: str) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..layout import SILVER as LAYOUT_SILVER
+from ..layout import Storage
 from .client import QueryError, Trino
 from .names import ANALYTICS, CATALOG, OPS, OPS_TABLES, SILVER, silver_table
 from .views import View, freshness_view
@@ -40,7 +42,7 @@ def has_log(lister: ObjectLister, bucket: str, folder: str) -> bool:
 def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[Key]) -> dict[Key, str]:
     """Delta tables under `silver/` → their Trino key and location. Folders already known are trusted."""
     found: dict[Key, str] = {}
-    for schema_dir in _names(lister, bucket, "silver/"):
+    for schema_dir in _names(lister, bucket, f"{LAYOUT_SILVER}/"):
         base = schema_dir.rstrip("/").rsplit("/", 1)[-1]
         if base in OPS_TABLES:
             candidates = [((OPS, OPS_TABLES[base]), schema_dir)]
@@ -54,7 +56,7 @@ def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[K
             ]
         for key, folder in candidates:
             if key in known or has_log(lister, bucket, folder):
-                found[key] = f"s3://{bucket}/{folder.rstrip('/')}"
+                found[key] = Storage(bucket).trino(folder)
     return found
 
 

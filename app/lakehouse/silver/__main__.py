@@ -8,6 +8,7 @@ import sys
 from prometheus_client import start_http_server
 
 from ..errors import LakehouseError
+from ..layout import bronze_glob, checkpoint
 from .faults import FIRED, Faults
 from .job import KafkaSource, request_stop, run
 from .launch import start
@@ -22,15 +23,14 @@ def main() -> int:
     s, cfg = setup.settings, setup.cfg
     start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
     spark = setup.session(master=s.silver_master)  # the scale-out cluster's master in that mode
-    bucket = f"s3a://{s.bucket}"
     # the topics the bronze sink lands
     kafka = KafkaSource(s.kafka_bootstrap, setup.topics_regex, cfg.max_records_per_trigger)
     try:
         run(
             spark,
-            f"{bucket}/bronze/{s.topic_prefix}.*/partition=*",
-            f"{bucket}/_checkpoints/silver",
-            Layout(f"{bucket}/silver"),
+            s.storage.spark(bronze_glob(s.topic_prefix)),
+            s.storage.spark(checkpoint("silver")),
+            Layout.of(s.storage),
             rules=setup.rules(),
             cfg=cfg,
             kafka=kafka if cfg.source == "kafka" else None,

@@ -21,6 +21,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from ..bronze.format import GLOB
 from ..errors import LakehouseError
+from ..layout import as_trino
 from .batch import BatchProcessor, BatchResult, Rules
 from .config import SilverConfig
 from .expectations import Expectations
@@ -276,7 +277,7 @@ class StatusWriter:
             rows = self.spark.read.format("delta").load(path).count()
             self.tables[source] = {
                 "source": source,
-                "location": path.replace("s3a://", "s3://", 1),
+                "location": as_trino(path),
                 "version": version,
                 "rows": rows,
             }

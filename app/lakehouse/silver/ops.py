@@ -15,6 +15,7 @@ from minio.error import S3Error
 
 from ..artifacts import spark_jars
 from ..errors import LakehouseError, UsageError
+from ..layout import silver_table as layout_silver_table
 from ..procs import wait_until
 from ..query.connect import admin_client
 from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
@@ -96,7 +97,7 @@ def verify(
     s, sec = stack.s, stack.ctx.secrets
     url = f"jdbc:postgresql://{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
     props = {"user": s.app_role, "password": sec.pg_app_password, "driver": "org.postgresql.Driver"}
-    layout = Layout(f"s3a://{s.bucket}/silver")
+    layout = Layout.of(s.storage)
     deadline = time.monotonic() + wait_s
     with nullcontext(spark) if spark is not None else spark_for(stack, "lakehouse-verify") as session:
         if wait_s > 0:
@@ -161,7 +162,7 @@ def tables(stack: Stack) -> list[dict[str, Any]]:
             {
                 "source": source,
                 "silver": qualified(SILVER, name) if name in live else None,
-                "location": t.get("location", f"s3://{stack.s.bucket}/silver/{source.replace('.', '/')}"),
+                "location": t.get("location", stack.s.storage.trino(layout_silver_table(source))),
                 "version": t.get("version"),
                 "rows": t.get("rows"),
                 "blocked": blocked.get(source),
@@ -221,7 +222,7 @@ def reset_silver(stack: Stack) -> int:
     if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
         raise LakehouseError("the silver job is running: `lakehouse down silver` first")
     client, bucket = stack.minio.client(), stack.s.bucket
-    layout = Layout(f"s3a://{bucket}/silver")
+    layout = Layout.of(stack.s.storage)
     marker = _object_key(stack, reset_marker(layout))
     body = json.dumps({"started": datetime.now(UTC).isoformat()}).encode()
     client.put_object(bucket, marker, io.BytesIO(body), len(body), content_type="application/json")
@@ -328,7 +329,7 @@ def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
 
 
 def _object_key(stack: Stack, path: str) -> str:
-    return path.split(f"s3a://{stack.s.bucket}/", 1)[1]
+    return stack.s.storage.key(path)
 
 
 def quarantine_replay(stack: Stack, table: str | None, wait_s: float) -> dict[str, Any]:
@@ -338,7 +339,7 @@ def quarantine_replay(stack: Stack, table: str | None, wait_s: float) -> dict[st
     from .replay import Request
 
     name = _source_name(stack, table)
-    layout = Layout(f"s3a://{stack.s.bucket}/silver")
+    layout = Layout.of(stack.s.storage)
     client, bucket = stack.minio.client(), stack.s.bucket
     request_key, result_key = (
         _object_key(stack, layout.replay_request),

@@ -8,6 +8,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from ..errors import ConfigError
+from ..layout import on_object_store
 
 
 def read_conf(path: Path) -> dict[str, str]:
@@ -70,9 +71,10 @@ CHECKPOINT_MANAGER = "spark.sql.streaming.checkpointFileManagerClass"
 
 
 def use_checkpoint_manager_for(spark: SparkSession, checkpoint: str) -> None:
-    """The streaming checkpoint's file manager for where it lives: the abortable one on s3a://,
-    Spark's default elsewhere (it needs a file system that can abort a stream; a local one cannot)."""
-    if checkpoint.startswith("s3a://"):
+    """The streaming checkpoint's file manager for where it lives: the abortable one on the object
+    store, Spark's default elsewhere (it needs a file system that can abort a stream; a local one
+    cannot)."""
+    if on_object_store(checkpoint):
         spark.conf.set(CHECKPOINT_MANAGER, ABORTABLE_CHECKPOINTS)
     else:
         spark.conf.unset(CHECKPOINT_MANAGER)

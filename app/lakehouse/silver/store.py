@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ..layout import SILVER, Storage, silver_table
 from .debezium import ColumnSpec
 from .position import Point, after_sql, before_point_sql, point, position
 from .rows import METADATA
@@ -81,13 +82,17 @@ EXPECTATION_SCHEMA = T.StructType(
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths under the silver root (`s3a://<bucket>/silver` in the stack, a local dir in tests)."""
+    """Paths under the silver root (layout.SILVER in the stack's bucket, a local dir in tests)."""
 
     root: str
 
+    @classmethod
+    def of(cls, storage: Storage) -> Layout:
+        """The stack's silver, as Spark reads it."""
+        return cls(storage.spark(SILVER))
+
     def table(self, source: str) -> str:
-        schema, _, name = source.partition(".")
-        return f"{self.root}/{schema}/{name}"
+        return f"{self.root}/{silver_table(source).removeprefix(SILVER + '/')}"
 
     @property
     def quarantine(self) -> str:
@@ -150,7 +155,7 @@ class Layout:
 
 
 def hadoop_path(spark: SparkSession, path: str) -> Any:
-    """(Path, FileSystem) of the Hadoop file system behind `path` (s3a:// in the stack)."""
+    """(Path, FileSystem) of the Hadoop file system behind `path` (S3A in the stack)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     p = jvm.org.apache.hadoop.fs.Path(path)

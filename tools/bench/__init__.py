@@ -1,0 +1,1 @@
+"""A/B probes of silver's parts (`python -m tools.bench --help`)."""
