@@ -25,7 +25,8 @@ from lakehouse.silver.batch import BatchProcessor, Ctx, Rules, TableOutcome
 from lakehouse.silver.faults import Faults
 from lakehouse.silver.launch import start
 from lakehouse.silver.position import Point
-from lakehouse.silver.store import Layout, Store
+from lakehouse.silver.sources import KAFKA, Epoch, kafka_partitions
+from lakehouse.silver.store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
 from lakehouse.silver.summary import TableWork
 
 #: everything the prototype writes, under the stack's bucket
@@ -91,6 +92,28 @@ class LogProcessor(BatchProcessor):
         return out
 
 
+def start_at_kafka_end(
+    spark: SparkSession, layout: Layout, checkpoint: str, bootstrap: str, pattern: str
+) -> None:
+    """A new prototype starts where the topics end now (silver's catch-up from bronze is not what
+    the gate measures): its first epoch is a Kafka one, as if everything before had been applied."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    if read_text(spark, layout.source_state):
+        return
+    Store(spark, layout).ensure(layout.quarantine, QUARANTINE_SCHEMA)  # what a start makes first
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lakehouse-mor-gate"})
+    try:
+        applied: dict[str, dict[int, int]] = {}
+        for topic, partitions in kafka_partitions(bootstrap, pattern).items():
+            for p in partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+                applied.setdefault(topic, {})[p] = int(high) - 1
+    finally:
+        consumer.close()
+    write_text(spark, layout.source_state, Epoch(1, KAFKA, f"{checkpoint}-{KAFKA}-1", 0, applied).to_json())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.mor_gate.job")
     ap.add_argument("--log", choices=("table", "shared"), default="table", help="a log per table, or one")
@@ -104,12 +127,14 @@ def main() -> int:
     spark = setup.session()
     root = s.storage.spark(PREFIX)
     job.BatchProcessor = LogProcessor  # type: ignore[attr-defined]  # the one change: the batch appends
+    checkpoint, layout = f"{root}/_checkpoints/silver", Layout(root)
+    start_at_kafka_end(spark, layout, checkpoint, s.kafka_bootstrap, setup.topics_regex)
     try:
         job.run(
             spark,
             s.storage.spark(bronze_glob(s.topic_prefix)),
-            f"{root}/_checkpoints/silver",
-            Layout(root),
+            checkpoint,
+            layout,
             rules=setup.rules(),
             cfg=cfg,
             kafka=job.KafkaSource(s.kafka_bootstrap, setup.topics_regex, cfg.max_records_per_trigger),
