@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 from pyspark.sql import SparkSession
 
+from lakehouse.layout import Storage
 from lakehouse.paths import repo_root
 from lakehouse.silver.batch import BatchProcessor, Rules
 from lakehouse.silver.config import SilverConfig
@@ -102,7 +103,9 @@ def _stack(client: LocalBucket) -> Stack:
     """What `reset_silver` asks of the stack: the job is down, the bucket's client."""
     job = SimpleNamespace(pid=lambda: None, supervisor=lambda: None)
     fake = SimpleNamespace(
-        silver=job, minio=SimpleNamespace(client=lambda: client), s=SimpleNamespace(bucket=BUCKET)
+        silver=job,
+        minio=SimpleNamespace(client=lambda: client),
+        s=SimpleNamespace(bucket=BUCKET, storage=Storage(BUCKET)),
     )
     return cast("Stack", fake)
 
