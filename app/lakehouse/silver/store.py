@@ -94,6 +94,10 @@ class Layout:
     def table(self, source: str) -> str:
         return f"{self.root}/{silver_table(source).removeprefix(SILVER + '/')}"
 
+    def log(self, source: str) -> str:
+        """A table's change log (merge-on-read, live.py): under `_log/`, beside the base."""
+        return f"{self.root}/_log/{silver_table(source).removeprefix(SILVER + '/')}"
+
     @property
     def quarantine(self) -> str:
         return f"{self.root}/_quarantine"
