@@ -129,6 +129,7 @@ class Settings(BaseSettings):
             "after-quarantine",
             "after-pending",
             "before-commit",
+            "after-fold",
         ]
         | None
     ) = Field(None, description="fault injection: the silver job exits hard at this point (tests)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.live import BATCH, live_sql, read
+from lakehouse.silver.live import SEQ, live_sql, read
 from lakehouse.silver.store import KEY_PROPERTY, Layout
 
 pytestmark = pytest.mark.spark
@@ -23,7 +23,7 @@ def tables(spark: SparkSession, root: Path, base: list[tuple], log: list[tuple] 
     spark.createDataFrame(base, BASE_COLUMNS).write.format("delta").save(layout.table(SOURCE))
     spark.sql(f"ALTER TABLE delta.`{layout.table(SOURCE)}` SET TBLPROPERTIES ('{KEY_PROPERTY}' = 'id')")
     if log is not None:
-        df = spark.createDataFrame(log, f"{BASE_COLUMNS}, {BATCH} BIGINT")
+        df = spark.createDataFrame(log, f"{BASE_COLUMNS}, {SEQ} BIGINT")
         df.write.format("delta").save(layout.log(SOURCE))
     return layout
 

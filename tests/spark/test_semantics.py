@@ -1,4 +1,8 @@
-"""CDC semantics of the silver MERGE, on a local SparkSession with crafted Debezium events."""
+"""CDC semantics of silver, on a local SparkSession with crafted Debezium events — in both of
+silver's write modes (silver.json `write`): MERGE per batch, and merge-on-read (a change log per
+table, read through the live rule, folded into the base by the compactor): the tests marked
+`both_modes`, those whose outcome the write path decides. In merge-on-read every read of the rows
+also folds the log and checks that the base then holds exactly the live rows."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
+from lakehouse.silver import live
 from lakehouse.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.silver.compaction import Compactor
 from lakehouse.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field
@@ -24,10 +30,37 @@ def run(silver: BatchProcessor, *lines: str, batch_id: int = 0) -> BatchResult:
     return silver.process(df, batch_id)
 
 
-def rows(silver: BatchProcessor, table: str = MOVIE) -> dict[Any, dict[str, Any]]:
-    df = silver.spark.read.format("delta").load(silver.store.layout.table(table))
+MODES = ("merge-on-write", "merge-on-read")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_modes` (where the write path decides the outcome) run in both modes."""
+    if "write_mode" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_modes") is not None
+        metafunc.parametrize("write_mode", MODES if both else MODES[:1])
+
+
+@pytest.fixture
+def silver(write_mode: str, spark: SparkSession, tmp_path: Path) -> BatchProcessor:
+    mor = write_mode == "merge-on-read"
+    return BatchProcessor(
+        spark, Layout(str(tmp_path / "silver")), Rules(transaction_topic=TXN_TOPIC, merge_on_read=mor)
+    )
+
+
+def _keyed(df: Any) -> dict[Any, dict[str, Any]]:
     key = next(c for c in df.columns if not c.startswith("_"))
     return {r[key]: r.asDict() for r in df.collect()}
+
+
+def rows(silver: BatchProcessor, table: str = MOVIE) -> dict[Any, dict[str, Any]]:
+    """The table's live rows; in merge-on-read, the log is then folded, and the base must equal them."""
+    got = _keyed(live.read(silver.spark, silver.store.layout, table))
+    if silver.rules.merge_on_read:
+        Compactor(silver.store, silver.locks, timedelta(0), 1).fold_all([table])
+        base = _keyed(silver.spark.read.format("delta").load(silver.store.layout.table(table)))
+        assert base == got, "the folded base differs from the live rows"
+    return got
 
 
 def quarantine(spark: SparkSession, silver: BatchProcessor) -> list[dict[str, Any]]:
@@ -55,6 +88,7 @@ def test_types_come_from_the_debezium_schema(silver: BatchProcessor) -> None:
     assert {"_op", "_lsn", "_commit_lsn", "_source_ts", "_ingested_at"} <= set(schema)
 
 
+@pytest.mark.both_modes
 def test_highest_position_wins_across_batches_and_replays(silver: BatchProcessor) -> None:
     newer = event("u", movie(1, "new"), 20, commit_lsn=19)
     older = event("c", movie(1, "old"), 10, commit_lsn=9)
@@ -76,6 +110,7 @@ def test_commit_order_beats_change_lsn_order(silver: BatchProcessor) -> None:
     assert rows(silver)[1]["title"] == "committed last"
 
 
+@pytest.mark.both_modes
 def test_delete_leaves_tombstone_against_stale_events(silver: BatchProcessor) -> None:
     run(silver, event("c", movie(1, "a"), 10), event("d", {"movie_id": 1}, 30), batch_id=0)
     assert rows(silver) == {}
@@ -113,6 +148,7 @@ def test_tombstones_are_checked_only_where_one_could_outrank_an_event(silver: Ba
     assert movies(restarted) == {}
 
 
+@pytest.mark.both_modes
 def test_unchanged_toast_value_is_kept(silver: BatchProcessor) -> None:
     big = "x" * 5000
     run(silver, event("c", movie(1, big, budget="1"), 10), batch_id=0)
@@ -127,6 +163,7 @@ def test_toast_within_one_batch_uses_the_earlier_event(silver: BatchProcessor) -
     assert rows(silver)[1]["title"] == "big"
 
 
+@pytest.mark.both_modes
 def test_toast_with_primary_key_change(silver: BatchProcessor) -> None:
     run(silver, event("c", movie(1, "big text", budget="1"), 10), batch_id=0)
     run(
@@ -140,6 +177,7 @@ def test_toast_with_primary_key_change(silver: BatchProcessor) -> None:
     assert rows(silver)[2]["title"] == "big text"
 
 
+@pytest.mark.both_modes
 def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcessor) -> None:
     gone = {"title": None, "budget": None, "released": None}
     run(
@@ -155,6 +193,7 @@ def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcesso
     assert {k: v["title"] for k, v in rows(silver).items()} == {3: "big text"}
 
 
+@pytest.mark.both_modes
 def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) -> None:
     """3,000 stored rows of 77 kB each (230 MB of text in one file), then a batch that updates one
     of them, with a TOAST placeholder for the wide column: its MERGE rewrites the file and the
@@ -181,11 +220,13 @@ def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) 
     wide.write.format("delta").mode("append").save(path)
     result = run(silver, event("u", movie(7, PLACEHOLDER, budget="1.5"), 20), batch_id=1)
     assert result.applied[MOVIE] == 1 and not result.quarantined
-    got = silver.spark.read.format("delta").load(path).where("movie_id = 7").collect()[0]
+    now = live.read(silver.spark, silver.store.layout, MOVIE)
+    got = now.where("movie_id = 7").collect()[0]
     assert got["budget"] is not None and len(got["title"]) == 2400 * 32
-    assert silver.spark.read.format("delta").load(path).count() == 3001
+    assert now.count() == 3001
 
 
+@pytest.mark.both_modes
 def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silver: BatchProcessor) -> None:
     result = run(silver, event("c", movie(1, "a"), 10), event("u", movie(7, PLACEHOLDER), 20))
     assert set(rows(silver)) == {1}
@@ -193,6 +234,7 @@ def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silv
     assert "title" in quarantine(spark, silver)[0]["reason"]
 
 
+@pytest.mark.both_modes
 def test_replayed_toast_events_silver_has_moved_past_are_dropped_not_quarantined(
     spark: SparkSession, silver: BatchProcessor
 ) -> None:
@@ -221,6 +263,7 @@ def test_replayed_toast_events_silver_has_moved_past_are_dropped_not_quarantined
     assert result.quarantined["toast"] == 1
 
 
+@pytest.mark.both_modes
 def test_truncate_empties_and_later_events_apply(silver: BatchProcessor) -> None:
     run(silver, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
     # Debezium's TRUNCATE has no key (so a schema id of its own): applied, never quarantined
@@ -242,6 +285,7 @@ def test_snapshot_then_streaming(silver: BatchProcessor) -> None:
     assert {k: v["title"] for k, v in rows(silver).items()} == {1: "streamed"}
 
 
+@pytest.mark.both_modes
 def test_a_snapshot_taken_again_replaces_the_table_deletes_included(silver: BatchProcessor) -> None:
     """The recovery from a lost replication slot: a new snapshot reads every row there is now;
     rows older than it that it does not read were deleted while nothing streamed, and go."""
@@ -352,6 +396,7 @@ def test_poison_events_are_quarantined_and_the_rest_applies(
     assert sum(result.quarantined.values()) == 3
 
 
+@pytest.mark.both_modes
 def test_schema_evolution_add_drop_widen_reject(spark: SparkSession, silver: BatchProcessor) -> None:
     run(silver, event("c", movie(1, "a"), 10), batch_id=0)
     added = [*MOVIES, field("votes", "int32", "INT4")]
@@ -394,6 +439,7 @@ def test_new_table_gets_its_silver_table(silver: BatchProcessor) -> None:
     assert rows(silver, "movielens.tags2")[1]["tag"] == "noir"
 
 
+@pytest.mark.both_modes
 def test_duplicate_batch_changes_nothing(silver: BatchProcessor) -> None:
     lines = [event("c", movie(1, "a"), 10), event("u", movie(1, "b"), 20), event("c", movie(2, "c"), 30)]
     run(silver, *lines, batch_id=0)
@@ -446,6 +492,7 @@ def test_first_deletes_in_several_tables_at_once_create_one_tombstone_log(silver
     assert {r["table"] for r in tombs.select("table").distinct().collect()} == set(tables)
 
 
+@pytest.mark.both_modes
 def test_a_transaction_across_two_tables_is_applied_per_table(silver: BatchProcessor) -> None:
     """Rule 5 holds per (transaction, table): a table whose events of the transaction are all there
     is applied; another table of the same transaction waits for the rest of its events."""

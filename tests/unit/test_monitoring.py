@@ -171,8 +171,11 @@ def test_one_listing_names_the_silver_tables_and_whether_the_quarantine_is_regis
     )
     fake = FakeTrino([["silver", "movielens.movies"], ["ops", "quarantine"]], [])
     assert probes.registered(cast(Trino, fake)) == Registered(["movielens.movies"], True)
+    # merge-on-read: silver.ratings is the live view over silver_base.ratings
+    fake = FakeTrino([["silver", "ratings"], ["silver_base", "ratings"]], [])
+    assert probes.registered(cast(Trino, fake)) == Registered(["ratings"], False, ("ratings",))
     sql = " ".join(fake.sql[-1].split())
-    assert "table_schema = 'silver' AND table_type = 'BASE TABLE'" in sql
+    assert "table_schema IN ('silver', 'silver_base')" in sql
     assert "table_schema = 'ops' AND table_name = 'quarantine'" in sql
 
 

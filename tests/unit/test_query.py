@@ -13,7 +13,7 @@ from trino.exceptions import TrinoQueryError
 
 from lakehouse.errors import LakehouseError
 from lakehouse.paths import repo_root
-from lakehouse.query.catalog import discover
+from lakehouse.query.catalog import CatalogSync, discover
 from lakehouse.query.client import NOT_RUNNING, Result, Trino, describe
 from lakehouse.query.names import silver_table
 from lakehouse.query.output import as_csv, as_json, as_table
@@ -85,6 +85,51 @@ def test_discover_finds_delta_tables_and_quarantine_only() -> None:
         ("silver", "other__tags"): "s3://b/silver/other/tags",
         ("ops", "quarantine"): "s3://b/silver/_quarantine",
     }
+
+
+class RecordingTrino:
+    """Trino's answers to catalog-sync's questions, and the statements it sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def query(self, sql: str, params: object = None) -> Result:
+        self.sent.append(sql)
+        if "information_schema.columns" in sql:
+            cols = ["user_id", "movie_id", "rating", "_op", "_lsn", "_commit_lsn"]
+            return Result(["table_name", "column_name"], [["ratings", c] for c in cols])
+        return Result([], [])
+
+    def scalar(self, sql: str, params: object = None) -> object:
+        self.sent.append(sql)
+        assert '"ratings$properties"' in sql and "lakehouse.primary_key" in sql
+        return "user_id,movie_id"
+
+
+def test_a_table_with_a_change_log_is_its_base_its_log_and_a_live_view() -> None:
+    lister = Listing(
+        [
+            "silver/movielens/ratings/_delta_log/00000000000000000000.json",
+            "silver/_log/movielens/ratings/_delta_log/00000000000000000000.json",
+            "silver/movielens/movies/_delta_log/00000000000000000000.json",  # merge-on-write: a table
+        ]
+    )
+    trino = RecordingTrino()
+    sync = CatalogSync(trino, lister, "b", "movielens", [])  # type: ignore[arg-type]
+    sync.registered = {("silver", "ratings")}  # as merge-on-write registered it
+    report = sync.run_once()
+    assert report.unregistered == [("silver", "ratings")]
+    assert report.registered == [
+        ("silver", "movies"),
+        ("silver_base", "ratings"),
+        ("silver_log", "ratings"),
+    ]
+    assert "silver.ratings" in report.views
+    view = next(q for q in trino.sent if q.startswith("CREATE OR REPLACE VIEW lakehouse.silver.ratings"))
+    assert "FROM lakehouse.silver_base.ratings b" in view and "FROM lakehouse.silver_log.ratings" in view
+    assert 'PARTITION BY "user_id", "movie_id"' in view
+    freshness = next(q for q in trino.sent if "pipeline_freshness" in q)
+    assert "FROM lakehouse.silver.ratings" in freshness and "FROM lakehouse.silver.movies" in freshness
 
 
 def test_sql_error_points_at_line_and_column() -> None:

@@ -27,10 +27,15 @@ def proto_job(source_schema: str, log: str = "table") -> SideJob:
     repo = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
     shared = log == "shared"
+    folder = {
+        "shared": f"{PREFIX}/{SHARED_LOG}/",
+        # silver's merge-on-read: the marker is visible through the live view once its log has it
+        "product": f"{PREFIX}/_log/{source_schema}/{MARKER_TABLE}/",
+    }.get(log, f"{PREFIX}/{source_schema}/{MARKER_TABLE}/")
     return SideJob(
         "tools.mor_gate.job",
         PREFIX,
-        f"{PREFIX}/{SHARED_LOG}/" if shared else f"{PREFIX}/{source_schema}/{MARKER_TABLE}/",
+        folder,
         PROTO_SHARED if shared else PROTO,
         {"PYTHONPATH": path},
         ("--log", log),
@@ -52,17 +57,23 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=150.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("artifacts/mor-gate"))
-    ap.add_argument("--runs", default="silver,table,floor", help="of silver, table, shared, floor")
+    ap.add_argument("--runs", default="silver,table,floor", help="of silver, table, shared, product, floor")
     a = ap.parse_args()
     stack = Stack()
     out: Path = a.out
-    names = {"silver": "silver", "table": "log per table", "shared": "shared log", "floor": "append floor"}
+    names = {
+        "silver": "silver",
+        "table": "log per table",
+        "shared": "shared log",
+        "product": "silver merge-on-read",
+        "floor": "append floor",
+    }
     runs: dict[str, dict[str, Any]] = {}
     for name in a.runs.split(","):
         d = out / name
         if name == "silver":
             runs[names[name]] = run(stack, a.rate, a.duration, d, a.seed)
-        elif name in ("table", "shared"):
+        elif name in ("table", "shared", "product"):
             job = proto_job(stack.s.source_schema, name)
             runs[names[name]] = side_run(stack, job, a.rate, a.duration, d, seed=a.seed)
         else:

@@ -10,6 +10,7 @@ the marker's highest `seq`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from functools import reduce
@@ -42,12 +43,12 @@ class LogStore(Store):
     pending: list[DataFrame]
 
     def merge(self, source: str, latest: DataFrame, columns: list[str], keys: list[str]) -> None:
-        self.append_log(source, latest, columns)
+        self.proto_append(source, latest, columns)
 
     def append(self, source: str, latest: DataFrame, columns: list[str]) -> None:
-        self.append_log(source, latest, columns)
+        self.proto_append(source, latest, columns)
 
-    def append_log(self, source: str, latest: DataFrame, columns: list[str]) -> None:
+    def proto_append(self, source: str, latest: DataFrame, columns: list[str]) -> None:
         if not self.shared:
             latest.select(*columns).write.format("delta").mode("append").save(self.layout.table(source))
             return
@@ -116,17 +117,26 @@ def start_at_kafka_end(
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.mor_gate.job")
-    ap.add_argument("--log", choices=("table", "shared"), default="table", help="a log per table, or one")
-    LogStore.shared = ap.parse_args().log == "shared"
+    ap.add_argument(
+        "--log",
+        choices=("table", "shared", "product"),
+        default="table",
+        help="a log per table, or one; or silver's own merge-on-read (silver.json `write`)",
+    )
+    kind = ap.parse_args().log
+    LogStore.shared = kind == "shared"
     setup = start("silver", on_stop=job.request_stop)
     if setup is None:
         return 2
     log = logging.getLogger("lakehouse.silver")
     s, cfg = setup.settings, setup.cfg
+    if kind == "product":
+        cfg = dataclasses.replace(cfg, merge_on_read=True)
     start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
     spark = setup.session()
     root = s.storage.spark(PREFIX)
-    job.BatchProcessor = LogProcessor  # type: ignore[attr-defined]  # the one change: the batch appends
+    if kind != "product":  # the one change: the batch appends
+        job.BatchProcessor = LogProcessor  # type: ignore[attr-defined]
     checkpoint, layout = f"{root}/_checkpoints/silver", Layout(root)
     start_at_kafka_end(spark, layout, checkpoint, s.kafka_bootstrap, setup.topics_regex)
     try:
@@ -135,7 +145,7 @@ def main() -> int:
             s.storage.spark(bronze_glob(s.topic_prefix)),
             checkpoint,
             layout,
-            rules=setup.rules(),
+            rules=dataclasses.replace(setup.rules(), merge_on_read=cfg.merge_on_read),
             cfg=cfg,
             kafka=job.KafkaSource(s.kafka_bootstrap, setup.topics_regex, cfg.max_records_per_trigger),
         )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LakehouseError
+from ..silver import live
 from ..silver.store import Layout, written_by_another
 from . import als
 from .context import JobContext
@@ -25,7 +26,8 @@ OUTPUTS: tuple[Output, ...] = (USER_RECOMMENDATIONS, MOVIE_RECOMMENDATIONS, MODE
 
 @dataclass(frozen=True)
 class Paths:
-    ratings: str  # silver's ratings table
+    silver: Layout  # where silver is
+    ratings: str  # the ratings' source table (`schema.ratings`), read through silver's live rule
     tables: dict[Output, str]  # ml table → its location (as Spark writes it)
 
 
@@ -48,11 +50,11 @@ def train_and_write(spark: SparkSession, paths: Paths, p: als.Params, run_id: st
     from pyspark.sql import types as T
 
     started = time.monotonic()
-    if not written_by_another(spark, paths.ratings):
-        raise LakehouseError(f"silver has no ratings table at {paths.ratings} yet: load MovieLens first")
+    where = paths.silver.table(paths.ratings)
+    if not written_by_another(spark, where):
+        raise LakehouseError(f"silver has no ratings table at {where} yet: load MovieLens first")
     ratings = (
-        spark.read.format("delta")
-        .load(paths.ratings)
+        live.read(spark, paths.silver, paths.ratings)
         .select(F.col(als.USER).cast("int"), F.col(als.ITEM).cast("int"), F.col(als.RATING).cast("double"))
         .cache()
     )
@@ -117,7 +119,8 @@ def run(ctx: JobContext) -> dict[str, float]:
     for out in OUTPUTS:
         ensure_output(trino, out, s.bucket)
     paths = Paths(
-        ratings=Layout.of(s.storage).table(f"{s.source_schema}.ratings"),
+        silver=Layout.of(s.storage),
+        ratings=f"{s.source_schema}.ratings",
         tables={out: s.storage.spark(out.key) for out in OUTPUTS},
     )
     with ctx.spark() as spark:

@@ -12,7 +12,7 @@ import httpx
 
 from ..procs import supervised
 from ..query.client import Trino
-from ..query.names import CATALOG, OPS, SILVER
+from ..query.names import CATALOG, OPS, SILVER, SILVER_BASE
 from ..supervisor import read_state
 
 #: every state Kafka Connect reports for a connector or task (each becomes a 0/1 series)
@@ -153,16 +153,23 @@ class Registered:
 
     silver: list[str]
     quarantine: bool
+    #: merge-on-read: the silver tables that are a live view over a base (silver_base.<t>)
+    bases: tuple[str, ...] = ()
 
 
 def registered(trino: Trino) -> Registered:
-    """One information_schema query for both (a poll asks Trino three things, not six)."""
+    """One information_schema query for all three (a poll asks Trino three things, not six).
+    A silver table is a Delta table, or with merge-on-read the live view over its base."""
     rows = trino.query(
         f"SELECT table_schema, table_name FROM {CATALOG}.information_schema.tables "
-        f"WHERE (table_schema = '{SILVER}' AND table_type = 'BASE TABLE') "
+        f"WHERE table_schema IN ('{SILVER}', '{SILVER_BASE}') "
         f"OR (table_schema = '{OPS}' AND table_name = 'quarantine') ORDER BY table_name"
     ).rows
-    return Registered([str(t) for s, t in rows if s == SILVER], any(s == OPS for s, _ in rows))
+    return Registered(
+        [str(t) for s, t in rows if s == SILVER],
+        any(s == OPS for s, _ in rows),
+        tuple(str(t) for s, t in rows if s == SILVER_BASE),
+    )
 
 
 @dataclass(frozen=True)

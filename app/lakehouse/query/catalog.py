@@ -3,6 +3,10 @@
 Silver tables are created by the Spark job whenever a new source table shows up; Trino's file
 metastore only knows tables that are registered. One pass lists `silver/` in object storage
 (a few LIST calls), registers what is new, unregisters what is gone and refreshes the views.
+
+A table with a change log (merge-on-read, silver/live.py) is registered as its base
+(`silver_base.<t>`) and its log (`silver_log.<t>`), and `silver.<t>` is the view of the two by
+the live rule, rewritten when the base's columns change.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Protocol
 
 from ..layout import SILVER as LAYOUT_SILVER
 from ..layout import Storage
+from ..silver.live import live_sql
 from .client import QueryError, Trino
-from .names import ANALYTICS, CATALOG, OPS, OPS_TABLES, SILVER, silver_table
+from .names import ANALYTICS, CATALOG, OPS, OPS_TABLES, SILVER, SILVER_BASE, SILVER_LOG, silver_table
 from .views import View, freshness_view
 
 log = logging.getLogger("lakehouse.catalog")
@@ -60,6 +65,39 @@ def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[K
     return found
 
 
+#: where silver keeps the change logs, under its own folder (silver/store.py Layout.log_root)
+LOG_FOLDER = "_log"
+#: the Delta table property that names a silver table's primary key (silver/store.py)
+KEY_PROPERTY = "lakehouse.primary_key"
+
+
+def discover_logs(lister: ObjectLister, bucket: str, source_schema: str) -> dict[str, str]:
+    """Change logs under `silver/_log/` → the Trino name of their table and the log's location."""
+    found: dict[str, str] = {}
+    for schema_dir in _names(lister, bucket, f"{LAYOUT_SILVER}/{LOG_FOLDER}/"):
+        if not schema_dir.endswith("/"):
+            continue
+        base = schema_dir.rstrip("/").rsplit("/", 1)[-1]
+        for t in _names(lister, bucket, schema_dir):
+            if t.endswith("/") and has_log(lister, bucket, t):
+                found[silver_table(f"{base}.{t.rstrip('/').rsplit('/', 1)[-1]}", source_schema)] = Storage(
+                    bucket
+                ).trino(t)
+    return found
+
+
+def split_logged(found: dict[Key, str], logs: dict[str, str]) -> dict[Key, str]:
+    """What to register: a silver table with a change log as its base and its log."""
+    out: dict[Key, str] = {}
+    for (schema, table), location in found.items():
+        if schema == SILVER and table in logs:
+            out[(SILVER_BASE, table)] = location
+            out[(SILVER_LOG, table)] = logs[table]
+        else:
+            out[(schema, table)] = location
+    return out
+
+
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -85,23 +123,29 @@ class CatalogSync:
     #: pending views are retried when the table set changes, and every this many passes
     retry_every: int = 15
     passes: int = 0
+    #: merge-on-read: per silver table with a change log, its primary key (read once)
+    keys: dict[str, list[str]] = field(default_factory=dict)
 
     def bootstrap(self) -> None:
         """Create the schemas and learn what is registered already (idempotent)."""
-        for schema in (SILVER, ANALYTICS, OPS):
+        for schema in (SILVER, SILVER_BASE, SILVER_LOG, ANALYTICS, OPS):
             self.trino.query(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{schema}")
         rows = self.trino.query(
             f"SELECT table_schema, table_name FROM {CATALOG}.information_schema.tables"
-            f" WHERE table_schema IN ('{SILVER}', '{OPS}') AND table_type = 'BASE TABLE'"
+            f" WHERE table_schema IN ('{SILVER}', '{SILVER_BASE}', '{SILVER_LOG}', '{OPS}')"
+            " AND table_type = 'BASE TABLE'"
         ).rows
         # the ops tables of others (the job scheduler's ops.job_runs) are theirs to keep
-        self.registered = {(r[0], r[1]) for r in rows if r[0] == SILVER or r[1] in OPS_TABLES.values()}
+        self.registered = {(r[0], r[1]) for r in rows if r[0] != OPS or r[1] in OPS_TABLES.values()}
 
     def _call(self, procedure: str, **args: str) -> None:
         named = ", ".join(f"{k} => {literal(v)}" for k, v in args.items())
         self.trino.query(f"CALL {CATALOG}.system.{procedure}({named})")
 
     def register(self, key: Key, location: str) -> None:
+        if key[0] == SILVER:  # the live view of a table that had a change log before a reset
+            self.trino.query(f"DROP VIEW IF EXISTS {CATALOG}.{SILVER}.{key[1]}")
+            self.applied.pop(f"{SILVER}.{key[1]}", None)
         try:
             self._call("register_table", schema_name=key[0], table_name=key[1], table_location=location)
         except QueryError as exc:
@@ -118,22 +162,64 @@ class CatalogSync:
                 raise
 
     def views(self) -> list[View]:
+        live = self.live_views()
         silver = [t for (schema, t) in self.registered if schema == SILVER]
-        return [*self.static_views, freshness_view(silver)]
+        return [*live, *self.static_views, freshness_view(silver + [v.name.split(".", 1)[1] for v in live])]
+
+    def live_views(self) -> list[View]:
+        """`silver.<t>` for each table registered as a base and a log: the live rule over the two,
+        with the base's columns as they are now (so a column silver adds shows up in the view)."""
+        logged = sorted(t for (schema, t) in self.registered if schema == SILVER_LOG)
+        based = {t for (schema, t) in self.registered if schema == SILVER_BASE}
+        logged = [t for t in logged if t in based]
+        if not logged:
+            return []
+        columns: dict[str, list[str]] = {}
+        for table, column in self.trino.query(
+            f"SELECT table_name, column_name FROM {CATALOG}.information_schema.columns"
+            f" WHERE table_schema = '{SILVER_BASE}' ORDER BY table_name, ordinal_position"
+        ).rows:
+            columns.setdefault(str(table), []).append(str(column))
+        out = []
+        for t in logged:
+            if t not in columns:
+                continue
+            if t not in self.keys:
+                keys = self.trino.scalar(
+                    f'SELECT value FROM {CATALOG}.{SILVER_BASE}."{t}$properties"'
+                    f" WHERE key = {literal(KEY_PROPERTY)}"
+                )
+                self.keys[t] = [k for k in str(keys or "").split(",") if k]
+            base, log_ = f"{CATALOG}.{SILVER_BASE}.{t}", f"{CATALOG}.{SILVER_LOG}.{t}"
+            body = live_sql(base, log_, self.keys[t], columns[t], "trino")
+            out.append(
+                View(
+                    f"{SILVER}.{t}",
+                    f"CREATE OR REPLACE VIEW {CATALOG}.{SILVER}.{t}\n"
+                    f"COMMENT 'live rows: {SILVER_BASE}.{t} with its change log applied'\nAS {body}",
+                )
+            )
+        return out
 
     def run_once(self) -> SyncReport:
         report = SyncReport()
-        found = discover(self.lister, self.bucket, self.source_schema, self.registered)
+        logs = discover_logs(self.lister, self.bucket, self.source_schema)
+        known = self.registered | {(SILVER, t) for (schema, t) in self.registered if schema == SILVER_BASE}
+        found = split_logged(discover(self.lister, self.bucket, self.source_schema, known), logs)
+        for key in sorted(self.registered - set(found)):
+            if key[0] == SILVER_BASE:  # its live view goes with it
+                self.trino.query(f"DROP VIEW IF EXISTS {CATALOG}.{SILVER}.{key[1]}")
+                self.applied.pop(f"{SILVER}.{key[1]}", None)
+                self.keys.pop(key[1], None)
+            self.unregister(key)
+            self.registered.discard(key)
+            report.unregistered.append(key)
+            log.info("unregistered %s.%s.%s (its silver folder is gone)", CATALOG, *key)
         for key in sorted(set(found) - self.registered):
             self.register(key, found[key])
             self.registered.add(key)
             report.registered.append(key)
             log.info("registered %s.%s.%s → %s", CATALOG, *key, found[key])
-        for key in sorted(self.registered - set(found)):
-            self.unregister(key)
-            self.registered.discard(key)
-            report.unregistered.append(key)
-            log.info("unregistered %s.%s.%s (its silver folder is gone)", CATALOG, *key)
         self.passes += 1
         retry = bool(report.registered or report.unregistered) or self.passes % self.retry_every == 0
         for view in self.views():
@@ -149,6 +235,6 @@ class CatalogSync:
             self.applied[view.name] = view.sql
             self.pending.pop(view.name, None)
             report.views.append(view.name)
-            log.info("view %s.%s.%s is up to date", CATALOG, ANALYTICS, view.name)
+            log.info("view %s is up to date", view.name if "." in view.name else f"{ANALYTICS}.{view.name}")
         report.pending_views = dict(self.pending)
         return report

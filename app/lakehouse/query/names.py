@@ -5,6 +5,11 @@ from __future__ import annotations
 #: the catalog file is trino/etc/catalog/lakehouse.properties
 CATALOG = "lakehouse"
 SILVER = "silver"
+#: merge-on-read (silver/live.py): a table's base and its change log; `silver.<table>` is then a
+#: view of the two by the live rule. The base is what Delta readers by path see (time travel, the
+#: change data feed); the log is silver's own.
+SILVER_BASE = "silver_base"
+SILVER_LOG = "silver_log"
 ANALYTICS = "analytics"
 #: operational tables (quarantine, expectation results): visible to the admin user only
 OPS = "ops"

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from . import envelope, toast
+from .compaction import TableLocks
 from .config import SilverConfig
 from .contract import decide
 from .debezium import UnsupportedField, column_spec, key_columns, row_fields
@@ -63,6 +64,8 @@ class Rules:
     deletion_vectors: bool = False
     #: data-quality rules on silver rows (spark_streaming/expectations.yml)
     expectations: Expectations | None = None
+    #: batches append to each table's change log instead of MERGEing (silver.json `write`)
+    merge_on_read: bool = False
 
     @classmethod
     def from_config(
@@ -77,6 +80,7 @@ class Rules:
             cfg.column_overrides,
             cfg.deletion_vectors,
             expectations,
+            cfg.merge_on_read,
         )
 
     def expectations_of(self, table: str) -> tuple[Rule, ...]:
@@ -105,6 +109,8 @@ class BatchResult:
     tables: list[str] = field(default_factory=list)
     #: tables whose events were appended, not MERGEd: a new table, or inserts of keys it lacked
     appended: list[str] = field(default_factory=list)
+    #: merge-on-read: per table, the events whose latest per key went to its change log
+    logged: dict[str, int] = field(default_factory=dict)
     #: tables whose events were checked against their tombstones (not needed when every event is
     #: newer than the table's newest tombstone, the live stream's case)
     tombstone_checks: list[str] = field(default_factory=list)
@@ -125,6 +131,8 @@ class TableOutcome:
     truncated: bool = False
     written: bool = False
     appended: bool = False
+    #: events whose latest per key went to the table's change log (merge-on-read)
+    logged: int = 0
     tombstone_checked: bool = False
     expectations: list[Tally] = field(default_factory=list)
     #: rows a `drop` rule refused once their TOASTed values were filled (not in the decode count)
@@ -170,7 +178,10 @@ class BatchProcessor:
         self, spark: SparkSession, layout: Layout, rules: Rules, faults: Faults | None = None
     ) -> None:
         self.spark = spark
-        self.store = Store(spark, layout, table_properties(rules.deletion_vectors))
+        self.store = Store(spark, layout, table_properties(rules.deletion_vectors), rules.merge_on_read)
+        #: held by what writes a table's base and log together (schema changes, cuts) and by the
+        #: compactor's folds (compaction.py)
+        self.locks = TableLocks()
         self.rules = rules
         self.faults = faults or Faults()
         self._schemas: dict[str, tuple[T.StructType | None, list[str]]] = {}  # silver, per table
@@ -317,6 +328,8 @@ class BatchProcessor:
                     result.tables.append(table)
                 if o.appended:
                     result.appended.append(table)
+                if o.logged:
+                    result.logged[table] = o.logged
                 if o.tombstone_checked:
                     result.tombstone_checks.append(table)
                 if o.expectations:
@@ -475,17 +488,22 @@ class BatchProcessor:
                     self._tombstone_at(table, point(counts["newest_delete"]))
                 self.faults.reach("after-tombstones", work=counts["all"] > counts["bad"])
             columns = [f.name for f in silver.fields]
-            with ph("merge"):
-                # only creates and snapshot reads (a bulk load, a snapshot): if the table holds
-                # none of their keys, the MERGE would insert them all — append instead. A re-run
-                # batch finds its keys stored and MERGEs, where the position guard skips them.
-                # (the probe reads the cached events, a superset of `latest`'s keys)
-                inserts = not counts["changes"]
-                if created or (inserts and not self.store.holds_any(table, rows, silver_keys)):
-                    self.store.append(table, latest, columns)
-                    out.appended = True
-                else:
-                    self.store.merge(table, latest, columns, silver_keys)
+            if self.rules.merge_on_read:
+                with ph("log"):
+                    self.store.append_log(table, latest, columns)
+                out.logged = int(counts["all"] - counts["bad"])
+            else:
+                with ph("merge"):
+                    # only creates and snapshot reads (a bulk load, a snapshot): if the table holds
+                    # none of their keys, the MERGE would insert them all — append instead. A re-run
+                    # batch finds its keys stored and MERGEs, where the position guard skips them.
+                    # (the probe reads the cached events, a superset of `latest`'s keys)
+                    inserts = not counts["changes"]
+                    if created or (inserts and not self.store.holds_any(table, rows, silver_keys)):
+                        self.store.append(table, latest, columns)
+                        out.appended = True
+                    else:
+                        self.store.merge(table, latest, columns, silver_keys)
             out.applied = (
                 int(counts["all"] - counts["bad"]) - toast_missing - out.dropped_after_fill - out.waiting
             )
@@ -620,25 +638,26 @@ class BatchProcessor:
                 )
                 out.rejections += 1
                 continue
-            if silver is None:
-                self.store.create(table, specs, keys)
-                created = True
-                out.changes["create"] += 1
-                log.info("%s: created silver table %s", table, self.store.layout.table(table))
-            elif decision.add:
-                self.store.add_columns(table, decision.add)
-                out.changes["add_columns"] += 1
-                log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
-            if decision.widen:
-                self.store.widen(table, decision.widen)
-                out.changes["widen"] += 1
-                log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
-            if decision.to_text:
-                self.store.to_text(table, decision.to_text)
-                out.changes["to_text"] += 1
-                log.info("%s: column(s) %s now stored as text", table, ", ".join(decision.to_text))
-            if silver is None or decision.add or decision.widen or decision.to_text:
-                silver, silver_keys = self._schema(table, refresh=True)
+            with self.locks.held(table):  # a schema change writes the base and its log
+                if silver is None:
+                    self.store.create(table, specs, keys)
+                    created = True
+                    out.changes["create"] += 1
+                    log.info("%s: created silver table %s", table, self.store.layout.table(table))
+                elif decision.add:
+                    self.store.add_columns(table, decision.add)
+                    out.changes["add_columns"] += 1
+                    log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
+                if decision.widen:
+                    self.store.widen(table, decision.widen)
+                    out.changes["widen"] += 1
+                    log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
+                if decision.to_text:
+                    self.store.to_text(table, decision.to_text)
+                    out.changes["to_text"] += 1
+                    log.info("%s: column(s) %s now stored as text", table, ", ".join(decision.to_text))
+                if silver is None or decision.add or decision.widen or decision.to_text:
+                    silver, silver_keys = self._schema(table, refresh=True)
             decoded.append(decode(mine.where(F.col("op") != "t"), specs, keys))
         return decoded, silver, created
 
@@ -659,7 +678,7 @@ class BatchProcessor:
         source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
         involved = good.select(*keys).distinct()
         old = good.where("_op = 'd'").select(*keys)
-        current = self.store.table(table).toDF().join(involved.unionByName(old).distinct(), keys, "left_semi")
+        current = self.store.current(table).join(involved.unionByName(old).distinct(), keys, "left_semi")
         good = self._wait_for_unapplied(table, good, current, keys, events=events, ctx=ctx, out=out)
         # a chain of key changes in one batch (A→B→C) fills one link per pass
         left = -1
@@ -817,6 +836,11 @@ class BatchProcessor:
         leaving tombstones, and record the cut itself — a tombstone without a key — so that an
         event at or before it is dropped whatever its key, held back, replayed or late, whether or
         not silver ever held that key."""
+        with self.locks.held(table):  # a cut writes the base and its log
+            self._cut(table, pos, now)
+        log.info("%s: cut at %s", table, pos)
+
+    def _cut(self, table: str, pos: tuple[int, int], now: datetime) -> None:
         silver, keys = self._schema(table)
         self.store.add_cut(
             table,
@@ -835,4 +859,3 @@ class BatchProcessor:
         self._tombstone_at(table, pos)
         self.faults.reach("after-cut", work=True)  # a cut is work: a TRUNCATE, a snapshot's reads
         self.store.delete_older(table, pos)
-        log.info("%s: cut at %s", table, pos)

@@ -24,9 +24,15 @@ _KEYS = {
     "vacuum.retention.h": int,
     "deletion.vectors": bool,
     "column.overrides": dict,
+    "write": str,
+    "compaction.age.s": int,
+    "compaction.rows": int,
 }
 #: what the live stream reads (silver/sources.py): the topics, or only the bronze objects
 SOURCES = ("kafka", "bronze")
+#: how a batch writes a table (docs/design.md): MERGE into the table, or append to its change log
+#: (merge-on-read: the compactor folds the log into the table off the freshness path, live.py)
+WRITES = ("merge-on-write", "merge-on-read")
 #: what a column override may ask for: `text` stores the value's exact text (a string column)
 OVERRIDES = ("text",)
 
@@ -49,6 +55,12 @@ class SilverConfig:
     deletion_vectors: bool
     #: `schema.table.column` → how silver stores it instead of the mapping (docs/cdc-semantics.md)
     column_overrides: dict[str, str]
+    #: batches append to each table's change log; the compactor folds it into the table
+    merge_on_read: bool = False
+    #: a log is folded once its oldest unfolded entry is this old ...
+    compaction_age: timedelta = timedelta(seconds=30)
+    #: ... or once it holds this many unfolded entries
+    compaction_rows: int = 200_000
 
     @classmethod
     def load(cls, path: Path) -> SilverConfig:
@@ -75,6 +87,10 @@ class SilverConfig:
                 )
         if raw["source"] not in SOURCES:
             raise ConfigError(f"{path}: source must be one of {', '.join(SOURCES)}, not {raw['source']!r}")
+        if raw["write"] not in WRITES:
+            raise ConfigError(f"{path}: write must be one of {', '.join(WRITES)}, not {raw['write']!r}")
+        if raw["compaction.rows"] < 1:
+            raise ConfigError(f"{path}: compaction.rows must be at least 1")
         if raw["max.records.per.trigger"] < 1:
             raise ConfigError(f"{path}: max.records.per.trigger must be at least 1")
         if not re.fullmatch(r"\d+ (second|seconds|minute|minutes)", raw["trigger.interval"]):
@@ -96,4 +112,7 @@ class SilverConfig:
             vacuum_retention_h=raw["vacuum.retention.h"],
             deletion_vectors=raw["deletion.vectors"],
             column_overrides=dict(raw["column.overrides"]),
+            merge_on_read=raw["write"] == "merge-on-read",
+            compaction_age=timedelta(seconds=raw["compaction.age.s"]),
+            compaction_rows=raw["compaction.rows"],
         )

@@ -31,7 +31,11 @@ POINTS = (
     "after-quarantine",  # the batch's quarantine rows are committed
     "after-pending",  # the held-back transaction state is committed
     "before-commit",  # the batch is applied; the streaming checkpoint has not recorded it
+    # merge-on-read's compactor (compaction.py), beside the batches rather than in one:
+    "after-fold",  # a log's entries are MERGEd into the base, not trimmed from the log
 )
+#: points reached beside the batches, on another thread
+BESIDE = ("after-fold",)
 EXIT_CODE = 86
 #: written (with the point's name) just before the crash; while it exists the job does not crash
 FIRED = "crash-fired"
@@ -68,7 +72,7 @@ class Faults:
         assert point in POINTS, point
         if work is None:
             work = self.work
-        else:
+        elif point not in BESIDE:  # the compactor's thread says nothing of a batch
             self.work = work
         if point != self.crash_at or not work:
             return

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -23,6 +23,7 @@ from ..bronze.format import GLOB
 from ..errors import LakehouseError
 from ..layout import as_trino
 from .batch import BatchProcessor, BatchResult, Rules
+from .compaction import Compactor
 from .config import SilverConfig
 from .expectations import Expectations
 from .faults import Faults
@@ -107,6 +108,15 @@ STREAM_SECONDS = Counter(
     "seconds per phase of Spark's micro-batch loop around the batch itself: listing bronze "
     "(latestOffset), planning, the offset and commit logs of the checkpoint (walCommit, commitOffsets)",
     ["phase"],
+)
+FOLDS = Counter("lakehouse_silver_folds_total", "change-log folds into the base (merge-on-read)")
+FOLD_FAILURES = Counter(
+    "lakehouse_silver_fold_failures_total", "change-log folds that failed (retried at the next round)"
+)
+BASE_LAG = Gauge(
+    "lakehouse_silver_base_lag_seconds",
+    "merge-on-read: how long the oldest change not yet folded into the table's base has waited",
+    ["table"],
 )
 SPARK_JOBS = Counter("lakehouse_silver_spark_jobs_total", "Spark jobs run by micro-batches")
 LAST_COMMIT = Gauge("lakehouse_silver_last_commit_timestamp_seconds", "when the last micro-batch committed")
@@ -429,8 +439,11 @@ class Stream:
         cfg: SilverConfig,
         faults: Faults,
         epochs: Epochs,
+        compactor: Compactor | None = None,
     ) -> None:
         self.spark, self.processor, self.maintenance, self.status = spark, processor, maintenance, status
+        self.compactor = compactor
+        self._folds = self._fold_failures = 0
         self.cfg, self.faults, self.epochs = cfg, faults, epochs
         self.replays = Replays(spark, layout)
         self.jobs = JobCounter(spark)
@@ -456,6 +469,8 @@ class Stream:
             epoch.ran = True
             self.epochs.save(epoch)
         self.maintenance.touched(result.tables)
+        if self.compactor is not None:
+            self._compaction(result)
         self.status.results.add(number, datetime.now(UTC), result.expectations)
         self.maintenance.maybe_run(datetime.now(UTC))
         self.status.touch(result.tables)
@@ -476,6 +491,20 @@ class Stream:
             self.compilations.take(),
             " ".join(f"{k} {v:.2f}" for k, v in result.phases.items()),
         )
+
+    def _compaction(self, result: BatchResult) -> None:
+        """Tell the compactor what this batch appended; export what it has done since."""
+        assert self.compactor is not None
+        now = datetime.now(UTC)
+        for table, n in result.logged.items():
+            self.compactor.appended(table, n, now)
+        folds, failures = self.compactor.folds, self.compactor.failures
+        FOLDS.inc(folds - self._folds)
+        FOLD_FAILURES.inc(failures - self._fold_failures)
+        self._folds, self._fold_failures = folds, failures
+        behind = self.compactor.behind(now)
+        for table in result.tables:
+            BASE_LAG.labels(table).set(behind.get(table, 0.0))
 
     def bronze(self, epoch: Epoch, bronze_dirs: str, until_caught_up: bool) -> None:
         """The bronze objects: everything there is now (`until_caught_up`, then return), or for good."""
@@ -601,7 +630,12 @@ def run(
     faults = faults or Faults()
     export_rules(rules.expectations)
     processor = BatchProcessor(spark, layout, rules, faults)
-    maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC))
+    compactor = (
+        Compactor(processor.store, processor.locks, cfg.compaction_age, cfg.compaction_rows, faults)
+        if cfg.merge_on_read
+        else None
+    )
+    maintenance = Maintenance(spark, layout, cfg, datetime.now(UTC), compactor)
     status = StatusWriter(spark, layout, maintenance, ExpectationLog(spark, processor.store))
     with ph("quarantine"):  # exist from the start: dashboards and Trino see 0 rows, not no table
         processor.store.ensure(layout.quarantine, QUARANTINE_SCHEMA)
@@ -611,6 +645,12 @@ def run(
             log.info("table properties (change data feed, deletion vectors) set on %s", path)
     with ph("expectations"):
         processor.check_expectations()
+    if compactor is not None:
+        compactor.recover(maintenance.logged_tables())
+        compactor.start()
+    elif logged := maintenance.logged_tables():
+        with ph("logs"):
+            drop_logs(processor, logged)
     status.start()
     log.info("started (%s)", " ".join(f"{k} {v:.2f}s" for k, v in ph.seconds.items()))
     stream = Stream(
@@ -622,6 +662,7 @@ def run(
         cfg=cfg,
         faults=faults,
         epochs=epochs,
+        compactor=compactor,
     )
     try:
         if kafka is None:
@@ -650,6 +691,19 @@ def run(
     finally:
         STREAMING.set(0)
         status.stop()
+        if compactor is not None:
+            compactor.stop()
+
+
+def drop_logs(processor: BatchProcessor, tables: list[str]) -> None:
+    """Back to merge-on-write from merge-on-read: fold every change log into its table one last
+    time, then delete the logs (catalog-sync then serves the tables themselves again)."""
+    compactor = Compactor(processor.store, processor.locks, timedelta(0), 1)
+    for table in tables:
+        compactor.fold(table)
+        path, fs = hadoop_path(processor.spark, processor.store.layout.log(table))
+        fs.delete(path, True)
+        log.info("%s: change log folded and removed (write is merge-on-write)", table)
 
 
 def stream_error(text: str, checkpoint: str) -> LakehouseError:

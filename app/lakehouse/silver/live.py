@@ -24,11 +24,13 @@ from .position import CHANGE, COMMIT, after_sql
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from .store import Layout
+    from .store import Layout, Store
 
 Dialect = Literal["trino", "spark"]
-#: the log's own column beside the table's: the batch that appended the entry
-BATCH = "_batch"
+#: the log's own column beside the table's: when the entry was appended, in microseconds since
+#: the epoch, strictly increasing within a job (store.append_log). Not the micro-batch id: each
+#: streaming query of the job (a bronze catch-up, then Kafka) counts its batches from 0.
+SEQ = "_seq"
 
 
 def _quoter(dialect: Dialect) -> Callable[[str], str]:
@@ -71,14 +73,20 @@ def live_sql(base: str, log: str, keys: Sequence[str], columns: Sequence[str], d
 def read(spark: SparkSession, layout: Layout, source: str) -> DataFrame:
     """A silver table's live rows in Spark: its base, with its log applied by the live rule when
     it has one."""
-    from .store import Store, quote
+    from .store import Store
 
-    store = Store(spark, layout)
-    base, log = layout.table(source), layout.log(source)
+    return live(Store(spark, layout), source)
+
+
+def live(store: Store, source: str) -> DataFrame:
+    """`read`, with the store of a running job."""
+    from .store import quote
+
+    base, log = store.layout.table(source), store.layout.log(source)
     if not store.exists(log):
-        return spark.read.format("delta").load(base)
+        return store.spark.read.format("delta").load(base)
     schema, keys = store.schema(source)
     if schema is None:
         raise ValueError(f"{source}: silver has a log but no base table at {base}")
     sql = live_sql(f"delta.{quote(base)}", f"delta.{quote(log)}", keys, schema.fieldNames(), "spark")
-    return spark.sql(sql)
+    return store.spark.sql(sql)

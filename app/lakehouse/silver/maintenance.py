@@ -1,5 +1,6 @@
 """OPTIMIZE / VACUUM / tombstone expiry, run between micro-batches by the same job (never concurrent
-with a MERGE, so maintenance cannot conflict with the stream)."""
+with a batch's MERGE, so maintenance cannot conflict with the stream). With merge-on-read, a
+table's log is folded into it first, under the table's lock (compaction.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from .compaction import Compactor
 from .config import SilverConfig
 from .store import Layout
 
@@ -17,8 +19,15 @@ log = logging.getLogger("lakehouse.silver")
 
 
 class Maintenance:
-    def __init__(self, spark: SparkSession, layout: Layout, cfg: SilverConfig, now: datetime) -> None:
-        self.spark, self.layout, self.cfg = spark, layout, cfg
+    def __init__(
+        self,
+        spark: SparkSession,
+        layout: Layout,
+        cfg: SilverConfig,
+        now: datetime,
+        compactor: Compactor | None = None,
+    ) -> None:
+        self.spark, self.layout, self.cfg, self.compactor = spark, layout, cfg, compactor
         self.last_optimize = now
         self.last_vacuum = now
         self.dirty: set[str] = set()
@@ -30,11 +39,12 @@ class Maintenance:
     def maybe_run(self, now: datetime) -> None:
         if self.cfg.optimize_every.total_seconds() and now - self.last_optimize >= self.cfg.optimize_every:
             for table in sorted(self.dirty):
-                metrics = (
-                    DeltaTable.forPath(self.spark, self.layout.table(table)).optimize().executeCompaction()
-                )
-                log.info("OPTIMIZE %s: %s", table, metrics.select("metrics.numFilesRemoved").first())
-                self.runs["optimize"] += 1
+                if self.compactor is not None:
+                    with self.compactor.locks.held(table):
+                        self.compactor.fold(table)
+                        self.optimize(table)
+                else:
+                    self.optimize(table)
             # the job's own state grows by small appends (tombstones) every batch
             for path in self.state_paths():
                 DeltaTable.forPath(self.spark, path).optimize().executeCompaction()
@@ -43,6 +53,11 @@ class Maintenance:
         if self.cfg.vacuum_every.total_seconds() and now - self.last_vacuum >= self.cfg.vacuum_every:
             self.vacuum(now)
             self.last_vacuum = now
+
+    def optimize(self, table: str) -> None:
+        metrics = DeltaTable.forPath(self.spark, self.layout.table(table)).optimize().executeCompaction()
+        log.info("OPTIMIZE %s: %s", table, metrics.select("metrics.numFilesRemoved").first())
+        self.runs["optimize"] += 1
 
     def state_paths(self) -> list[str]:
         return [p for p in (self.layout.tombstones,) if DeltaTable.isDeltaTable(self.spark, p)]
@@ -62,7 +77,7 @@ class Maintenance:
         for path in self.table_paths():
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
             self.runs["vacuum"] += 1
-        for path in self.state_paths():  # the job's own state: not counted as a silver table's run
+        for path in [*self.log_paths(), *self.state_paths()]:  # not counted as a silver table's run
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
         if DeltaTable.isDeltaTable(self.spark, self.layout.tombstones):
             cutoff = now - self.cfg.tombstone_retention
@@ -91,10 +106,21 @@ class Maintenance:
 
     def table_paths(self) -> list[str]:
         """Every silver table: `<root>/<schema>/<table>` directories holding a _delta_log."""
+        return self._tables_under(self.layout.root)
+
+    def log_paths(self) -> list[str]:
+        """Every table's change log (merge-on-read): under `<root>/_log/`."""
+        return self._tables_under(self.layout.log_root)
+
+    def logged_tables(self) -> list[str]:
+        """The source tables (`schema.table`) that have a change log."""
+        return [p.removeprefix(self.layout.log_root + "/").replace("/", ".") for p in self.log_paths()]
+
+    def _tables_under(self, under: str) -> list[str]:
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         conf = self.spark.sparkContext._jsc.hadoopConfiguration()
-        root = jvm.org.apache.hadoop.fs.Path(self.layout.root)
+        root = jvm.org.apache.hadoop.fs.Path(under)
         fs = root.getFileSystem(conf)
         if not fs.exists(root):
             return []

@@ -18,8 +18,9 @@ from ..errors import LakehouseError, UsageError
 from ..layout import silver_table as layout_silver_table
 from ..procs import wait_until
 from ..query.connect import admin_client
-from ..query.names import CATALOG, OPS, SILVER, qualified, silver_table
+from ..query.names import CATALOG, OPS, SILVER, SILVER_BASE, qualified, silver_table
 from ..render import render_file
+from . import live
 from .session import build, conf_values, jars_in, read_conf, s3_credentials
 from .store import Layout, written_by_another
 from .verify import TableDiff, verify_table
@@ -104,9 +105,11 @@ def verify(
             # one cheap probe instead of a full comparison every few seconds (which would take the
             # CPU the catching-up job needs): first wait until silver holds a heartbeat written
             # after now, then compare, and only then re-check while the last events land
-            heartbeat = layout.table(f"{s.source_schema}.{HEARTBEAT_TABLE}")
+            heartbeat = f"{s.source_schema}.{HEARTBEAT_TABLE}"
             watermark = _beat(stack)
-            wait_until(lambda: _applied_lsn(session, heartbeat) >= watermark, timeout=wait_s, interval=2)
+            wait_until(
+                lambda: _applied_lsn(session, layout, heartbeat) >= watermark, timeout=wait_s, interval=2
+            )
         while True:
             diffs = [verify_table(session, layout, (url, props), t, keys) for t, keys in tables.items()]
             if all(d.clean for d in diffs) or time.monotonic() >= deadline:
@@ -128,15 +131,15 @@ def _beat(stack: Stack) -> int:
     return int(row[0])
 
 
-def _applied_lsn(spark: SparkSession, heartbeat: str) -> int:
+def _applied_lsn(spark: SparkSession, layout: Layout, heartbeat: str) -> int:
     """The newest change position of the heartbeat row in silver; -1 while there is none. The
     heartbeat is rewritten by `_beat` and every 10 s, so it passes any position within seconds of
     silver."""
     from pyspark.sql import functions as F
 
-    if not written_by_another(spark, heartbeat):
+    if not written_by_another(spark, layout.table(heartbeat)):
         return -1
-    newest = spark.read.format("delta").load(heartbeat).agg(F.max("_lsn")).first()
+    newest = live.read(spark, layout, heartbeat).agg(F.max("_lsn")).first()
     return -1 if newest is None or newest[0] is None else int(newest[0])
 
 
@@ -194,8 +197,11 @@ def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
     trino = admin_client(stack.s, stack.ctx.secrets)
     try:
         out: dict[str, dict[str, Any]] = {}
-        for name in registered(trino).silver:
-            version = trino.scalar(f'SELECT max(version) FROM {SILVER}."{name}$history"')
+        listed = registered(trino)
+        for name in listed.silver:
+            # a live view's Delta versions are its base's (its log's are silver's own)
+            where = SILVER_BASE if name in listed.bases else SILVER
+            version = trino.scalar(f'SELECT max(version) FROM {where}."{name}$history"')
             rows = trino.scalar(f'SELECT count(*) FROM {SILVER}."{name}"')
             out[name] = {"version": version, "rows": rows}
         return out

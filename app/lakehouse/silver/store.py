@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from pyspark.sql import types as T
 
 from ..layout import SILVER, Storage, silver_table
 from .debezium import ColumnSpec
+from .live import SEQ
 from .position import Point, after_sql, before_point_sql, point, position
 from .rows import METADATA
 
@@ -96,7 +98,11 @@ class Layout:
 
     def log(self, source: str) -> str:
         """A table's change log (merge-on-read, live.py): under `_log/`, beside the base."""
-        return f"{self.root}/_log/{silver_table(source).removeprefix(SILVER + '/')}"
+        return f"{self.log_root}/{silver_table(source).removeprefix(SILVER + '/')}"
+
+    @property
+    def log_root(self) -> str:
+        return f"{self.root}/_log"
 
     @property
     def quarantine(self) -> str:
@@ -228,12 +234,21 @@ def quote(name: str) -> str:
 
 
 class Store:
-    def __init__(self, spark: SparkSession, layout: Layout, properties: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        layout: Layout,
+        properties: dict[str, str] | None = None,
+        merge_on_read: bool = False,
+    ) -> None:
         self.spark = spark
         self.layout = layout
         self.properties = properties if properties is not None else table_properties(False)
+        #: batches append to each table's change log (live.py); the compactor folds it in
+        self.merge_on_read = merge_on_read
         # tables are applied concurrently; two threads creating one state table would collide
         self._creating = threading.Lock()
+        self._seq = 0
 
     # ---- generic
     def exists(self, path: str) -> bool:
@@ -288,6 +303,23 @@ class Store:
         for name, value in self.properties.items():
             b = b.property(name, value)
         b.execute()
+        if self.merge_on_read:
+            self.ensure_log(source)
+
+    def ensure_log(self, source: str) -> None:
+        """The table's change log, with the table's columns and `_batch` (live.py), if it lacks one."""
+        path = self.layout.log(source)
+        if self.exists(path) or not self.exists(self.layout.table(source)):
+            return
+        base = self.spark.read.format("delta").load(self.layout.table(source)).schema
+        self.ensure(path, T.StructType([*base.fields, T.StructField(SEQ, T.LongType())]))
+
+    def _evolved(self, source: str) -> list[str]:
+        """The paths a schema change applies to: the table, and its log when it has one."""
+        paths = [self.layout.table(source)]
+        if self.exists(self.layout.log(source)):
+            paths.append(self.layout.log(source))
+        return paths
 
     def ensure_properties(self, paths: list[str]) -> list[str]:
         """Set `self.properties` where a table lacks them (an older version, another setting). Once done,
@@ -309,26 +341,28 @@ class Store:
 
     def add_columns(self, source: str, specs: list[ColumnSpec]) -> None:
         cols = ", ".join(f"{quote(s.name)} {s.spark_type.simpleString()}" for s in specs)
-        self.spark.sql(f"ALTER TABLE delta.{quote(self.layout.table(source))} ADD COLUMNS ({cols})")
+        for path in self._evolved(source):
+            self.spark.sql(f"ALTER TABLE delta.{quote(path)} ADD COLUMNS ({cols})")
 
     def widen(self, source: str, changes: list[tuple[str, T.DataType]]) -> None:
-        target = f"delta.{quote(self.layout.table(source))}"
-        self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
-        for name, dt in changes:
-            self.spark.sql(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} TYPE {dt.simpleString()}")
+        for path in self._evolved(source):
+            target = f"delta.{quote(path)}"
+            self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+            for name, dt in changes:
+                self.spark.sql(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} TYPE {dt.simpleString()}")
 
     def to_text(self, source: str, columns: list[str]) -> None:
         """Rewrite silver's columns as text (a `column.overrides` entry for a column silver holds in
-        another type): one overwrite of the table with every value cast to its text form."""
-        path = self.layout.table(source)
-        df = self.spark.read.format("delta").load(path)
-        df = df.select(
-            *[
-                F.col(quote(c)).cast("string").alias(c) if c in columns else F.col(quote(c))
-                for c in df.columns
-            ]
-        )
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        another type): one overwrite of the table (and its log) with every value cast to its text form."""
+        for path in self._evolved(source):
+            df = self.spark.read.format("delta").load(path)
+            df = df.select(
+                *[
+                    F.col(quote(c)).cast("string").alias(c) if c in columns else F.col(quote(c))
+                    for c in df.columns
+                ]
+            )
+            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
 
     def table(self, source: str) -> DeltaTable:
         return DeltaTable.forPath(self.spark, self.layout.table(source))
@@ -348,6 +382,26 @@ class Store:
             .whenNotMatchedInsert(condition="s._op <> 'd'", values=values)
             .execute()
         )
+
+    def current(self, source: str) -> DataFrame:
+        """The table's rows now: the table itself, or with merge-on-read its live rows (live.py)."""
+        if not self.merge_on_read:
+            return self.table(source).toDF()
+        from .live import live
+
+        return live(self, source)
+
+    def append_log(self, source: str, latest: DataFrame, columns: list[str]) -> int:
+        """Append a batch's latest event per key, deletes included, to the table's change log, with
+        a new `_seq`; returns it. A plain append: a re-run batch may append an entry again, and the
+        live rule and the compactor take one of two entries at the same position (the same event)."""
+        self.ensure_log(source)
+        with self._creating:
+            seq = self._seq = max(time.time_ns() // 1000, self._seq + 1)
+        latest.select(*columns, F.lit(seq).cast("long").alias(SEQ)).write.format("delta").mode(
+            "append"
+        ).option("mergeSchema", "false").save(self.layout.log(source))
+        return seq
 
     def holds_any(self, source: str, rows: DataFrame, keys: list[str]) -> bool:
         """Whether the table holds a row for any key of `rows`: one scan of its key columns only,
@@ -408,14 +462,15 @@ class Store:
             F.lit(now).cast("timestamp").alias("deleted_at"),
         )
         if self.exists(self.layout.table(source)):
-            gone = self.table(source).toDF().where(before_point_sql(*pos))
+            gone = self.current(source).where(before_point_sql(*pos))
             cut = cut.unionByName(markers(gone)).localCheckpoint(eager=True)
         self.add_tombstones(cut)
 
     def delete_older(self, source: str, pos: Point) -> None:
-        """Delete the table's rows older than `pos` (a cut's, after `add_cut`)."""
-        if self.exists(self.layout.table(source)):
-            self.table(source).delete(before_point_sql(*pos))
+        """Delete the table's rows (and log entries) older than `pos` (a cut's, after `add_cut`)."""
+        for path in (self.layout.table(source), self.layout.log(source)):
+            if self.exists(path):
+                DeltaTable.forPath(self.spark, path).delete(before_point_sql(*pos))
 
     # ---- appends that must not double on a replayed batch (Delta idempotent writes)
     def append_once(self, df: DataFrame, path: str, app: str, batch_id: int) -> None:

@@ -1,0 +1,172 @@
+"""Merge-on-read's write path and compactor (silver/compaction.py) on real Delta tables: batches
+only append to the change log, a fold MERGEs it into the base, a crash between a fold's two
+commits loses and doubles nothing, schema changes and cuts reach the log too.
+(test_semantics.py runs every CDC rule in both write modes; these are the compactor's own.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from lakehouse.silver import live
+from lakehouse.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.silver.compaction import TRIM_AFTER, Compactor
+from lakehouse.silver.faults import Faults
+from lakehouse.silver.live import SEQ
+from lakehouse.silver.store import Layout
+
+from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, event, field
+
+MOVIE = "movielens.movies"
+
+
+class Crash(Exception):
+    pass
+
+
+def crash(point: str) -> None:
+    raise Crash(point)
+
+
+@pytest.fixture
+def mor(spark: SparkSession, tmp_path: Path) -> BatchProcessor:
+    return BatchProcessor(
+        spark, Layout(str(tmp_path / "silver")), Rules(transaction_topic=TXN_TOPIC, merge_on_read=True)
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def compactor(silver: BatchProcessor, clock: Clock | None = None, **kw: Any) -> Compactor:
+    return Compactor(silver.store, silver.locks, timedelta(seconds=30), 1000, clock=clock or Clock(), **kw)
+
+
+def run(silver: BatchProcessor, *lines: str, batch_id: int = 0) -> BatchResult:
+    return silver.process(silver.spark.createDataFrame([(line,) for line in lines], "value string"), batch_id)
+
+
+def movie(i: int, title: str, **extra: Any) -> dict[str, Any]:
+    return {"movie_id": i, "title": title, "budget": None, "released": None, **extra}
+
+
+def titles(df: Any) -> dict[int, str]:
+    return {r["movie_id"]: r["title"] for r in df.collect()}
+
+
+def base(silver: BatchProcessor) -> Any:
+    return silver.spark.read.format("delta").load(silver.store.layout.table(MOVIE))
+
+
+def log_rows(silver: BatchProcessor) -> Any:
+    return silver.spark.read.format("delta").load(silver.store.layout.log(MOVIE))
+
+
+def operations(silver: BatchProcessor, path: str) -> list[str]:
+    history = silver.spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
+    return [h["operation"] for h in history]
+
+
+def test_batches_only_append_and_the_live_rows_are_read_through_the_log(mor: BatchProcessor) -> None:
+    first = run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    assert first.logged == {MOVIE: 2}
+    run(mor, event("u", movie(1, "a2"), 20), event("d", {"movie_id": 2}, 21), batch_id=1)
+    run(mor, event("u", movie(1, PLACEHOLDER, budget="5"), 30), batch_id=2)  # filled from the log
+    assert base(mor).count() == 0  # nothing folded yet: the base is as created
+    assert operations(mor, mor.store.layout.table(MOVIE)) == ["CREATE TABLE"]
+    assert set(operations(mor, mor.store.layout.log(MOVIE))) == {"CREATE TABLE", "WRITE"}
+    now = live.read(mor.spark, mor.store.layout, MOVIE)
+    assert titles(now) == {1: "a2"}
+    assert str(now.collect()[0]["budget"]).startswith("5")
+    assert log_rows(mor).count() == 5  # the latest event per key and batch, the delete included
+
+
+def test_a_fold_merges_the_log_and_trims_it_a_round_later(mor: BatchProcessor) -> None:
+    clock = Clock()
+    c = compactor(mor, clock)
+    run(mor, *[event("c", movie(i, f"m{i}"), 10 + i) for i in range(1, 4)], batch_id=0)
+    c.appended(MOVIE, 3, clock.now)
+    assert c.due(clock.now) == []
+    clock.now += timedelta(seconds=30)
+    assert c.due(clock.now) == [MOVIE]  # the oldest unfolded entry is compaction.age old
+    first = c.fold(MOVIE)
+    assert first.appended and first.keys == 3 and first.trimmed_upto is None  # creates only
+    assert titles(base(mor)) == {1: "m1", 2: "m2", 3: "m3"}
+    assert log_rows(mor).count() == 3  # kept: a reader may have pinned the base before the fold
+    run(mor, event("u", movie(2, "new"), 20), event("d", {"movie_id": 3}, 21), batch_id=1)
+    clock.now += TRIM_AFTER
+    second = c.fold(MOVIE)
+    assert not second.appended and second.trimmed_upto == first.upto
+    assert titles(base(mor)) == {1: "m1", 2: "new"}
+    assert sorted(r["movie_id"] for r in log_rows(mor).collect()) == [2, 3]  # the second fold's
+    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor))
+    c.appended(MOVIE, 1, clock.now)
+    assert c.due(clock.now) == []
+    assert c.behind(clock.now + timedelta(seconds=5)) == {MOVIE: 5.0}
+
+
+def test_a_crash_between_the_merge_and_the_trim_loses_and_doubles_nothing(mor: BatchProcessor) -> None:
+    clock = Clock()
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    compactor(mor, clock).fold(MOVIE)  # the base holds 1 and 2
+    run(mor, event("u", movie(1, "a2"), 20), event("d", {"movie_id": 2}, 21), batch_id=1)
+    clock.now += TRIM_AFTER
+    dying = compactor(mor, clock, faults=Faults("after-fold", action=crash))
+    dying.appended(MOVIE, 2, clock.now)
+    with pytest.raises(Crash):
+        dying.fold(MOVIE)
+    assert titles(base(mor)) == {1: "a2"}  # MERGEd, then the job died before the trim
+    assert dying.due(clock.now + timedelta(hours=1)) == [MOVIE]  # still waiting in this job
+    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
+    # the restarted job folds everything in the log again (its folds are not remembered)
+    restarted = compactor(mor, clock)
+    restarted.recover([MOVIE])
+    assert restarted.due(clock.now) == [MOVIE]
+    again = restarted.fold(MOVIE)
+    assert again.keys == 2 and again.trimmed_upto is None  # 1 and 2, folded again
+    got = base(mor).collect()
+    assert [(r["movie_id"], r["title"], r["_lsn"]) for r in got] == [(1, "a2", 20)]
+    clock.now += TRIM_AFTER
+    run(mor, event("c", movie(5, "e"), 30), batch_id=2)
+    assert restarted.fold(MOVIE).trimmed_upto == again.upto
+    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2", 5: "e"}
+    assert [r["movie_id"] for r in log_rows(mor).collect()] == [5]
+
+
+def test_a_schema_change_and_a_cut_reach_the_log(mor: BatchProcessor) -> None:
+    wider = [*MOVIES, field("tagline", "string", "TEXT")]
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    run(mor, event("u", movie(2, "b2", tagline="hi"), 20, fields=wider), batch_id=1)
+    assert "tagline" in log_rows(mor).columns and "tagline" in base(mor).columns
+    now = {r["movie_id"]: r["tagline"] for r in live.read(mor.spark, mor.store.layout, MOVIE).collect()}
+    assert now == {1: None, 2: "hi"}
+    # a TRUNCATE: the log's entries before it go too, and the base stays empty after a fold
+    result = run(mor, event("t", None, 30), event("c", movie(3, "after"), 40, fields=wider), batch_id=2)
+    assert result.truncates == 1
+    assert sorted(r["movie_id"] for r in log_rows(mor).collect()) == [3]
+    compactor(mor).fold(MOVIE)
+    assert titles(base(mor)) == {3: "after"}
+    assert SEQ not in base(mor).columns
+
+
+def test_back_to_merge_on_write_folds_the_logs_and_removes_them(mor: BatchProcessor) -> None:
+    from lakehouse.silver.job import drop_logs
+
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    run(mor, event("d", {"movie_id": 2}, 20), batch_id=1)
+    assert base(mor).count() == 0  # all in the log
+    mow = BatchProcessor(mor.spark, mor.store.layout, Rules(transaction_topic=TXN_TOPIC))
+    drop_logs(mow, [MOVIE])
+    assert not mor.store.exists(mor.store.layout.log(MOVIE))
+    assert titles(base(mow)) == {1: "a"}
+    run(mow, event("u", movie(1, "a2"), 30), batch_id=2)  # MERGEd into the table again
+    assert titles(live.read(mow.spark, mow.store.layout, MOVIE)) == {1: "a2"} == titles(base(mow))
