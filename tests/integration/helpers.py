@@ -91,6 +91,16 @@ def wait_rows(trino: Trino, statement: str, expected: list[list[Any]], timeout: 
     raise AssertionError(f"{statement}: {rows!r} != {expected!r} after {timeout}s")
 
 
+def delta_schema(trino: Trino, table: str) -> str:
+    """The Trino schema of a silver table's Delta table: `silver`, or with merge-on-read
+    `silver_base` (`silver.<table>` is then the live view over it and its change log)."""
+    found = trino.query(
+        "SELECT count(*) FROM lakehouse.information_schema.tables "
+        f"WHERE table_schema = 'silver_base' AND table_name = '{table}'"
+    ).rows
+    return "silver_base" if found and found[0][0] else "silver"
+
+
 def source(stack: Stack) -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(stack.postgres.app_dsn, autocommit=True)
 

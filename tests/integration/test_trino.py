@@ -15,7 +15,7 @@ from lakehouse.query.connect import admin_client
 from lakehouse.silver.store import QUARANTINE_SCHEMA
 from lakehouse.stack import Stack
 
-from .helpers import VISIBLE_S, analyst, source, wait_rows
+from .helpers import VISIBLE_S, analyst, delta_schema, source, wait_rows
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,22 +37,26 @@ def test_row_change_delete_and_time_travel_through_sql(stack: Stack) -> None:
     with source(stack) as conn:
         conn.execute("INSERT INTO movielens.movies VALUES (%s, 'Before (2026)', 'Drama')", (mid,))
     wait_rows(t, f"SELECT title FROM silver.movies WHERE movie_id = {mid}", [["Before (2026)"]])
-    before = t.scalar('SELECT max(version) FROM silver."movies$history"')
+    # history is the Delta table's: with merge-on-read, the base's, once the compactor folded the row
+    delta = delta_schema(t, "movies")
+    wait_rows(t, f"SELECT title FROM {delta}.movies WHERE movie_id = {mid}", [["Before (2026)"]])
+    before = t.scalar(f'SELECT max(version) FROM {delta}."movies$history"')
 
     with source(stack) as conn:
         conn.execute("UPDATE movielens.movies SET title = 'After (2026)' WHERE movie_id = %s", (mid,))
     wait_rows(t, f"SELECT title FROM silver.movies WHERE movie_id = {mid}", [["After (2026)"]])
+    wait_rows(t, f"SELECT title FROM {delta}.movies WHERE movie_id = {mid}", [["After (2026)"]])
     # the CLI shows the same row
     assert sql_json(f"SELECT movie_id, title FROM movies WHERE movie_id = {mid}") == [
         {"movie_id": mid, "title": "After (2026)"}
     ]
     # time travel: the version before the update still has the old title
-    old = t.query(f"SELECT title FROM silver.movies FOR VERSION AS OF {before} WHERE movie_id = {mid}")
+    old = t.query(f"SELECT title FROM {delta}.movies FOR VERSION AS OF {before} WHERE movie_id = {mid}")
     assert old.rows == [["Before (2026)"]]
     # the change data feed has the update as a pre/post image pair
     changes = t.query(
         "SELECT _change_type, title FROM TABLE(lakehouse.system.table_changes("
-        f"schema_name => 'silver', table_name => 'movies', since_version => {before})) "
+        f"schema_name => '{delta}', table_name => 'movies', since_version => {before})) "
         f"WHERE movie_id = {mid} ORDER BY _commit_version, _change_type"
     ).rows
     assert changes == [["update_postimage", "After (2026)"], ["update_preimage", "Before (2026)"]]
@@ -82,8 +86,9 @@ def test_table_created_after_start_is_queryable(stack: Stack) -> None:
 
 def test_analyst_is_read_only_and_cannot_see_quarantine(stack: Stack) -> None:
     t = analyst(stack)
+    delta = delta_schema(t, "movies")  # the Delta table (a view takes no writes for another reason)
     with pytest.raises(QueryError, match="Access Denied"):
-        t.query("INSERT INTO silver.movies (movie_id, title, genres) VALUES (1, 'x', 'y')")
+        t.query(f"INSERT INTO {delta}.movies (movie_id, title, genres) VALUES (1, 'x', 'y')")
     with pytest.raises(QueryError, match=r"does not exist|Access Denied"):
         t.query("SELECT count(*) FROM ops.quarantine")
     assert ["ops"] not in t.query("SHOW SCHEMAS FROM lakehouse").rows

@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from ..bronze.reader import read_records
 from ..errors import LakehouseError
 from ..query.client import QueryError, Trino
+from ..query.names import SILVER_LOG
 
 MARKER_TABLE = "bench_marker"
 
@@ -40,6 +41,8 @@ class Target:
 
 #: silver's typed table, read as an analyst would
 SILVER = Target("silver", "seq", "analyst")
+#: silver with merge-on-read: the change log that silver's live view reads, where commits land
+SILVER_LOGGED = Target(SILVER_LOG, "seq", "admin")
 #: the floor job's table (benchmark/floor.py): the row is Debezium's `after` JSON text
 FLOOR = Target("floor", "CAST(json_extract_scalar(row, '$.seq') AS bigint)", "admin")
 
@@ -152,6 +155,18 @@ def trino_poll(trino: Trino, target: Target = SILVER) -> Callable[[], int | None
 CHASE_S = 30.0
 #: and at least this often in any case, so a commit the log watch missed is still seen
 SLOW_POLL_S = 5.0
+
+
+def committed_in(admin: Trino, target: Target) -> Target:
+    """Where the marker's commits land: its table, or with merge-on-read the change log silver's
+    live view reads (`silver.<t>` is then a view, with no history or location of its own)."""
+    if target != SILVER:
+        return target
+    try:
+        admin.query(f"SELECT 1 FROM {SILVER_LOGGED.table} LIMIT 0")
+    except QueryError:
+        return target
+    return SILVER_LOGGED
 
 
 def table_folder(trino: Trino, target: Target) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from .observe import (
     Target,
     Watcher,
     bronze_poll,
+    committed_in,
     delta_head,
     kafka_poll,
     on_commit,
@@ -117,7 +118,8 @@ def _cpu(stack: Stack) -> dict[str, float]:
 
 def _trino_watch(stack: Stack, trino: Trino, target: Target) -> Callable[[], int | None]:
     """The marker as Trino shows it, asked only when the table's Delta log has a new commit."""
-    bucket, folder = table_folder(admin_client(stack.s, stack.ctx.secrets), target)  # analysts may not
+    admin = admin_client(stack.s, stack.ctx.secrets)  # analysts may not
+    bucket, folder = table_folder(admin, committed_in(admin, target))
     return on_commit(trino_poll(trino, target), delta_head(stack.minio.client(), bucket, folder))
 
 
@@ -237,7 +239,8 @@ def run(
     batches = batch_breakdown(counters_before, silver_counters(metrics_url))
     seen = {name: w.seen.snapshot() for name, w in watchers.items()}
     seen["commit"] = committed
-    seen["silver_commit"] = silver_commits(trino, target)
+    admin = admin_client(s, stack.ctx.secrets)
+    seen["silver_commit"] = silver_commits(admin, committed_in(admin, target))
     seen = {p: {k: v for k, v in seen.get(p, {}).items() if k in committed} for p in POINTS}
     result = _result(
         stack,

@@ -175,11 +175,13 @@ class CatalogSync:
         if not logged:
             return []
         columns: dict[str, list[str]] = {}
-        for table, column in self.trino.query(
-            f"SELECT table_name, column_name FROM {CATALOG}.information_schema.columns"
+        types: dict[str, list[str]] = {}
+        for table, column, kind in self.trino.query(
+            f"SELECT table_name, column_name, data_type FROM {CATALOG}.information_schema.columns"
             f" WHERE table_schema = '{SILVER_BASE}' ORDER BY table_name, ordinal_position"
         ).rows:
             columns.setdefault(str(table), []).append(str(column))
+            types.setdefault(str(table), []).append(f"{column} {kind}")
         out = []
         for t in logged:
             if t not in columns:
@@ -197,6 +199,7 @@ class CatalogSync:
                     f"{SILVER}.{t}",
                     f"CREATE OR REPLACE VIEW {CATALOG}.{SILVER}.{t}\n"
                     f"COMMENT 'live rows: {SILVER_BASE}.{t} with its change log applied'\nAS {body}",
+                    ", ".join(types[t]),
                 )
             )
         return out
@@ -223,7 +226,7 @@ class CatalogSync:
         self.passes += 1
         retry = bool(report.registered or report.unregistered) or self.passes % self.retry_every == 0
         for view in self.views():
-            if self.applied.get(view.name) == view.sql:
+            if self.applied.get(view.name) == view.sql + view.signature:
                 continue
             if view.name in self.pending and not retry:
                 continue  # its tables are still missing; retry when the table set changes
@@ -232,7 +235,7 @@ class CatalogSync:
             except QueryError as exc:
                 self.pending[view.name] = str(exc).splitlines()[0]
                 continue
-            self.applied[view.name] = view.sql
+            self.applied[view.name] = view.sql + view.signature
             self.pending.pop(view.name, None)
             report.views.append(view.name)
             log.info("view %s is up to date", view.name if "." in view.name else f"{ANALYTICS}.{view.name}")

@@ -19,6 +19,9 @@ FRESHNESS = "pipeline_freshness"
 class View:
     name: str
     sql: str
+    #: what else makes the view what it is (a live view: its base's column types, which Trino
+    #: stores with the view; a view whose types no longer match is stale)
+    signature: str = ""
 
 
 #: the placeholders of SQL written against Trino's schemas (views, cross-table expectations)

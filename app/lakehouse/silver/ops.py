@@ -196,17 +196,20 @@ def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
         return {}
     trino = admin_client(stack.s, stack.ctx.secrets)
     try:
-        out: dict[str, dict[str, Any]] = {}
         listed = registered(trino)
-        for name in listed.silver:
-            # a live view's Delta versions are its base's (its log's are silver's own)
-            where = SILVER_BASE if name in listed.bases else SILVER
-            version = trino.scalar(f'SELECT max(version) FROM {where}."{name}$history"')
-            rows = trino.scalar(f'SELECT count(*) FROM {SILVER}."{name}"')
-            out[name] = {"version": version, "rows": rows}
-        return out
     except LakehouseError:
         return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in listed.silver:
+        # a live view's Delta versions are its base's (its log's are silver's own)
+        where = SILVER_BASE if name in listed.bases else SILVER
+        try:
+            version = trino.scalar(f'SELECT max(version) FROM {where}."{name}$history"')
+            rows = trino.scalar(f'SELECT count(*) FROM {SILVER}."{name}"')
+        except LakehouseError:  # one table Trino cannot read now (a view being rewritten)
+            version = rows = None
+        out[name] = {"version": version, "rows": rows}
+    return out
 
 
 def reset_silver(stack: Stack) -> int:
