@@ -1,7 +1,8 @@
 """CDC semantics of silver, on a local SparkSession with crafted Debezium events — in both of
 silver's write modes (silver.json `write`): MERGE per batch, and merge-on-read (a change log per
 table, read through the live rule, folded into the base by the compactor): the tests marked
-`both_modes`, those whose outcome the write path decides. In merge-on-read every read of the rows
+`both_modes`, a core of those whose outcome the write path decides (test_compaction.py has the
+compactor's own). In merge-on-read every read of the rows
 also folds the log and checks that the base then holds exactly the live rows."""
 
 from __future__ import annotations
@@ -177,7 +178,6 @@ def test_toast_with_primary_key_change(silver: BatchProcessor) -> None:
     assert rows(silver)[2]["title"] == "big text"
 
 
-@pytest.mark.both_modes
 def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcessor) -> None:
     gone = {"title": None, "budget": None, "released": None}
     run(
@@ -193,7 +193,6 @@ def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcesso
     assert {k: v["title"] for k, v in rows(silver).items()} == {3: "big text"}
 
 
-@pytest.mark.both_modes
 def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) -> None:
     """3,000 stored rows of 77 kB each (230 MB of text in one file), then a batch that updates one
     of them, with a TOAST placeholder for the wide column: its MERGE rewrites the file and the
@@ -226,7 +225,6 @@ def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) 
     assert now.count() == 3001
 
 
-@pytest.mark.both_modes
 def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silver: BatchProcessor) -> None:
     result = run(silver, event("c", movie(1, "a"), 10), event("u", movie(7, PLACEHOLDER), 20))
     assert set(rows(silver)) == {1}
@@ -234,7 +232,6 @@ def test_toast_without_any_stored_value_is_quarantined(spark: SparkSession, silv
     assert "title" in quarantine(spark, silver)[0]["reason"]
 
 
-@pytest.mark.both_modes
 def test_replayed_toast_events_silver_has_moved_past_are_dropped_not_quarantined(
     spark: SparkSession, silver: BatchProcessor
 ) -> None:
@@ -285,7 +282,6 @@ def test_snapshot_then_streaming(silver: BatchProcessor) -> None:
     assert {k: v["title"] for k, v in rows(silver).items()} == {1: "streamed"}
 
 
-@pytest.mark.both_modes
 def test_a_snapshot_taken_again_replaces_the_table_deletes_included(silver: BatchProcessor) -> None:
     """The recovery from a lost replication slot: a new snapshot reads every row there is now;
     rows older than it that it does not read were deleted while nothing streamed, and go."""
@@ -492,7 +488,6 @@ def test_first_deletes_in_several_tables_at_once_create_one_tombstone_log(silver
     assert {r["table"] for r in tombs.select("table").distinct().collect()} == set(tables)
 
 
-@pytest.mark.both_modes
 def test_a_transaction_across_two_tables_is_applied_per_table(silver: BatchProcessor) -> None:
     """Rule 5 holds per (transaction, table): a table whose events of the transaction are all there
     is applied; another table of the same transaction waits for the rest of its events."""
