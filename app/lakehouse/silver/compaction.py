@@ -108,11 +108,11 @@ class Compactor:
 
     def recover(self, tables: list[str]) -> None:
         """At the job's start: logs that may hold entries a stopped job did not fold are due now."""
+        now = self.clock()
         for table in tables:
             if self.store.exists(self.store.layout.log(table)):
-                long_ago = datetime.min.replace(tzinfo=UTC)
-                with self._state:
-                    self._unfolded.setdefault(table, Unfolded(long_ago))
+                with self._state:  # due by size at once; its lag counted from this start
+                    self._unfolded.setdefault(table, Unfolded(now, rows=self.rows))
 
     def due(self, now: datetime) -> list[str]:
         with self._state:
