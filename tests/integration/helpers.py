@@ -15,6 +15,7 @@ import psycopg
 from lakehouse.bronze.reader import BronzeEvent, read_topic
 from lakehouse.query.client import QueryError, Trino
 from lakehouse.query.connect import analyst_client
+from lakehouse.silver.config import SilverConfig
 from lakehouse.stack import Stack
 
 
@@ -99,6 +100,11 @@ def delta_schema(trino: Trino, table: str) -> str:
         f"WHERE table_schema = 'silver_base' AND table_name = '{table}'"
     ).rows
     return "silver_base" if found and found[0][0] else "silver"
+
+
+def silver_config(stack: Stack) -> SilverConfig:
+    """The running silver job's settings (the copy of spark_streaming/silver.json `up` made)."""
+    return SilverConfig.load(stack.s.state("silver") / "silver.json")
 
 
 def source(stack: Stack) -> psycopg.Connection[tuple[Any, ...]]:

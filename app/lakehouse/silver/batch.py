@@ -679,6 +679,9 @@ class BatchProcessor:
         involved = good.select(*keys).distinct()
         old = good.where("_op = 'd'").select(*keys)
         current = self.store.current(table).join(involved.unionByName(old).distinct(), keys, "left_semi")
+        # read once: the wait, each fill pass and the outranked check use these rows, and with
+        # merge-on-read they are a query over the base and the log, planned and run at every use
+        current = current.localCheckpoint(eager=True)
         good = self._wait_for_unapplied(table, good, current, keys, events=events, ctx=ctx, out=out)
         # a chain of key changes in one batch (A→B→C) fills one link per pass
         left = -1

@@ -27,7 +27,7 @@ log = logging.getLogger("lakehouse.silver")
 POINTS = (
     "after-cut",  # a TRUNCATE or snapshot cut and its tombstones are committed, its rows not deleted
     "after-tombstones",  # a table's delete markers are committed, its MERGE is not
-    "after-merge",  # a table's MERGE is committed, the rest of the batch is not
+    "after-merge",  # a table's MERGE (merge-on-read: log append) is committed, the rest of the batch not
     "after-quarantine",  # the batch's quarantine rows are committed
     "after-pending",  # the held-back transaction state is committed
     "before-commit",  # the batch is applied; the streaming checkpoint has not recorded it
