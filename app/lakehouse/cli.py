@@ -300,6 +300,58 @@ def verify(table: str | None, wait_s: float, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("table")
+@click.argument("key")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    help="seconds to wait for the change to reach every hop",
+)
+@_json_option
+def trace(table: str, key: str, timeout_s: float, as_json: bool) -> None:
+    """Follow a row's latest change through every hop: Postgres → Kafka → bronze → silver → Trino.
+
+    \b
+    lakehouse trace movies 1
+    lakehouse trace ratings user_id=1,movie_id=31 --json
+    Exits 1, naming the hop it has not reached, if the change is not visible in Trino in time.
+    """
+    from .monitor.trace import render
+    from .monitor.trace import trace as follow
+
+    t = follow(_tracer(), table, key, timeout_s)
+    click.echo(json.dumps(t.as_dict(), indent=2) if as_json else render(t))
+    if t.hops["trino"].at is None:
+        click.echo(
+            f"lakehouse: not visible in Trino after {timeout_s:.0f}s: stuck before {t.pending()}", err=True
+        )
+        raise click.exceptions.Exit(1)
+
+
+def _tracer() -> Any:
+    from dataclasses import replace
+
+    from .monitor.trace import Tracer
+    from .query.connect import analyst_client
+    from .query.names import SILVER
+
+    stack = _stack()
+    s = stack.s
+    return Tracer(
+        dsn=stack.postgres.app_dsn,
+        bootstrap=s.kafka_bootstrap,
+        topic_prefix=s.topic_prefix,
+        schema=s.source_schema,
+        objects=stack.minio.client(),
+        bucket=s.bucket,
+        trino=replace(analyst_client(s, stack.ctx.secrets), schema=SILVER),
+    )
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def tables(as_json: bool) -> None:
     """Silver table per captured source table: location, Delta version, rows."""

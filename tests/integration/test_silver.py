@@ -266,6 +266,13 @@ def test_kafka_lost_what_silver_needs_bronze_fills_it_then_kafka_takes_over_exac
         conn.execute("INSERT INTO movielens.handover SELECT g, 1, 'y' FROM generate_series(21, 30) g")
     # bronze holds every change of the table (its last one, and so all before it in the partition) ...
     wait_for(stack, "handover", key_is(id=30), 1, timeout=120)
+    # `lakehouse trace` finds the change held up and names where: in Kafka and bronze, not in silver
+    traced = lakehouse("trace", "handover", "30", "--timeout", "5", "--json")
+    assert traced.returncode == 1, traced.stdout + traced.stderr
+    assert "not visible in Trino after 5s: stuck before silver" in traced.stderr, traced.stderr
+    hops = {h["hop"]: h for h in json.loads(traced.stdout)["hops"]}
+    assert hops["kafka"]["topic"] == name and hops["bronze"]["at"] is not None
+    assert hops["silver"]["at"] is None and hops["trino"]["at"] is None
     # ... and Kafka forgets them: its log of the topic starts after the last one
     admin = AdminClient({"bootstrap.servers": stack.s.kafka_bootstrap})
     from confluent_kafka import Consumer

@@ -54,6 +54,10 @@ def test_each_key_shows_its_newest_version_whether_in_the_base_or_the_log(
         (8, "gone", "c", 22, 3, 1),
         (8, None, "d", 24, 1, 1),
         (8, "back", "c", 26, 1, 2),  # deleted, then created again
+        # one event appended twice (a re-run batch; here told apart): the later append, as a fold
+        # takes it (compaction.py), so the live row and the folded base agree in every column
+        (9, "appended first", "c", 22, 4, 1),
+        (9, "appended again", "c", 22, 4, 3),
     ]
     layout = tables(spark, tmp_path, base, log)
     assert live(spark, layout) == {
@@ -63,6 +67,7 @@ def test_each_key_shows_its_newest_version_whether_in_the_base_or_the_log(
         5: "at the same position as a replayed entry",
         6: "new in the log",
         8: "back",
+        9: "appended again",
     }
 
 

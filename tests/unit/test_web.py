@@ -105,3 +105,35 @@ def test_recommendations_need_trino_and_name_the_user_in_the_path(tmp_path: Path
     assert r.status_code == 503 and "Trino" in r.json()["error"]
     page = c.get("/").text
     assert 'id="recs"' in page and "Recommended for user" in page
+
+
+def test_an_edit_tracked_with_a_trace_shows_its_hops_in_order_and_the_trino_query_as_the_last() -> None:
+    import time
+
+    from lakehouse.monitor.trace import Trace
+    from lakehouse.web.propagation import Tracker
+
+    def follow(t: Trace) -> None:  # what Tracer.follow finds on the way, all at once here
+        for hop, after in (
+            ("postgres", 0.0),
+            ("kafka", 0.3),
+            ("bronze", 1.1),
+            ("silver", 2.0),
+            ("base", 9.0),
+        ):
+            t.hops[hop].at = committed + after
+        t.hops["kafka"].detail = {"topic": "cdc.movielens.movies", "partition": 0, "offset": 12}
+
+    committed = time.time()
+    tracker = Tracker(poll_s=0.01, follow=follow)
+    trace = Trace("movielens.movies", {"movie_id": "1"}, merge_on_read=True, txid=5, exact=True)
+    edit = tracker.track(1, "title", committed, lambda: True, trace)
+    deadline = time.monotonic() + 10
+    while not trace.complete():
+        assert time.monotonic() < deadline, trace.hops
+        time.sleep(0.01)
+    shown = tracker.for_movie(1)[0]
+    assert [h["hop"] for h in shown["timeline"]] == ["postgres", "kafka", "bronze", "silver", "base", "trino"]
+    assert shown["timeline"][1]["where"] == "cdc.movielens.movies partition 0 offset 12"
+    assert shown["timeline"][-1]["where"] == "SELECT … FROM silver.movies"
+    assert edit.visible_after_s is not None and shown["slowest"] in ("kafka", "silver", "trino")

@@ -125,6 +125,11 @@ class CatalogSync:
     passes: int = 0
     #: merge-on-read: per silver table with a change log, its primary key (read once)
     keys: dict[str, list[str]] = field(default_factory=dict)
+    #: the bases' columns and types are read again every this many passes (and when the table set
+    #: changes): each read makes Trino open every base's Delta log, which every 2 s cost it half a
+    #: core of this 2-core machine. A column silver adds or widens reaches the view that much later.
+    columns_every: int = 5
+    _columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def bootstrap(self) -> None:
         """Create the schemas and learn what is registered already (idempotent)."""
@@ -161,31 +166,33 @@ class CatalogSync:
             if "not found" not in str(exc).lower() and "does not exist" not in str(exc).lower():
                 raise
 
-    def views(self) -> list[View]:
-        live = self.live_views()
+    def views(self, refresh: bool = True) -> list[View]:
+        """Every view catalog-sync keeps; `refresh`: read the bases' columns again (live_views)."""
+        live = self.live_views(refresh)
         silver = [t for (schema, t) in self.registered if schema == SILVER]
         return [*live, *self.static_views, freshness_view(silver + [v.name.split(".", 1)[1] for v in live])]
 
-    def live_views(self) -> list[View]:
+    def live_views(self, refresh: bool = True) -> list[View]:
         """`silver.<t>` for each table registered as a base and a log: the live rule over the two,
-        with the base's columns as they are now (so a column silver adds shows up in the view)."""
+        with the base's columns as last read (`refresh`: read them now), so a column silver adds
+        shows up in the view."""
         logged = sorted(t for (schema, t) in self.registered if schema == SILVER_LOG)
         based = {t for (schema, t) in self.registered if schema == SILVER_BASE}
         logged = [t for t in logged if t in based]
         if not logged:
             return []
-        columns: dict[str, list[str]] = {}
-        types: dict[str, list[str]] = {}
-        for table, column, kind in self.trino.query(
-            f"SELECT table_name, column_name, data_type FROM {CATALOG}.information_schema.columns"
-            f" WHERE table_schema = '{SILVER_BASE}' ORDER BY table_name, ordinal_position"
-        ).rows:
-            columns.setdefault(str(table), []).append(str(column))
-            types.setdefault(str(table), []).append(f"{column} {kind}")
+        if refresh or any(t not in self._columns for t in logged):
+            self._columns = {}
+            for table, column, kind in self.trino.query(
+                f"SELECT table_name, column_name, data_type FROM {CATALOG}.information_schema.columns"
+                f" WHERE table_schema = '{SILVER_BASE}' ORDER BY table_name, ordinal_position"
+            ).rows:
+                self._columns.setdefault(str(table), []).append((str(column), str(kind)))
         out = []
         for t in logged:
-            if t not in columns:
+            if t not in self._columns:
                 continue
+            columns = [c for c, _ in self._columns[t]]
             if t not in self.keys:
                 keys = self.trino.scalar(
                     f'SELECT value FROM {CATALOG}.{SILVER_BASE}."{t}$properties"'
@@ -193,13 +200,13 @@ class CatalogSync:
                 )
                 self.keys[t] = [k for k in str(keys or "").split(",") if k]
             base, log_ = f"{CATALOG}.{SILVER_BASE}.{t}", f"{CATALOG}.{SILVER_LOG}.{t}"
-            body = live_sql(base, log_, self.keys[t], columns[t], "trino")
+            body = live_sql(base, log_, self.keys[t], columns, "trino")
             out.append(
                 View(
                     f"{SILVER}.{t}",
                     f"CREATE OR REPLACE VIEW {CATALOG}.{SILVER}.{t}\n"
                     f"COMMENT 'live rows: {SILVER_BASE}.{t} with its change log applied'\nAS {body}",
-                    ", ".join(types[t]),
+                    ", ".join(f"{c} {kind}" for c, kind in self._columns[t]),
                 )
             )
         return out
@@ -225,7 +232,8 @@ class CatalogSync:
             log.info("registered %s.%s.%s → %s", CATALOG, *key, found[key])
         self.passes += 1
         retry = bool(report.registered or report.unregistered) or self.passes % self.retry_every == 0
-        for view in self.views():
+        changed = bool(report.registered or report.unregistered)
+        for view in self.views(refresh=changed or self.passes % self.columns_every == 0):
             if self.applied.get(view.name) == view.sql + view.signature:
                 continue
             if view.name in self.pending and not retry:

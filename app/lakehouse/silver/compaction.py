@@ -107,12 +107,14 @@ class Compactor:
             u.rows += rows
 
     def recover(self, tables: list[str]) -> None:
-        """At the job's start: logs that may hold entries a stopped job did not fold are due now."""
+        """At the job's start: logs that may hold entries a stopped job did not fold are waiting
+        from now, so they are folded `age` after the start — not all at once, beside the first
+        batch (which may have a restart's backlog to apply)."""
         now = self.clock()
         for table in tables:
             if self.store.exists(self.store.layout.log(table)):
-                with self._state:  # due by size at once; its lag counted from this start
-                    self._unfolded.setdefault(table, Unfolded(now, rows=self.rows))
+                with self._state:
+                    self._unfolded.setdefault(table, Unfolded(now))
 
     def due(self, now: datetime) -> list[str]:
         with self._state:

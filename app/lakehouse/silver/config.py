@@ -58,7 +58,7 @@ class SilverConfig:
     #: batches append to each table's change log; the compactor folds it into the table
     merge_on_read: bool = False
     #: a log is folded once its oldest unfolded entry is this old ...
-    compaction_age: timedelta = timedelta(seconds=30)
+    compaction_age: timedelta = timedelta(seconds=60)
     #: ... or once it holds this many unfolded entries
     compaction_rows: int = 200_000
 

@@ -7,8 +7,9 @@ position). A key's live row is the newest of its base row and its log entries, b
 query costs a scan of the base plus the (small) log:
 
 - base rows that no log entry outranks, and
-- per key, the newest log entry, unless it is a delete or the base already holds the key at or
-  after its position (a late or replayed event).
+- per key, the newest log entry (of two at one position, the later appended: `_seq`), unless it
+  is a delete or the base already holds the key at or after its position (a late or replayed
+  event).
 
 The rule is SQL text made from the table's key and columns, so that one definition serves every
 reader: Trino (the `silver.<table>` view), Spark (`read`, the jobs, `verify`) and the compactor.
@@ -59,8 +60,10 @@ def live_sql(base: str, log: str, keys: Sequence[str], columns: Sequence[str], d
         return ", ".join(f"{alias}.{q(c)}" for c in columns)
 
     return (
+        # ties (one event appended twice: a re-run batch) go to the later append, as in a fold
+        # (compaction.py), so the live row and the folded base agree in every column
         f"WITH _entries AS (SELECT {cols}, row_number() OVER (PARTITION BY {part} "
-        f"ORDER BY {COMMIT} DESC, {CHANGE} DESC) AS _rn FROM {log}), "
+        f"ORDER BY {COMMIT} DESC, {CHANGE} DESC, {SEQ} DESC) AS _rn FROM {log}), "
         f"_newest AS (SELECT {cols} FROM _entries WHERE _rn = 1) "
         f"SELECT {listed('b')} FROM {base} b WHERE NOT EXISTS "
         f"(SELECT 1 FROM _newest n WHERE {same_key('n', 'b')} AND {after_sql('n', 'b')}) "

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import LakehouseError
+from ..monitor.trace import Trace, Tracer
 from ..query.client import QueryError, Trino
 from .guard import SameOriginWrites
 from .propagation import Tracker
@@ -39,11 +40,24 @@ def containing(text: str) -> str:
 
 
 class Backend:
-    """What the page needs from the stack: the source DSN, a Trino client, links."""
+    """What the page needs from the stack: the source DSN, a Trino client, links, and a tracer
+    for each edit's timeline (none: the page shows only when Trino saw the edit)."""
 
-    def __init__(self, dsn: str, schema: str, trino: Trino, links: dict[str, str]) -> None:
-        self.dsn, self.schema, self.trino, self.links = dsn, schema, trino, links
-        self.tracker = Tracker()
+    def __init__(
+        self, dsn: str, schema: str, trino: Trino, links: dict[str, str], tracer: Tracer | None = None
+    ) -> None:
+        self.dsn, self.schema, self.trino, self.links, self.tracer = dsn, schema, trino, links, tracer
+        self.tracker = Tracker(follow=tracer.follow if tracer is not None else None)
+
+    def _trace(self, table: str, key: dict[str, str], txid: int) -> Trace | None:
+        """The timeline of an edit: its own transaction's change of that row."""
+        if self.tracer is None:
+            return None
+        try:
+            mor = self.tracer.merge_on_read(f"{self.schema}.{table}")
+        except LakehouseError:  # Trino down: the timeline has no base hop until asked again
+            mor = False
+        return Trace(f"{self.schema}.{table}", key, mor, txid=txid, exact=True)
 
     # -- source (Postgres)
     def search(self, q: str) -> list[dict[str, Any]]:
@@ -109,40 +123,56 @@ class Backend:
 
     # -- edits
     def edit_movie(self, movie_id: int, title: str, genres: str) -> dict[str, Any]:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with psycopg.connect(self.dsn) as conn:  # one transaction: its id finds the change again
+            txid = _txid(conn)
             cur = conn.execute(
                 f"UPDATE {self.schema}.movies SET title = %s, genres = %s WHERE movie_id = %s",
                 (title, genres, movie_id),
             )
-            committed = time.time()
             if cur.rowcount != 1:
                 raise LakehouseError(f"movie {movie_id} does not exist")
+        committed = time.time()
         check = (
             f"SELECT 1 FROM silver.movies WHERE movie_id = {movie_id} "
             f"AND title = {_literal(title)} AND genres = {_literal(genres)}"
         )
         edit = self.tracker.track(
-            movie_id, f"title “{title}”, genres “{genres}”", committed, lambda: self._silver_has(check)
+            movie_id,
+            f"title “{title}”, genres “{genres}”",
+            committed,
+            lambda: self._silver_has(check),
+            self._trace("movies", {"movie_id": str(movie_id)}, txid),
         )
         return edit.as_dict(time.time())
 
     def add_rating(self, movie_id: int, user_id: int, rating: Decimal) -> dict[str, Any]:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with psycopg.connect(self.dsn) as conn:
+            txid = _txid(conn)
             conn.execute(
                 f"INSERT INTO {self.schema}.ratings (user_id, movie_id, rating, rated_at) "
                 "VALUES (%s, %s, %s, now()) ON CONFLICT (user_id, movie_id) "
                 "DO UPDATE SET rating = excluded.rating, rated_at = excluded.rated_at",
                 (user_id, movie_id, rating),
             )
-            committed = time.time()
+        committed = time.time()
         check = (
             f"SELECT 1 FROM silver.ratings WHERE movie_id = {movie_id} AND user_id = {user_id} "
             f"AND rating = DECIMAL '{rating}'"
         )
         edit = self.tracker.track(
-            movie_id, f"rating {rating} by user {user_id}", committed, lambda: self._silver_has(check)
+            movie_id,
+            f"rating {rating} by user {user_id}",
+            committed,
+            lambda: self._silver_has(check),
+            self._trace("ratings", {"user_id": str(user_id), "movie_id": str(movie_id)}, txid),
         )
         return edit.as_dict(time.time())
+
+
+def _txid(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 #: what the page says before the recommender's first run

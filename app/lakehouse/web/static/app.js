@@ -35,7 +35,39 @@ function showEdits(edits) {
     for (const c of cells) tr.append(Object.assign(document.createElement("td"), { textContent: c }));
     tr.append(Object.assign(document.createElement("td"), { textContent: status, className: cls }));
     body.append(tr);
+    if (e.timeline) body.append(timeline(e));
   }
+}
+
+const HOP_NAMES = { postgres: "Postgres commit", kafka: "Kafka", bronze: "bronze (MinIO)", silver: "silver",
+                    base: "compacted into the base", trino: "visible in Trino" };
+
+// one edit's hops, in order, each with its time since the commit; the slowest step marked
+function timeline(e) {
+  const tr = Object.assign(document.createElement("tr"), { className: "timeline" });
+  const td = document.createElement("td");
+  td.colSpan = 3;
+  const ol = Object.assign(document.createElement("ol"), { className: "hops" });
+  for (const h of e.timeline) {
+    const li = document.createElement("li");
+    li.dataset.hop = h.hop;
+    const done = h.after_s !== null;
+    if (done) li.dataset.after = h.after_s;
+    li.className = (done ? "done" : "pending") + (h.hop === e.slowest ? " slowest" : "");
+    const name = Object.assign(document.createElement("span"), { className: "hop", textContent: HOP_NAMES[h.hop] || h.hop });
+    const when = Object.assign(document.createElement("span"), {
+      className: "after", textContent: done ? `+${h.after_s.toFixed(2)} s` : "…" });
+    li.append(name, when);
+    if (h.where) li.title = h.where;
+    ol.append(li);
+  }
+  td.append(ol);
+  if (e.slowest) {
+    td.append(Object.assign(document.createElement("p"), {
+      className: "slowest-note", textContent: `slowest step: into ${HOP_NAMES[e.slowest] || e.slowest}` }));
+  }
+  tr.append(td);
+  return tr;
 }
 
 async function refresh() {
