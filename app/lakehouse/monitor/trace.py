@@ -290,15 +290,15 @@ class Tracer:
             if meta is None or meta.error is not None:
                 return None
             best: Change | None = None
-            for p in sorted(meta.partitions):
+            for p in sorted(meta.partitions):  # a key stays on one; each is searched
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                end = high
-                while end > low and high - end < SEARCH_LIMIT and best is None:
+                end, here = high, None
+                while here is None and end > low and high - end < SEARCH_LIMIT:
                     start = max(low, end - CHUNK)
-                    found = self._scan(consumer, TopicPartition(topic, p, start), end, (table, key, txid))
-                    if found is not None and (best is None or found.lsn > best.lsn):
-                        best = found
+                    here = self._scan(consumer, TopicPartition(topic, p, start), end, (table, key, txid))
                     end = start
+                if here is not None and (best is None or here.lsn > best.lsn):
+                    best = here
             return best
         finally:
             consumer.close()
