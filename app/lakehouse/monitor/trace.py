@@ -29,6 +29,7 @@ from typing import Any
 from ..bronze.format import object_range
 from ..errors import UsageError
 from ..layout import bronze_topic
+from ..query.catalog import literal
 from ..query.client import QueryError, Trino
 from ..query.names import SILVER, SILVER_BASE, SILVER_LOG
 
@@ -152,10 +153,6 @@ class Trace:
                 for h in self.expected()
             ],
         }
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def key_sql(key: dict[str, str]) -> str:

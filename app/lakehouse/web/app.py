@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import LakehouseError
 from ..monitor.trace import Trace, Tracer
+from ..query.catalog import literal
 from ..query.client import QueryError, Trino
 from .guard import SameOriginWrites
 from .propagation import Tracker
@@ -134,7 +135,7 @@ class Backend:
         committed = time.time()
         check = (
             f"SELECT 1 FROM silver.movies WHERE movie_id = {movie_id} "
-            f"AND title = {_literal(title)} AND genres = {_literal(genres)}"
+            f"AND title = {literal(title)} AND genres = {literal(genres)}"
         )
         edit = self.tracker.track(
             movie_id,
@@ -177,10 +178,6 @@ def _txid(conn: psycopg.Connection[Any]) -> int:
 
 #: what the page says before the recommender's first run
 NOT_TRAINED = "the recommender runs daily at 02:30 UTC; `lakehouse jobs run recommender` runs it now"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _num(value: Any) -> Any:
