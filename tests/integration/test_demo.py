@@ -143,30 +143,36 @@ def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
         shown = text_of("#edits tbody tr:first-child td.ok")
         assert shown.endswith(" s") and float(shown[:-2]) > 0
 
-        # the edit's timeline fills in: every hop, found by the edit's own transaction, in order
-        def hops_done(d: Any) -> dict[str, float] | bool:
-            items = d.find_elements(By.CSS_SELECTOR, "#edits tbody tr.timeline:nth-child(2) ol.hops li")
-            got = {li.get_attribute("data-hop"): li.get_attribute("data-after") for li in items}
-            if not got or any(v is None for v in got.values()):
-                return False
-            return {k: float(v) for k, v in got.items()}
+        # the edit's timeline fills in: every hop, found by the edit's own transaction, in order.
+        # The page redraws the table on every poll, so each look is one snapshot taken inside
+        # the page (a script), never elements found first and read later.
+        snapshot = """
+            const row = document.querySelector("#edits tbody tr.timeline:nth-child(2)");
+            if (!row) return null;
+            const hops = [...row.querySelectorAll("ol.hops li")]
+                .map(li => [li.dataset.hop, li.dataset.after ?? null]);
+            const slowest = row.querySelector("li.slowest");
+            const kafka = row.querySelector("li[data-hop='kafka']");
+            return {hops, slowest: slowest && slowest.dataset.hop, kafka: kafka && kafka.title};
+        """
 
-        hops = WebDriverWait(driver, 240, ignored_exceptions=[StaleElementReferenceException]).until(
-            hops_done
-        )
-        assert isinstance(hops, dict)
+        def timeline_done(d: Any) -> dict[str, Any] | bool:
+            got = d.execute_script(snapshot)
+            if not got or not got["hops"] or any(after is None for _, after in got["hops"]):
+                return False
+            return dict(got)
+
+        seen = WebDriverWait(driver, 240).until(timeline_done)
+        assert isinstance(seen, dict)
+        hops = {hop: float(after) for hop, after in seen["hops"]}
         mor = silver_config(stack).merge_on_read
         assert list(hops) == ["postgres", "kafka", "bronze", "silver", *(["base"] if mor else []), "trino"]
         path = [hops[h] for h in ("postgres", "kafka", "silver", "trino")]
         assert path[0] == 0 and path == sorted(path) and path[-1] <= float(shown[:-2]) + 2, hops
         assert hops["bronze"] >= hops["kafka"] - 1 and (not mor or hops["base"] >= hops["silver"]), hops
         steps = {"kafka": path[1] - path[0], "silver": path[2] - path[1], "trino": path[3] - path[2]}
-        slowest = driver.find_element(By.CSS_SELECTOR, "#edits tbody tr.timeline:nth-child(2) li.slowest")
-        assert slowest.get_attribute("data-hop") == max(steps, key=lambda h: steps[h]), (hops, steps)
-        kafka = driver.find_element(
-            By.CSS_SELECTOR, "#edits tbody tr.timeline:nth-child(2) li[data-hop='kafka']"
-        )
-        assert "cdc.movielens.movies partition 0 offset" in str(kafka.get_attribute("title"))
+        assert seen["slowest"] == max(steps, key=lambda h: steps[h]), (hops, steps)
+        assert "cdc.movielens.movies partition 0 offset" in str(seen["kafka"]), seen
         assert text_of("#source dd[data-field='title']") == new_title
         assert not driver.find_elements(By.CSS_SELECTOR, "#source dd script, #silver dd b")
         assert not ec.alert_is_present()(driver), "a title's script ran"
