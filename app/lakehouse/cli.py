@@ -339,16 +339,8 @@ def _tracer() -> Any:
     from .query.names import SILVER
 
     stack = _stack()
-    s = stack.s
-    return Tracer(
-        dsn=stack.postgres.app_dsn,
-        bootstrap=s.kafka_bootstrap,
-        topic_prefix=s.topic_prefix,
-        schema=s.source_schema,
-        objects=stack.minio.client(),
-        bucket=s.bucket,
-        trino=replace(analyst_client(s, stack.ctx.secrets), schema=SILVER),
-    )
+    trino = replace(analyst_client(stack.s, stack.ctx.secrets), schema=SILVER)
+    return Tracer.reading(stack.s, stack.ctx.secrets, stack.postgres.app_dsn, trino)
 
 
 @cli.command()

@@ -20,6 +20,7 @@ KEYS = (
     "PG_CDC_PASSWORD",
     "MINIO_ROOT_USER",
     "MINIO_ROOT_PASSWORD",
+    "MINIO_READER_PASSWORD",
     "TRINO_ADMIN_PASSWORD",
     "TRINO_ANALYST_PASSWORD",
     "TRINO_SHARED_SECRET",
@@ -30,6 +31,7 @@ KEYS = (
 #: time): safe to generate when missing, e.g. in a file written before Trino was part of the stack
 REAPPLIED = frozenset(
     {
+        "MINIO_READER_PASSWORD",  # the read-only user is re-created on every start
         "TRINO_ADMIN_PASSWORD",
         "TRINO_ANALYST_PASSWORD",
         "TRINO_SHARED_SECRET",
@@ -46,6 +48,7 @@ class Secrets:
     pg_cdc_password: str
     minio_root_user: str
     minio_root_password: str
+    minio_reader_password: str
     trino_admin_password: str
     trino_analyst_password: str
     trino_shared_secret: str

@@ -24,7 +24,7 @@ from .services.base import Context, Service
 from .services.catalog_sync import CatalogSyncService
 from .services.connect import Connect
 from .services.kafka import Kafka
-from .services.minio import Minio
+from .services.minio import READER_USER, Minio
 from .services.monitor import MonitorService
 from .services.postgres import PUBLICATION, SLOT, Postgres
 from .services.prometheus import AlertmanagerService, PrometheusService
@@ -266,6 +266,8 @@ class Stack:
                 "console": f"http://{s.addr('minio')}:{s.minio_console_port}",
                 "access_key": sec.minio_root_user,
                 "secret_key": sec.minio_root_password,
+                # list and read the bucket only (what the page and `lakehouse trace` use)
+                "reader": {"access_key": READER_USER, "secret_key": sec.minio_reader_password},
                 "bucket": s.bucket,
                 "bronze": s.bronze_uri,
                 "silver": s.silver_uri,

@@ -173,6 +173,23 @@ def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
         steps = {"kafka": path[1] - path[0], "silver": path[2] - path[1], "trino": path[3] - path[2]}
         assert seen["slowest"] == max(steps, key=lambda h: steps[h]), (hops, steps)
         assert "cdc.movielens.movies partition 0 offset" in str(seen["kafka"]), seen
+        # the "pipeline now" strip: each hop's median over the last minute, from Prometheus (the
+        # heartbeat and this test's edit are changes of that minute); silver's includes Kafka's
+        strip = """
+            return [...document.querySelectorAll("#pulse-hops li[data-hop]")]
+                .map(li => [li.dataset.hop, li.dataset.median ?? null]);
+        """
+
+        def strip_done(d: Any) -> dict[str, float] | bool:
+            got = d.execute_script(strip)
+            if not got or any(median is None for _, median in got):
+                return False
+            return {hop: float(median) for hop, median in got}
+
+        medians = WebDriverWait(driver, 120).until(strip_done)
+        assert isinstance(medians, dict) and list(medians) == ["kafka", "silver"], medians
+        assert 0 <= medians["kafka"] <= medians["silver"] < 120, medians
+        assert "changes/s into silver" in text_of("#pulse-hops li.rate")
         assert text_of("#source dd[data-field='title']") == new_title
         assert not driver.find_elements(By.CSS_SELECTOR, "#source dd script, #silver dd b")
         assert not ec.alert_is_present()(driver), "a title's script ran"

@@ -3,6 +3,7 @@ their configs: listening sockets (from /proc, as `ss -ltnp` lists them) and secr
 
 from __future__ import annotations
 
+import io
 import stat
 from dataclasses import fields
 from typing import Any
@@ -14,6 +15,8 @@ from psycopg import sql
 
 from lakehouse import procs
 from lakehouse.cli import cli
+from lakehouse.layout import BRONZE
+from lakehouse.services.minio import reader_client
 from lakehouse.stack import Stack
 
 LOOPBACK = ("127.", "[::1]:", "[::ffff:127.")
@@ -94,6 +97,35 @@ def test_the_cdc_role_can_write_nothing_but_the_heartbeat(stack: Stack) -> None:
         beat = sql.Identifier(schema, "pipeline_heartbeat")
         conn.execute(sql.SQL("UPDATE {} SET beat_at = now()").format(beat))
         conn.rollback()
+
+
+def test_the_object_stores_reader_lists_and_reads_the_bucket_and_writes_nothing(stack: Stack) -> None:
+    """The page and `lakehouse trace` read bronze as MinIO's read-only user: tried on the live
+    server, each write refused, a read of a real bronze object allowed."""
+    from minio.error import S3Error
+
+    reader, bucket = reader_client(stack.s, stack.ctx.secrets), stack.s.bucket
+    objects = [o for o in reader.list_objects(bucket, prefix=f"{BRONZE}/", recursive=True) if not o.is_dir]
+    assert objects, "the reader listed no bronze object"
+    first = objects[0].object_name
+    assert first is not None
+    got = reader.get_object(bucket, first)
+    try:
+        assert got.read(1)
+    finally:
+        got.close()
+        got.release_conn()
+    refused = []
+    for attempt in (
+        lambda: reader.put_object(bucket, f"{BRONZE}/reader-wrote-this", io.BytesIO(b"x"), 1),
+        lambda: reader.remove_object(bucket, first),
+        lambda: reader.make_bucket("reader-made-this"),
+    ):
+        with pytest.raises(S3Error) as refusal:
+            attempt()
+        refused.append(refusal.value.code)
+    assert refused == ["AccessDenied"] * 3, refused
+    assert stack.minio.client().stat_object(bucket, first).size, "the reader deleted an object"
 
 
 def _first_column(conn: psycopg.Connection[Any], schema: str, table: str) -> tuple[sql.Composable, ...]:

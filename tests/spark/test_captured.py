@@ -38,6 +38,13 @@ def test_real_debezium_events_reach_silver_exactly(spark: SparkSession, tmp_path
     assert result.pending == 0
     path = silver.store.layout.table(TABLE)
     assert tm.mismatches(_expected(), tm.silver_rendered(spark, path)) == []
+    # the newest change's commit time and its Kafka record's time (the page's "pipeline now")
+    data = [ln for ln in map(json.loads, _lines()) if (ln["value"] or {}).get("payload", {}).get("source")]
+    newest = max(data, key=lambda ln: ln["value"]["payload"]["source"]["ts_us"])
+    commit_us, kafka_ms = newest["value"]["payload"]["source"]["ts_us"], newest["timestamp"]
+    assert result.max_source_ts is not None and result.max_source_kafka_ts is not None
+    assert round(result.max_source_ts.timestamp() * 1e6) == commit_us
+    assert round(result.max_source_kafka_ts.timestamp() * 1e3) == kafka_ms >= commit_us // 1000
     schema = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(path).schema.fields}
     assert {c.column: schema[c.column] for c in tm.CASES} == {c.column: c.silver_type for c in tm.CASES}
 

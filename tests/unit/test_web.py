@@ -8,15 +8,26 @@ from starlette.testclient import TestClient
 
 from lakehouse.query.client import Trino
 from lakehouse.web.app import Backend, create_app
+from lakehouse.web.pulse import Pulse
 
 
-def client(tmp_path: Path) -> TestClient:
+def client(tmp_path: Path, pulse: Pulse | None = None) -> TestClient:
     # nothing listens behind these: the requests below must be answered before any I/O
     trino = Trino("127.0.0.1", 9, "analyst", "x", tmp_path / "cert.pem")
     backend = Backend(
-        "postgresql://nobody@127.0.0.1:9/none", "movielens", trino, {"Trino UI": "https://x/ui/"}
+        "postgresql://nobody@127.0.0.1:9/none", "movielens", trino, {"Trino UI": "https://x/ui/"}, pulse=pulse
     )
     return TestClient(create_app(backend))
+
+
+def test_the_pipeline_strip_says_when_it_has_no_prometheus_to_ask(tmp_path: Path) -> None:
+    assert client(tmp_path).get("/api/pipeline").status_code == 404  # a page built without one
+    # a Prometheus that does not answer: the page gets the reason, not an exception
+    got = client(tmp_path, Pulse("http://127.0.0.1:9", timeout_s=1)).get("/api/pipeline")
+    assert got.status_code == 200
+    body = got.json()
+    assert body["window"] == "1m" and body["error"].startswith("Prometheus: ConnectError"), body
+    assert "hops" not in body
 
 
 def test_page_and_assets_are_served(tmp_path: Path) -> None:

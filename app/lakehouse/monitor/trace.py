@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bronze.format import object_range
 from ..errors import UsageError
@@ -32,6 +32,10 @@ from ..layout import bronze_topic
 from ..query.catalog import literal
 from ..query.client import QueryError, Trino
 from ..query.names import SILVER, SILVER_BASE, SILVER_LOG
+
+if TYPE_CHECKING:
+    from ..secrets import Secrets
+    from ..settings import Settings
 
 #: in the order a change passes them (bronze is a branch beside kafka → silver)
 HOPS = ("postgres", "kafka", "bronze", "silver", "base", "trino")
@@ -232,6 +236,22 @@ class Tracer:
         """`schema`: the source schema a table name without one is in."""
         self.dsn, self.bootstrap, self.topic_prefix, self.schema = dsn, bootstrap, topic_prefix, schema
         self.objects, self.bucket, self.trino, self.clock = objects, bucket, trino, clock
+
+    @classmethod
+    def reading(cls, s: Settings, secrets: Secrets, dsn: str, trino: Trino) -> Tracer:
+        """The stack's tracer: the source through `dsn`, Kafka, bronze as the object store's
+        read-only user, and Trino through `trino` (the analyst)."""
+        from ..services.minio import reader_client
+
+        return cls(
+            dsn=dsn,
+            bootstrap=s.kafka_bootstrap,
+            topic_prefix=s.topic_prefix,
+            schema=s.source_schema,
+            objects=reader_client(s, secrets),
+            bucket=s.bucket,
+            trino=trino,
+        )
 
     # ---- the source
     def key_columns(self, table: str) -> list[str]:

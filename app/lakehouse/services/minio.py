@@ -1,20 +1,37 @@
-"""Object storage: MinIO built from source with `go install` (see artifacts.py), buckets at start."""
+"""Object storage: MinIO built from source with `go install` (see artifacts.py); the bucket and a
+read-only user (minio/reader-policy.json) at start."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import httpx
 from minio import Minio as MinioClient
+from minio.credentials.providers import StaticProvider
+from minio.minioadmin import MinioAdmin
 
 from ..artifacts import minio_binary
 from ..errors import ServiceError
+from ..render import render_file
+from ..secrets import Secrets
+from ..settings import Settings
 from ..versions import parse_env_file
 from .base import Service
+
+#: the object store's read-only user (its password is generated per install): what the page and
+#: `lakehouse trace` read bronze with; the policy lets it list and get the bucket's objects only
+READER_USER = "lakehouse-reader"
+READER_POLICY = "lakehouse-read-only"
 
 
 def client(endpoint_host_port: str, access_key: str, secret_key: str) -> MinioClient:
     return MinioClient(endpoint_host_port, access_key=access_key, secret_key=secret_key, secure=False)
+
+
+def reader_client(s: Settings, secrets: Secrets) -> MinioClient:
+    """A client that can list and read the bucket, nothing else."""
+    return client(f"{s.addr('minio')}:{s.minio_port}", READER_USER, secrets.minio_reader_password)
 
 
 class Minio(Service):
@@ -59,6 +76,17 @@ class Minio(Service):
         mc = self.client()
         if not mc.bucket_exists(self.s.bucket):
             mc.make_bucket(self.s.bucket)
+        # the read-only user, its password re-applied on every start (MinIO's admin API)
+        sec = self.ctx.secrets
+        admin = MinioAdmin(
+            endpoint=f"{self.host}:{self.s.minio_port}",
+            credentials=StaticProvider(sec.minio_root_user, sec.minio_root_password),
+            secure=False,
+        )
+        policy = render_file(self.s.root / "minio" / "reader-policy.json", {"bucket": self.s.bucket})
+        admin.policy_add(READER_POLICY, policy=json.loads(policy))
+        admin.user_add(READER_USER, self.ctx.secrets.minio_reader_password)
+        admin.policy_set(READER_POLICY, user=READER_USER)
 
     def details(self) -> dict[str, Any]:
         return {

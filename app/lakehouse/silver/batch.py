@@ -41,7 +41,7 @@ from .phases import Phases
 from .position import Point, after_point, after_sql, point, position
 from .rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
 from .store import Layout, Store, table_properties
-from .summary import Summary, TableWork, group_key, later, summarise
+from .summary import Summary, TableWork, group_key, later, newer, summarise
 from .transactions import Decision, Group
 from .transactions import decide as decide_transactions
 
@@ -115,6 +115,8 @@ class BatchResult:
     #: newer than the table's newest tombstone, the live stream's case)
     tombstone_checks: list[str] = field(default_factory=list)
     max_source_ts: datetime | None = None
+    #: the Kafka record time of that newest change (None for lines without one)
+    max_source_kafka_ts: datetime | None = None
     #: the files the batch's lines were read from (bronze objects, held lines' files)
     files: set[str] = field(default_factory=set)
     #: per table, each expectation's rows checked and failed in this batch
@@ -283,7 +285,7 @@ class BatchProcessor:
                 t.deletes += w.deletes
                 t.truncate = later(t.truncate, w.truncate)
                 t.snapshot = later(t.snapshot, w.snapshot)
-                t.max_ts = max(filter(None, [t.max_ts, w.max_ts]), default=None)
+                t.newest = newer(t.newest, w.newest)
             data_ok = (F.col("kind") == "data") & F.col("reason").isNull()
             is_held = F.lit(False)
             if decision.held:
@@ -335,9 +337,10 @@ class BatchProcessor:
                 if o.expectations:
                     result.expectations[table] = o.expectations
             result.schema_rejections = +result.schema_rejections
-            result.max_source_ts = max(
-                (w.max_ts for w in work.values() if w.max_ts is not None), default=None
-            )
+            newest = None
+            for w in work.values():
+                newest = newer(newest, w.newest)
+            result.max_source_ts, result.max_source_kafka_ts = newest or (None, None)
             if quarantine:
                 with ph("quarantine"):
                     self._quarantine(quarantine, batch_id, result)

@@ -60,6 +60,7 @@ LINE_SCHEMA = T.StructType(
         T.StructField("topic", S),
         T.StructField("partition", T.IntegerType()),
         T.StructField("offset", L),
+        T.StructField("timestamp", L),  # the Kafka record's, in ms
         T.StructField("key", T.StructType([T.StructField("schema", S), T.StructField("payload", S)])),
         T.StructField(
             "value", T.StructType([T.StructField("schema", S), T.StructField("payload", _PAYLOAD)])
@@ -192,6 +193,7 @@ def parse(
         F.when(p["transaction"].isNotNull() & ~F.col("replayed"), src["txId"]).alias("txid"),
         p["transaction"]["data_collection_order"].alias("dco"),
         F.coalesce(F.timestamp_micros(src["ts_us"]), F.timestamp_millis(src["ts_ms"])).alias("source_ts"),
+        F.timestamp_millis(e["timestamp"]).alias("kafka_ts"),
         key_schema.alias("key_schema"),
         key.alias("key_json"),
         e["value"]["schema"].alias("value_schema"),

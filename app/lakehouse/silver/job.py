@@ -123,6 +123,11 @@ LAST_COMMIT = Gauge("lakehouse_silver_last_commit_timestamp_seconds", "when the 
 FRESHNESS = Gauge(
     "lakehouse_silver_source_lag_seconds", "commit time of the newest applied change → its silver commit"
 )
+KAFKA_LAG = Gauge(
+    "lakehouse_silver_source_to_kafka_seconds",
+    "commit time of the newest applied change → its Kafka record's timestamp (the same change as "
+    "lakehouse_silver_source_lag_seconds)",
+)
 VERSION = Gauge("lakehouse_silver_table_version", "Delta version of the silver table", ["table"])
 ROWS = Gauge("lakehouse_silver_table_rows", "rows in the silver table", ["table"])
 FILES = Gauge("lakehouse_silver_table_files", "data files in the silver table's current version", ["table"])
@@ -332,6 +337,10 @@ def observe(result: BatchResult, seconds: float, jobs: int = 0) -> None:
         ts = result.max_source_ts
         ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
         FRESHNESS.set(max(0.0, time.time() - ts.timestamp()))
+        if result.max_source_kafka_ts is not None:
+            # the record's time is Kafka's clock (the broker or the producer), the commit time
+            # Postgres's: on one machine the same clock
+            KAFKA_LAG.set(max(0.0, result.max_source_kafka_ts.timestamp() - ts.timestamp()))
 
 
 def export_rules(expectations: Expectations | None) -> None:

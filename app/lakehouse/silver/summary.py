@@ -17,6 +17,13 @@ from pyspark.sql import functions as F
 
 from .transactions import End
 
+Newest = tuple[datetime, datetime | None]
+
+
+def newer(a: Newest | None, b: Newest | None) -> Newest | None:
+    """Of two changes, the one committed later (the first on a tie)."""
+    return b if a is None or (b is not None and b[0] > a[0]) else a
+
 
 @dataclass
 class TableWork:
@@ -27,7 +34,12 @@ class TableWork:
     deletes: int = 0
     truncate: tuple[int, int] | None = None  # position of its latest TRUNCATE
     snapshot: tuple[int, int] | None = None  # position of its latest blocking-snapshot read
-    max_ts: datetime | None = None
+    #: its newest change: (source commit time, its Kafka record's time when the line has one)
+    newest: Newest | None = None
+
+    @property
+    def max_ts(self) -> datetime | None:
+        return None if self.newest is None else self.newest[0]
 
 
 @dataclass
@@ -82,6 +94,7 @@ def summarise(parsed: DataFrame, now: datetime) -> Summary:
             F.size(F.collect_set("dco")).alias("events"),
             F.min("first_seen").alias("oldest"),
             F.max("source_ts").alias("max_ts"),
+            F.max_by("kafka_ts", "source_ts").alias("max_ts_kafka"),
             F.count_if(F.col("op") == "d").alias("deletes"),
             F.max(F.when(F.col("op") == "t", F.struct("commit_lsn", "lsn"))).alias("truncate"),
             F.max(F.when(F.col("snapshot_read"), F.struct("commit_lsn", "lsn"))).alias("snapshot"),
@@ -135,5 +148,6 @@ def summarise(parsed: DataFrame, now: datetime) -> Summary:
         w.truncate = later(w.truncate, (int(t["commit_lsn"]), int(t["lsn"])) if t else None)
         r0 = r["snapshot"]
         w.snapshot = later(w.snapshot, (int(r0["commit_lsn"]), int(r0["lsn"])) if r0 else None)
-        w.max_ts = max(filter(None, [w.max_ts, utc(r["max_ts"])]), default=None)
+        ts = utc(r["max_ts"])
+        w.newest = newer(w.newest, (ts, utc(r["max_ts_kafka"])) if ts is not None else None)
     return s

@@ -38,20 +38,11 @@ def main() -> int:
         "Alertmanager": s.alertmanager_url,
     }
     from ..monitor.trace import Tracer
-    from ..services.minio import client as object_store
 
-    tracer = Tracer(
-        dsn=dsn,
-        bootstrap=s.kafka_bootstrap,
-        topic_prefix=s.topic_prefix,
-        schema=s.source_schema,
-        objects=object_store(
-            f"{s.addr('minio')}:{s.minio_port}", sec.minio_root_user, sec.minio_root_password
-        ),
-        bucket=s.bucket,
-        trino=trino,
-    )
-    backend = Backend(dsn, s.source_schema, trino, links, tracer)
+    tracer = Tracer.reading(s, sec, dsn, trino)
+    from .pulse import Pulse
+
+    backend = Backend(dsn, s.source_schema, trino, links, tracer=tracer, pulse=Pulse(s.prometheus_url))
     uvicorn.run(create_app(backend), host=s.addr("web"), port=s.web_port, log_level="info", access_log=False)
     return 0
 

@@ -26,6 +26,7 @@ from ..query.catalog import literal
 from ..query.client import QueryError, Trino
 from .guard import SameOriginWrites
 from .propagation import Tracker
+from .pulse import Pulse
 
 STATIC = Path(__file__).parent / "static"
 MAX_TITLE = 300
@@ -41,13 +42,22 @@ def containing(text: str) -> str:
 
 
 class Backend:
-    """What the page needs from the stack: the source DSN, a Trino client, links, and a tracer
-    for each edit's timeline (none: the page shows only when Trino saw the edit)."""
+    """What the page needs from the stack: the source DSN, a Trino client, links, a tracer for
+    each edit's timeline (none: the page shows only when Trino saw the edit), and the pipeline's
+    pulse from Prometheus (none: no "pipeline now" strip)."""
 
     def __init__(
-        self, dsn: str, schema: str, trino: Trino, links: dict[str, str], tracer: Tracer | None = None
+        self,
+        dsn: str,
+        schema: str,
+        trino: Trino,
+        links: dict[str, str],
+        *,
+        tracer: Tracer | None = None,
+        pulse: Pulse | None = None,
     ) -> None:
         self.dsn, self.schema, self.trino, self.links, self.tracer = dsn, schema, trino, links, tracer
+        self.pulse = pulse
         self.tracker = Tracker(follow=tracer.follow if tracer is not None else None)
 
     def _trace(self, table: str, key: dict[str, str], txid: int) -> Trace | None:
@@ -202,6 +212,11 @@ def create_app(backend: Backend) -> Starlette:
     async def links(request: Request) -> Response:
         return JSONResponse(backend.links)
 
+    async def pipeline(request: Request) -> Response:
+        if backend.pulse is None:
+            return _error(404, "this page has no pipeline metrics")
+        return JSONResponse(await run_in_threadpool(backend.pulse.now))
+
     async def search(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
         if not q:
@@ -272,6 +287,7 @@ def create_app(backend: Backend) -> Starlette:
             Route("/", index),
             Route("/healthz", health),
             Route("/api/links", links),
+            Route("/api/pipeline", pipeline),
             Route("/api/movies", search),
             Route("/api/movies/{movie_id:int}", movie),
             Route("/api/movies/{movie_id:int}/edit", edit, methods=["POST"]),

@@ -143,6 +143,33 @@ $("#rate-form").addEventListener("submit", async (ev) => {
   await showRecommendations($("#user").value);
 });
 
+// the "pipeline now" strip: per hop, the median over the last minute (Prometheus), every 5 s
+const PULSE_NAMES = { kafka: "in Kafka", silver: "in silver (and to Trino)" };
+async function pulse() {
+  const list = $("#pulse-hops");
+  try {
+    const p = await api("/api/pipeline");
+    if (p.error) throw new Error(p.error);
+    list.replaceChildren(Object.assign(document.createElement("li"), { className: "done", textContent: "Postgres commit" }));
+    for (const h of p.hops) {
+      const li = Object.assign(document.createElement("li"), { className: h.median_s === null ? "pending" : "done" });
+      li.dataset.hop = h.hop;
+      if (h.median_s !== null) li.dataset.median = h.median_s;
+      li.append(
+        Object.assign(document.createElement("span"), { className: "hop", textContent: PULSE_NAMES[h.hop] || h.hop }),
+        Object.assign(document.createElement("span"), {
+          className: "after", textContent: h.median_s === null ? "no changes" : `+${h.median_s.toFixed(2)} s` }));
+      list.append(li);
+    }
+    const rate = p.changes_per_s === null ? "—" : p.changes_per_s.toFixed(1);
+    list.append(Object.assign(document.createElement("li"), { className: "rate", textContent: `${rate} changes/s into silver` }));
+  } catch (err) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { className: "error", textContent: err.message }));
+  }
+}
+pulse();
+setInterval(pulse, 5000);
+
 api("/api/links").then((links) => {
   const nav = $("#links");
   for (const [name, url] of Object.entries(links)) {
