@@ -112,7 +112,7 @@ def test_page_shows_an_edit_arriving_in_silver(stack: Stack) -> None:
         assert time.monotonic() < deadline, "the test movie did not reach silver"
         time.sleep(1)
 
-    driver = headless_chrome()
+    driver = headless_chrome(1280, 1600)  # the strip, the rows and the timeline in one shot
     shot = ARTIFACTS / "browser" / "edit-propagated.png"
     try:
         driver.get(stack.s.web_url)
