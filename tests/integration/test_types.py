@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from lakehouse.procs import wait_until
+from lakehouse.query.client import QueryError
 from lakehouse.query.connect import admin_client
 from lakehouse.silver.store import Layout
 from lakehouse.stack import Stack
@@ -140,7 +141,7 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
         assert json.loads(replay.stdout)["still_quarantined"] == 0
         assert wait_until(
             lambda: (
-                trino.query(f"SELECT id, v FROM silver.{BLOCKED} ORDER BY id").rows
+                _rows_unless_stale(trino, f"SELECT id, v FROM silver.{BLOCKED} ORDER BY id")
                 == [[1, "ten"], [2, "20"], [3, "thirty"]]
             ),
             timeout=120,
@@ -158,6 +159,18 @@ def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack
         if not passed:
             stack.silver.stop()
             stack.silver.start()
+
+
+def _rows_unless_stale(trino: Any, sql: str) -> list[list[Any]] | None:
+    """The rows; None while Trino refuses a merge-on-read table's view as stale: the replay just
+    changed the column's type, and catalog-sync rewrites the view within a pass
+    (docs/design.md, "A view keeps the column types it was made with"). Any other error fails."""
+    try:
+        return list(trino.query(sql).rows)
+    except QueryError as exc:
+        if "VIEW_IS_STALE" not in str(exc):
+            raise
+        return None
 
 
 def _count(trino: Any, sql: str) -> int:

@@ -6,7 +6,10 @@ metastore only knows tables that are registered. One pass lists `silver/` in obj
 
 A table with a change log (merge-on-read, silver/live.py) is registered as its base
 (`silver_base.<t>`) and its log (`silver_log.<t>`), and `silver.<t>` is the view of the two by
-the live rule, rewritten when the base's columns change.
+the live rule, rewritten when the base's columns change. Silver changes a base's columns in a
+commit of the base (the batch that meets the new schema); each pass lists the commits of each base
+newer than the last it saw (one LIST from where it left off), and reads the columns again of the
+bases that have one — within a pass (2 s) of the change, and otherwise not at all.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ Key = tuple[str, str]  # (trino schema, trino table)
 
 class ObjectLister(Protocol):
     def list_objects(
-        self, bucket_name: str, prefix: str | None = ..., recursive: bool = ...
+        self, bucket_name: str, prefix: str | None = ..., recursive: bool = ..., start_after: str | None = ...
     ) -> Iterable[object]: ...
 
 
@@ -42,6 +45,13 @@ def _names(lister: ObjectLister, bucket: str, prefix: str) -> list[str]:
 def has_log(lister: ObjectLister, bucket: str, folder: str) -> bool:
     """A Delta table: a commit file in `_delta_log/` (S3A also leaves an empty folder marker)."""
     return any(n.endswith(".json") for n in _names(lister, bucket, f"{folder}_delta_log/"))
+
+
+def commits_after(lister: ObjectLister, bucket: str, folder: str, after: str | None) -> list[str]:
+    """The Delta table's commit files (`_delta_log/<version>.json`, zero-padded: names sort as
+    versions) after `after`, oldest first."""
+    names = lister.list_objects(bucket, prefix=f"{folder}_delta_log/", start_after=after)
+    return [n for n in (str(getattr(o, "object_name", "")) for o in names) if n.endswith(".json")]
 
 
 def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[Key]) -> dict[Key, str]:
@@ -125,10 +135,8 @@ class CatalogSync:
     passes: int = 0
     #: merge-on-read: per silver table with a change log, its primary key (read once)
     keys: dict[str, list[str]] = field(default_factory=dict)
-    #: the bases' columns and types are read again every this many passes (and when the table set
-    #: changes): each read makes Trino open every base's Delta log, which every 2 s cost it half a
-    #: core of this 2-core machine. A column silver adds or widens reaches the view that much later.
-    columns_every: int = 5
+    #: per base, the newest of its commit files seen (where the next pass's listing starts)
+    seen_commits: dict[str, str] = field(default_factory=dict)
     _columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def bootstrap(self) -> None:
@@ -166,26 +174,45 @@ class CatalogSync:
             if "not found" not in str(exc).lower() and "does not exist" not in str(exc).lower():
                 raise
 
-    def views(self, refresh: bool = True) -> list[View]:
-        """Every view catalog-sync keeps; `refresh`: read the bases' columns again (live_views)."""
-        live = self.live_views(refresh)
+    def views(self, changed: Iterable[str] = ()) -> list[View]:
+        """Every view catalog-sync keeps; `changed`: bases whose columns to read again."""
+        live = self.live_views(changed)
         silver = [t for (schema, t) in self.registered if schema == SILVER]
         return [*live, *self.static_views, freshness_view(silver + [v.name.split(".", 1)[1] for v in live])]
 
-    def live_views(self, refresh: bool = True) -> list[View]:
+    def based(self) -> list[str]:
+        """The silver tables registered as a base and a log (merge-on-read)."""
+        logged = {t for (schema, t) in self.registered if schema == SILVER_LOG}
+        return sorted(t for (schema, t) in self.registered if schema == SILVER_BASE and t in logged)
+
+    def new_commits(self, folders: dict[str, str]) -> list[str]:
+        """The bases (of `folders`: base → its folder) with a commit since the last pass (all of
+        them on the first)."""
+        out = []
+        for t, folder in sorted(folders.items()):
+            names = commits_after(self.lister, self.bucket, folder, self.seen_commits.get(t))
+            if names:
+                self.seen_commits[t] = names[-1]
+                out.append(t)
+        return out
+
+    def live_views(self, changed: Iterable[str] = ()) -> list[View]:
         """`silver.<t>` for each table registered as a base and a log: the live rule over the two,
-        with the base's columns as last read (`refresh`: read them now), so a column silver adds
-        shows up in the view."""
-        logged = sorted(t for (schema, t) in self.registered if schema == SILVER_LOG)
-        based = {t for (schema, t) in self.registered if schema == SILVER_BASE}
-        logged = [t for t in logged if t in based]
+        with the base's columns as last read (`changed`: read these bases' columns now), so a
+        column silver adds or retypes shows up in the view."""
+        logged = self.based()
         if not logged:
             return []
-        if refresh or any(t not in self._columns for t in logged):
-            self._columns = {}
+        stale = sorted({t for t in changed if t in logged} | {t for t in logged if t not in self._columns})
+        if stale:
+            for t in stale:  # Trino caches table metadata (delta.metadata.cache-ttl): read it anew
+                self._columns.pop(t, None)
+                self._call("flush_metadata_cache", schema_name=SILVER_BASE, table_name=t)
+            names = ", ".join(literal(t) for t in stale)
             for table, column, kind in self.trino.query(
                 f"SELECT table_name, column_name, data_type FROM {CATALOG}.information_schema.columns"
-                f" WHERE table_schema = '{SILVER_BASE}' ORDER BY table_name, ordinal_position"
+                f" WHERE table_schema = '{SILVER_BASE}' AND table_name IN ({names})"
+                " ORDER BY table_name, ordinal_position"
             ).rows:
                 self._columns.setdefault(str(table), []).append((str(column), str(kind)))
         out = []
@@ -232,8 +259,15 @@ class CatalogSync:
             log.info("registered %s.%s.%s → %s", CATALOG, *key, found[key])
         self.passes += 1
         retry = bool(report.registered or report.unregistered) or self.passes % self.retry_every == 0
-        changed = bool(report.registered or report.unregistered)
-        for view in self.views(refresh=changed or self.passes % self.columns_every == 0):
+        storage = Storage(self.bucket)
+        bases = {
+            t: storage.key(found[(SILVER_BASE, t)]).rstrip("/") + "/"
+            for t in self.based()
+            if (SILVER_BASE, t) in found
+        }
+        for t in set(self.seen_commits) - set(bases):  # gone, or back to merge-on-write
+            self.seen_commits.pop(t)
+        for view in self.views(changed=self.new_commits(bases)):
             if self.applied.get(view.name) == view.sql + view.signature:
                 continue
             if view.name in self.pending and not retry:
