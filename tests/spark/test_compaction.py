@@ -171,3 +171,30 @@ def test_back_to_merge_on_write_folds_the_logs_and_removes_them(mor: BatchProces
     assert titles(base(mow)) == {1: "a"}
     run(mow, event("u", movie(1, "a2"), 30), batch_id=2)  # MERGEd into the table again
     assert titles(live.read(mow.spark, mow.store.layout, MOVIE)) == {1: "a2"} == titles(base(mow))
+
+
+def test_a_log_killed_out_of_a_schema_change_gets_the_bases_new_column_at_the_next_start(
+    mor: BatchProcessor,
+) -> None:
+    """A schema change ALTERs the base, then the log: a job killed between the two (seen in an
+    integration run: kill -9 mid-load) left a log without the column, and the live rule, which
+    reads the base's columns from both, failed in every batch after the restart."""
+    from pyspark.errors import AnalysisException
+
+    run(mor, event("c", movie(1, "a"), 10), batch_id=0)
+    run(mor, event("u", movie(1, "a2"), 20), batch_id=1)  # an entry in the log
+    mor.spark.sql(f"ALTER TABLE delta.`{mor.store.layout.table(MOVIE)}` ADD COLUMNS (tagline string)")
+    with pytest.raises(AnalysisException, match="tagline"):
+        live.read(mor.spark, mor.store.layout, MOVIE).collect()
+    # the restarted job (a new processor: it reads the schemas afresh)
+    restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
+    assert restarted.store.align_log(MOVIE) == ["tagline"]
+    assert restarted.store.align_log(MOVIE) == []  # once
+    rows = live.read(mor.spark, mor.store.layout, MOVIE).collect()
+    assert [(r["movie_id"], r["title"], r["tagline"]) for r in rows] == [(1, "a2", None)]
+    wider = [*MOVIES, field("tagline", "string", "TEXT")]
+    run(restarted, event("u", movie(1, "a3", tagline="hi"), 30, fields=wider), batch_id=2)
+    assert {r["movie_id"]: r["tagline"] for r in live.read(mor.spark, mor.store.layout, MOVIE).collect()} == {
+        1: "hi"
+    }
+    assert mor.store.align_log("movielens.nothing_here") == []

@@ -654,10 +654,14 @@ def run(
             log.info("table properties (change data feed, deletion vectors) set on %s", path)
     with ph("expectations"):
         processor.check_expectations()
+    logged = maintenance.logged_tables()
+    for table in logged:  # a schema change the last run died in the middle of
+        if added := processor.store.align_log(table):
+            log.warning("%s: the change log lacked the base's column(s) %s: added", table, ", ".join(added))
     if compactor is not None:
-        compactor.recover(maintenance.logged_tables())
+        compactor.recover(logged)
         compactor.start()
-    elif logged := maintenance.logged_tables():
+    elif logged:
         with ph("logs"):
             drop_logs(processor, logged)
     status.start()

@@ -339,6 +339,22 @@ class Store:
         write_text(self.spark, self.layout.properties_checked, want)
         return changed
 
+    def align_log(self, source: str) -> list[str]:
+        """Give the table's log each column its base has and it lacks, as NULL for the entries it
+        holds (they predate the column): a schema change ALTERs the base, then the log, and a job
+        killed between the two leaves the log without the column, which the live rule reads from
+        both. The columns added (none without a log)."""
+        log_path = self.layout.log(source)
+        if not self.exists(log_path):
+            return []
+        base = self.spark.read.format("delta").load(self.layout.table(source)).schema
+        have = set(self.spark.read.format("delta").load(log_path).schema.fieldNames())
+        missing = [f for f in base.fields if f.name not in have]
+        if missing:
+            cols = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in missing)
+            self.spark.sql(f"ALTER TABLE delta.{quote(log_path)} ADD COLUMNS ({cols})")
+        return [f.name for f in missing]
+
     def add_columns(self, source: str, specs: list[ColumnSpec]) -> None:
         cols = ", ".join(f"{quote(s.name)} {s.spark_type.simpleString()}" for s in specs)
         for path in self._evolved(source):
