@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help setup install browser up down status demo test lint unit java spark integration scale-out clean wipe compose-env compose-check
+.PHONY: help setup install browser up down status demo test test-long lint unit java spark integration scale-out clean wipe compose-env compose-check
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -68,9 +68,12 @@ scale-out: install ## the stack in scale-out mode: Spark cluster, Trino worker, 
 java: install ## the bronze S3 sink connector's unit tests (Maven Surefire, connect/s3-sink)
 	$(BIN)/lakehouse install --test-java
 
-test: install browser compose-check lint java ## everything CI runs: compose validation, lint, Surefire, unit, integration, then scale-out tests
-	$(BIN)/pytest -m "not scale_out"
-	$(BIN)/pytest -m scale_out
+test: install browser compose-check lint java ## what CI runs: compose validation, lint, Surefire, unit, spark, integration, then scale-out tests (not the long ones)
+	$(BIN)/pytest -m "not scale_out and not long"
+	$(BIN)/pytest -m "scale_out and not long"
+
+test-long: install browser ## the long scenarios `make test` leaves out (rebuild from bronze, re-snapshot, blocked table, every crash point, ...)
+	$(BIN)/pytest -m "long and not scale_out"
 
 clean: ## remove the venv and Python caches (not the artifact cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 #: one fault per component but silver (the crash points are in the full matrix, `lakehouse chaos`;
 #: the spark tier's tests/spark/test_faults.py crashes at every one of them in-process, and
-#: test_silver.py's rebuild test kills the running silver job with kill -9 mid-load and checks its
+#: test_silver.py's crash test kills the running silver job with kill -9 mid-load and checks its
 #: restart and catch-up: here it would add 6-7 minutes of a cold restart under load). Those off
 #: the data path first: each is only checked to come back, and the data path's faults after them
 #: verify the whole table, the changes made during theirs included

@@ -52,6 +52,7 @@ def _alert(stack: Stack, table: str, rule: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.long  # 3+ minutes: a failing rule stops silver, which restarts cold
 @pytest.mark.timeout(1500)
 def test_warn_keeps_drop_quarantines_fail_stops_and_counters_and_results_agree(
     stack: Stack, spark: SparkSession

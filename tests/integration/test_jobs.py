@@ -102,6 +102,7 @@ def test_jobs_listed_run_recorded_failed_alerted_and_scheduled(stack: Stack, mov
         tick.unlink(missing_ok=True)
 
 
+@pytest.mark.long  # 3-4 minutes: ALS fits over MovieLens
 @pytest.mark.timeout(1200)
 def test_recommender_writes_the_ml_tables_with_an_rmse_below_both_baselines(
     stack: Stack, movielens: MovieLens

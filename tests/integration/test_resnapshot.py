@@ -25,7 +25,7 @@ from lakehouse.stack import Stack
 from .helpers import BULK_S, analyst, lakehouse, source, topic, topic_events, wait_rows
 
 TABLE = "resnap"
-pytestmark = pytest.mark.early
+pytestmark = [pytest.mark.early, pytest.mark.long]  # 2.5 minutes: a slot lost, a re-snapshot
 
 
 def _write_until(stack: Stack, schema: str, stop: threading.Event, writes: list[int]) -> None:

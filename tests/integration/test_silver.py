@@ -46,25 +46,24 @@ def _assert_clean(
     return diffs
 
 
-@pytest.mark.early  # it rebuilds every table from bronze: before the MovieLens load
-def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
-    stack: Stack, spark: SparkSession
-) -> None:
-    dsn = stack.postgres.app_dsn
-    next_id = workload(dsn, seed=1, changes=1500, start_id=1)
-    assert _assert_clean(stack, spark, ["workload"])["movielens.workload"].source_rows > 100
-
-    # an added column, and a table emptied by TRUNCATE then written again
+def _workload_with_ddl(dsn: str, table: str, scratch: str) -> int:
+    """Random changes to `table`, an added column there, and `scratch` emptied by TRUNCATE then
+    written again; the next unused id of `table`."""
+    next_id = hard_types.run(dsn, f"movielens.{table}", 1, 600, 1)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("ALTER TABLE movielens.workload ADD COLUMN note text")
-        conn.execute("UPDATE movielens.workload SET note = 'n' || id WHERE id % 7 = 0")
-        conn.execute("CREATE TABLE IF NOT EXISTS movielens.scratch (id int PRIMARY KEY, v text)")
-        conn.execute("INSERT INTO movielens.scratch SELECT g, 'x' FROM generate_series(1, 50) g")
-        conn.execute("TRUNCATE movielens.scratch")
-        conn.execute("INSERT INTO movielens.scratch VALUES (1000, 'after truncate')")
+        conn.execute(f"ALTER TABLE movielens.{table} ADD COLUMN note text")
+        conn.execute(f"UPDATE movielens.{table} SET note = 'n' || id WHERE id % 7 = 0")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS movielens.{scratch} (id int PRIMARY KEY, v text)")
+        conn.execute(f"INSERT INTO movielens.{scratch} SELECT g, 'x' FROM generate_series(1, 50) g")
+        conn.execute(f"TRUNCATE movielens.{scratch}")
+        conn.execute(f"INSERT INTO movielens.{scratch} VALUES (1000, 'after truncate')")
+    return hard_types.run(dsn, f"movielens.{table}", 2, 300, next_id)
 
-    next_id = workload(dsn, seed=2, changes=300, start_id=next_id)
-    assert not active_alerts(stack, STALLED), "the stream was already stalled"
+
+def test_a_silver_job_killed_mid_load_is_restarted_and_catches_up(stack: Stack, spark: SparkSession) -> None:
+    dsn = stack.postgres.app_dsn
+    next_id = _workload_with_ddl(dsn, "workload", "scratch")
+    assert _assert_clean(stack, spark, ["workload"])["movielens.workload"].source_rows > 50
     # while the job runs, reset-silver refuses
     refused = lakehouse("reset-silver", "--yes")
     assert refused.returncode == 1, refused.stdout + refused.stderr
@@ -76,8 +75,9 @@ def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: stack.silver.pid() not in (None, pid), timeout=30), "silver was not restarted"
-    next_id = workload(dsn, seed=3, changes=300, start_id=next_id)
-    _assert_clean(stack, spark, ["workload", "scratch"])
+    workload(dsn, seed=3, changes=300, start_id=next_id)
+    diffs = _assert_clean(stack, spark, ["workload", "scratch"])
+    assert diffs["movielens.scratch"].silver_rows == 1
     restarted = stack.silver.status()
     assert restarted["restarts"] == before + 1, restarted
     assert restarted["last_exit"]["reason"] == "killed by SIGKILL", restarted
@@ -87,6 +87,17 @@ def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
     counted = f'lakehouse_service_restarts_total{{service="silver"}} == {before + 1}'
     assert wait_until(lambda: bool(prom(stack, "/api/v1/query", query=counted)["result"]), timeout=60)
 
+
+@pytest.mark.long  # 5-8 minutes: the alert's `for: 1m`, a cold restart, a replay of all of bronze
+@pytest.mark.early  # it rebuilds every table from bronze: before the MovieLens load
+def test_a_stopped_silver_alerts_then_reset_silver_rebuilds_every_table_from_bronze(
+    stack: Stack, spark: SparkSession
+) -> None:
+    dsn = stack.postgres.app_dsn
+    next_id = _workload_with_ddl(dsn, "rebuilt", "rebuilt_scratch")
+    _assert_clean(stack, spark, ["rebuilt", "rebuilt_scratch"])
+    assert not active_alerts(stack, STALLED), "the stream was already stalled"
+
     # a job that is stopped stays stopped, and the outage fires the stalled-stream alert (rule:
     # `for: 1m` after the first failed scrape of the job's metrics, evaluated every 5 s, sent at once)
     down = lakehouse("down", "silver")
@@ -95,7 +106,7 @@ def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
     # ... and stopped cleanly: the stream stopped between calls into Spark, then the session
     ended = [ln for ln in stack.silver.files.logfile.read_text().splitlines() if "supervisor: stopped" in ln]
     assert ended and ended[-1].endswith("stopped (exited with code 0)"), ended[-1:]
-    workload(dsn, seed=5, changes=300, start_id=next_id)
+    hard_types.run(dsn, "movielens.rebuilt", 5, 300, next_id)
     assert stack.silver.pid() is None and stack.silver.supervisor() is None
     assert wait_until(lambda: bool(active_alerts(stack, STALLED)), timeout=240), f"no {STALLED} alert"
     assert stack.silver.pid() is None, "a stopped service was restarted"
@@ -120,8 +131,8 @@ def test_workload_crash_then_reset_silver_rebuilds_every_table_from_bronze(
     restarted_at = time.monotonic()
     diffs = _assert_clean(stack, spark, None, wait_s=900)
     # the tables of this test, and the one Debezium's initial snapshot read (op = r)
-    assert {"movielens.workload", "movielens.scratch", f"movielens.{PREEXISTING}"} <= set(diffs)
-    assert diffs["movielens.scratch"].silver_rows == 1
+    assert {"movielens.rebuilt", "movielens.rebuilt_scratch", f"movielens.{PREEXISTING}"} <= set(diffs)
+    assert diffs["movielens.rebuilt_scratch"].silver_rows == 1
     # ... and the alert resolves once the job is back
     assert wait_until(lambda: not active_alerts(stack, STALLED), timeout=240), f"{STALLED} still active"
     with open(seen, "a") as out:
@@ -226,6 +237,7 @@ def test_two_writers_with_interleaved_transactions_end_equal(stack: Stack, spark
     assert diffs["movielens.ledger_log"].silver_rows == seq == 120
 
 
+@pytest.mark.long  # 3 minutes: silver stopped, Kafka's log deleted, bronze's replay
 @pytest.mark.timeout(900)
 def test_kafka_lost_what_silver_needs_bronze_fills_it_then_kafka_takes_over_exactly(
     stack: Stack, spark: SparkSession

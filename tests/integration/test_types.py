@@ -98,6 +98,7 @@ def _tables(stack: Stack) -> dict[str, Any]:
     return {t["source"]: t for t in json.loads(out.stdout)}
 
 
+@pytest.mark.long  # 3 minutes: a blocked table, its fix and a replay
 @pytest.mark.timeout(1500)
 def test_blocked_table_is_loud_and_comes_back_with_a_fix_and_replay(stack: Stack) -> None:
     schema = stack.s.source_schema

@@ -198,3 +198,30 @@ def test_a_log_killed_out_of_a_schema_change_gets_the_bases_new_column_at_the_ne
         1: "hi"
     }
     assert mor.store.align_log("movielens.nothing_here") == []
+
+
+def test_a_log_killed_out_of_a_type_change_gets_the_bases_type_at_the_next_start(
+    mor: BatchProcessor,
+) -> None:
+    """The same kill between the base's ALTER and the log's, for a widening (int to bigint) and a
+    column rewritten as text (`column.overrides`): the log keeps the old type, and the live rule's
+    union of the two fails until the log has the base's types."""
+    from pyspark.sql import types as T
+
+    run(mor, event("c", movie(1, "a"), 10), batch_id=0)
+    run(mor, event("u", movie(1, "a2"), 20), batch_id=1)  # an entry in the log
+    table = mor.store.layout.table(MOVIE)
+    mor.store.spark.sql(
+        f"ALTER TABLE delta.`{table}` SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')"
+    )
+    mor.store.spark.sql(f"ALTER TABLE delta.`{table}` ALTER COLUMN movie_id TYPE bigint")
+    df = mor.spark.read.format("delta").load(table)
+    assert not isinstance(df.schema["budget"].dataType, T.StringType)
+    texts = df.withColumn("budget", df["budget"].cast("string"))
+    texts.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(table)
+    restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
+    assert restarted.store.align_log(MOVIE) == ["movie_id", "budget"]
+    assert restarted.store.align_log(MOVIE) == []  # once
+    log = mor.spark.read.format("delta").load(mor.store.layout.log(MOVIE)).schema
+    assert (log["movie_id"].dataType, log["budget"].dataType) == (T.LongType(), T.StringType())
+    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}

@@ -250,7 +250,13 @@ def assert_mid_work(point: str, now: dict[str, Any], s: States) -> None:
     assert now != s.end
 
 
-@pytest.mark.parametrize("point", BATCH_POINTS)
+#: the points `make test` crashes at; `make test-long` adds the rest (a JVM each, 30-75 s)
+SHORT_POINTS = ("after-tombstones", "after-merge", "before-commit")
+
+
+@pytest.mark.parametrize(
+    "point", [p if p in SHORT_POINTS else pytest.param(p, marks=pytest.mark.long) for p in BATCH_POINTS]
+)
 def test_a_process_killed_at_a_crash_point_then_restarted_ends_as_without_the_crash(
     spark: SparkSession, crashes: dict[str, Future[Path]], expected: States, point: str
 ) -> None:

@@ -656,8 +656,12 @@ def run(
         processor.check_expectations()
     logged = maintenance.logged_tables()
     for table in logged:  # a schema change the last run died in the middle of
-        if added := processor.store.align_log(table):
-            log.warning("%s: the change log lacked the base's column(s) %s: added", table, ", ".join(added))
+        if mended := processor.store.align_log(table):
+            log.warning(
+                "%s: the change log lacked the base's column(s) or type(s) of %s: mended",
+                table,
+                ", ".join(mended),
+            )
     if compactor is not None:
         compactor.recover(logged)
         compactor.start()

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..layout import SILVER, Storage, silver_table
+from .contract import widens
 from .debezium import ColumnSpec
 from .live import SEQ
 from .position import Point, after_sql, before_point_sql, point, position
@@ -340,20 +341,27 @@ class Store:
         return changed
 
     def align_log(self, source: str) -> list[str]:
-        """Give the table's log each column its base has and it lacks, as NULL for the entries it
-        holds (they predate the column): a schema change ALTERs the base, then the log, and a job
-        killed between the two leaves the log without the column, which the live rule reads from
-        both. The columns added (none without a log)."""
+        """Give the table's log each column its base has and it lacks (NULL for the entries it
+        holds: they predate the column), and the base's type where the log's differs: a schema
+        change ALTERs the base, then the log, and a job killed between the two leaves the log as it
+        was, which the live rule, reading the base's columns from both, cannot union. The columns
+        mended (none without a log)."""
         log_path = self.layout.log(source)
         if not self.exists(log_path):
             return []
         base = self.spark.read.format("delta").load(self.layout.table(source)).schema
-        have = set(self.spark.read.format("delta").load(log_path).schema.fieldNames())
+        have = {f.name: f.dataType for f in self.spark.read.format("delta").load(log_path).schema.fields}
         missing = [f for f in base.fields if f.name not in have]
         if missing:
             cols = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in missing)
             self.spark.sql(f"ALTER TABLE delta.{quote(log_path)} ADD COLUMNS ({cols})")
-        return [f.name for f in missing]
+        retyped = [f for f in base.fields if f.name in have and have[f.name] != f.dataType]
+        wider = [(f.name, f.dataType) for f in retyped if widens(have[f.name], f.dataType)]
+        texts = [f.name for f in retyped if isinstance(f.dataType, T.StringType)]
+        self._widen([log_path], wider)
+        self._to_text([log_path], texts)
+        done = {f.name for f in missing} | {n for n, _ in wider} | set(texts)
+        return [f.name for f in base.fields if f.name in done]
 
     def add_columns(self, source: str, specs: list[ColumnSpec]) -> None:
         cols = ", ".join(f"{quote(s.name)} {s.spark_type.simpleString()}" for s in specs)
@@ -361,7 +369,10 @@ class Store:
             self.spark.sql(f"ALTER TABLE delta.{quote(path)} ADD COLUMNS ({cols})")
 
     def widen(self, source: str, changes: list[tuple[str, T.DataType]]) -> None:
-        for path in self._evolved(source):
+        self._widen(self._evolved(source), changes)
+
+    def _widen(self, paths: list[str], changes: list[tuple[str, T.DataType]]) -> None:
+        for path in paths if changes else []:
             target = f"delta.{quote(path)}"
             self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
             for name, dt in changes:
@@ -370,7 +381,10 @@ class Store:
     def to_text(self, source: str, columns: list[str]) -> None:
         """Rewrite silver's columns as text (a `column.overrides` entry for a column silver holds in
         another type): one overwrite of the table (and its log) with every value cast to its text form."""
-        for path in self._evolved(source):
+        self._to_text(self._evolved(source), columns)
+
+    def _to_text(self, paths: list[str], columns: list[str]) -> None:
+        for path in paths if columns else []:
             df = self.spark.read.format("delta").load(path)
             df = df.select(
                 *[
