@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 #: the bronze query's checkpoint (`…/silver/`) and each kafka epoch's (`…/silver-kafka-N/`)
 CHECKPOINT_PREFIX = "_checkpoints/silver"
-#: the row Debezium's heartbeat rewrites every 10 s (postgres/schema.sql): never equal in silver
+#: the row Debezium's heartbeat rewrites every 30 s (postgres/schema.sql): never equal in silver
 HEARTBEAT_TABLE = "pipeline_heartbeat"
 
 
@@ -120,7 +120,7 @@ def verify(
 def _beat(stack: Stack) -> int:
     """The source's current WAL position, as the integer silver's `_lsn` column holds, then a beat
     of the heartbeat row after it (the application role owns the table): silver's heartbeat passes
-    the position one batch later instead of at Debezium's next heartbeat, up to 10 s away."""
+    the position one batch later instead of at Debezium's next heartbeat, up to 30 s away."""
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
         row = conn.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
         conn.execute(
@@ -133,7 +133,7 @@ def _beat(stack: Stack) -> int:
 
 def _applied_lsn(spark: SparkSession, layout: Layout, heartbeat: str) -> int:
     """The newest change position of the heartbeat row in silver; -1 while there is none. The
-    heartbeat is rewritten by `_beat` and every 10 s, so it passes any position within seconds of
+    heartbeat is rewritten by `_beat` and every 30 s, so it passes any position within seconds of
     silver."""
     from pyspark.sql import functions as F
 

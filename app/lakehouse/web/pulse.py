@@ -1,7 +1,7 @@
 """The page's "pipeline now" strip: per hop, the median over the last minute of what the stack's
 own metrics measured, read from Prometheus (PromQL `quantile_over_time`), so a visitor sees the
-pipeline breathing without editing anything. Debezium's heartbeat is a change every 10 s, so an
-idle stack still has a minute of changes to take the median of.
+pipeline breathing without editing anything. Debezium's heartbeat is a change every 30 s, so an
+idle stack still has changes to take the median of.
 
 Each hop is a time since the change's Postgres commit, as on an edit's timeline:
 - kafka: per silver micro-batch, its newest applied change's commit → that change's Kafka record
