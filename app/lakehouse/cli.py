@@ -278,7 +278,8 @@ def verify(table: str | None, wait_s: float, as_json: bool) -> None:
     """Compare every captured source table with its silver table, row by row; exit 1 on any difference."""
     from .silver.ops import verify as run_verify
 
-    diffs = run_verify(_stack(), table, wait_s)
+    stack = _stack()
+    diffs = run_verify(stack.s, stack.endpoints, table, wait_s)
     if as_json:
         click.echo(json.dumps([d.as_dict() for d in diffs], indent=2))
     for d in diffs if not as_json else []:
@@ -332,15 +333,9 @@ def trace(table: str, key: str, timeout_s: float, as_json: bool) -> None:
 
 
 def _tracer() -> Any:
-    from dataclasses import replace
-
     from .monitor.trace import Tracer
-    from .query.connect import analyst_client
-    from .query.names import SILVER
 
-    stack = _stack()
-    trino = replace(analyst_client(stack.s, stack.ctx.secrets), schema=SILVER)
-    return Tracer.reading(stack.s, stack.ctx.secrets, stack.postgres.app_dsn, trino)
+    return Tracer.reading(_stack().endpoints)
 
 
 @cli.command()
@@ -349,7 +344,8 @@ def tables(as_json: bool) -> None:
     """Silver table per captured source table: location, Delta version, rows."""
     from .silver.ops import tables as list_tables
 
-    out = list_tables(_stack())
+    stack = _stack()
+    out = list_tables(stack.s, stack.endpoints)
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -381,7 +377,8 @@ def quarantine_list(table: str | None, as_json: bool) -> None:
     """Quarantined events per table and reason."""
     from .silver.ops import quarantine_list as do_list
 
-    out = do_list(_stack(), table)
+    stack = _stack()
+    out = do_list(stack.s, stack.endpoints, table)
     if as_json:
         click.echo(json.dumps(out, indent=2))
     elif not out:
@@ -399,7 +396,8 @@ def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
     are still refused."""
     from .silver.ops import quarantine_replay as do_replay
 
-    r = do_replay(_stack(), table, wait_s)
+    stack = _stack()
+    r = do_replay(stack.s, stack.endpoints, table, wait_s)
     if as_json:
         click.echo(json.dumps(r, indent=2))
     else:
@@ -426,7 +424,8 @@ def jobs_list(as_json: bool) -> None:
     """Each job: its schedule (crontab, UTC), next start and last run."""
     from .jobs.client import list_jobs
 
-    out = list_jobs(_stack())
+    stack = _stack()
+    out = list_jobs(stack.s, stack.scheduler.pid() is not None)
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -454,7 +453,8 @@ def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
         if not as_json:
             click.echo(f"\r{name}: running {elapsed:.0f}s", nl=False, err=True)
 
-    out = run(_stack(), name, wait_s, progress=shown)
+    stack = _stack()
+    out = run(stack.s, stack.scheduler.pid() is not None, name, wait_s, progress=shown)
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:
@@ -473,7 +473,8 @@ def jobs_status(name: str, as_json: bool) -> None:
     """Job NAME: running or not, its next start and its last run (from ops.job_runs)."""
     from .jobs.client import status
 
-    out = status(_stack(), name)
+    stack = _stack()
+    out = status(stack.s, stack.endpoints, stack.scheduler.pid() is not None, name)
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -497,7 +498,8 @@ def jobs_history(name: str, limit: int, as_json: bool) -> None:
     """Job NAME's runs, newest first (ops.job_runs)."""
     from .jobs.client import history
 
-    out = history(_stack(), name, limit)
+    stack = _stack()
+    out = history(stack.s, stack.endpoints, name, limit)
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -516,7 +518,8 @@ def expectations(as_json: bool) -> None:
     per rule since the results began, and the last failing row; cross-table rules run now."""
     from .silver.ops import expectation_totals
 
-    out = expectation_totals(_stack())
+    stack = _stack()
+    out = expectation_totals(stack.s, stack.endpoints)
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -681,7 +684,11 @@ def reset_silver(yes: bool) -> None:
         raise click.UsageError("reset-silver deletes every silver table; pass --yes to confirm")
     from .silver.ops import reset_silver as do_reset
 
-    click.echo(f"deleted {do_reset(_stack())} objects; `lakehouse up` replays bronze into silver")
+    stack = _stack()
+    if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
+        raise LakehouseError("the silver job is running: `lakehouse down silver` first")
+    deleted = do_reset(stack.s.storage, stack.minio.client())
+    click.echo(f"deleted {deleted} objects; `lakehouse up` replays bronze into silver")
 
 
 @cli.command()

@@ -6,6 +6,7 @@ dies: the service's pid file holds the service's pid, `<name>.supervisor.pid` th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ServiceError
 
@@ -46,6 +48,15 @@ STATE_SUFFIX = ".state.json"
 def supervised(run_dir: Path) -> dict[str, Path]:
     """Service name → its supervisor's state file, for every service started under one here."""
     return {p.name.removesuffix(STATE_SUFFIX): p for p in sorted(run_dir.glob(f"*{STATE_SUFFIX}"))}
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A supervisor's state file, None if there is none (an unsupervised or never-started service)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data
 
 
 def read_pid(pidfile: Path) -> int | None:

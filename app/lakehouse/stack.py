@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Collection
@@ -13,18 +12,17 @@ from rich.console import Console
 
 from . import connectors
 from .bronze.connector import SINK_CONNECTOR, sink_values
+from .endpoints import Endpoints
 from .errors import ServiceError, UsageError
 from .jobs.spec import load_jobs
 from .monitor import probes
-from .query.connect import ca_cert
-from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from .render import load_connector, render_file
 from .secrets import Secrets
 from .services.base import Context, Service
 from .services.catalog_sync import CatalogSyncService
 from .services.connect import Connect
 from .services.kafka import Kafka
-from .services.minio import READER_USER, Minio
+from .services.minio import Minio
 from .services.monitor import MonitorService
 from .services.postgres import PUBLICATION, SLOT, Postgres
 from .services.prometheus import AlertmanagerService, PrometheusService
@@ -36,8 +34,6 @@ from .services.trino import TrinoService, TrinoWorkerService
 from .services.web import WebService
 from .settings import Settings, load_settings
 from .silver.expectations import Expectations
-from .superset_api import ADMIN_USER as ADMIN_USER_SUPERSET
-from .superset_api import DASHBOARD_SLUG
 from .versions import Versions
 
 console = Console(stderr=True)
@@ -251,59 +247,12 @@ class Stack:
         connectors.resume(url, name)
         connectors.wait_running(url, name, 120)
 
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints.of(self.s, self.ctx.secrets)
+
     def env(self) -> dict[str, Any]:
-        s, sec = self.s, self.ctx.secrets
-        return {
-            "source": {
-                "dsn": self.postgres.app_dsn,
-                "cdc_dsn": self.postgres.cdc_dsn,
-                "schemas": [s.source_schema],
-            },
-            "kafka": {"bootstrap": s.kafka_bootstrap, "topic_prefix": s.topic_prefix},
-            "connect": {"url": s.connect_url},
-            "object_store": {
-                "endpoint": s.minio_endpoint,
-                "console": f"http://{s.addr('minio')}:{s.minio_console_port}",
-                "access_key": sec.minio_root_user,
-                "secret_key": sec.minio_root_password,
-                # list and read the bucket only (what the page and `lakehouse trace` use)
-                "reader": {"access_key": READER_USER, "secret_key": sec.minio_reader_password},
-                "bucket": s.bucket,
-                "bronze": s.bronze_uri,
-                "silver": s.silver_uri,
-            },
-            # where silver runs: local[N] in its own process, or the scale-out master (and its UI)
-            "spark": {
-                "master": s.silver_master,
-                "ui": s.spark_master_ui if s.scale_out else None,
-            },
-            "trino": {
-                "url": s.trino_url,
-                "user": ANALYST_USER,
-                "password": sec.trino_analyst_password,
-                "catalog": CATALOG,
-                "silver_schema": SILVER,
-                "ca_cert": str(ca_cert(s)),
-                "admin_user": ADMIN_USER,
-                "admin_password": sec.trino_admin_password,
-            },
-            "app": {"url": s.web_url},
-            "prometheus": {"url": s.prometheus_url},
-            "alertmanager": {"url": s.alertmanager_url},
-            "superset": {
-                "url": s.superset_url,
-                "user": ADMIN_USER_SUPERSET,
-                "password": sec.superset_admin_password,
-                "dashboard": f"{s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/",
-            },
-            # no native Grafana: its server is not published to any registry this stack installs
-            # from (see grafana/README.md); docker compose runs it
-            "grafana": (
-                {"url": s.grafana_url, "user": "admin", "password": os.environ.get("GRAFANA_ADMIN_PASSWORD")}
-                if s.service_hostnames
-                else None
-            ),
-        }
+        return self.endpoints.as_json()
 
     def log_path(self, service: str) -> Path:
         for svc in self.services:

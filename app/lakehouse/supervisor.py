@@ -91,15 +91,6 @@ class State:
         return out
 
 
-def read_state(path: Path) -> dict[str, Any] | None:
-    """The state file's contents, None if there is none (an unsupervised or never-started service)."""
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return data
-
-
 class Supervisor:
     def __init__(
         self,

@@ -167,7 +167,7 @@ class _SparkOnDemand:
     def get(self) -> SparkSession:
         if self._session is None or self._session.sparkContext._jsc is None:
             self.close()
-            self._cm = spark_for(self._stack, "lakehouse-integration-tests")
+            self._cm = spark_for(self._stack.s, self._stack.endpoints, "lakehouse-integration-tests")
             self._session = self._cm.__enter__()
         return self._session
 

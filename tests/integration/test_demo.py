@@ -86,7 +86,7 @@ def test_generator_writes_its_mix_and_silver_ends_equal(
     assert r.changes == 4000 and r.achieved_rate > 0
     assert sum(r.by_kind.values()) == r.changes and min(r.by_kind.values()) > 0
     # the generator's tables; the others belong to other tests
-    diffs = verify(stack, ["movies", "ratings", "tags"], wait_s=600, spark=spark)
+    diffs = verify(stack.s, stack.endpoints, ["movies", "ratings", "tags"], wait_s=600, spark=spark)
     assert all(d.clean for d in diffs), [d.as_dict() for d in diffs if not d.clean]
 
 

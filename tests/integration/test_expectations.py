@@ -146,6 +146,6 @@ def test_warn_keeps_drop_quarantines_fail_stops_and_counters_and_results_agree(
     # the source without the dropped row and the orphan: the table verifies clean for the tests after
     with source(stack) as conn:
         conn.execute(f"DELETE FROM {table} WHERE id IN (3, 9999)")
-    (diff,) = verify(stack, [PROBE], wait_s=240, spark=spark)
+    (diff,) = verify(stack.s, stack.endpoints, [PROBE], wait_s=240, spark=spark)
     assert diff.clean, diff.as_dict()
     assert wait_until(lambda: _cross(stack, "failing_rows") == 0.0, timeout=180, interval=5)

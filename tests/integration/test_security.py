@@ -15,8 +15,8 @@ from psycopg import sql
 
 from lakehouse import procs
 from lakehouse.cli import cli
+from lakehouse.clients import object_store
 from lakehouse.layout import BRONZE
-from lakehouse.services.minio import reader_client
 from lakehouse.stack import Stack
 
 LOOPBACK = ("127.", "[::1]:", "[::ffff:127.")
@@ -104,7 +104,7 @@ def test_the_object_stores_reader_lists_and_reads_the_bucket_and_writes_nothing(
     server, each write refused, a read of a real bronze object allowed."""
     from minio.error import S3Error
 
-    reader, bucket = reader_client(stack.s, stack.ctx.secrets), stack.s.bucket
+    reader, bucket = object_store(stack.endpoints, reader=True), stack.s.bucket
     objects = [o for o in reader.list_objects(bucket, prefix=f"{BRONZE}/", recursive=True) if not o.is_dir]
     assert objects, "the reader listed no bronze object"
     first = objects[0].object_name

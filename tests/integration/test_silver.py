@@ -40,7 +40,7 @@ def _assert_clean(
     """Silver equals the source for these tables (None: every captured table), waiting while
     silver catches up; the diffs by source table. Tests name their own tables unless the point is
     all of silver: the others belong to other tests."""
-    diffs = {d.source: d for d in verify(stack, tables, wait_s=wait_s, spark=spark)}
+    diffs = {d.source: d for d in verify(stack.s, stack.endpoints, tables, wait_s=wait_s, spark=spark)}
     bad = [d.as_dict() for d in diffs.values() if not d.clean]
     assert not bad, bad
     return diffs
@@ -145,8 +145,10 @@ def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
     from .conftest import PREEXISTING
 
     name = f"movielens.{PREEXISTING}"  # a table the session's stack captures from its start
-    assert wait_until(lambda: any(t["rows"] for t in tables(stack) if t["source"] == name), timeout=120)
-    out = {t["source"]: t for t in tables(stack)}
+    assert wait_until(
+        lambda: any(t["rows"] for t in tables(stack.s, stack.endpoints) if t["source"] == name), timeout=120
+    )
+    out = {t["source"]: t for t in tables(stack.s, stack.endpoints)}
     assert out[name]["location"] == f"s3://{stack.s.bucket}/silver/movielens/{PREEXISTING}"
     assert out[name]["version"] >= 1
 
@@ -202,7 +204,7 @@ def test_rows_present_before_the_connector_started_arrive_as_snapshot_reads(
     with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
         conn.execute(f"UPDATE movielens.{PREEXISTING} SET label = 'streamed' WHERE id = 1")
         conn.execute(f"DELETE FROM movielens.{PREEXISTING} WHERE id = 2")
-    (diff,) = verify(stack, PREEXISTING, wait_s=240, spark=spark)
+    (diff,) = verify(stack.s, stack.endpoints, PREEXISTING, wait_s=240, spark=spark)
     assert diff.clean, diff.as_dict()
     assert (diff.source_rows, diff.silver_rows) == (PREEXISTING_ROWS - 1, PREEXISTING_ROWS - 1)
 

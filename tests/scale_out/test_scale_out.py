@@ -86,7 +86,7 @@ def test_a_random_workload_over_partitioned_topics_converges(cluster: Stack) -> 
     sink = connectors.status(s.connect_url, "lakehouse-bronze-sink")
     assert sink is not None and [t["state"] for t in sink["tasks"]] == ["RUNNING"] * 3
 
-    diffs = verify(cluster, list(TABLES), wait_s=420)
+    diffs = verify(cluster.s, cluster.endpoints, list(TABLES), wait_s=420)
     assert all(d.clean for d in diffs), [d.as_dict() for d in diffs]
     # and Trino, whose worker reads silver, sees what the source holds
     trino = analyst_client(s, cluster.ctx.secrets)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
 import pytest
@@ -31,7 +30,7 @@ from lakehouse.silver.store import EXPECTATION_SCHEMA, QUARANTINE_SCHEMA, Layout
 from .events import TXN_TOPIC, event, movie_row
 
 if TYPE_CHECKING:
-    from lakehouse.stack import Stack
+    from minio import Minio
 
 BUCKET = "lake"
 OTHER = "movielens.other"
@@ -99,15 +98,9 @@ class LocalBucket:
         self.calls.append(("put", key))
 
 
-def _stack(client: LocalBucket) -> Stack:
-    """What `reset_silver` asks of the stack: the job is down, the bucket's client."""
-    job = SimpleNamespace(pid=lambda: None, supervisor=lambda: None)
-    fake = SimpleNamespace(
-        silver=job,
-        minio=SimpleNamespace(client=lambda: client),
-        s=SimpleNamespace(bucket=BUCKET, storage=Storage(BUCKET)),
-    )
-    return cast("Stack", fake)
+def _reset(client: LocalBucket) -> int:
+    """`reset_silver` over the local bucket (the CLI has checked that the job is down)."""
+    return reset_silver(Storage(BUCKET), cast("Minio", client))
 
 
 def _paths(bucket: Path) -> tuple[Layout, str]:
@@ -207,7 +200,7 @@ def test_a_reset_interrupted_at_any_object_is_refused_at_the_next_start(
     for stop in range(len(deleted)):
         client = LocalBucket(pristine.restore(), stop_after=stop)
         with pytest.raises(Interrupted):
-            reset_silver(_stack(client))
+            _reset(client)
         try:
             _guard(spark, work)
         except CheckpointError as exc:
@@ -226,7 +219,7 @@ def test_a_reset_deletes_what_lets_the_stream_resume_first_and_the_job_then_star
     work = pristine.work
     deleted = _keys(pristine.saved, "silver/", "_checkpoints/silver")
     client = LocalBucket(pristine.restore())
-    assert reset_silver(_stack(client)) == len(deleted)
+    assert _reset(client) == len(deleted)
     assert _keys(work, "silver/", "_checkpoints/") == []
     assert _keys(work, "bronze/") != []
     _guard(spark, work)  # everything is gone, bronze is kept: a first start

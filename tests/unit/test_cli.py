@@ -1,6 +1,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -101,8 +102,8 @@ def test_a_command_that_signals_failure_exits_non_zero(monkeypatch: pytest.Monke
     from lakehouse.silver import ops
     from lakehouse.silver.verify import TableDiff
 
-    monkeypatch.setattr("lakehouse.cli._stack", lambda: None)
-    monkeypatch.setattr(ops, "verify", lambda stack, only, wait_s: [TableDiff("s.t", 1, 1, different=1)])
+    monkeypatch.setattr("lakehouse.cli._stack", lambda: SimpleNamespace(s=None, endpoints=None))
+    monkeypatch.setattr(ops, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1, different=1)])
     assert main(["verify"]) == 1
-    monkeypatch.setattr(ops, "verify", lambda stack, only, wait_s: [TableDiff("s.t", 1, 1)])
+    monkeypatch.setattr(ops, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1)])
     assert main(["verify"]) == 0

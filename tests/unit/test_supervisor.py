@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from lakehouse import procs
-from lakehouse.supervisor import Policy, describe, read_state
+from lakehouse.procs import read_state
+from lakehouse.supervisor import Policy, describe
 
 pytestmark = pytest.mark.unit
 

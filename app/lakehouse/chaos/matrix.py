@@ -389,7 +389,7 @@ def one(
         if not check:
             fault.verified = False
             return fault
-        (diff,) = verify(stack, [source], wait_s=plan.catch_up_timeout_s, spark=spark)
+        (diff,) = verify(stack.s, stack.endpoints, [source], wait_s=plan.catch_up_timeout_s, spark=spark)
         fault.missing, fault.extra, fault.different = diff.missing, diff.extra, diff.different
         fault.duplicates, fault.rows = diff.duplicates, (diff.source_rows, diff.silver_rows)
         if diff.error is not None:
@@ -443,7 +443,11 @@ def run(
     results = []
     from ..silver.ops import spark_for
 
-    with nullcontext(spark) if spark is not None else spark_for(stack, "lakehouse-chaos") as session:
+    with (
+        nullcontext(spark)
+        if spark is not None
+        else spark_for(stack.s, stack.endpoints, "lakehouse-chaos") as session
+    ):
         for i, service in enumerate(services):
             check = check_off_path or service not in OFF_PATH or i == len(services) - 1
             fault = one(stack, session, work, service, plan, check=check)

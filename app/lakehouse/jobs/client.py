@@ -1,5 +1,6 @@
 """The CLI's side of `lakehouse jobs`: the job files, the scheduler's status file and answers, and
-ops.job_runs through Trino. A run is asked for by a request file the scheduler picks up."""
+ops.job_runs through Trino. A run is asked for by a request file the scheduler picks up. Whether the
+scheduler runs is the launcher's to say (`scheduler_up`)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,33 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import clients
 from ..errors import LakehouseError, UsageError
-from ..query.connect import admin_client
 from .runs import RUNNING, RunLog
 from .scheduler import ANSWERS, REQUESTS, STATUS, new_run_id, write_json
 from .spec import JobSpec, load_jobs
 
 if TYPE_CHECKING:
-    from ..stack import Stack
+    from ..endpoints import Endpoints
+    from ..settings import Settings
 
 #: how long `jobs run` waits for the scheduler to take a request before saying it is not there
 PICKUP_S = 30.0
 
 
-def _specs(stack: Stack) -> dict[str, JobSpec]:
-    return load_jobs(stack.s.jobs_folder)
+def _specs(s: Settings) -> dict[str, JobSpec]:
+    return load_jobs(s.jobs_folder)
 
 
-def _spec(stack: Stack, name: str) -> JobSpec:
-    specs = _specs(stack)
+def _spec(s: Settings, name: str) -> JobSpec:
+    specs = _specs(s)
     if name not in specs:
         raise UsageError(f"no job named {name!r} (jobs: {', '.join(sorted(specs)) or 'none'})")
     return specs[name]
 
 
-def _status_file(stack: Stack) -> dict[str, Any]:
-    path = stack.s.state("scheduler") / STATUS
+def _status_file(s: Settings) -> dict[str, Any]:
+    path = s.state("scheduler") / STATUS
     try:
         body: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -41,13 +43,13 @@ def _status_file(stack: Stack) -> dict[str, Any]:
     return body
 
 
-def _scheduler_up(stack: Stack) -> None:
-    if stack.scheduler.pid() is None:
+def _scheduler_up(up: bool) -> None:
+    if not up:
         raise LakehouseError("the scheduler is not running: `lakehouse up` starts it")
 
 
-def list_jobs(stack: Stack) -> list[dict[str, Any]]:
-    status = _status_file(stack) if stack.scheduler.pid() is not None else {}
+def list_jobs(s: Settings, scheduler_up: bool) -> list[dict[str, Any]]:
+    status = _status_file(s) if scheduler_up else {}
     return [
         {
             "name": name,
@@ -60,17 +62,21 @@ def list_jobs(stack: Stack) -> list[dict[str, Any]]:
             "running": status.get(name, {}).get("running"),
             "last_run": status.get(name, {}).get("last_run"),
         }
-        for name, spec in sorted(_specs(stack).items())
+        for name, spec in sorted(_specs(s).items())
     ]
 
 
 def run(
-    stack: Stack, name: str, wait_s: float, progress: Callable[[float], None] | None = None
+    s: Settings,
+    scheduler_up: bool,
+    name: str,
+    wait_s: float,
+    progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Ask the scheduler to run `name` now; its final answer, or its first if `wait_s` is 0 or runs out."""
-    _spec(stack, name)
-    _scheduler_up(stack)
-    state = stack.s.state("scheduler")
+    _spec(s, name)
+    _scheduler_up(scheduler_up)
+    state = s.state("scheduler")
     run_id = new_run_id(name)
     answer = state / ANSWERS / f"{run_id}.json"
     write_json(state / REQUESTS / f"{run_id}.json", {"job": name})
@@ -96,11 +102,11 @@ def run(
     return {"run_id": run_id, **body}
 
 
-def status(stack: Stack, name: str) -> dict[str, Any]:
-    spec = _spec(stack, name)
-    _scheduler_up(stack)
-    now = _status_file(stack).get(name, {})
-    last = history(stack, name, 1)
+def status(s: Settings, ep: Endpoints, scheduler_up: bool, name: str) -> dict[str, Any]:
+    spec = _spec(s, name)
+    _scheduler_up(scheduler_up)
+    now = _status_file(s).get(name, {})
+    last = history(s, ep, name, 1)
     return {
         "name": name,
         "schedule": spec.schedule,
@@ -110,7 +116,7 @@ def status(stack: Stack, name: str) -> dict[str, Any]:
     }
 
 
-def history(stack: Stack, name: str, limit: int) -> list[dict[str, Any]]:
-    _spec(stack, name)
-    runs = RunLog(admin_client(stack.s, stack.ctx.secrets), stack.s.bucket)
+def history(s: Settings, ep: Endpoints, name: str, limit: int) -> list[dict[str, Any]]:
+    _spec(s, name)
+    runs = RunLog(clients.trino(ep, admin=True), s.bucket)
     return [r.as_dict() for r in runs.history(name, limit)]

@@ -1,6 +1,8 @@
-"""What a job's entry point is given: the stack's settings and clients, its run and its parameters.
+"""What a job's entry point is given: the stack's settings and endpoints, clients made from
+them, its run and its parameters.
 
-Data-plane endpoints come from the settings (as for every other part), never from the scheduler.
+Data-plane endpoints come from the settings and the secrets (as for every other part), never
+from the scheduler.
 """
 
 from __future__ import annotations
@@ -10,30 +12,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import clients
 from ..query.client import Trino
-from ..query.connect import admin_client
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from ..stack import Stack
+    from ..endpoints import Endpoints
+    from ..settings import Settings
 
 
 @dataclass
 class JobContext:
-    stack: Stack
+    s: Settings
+    endpoints: Endpoints
     job: str
     run_id: str
     params: dict[str, Any] = field(default_factory=dict)
 
     def trino(self) -> Trino:
         """Trino as the admin user (jobs write tables; the analyst only reads)."""
-        return admin_client(self.stack.s, self.stack.ctx.secrets)
+        return clients.trino(self.endpoints, admin=True)
 
     @contextmanager
     def spark(self) -> Iterator[SparkSession]:
         """A local Spark session with Delta and the stack's object store, stopped afterwards."""
         from ..silver.ops import spark_for
 
-        with spark_for(self.stack, f"lakehouse-job-{self.job}") as session:
+        with spark_for(self.s, self.endpoints, f"lakehouse-job-{self.job}") as session:
             yield session

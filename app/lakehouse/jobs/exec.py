@@ -14,7 +14,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..stack import Stack
+from ..endpoints import Endpoints
+from ..secrets import Secrets
+from ..settings import load_settings
 from .context import JobContext
 from .spec import load_job
 
@@ -35,7 +37,9 @@ def main(argv: list[str]) -> int:
     log.info("run %s of %s: %s(%s)", run_id, spec.name, spec.entry, json.dumps(spec.params, sort_keys=True))
     try:
         entry = getattr(importlib.import_module(module), function)
-        metrics = entry(JobContext(Stack(), spec.name, run_id, dict(spec.params))) or {}
+        s = load_settings()
+        ep = Endpoints.of(s, Secrets.load_or_create(s.home))
+        metrics = entry(JobContext(s, ep, spec.name, run_id, dict(spec.params))) or {}
         body: dict[str, object] = {"metrics": {k: float(v) for k, v in metrics.items()}}
         code = 0
     except Exception as exc:  # the run fails with the error's last line; the log has all of it

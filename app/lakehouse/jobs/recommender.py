@@ -114,7 +114,7 @@ def train_and_write(spark: SparkSession, paths: Paths, p: als.Params, run_id: st
 
 def run(ctx: JobContext) -> dict[str, float]:
     p = params(ctx.params)
-    s = ctx.stack.s
+    s = ctx.s
     trino = ctx.trino()
     for out in OUTPUTS:
         ensure_output(trino, out, s.bucket)

@@ -21,7 +21,7 @@ def run(ctx: JobContext) -> dict[str, float]:
     if not 1 <= top <= 100:
         raise ValueError(f"top {top}: between 1 and 100 (the view ranks 100 movies)")
     trino = ctx.trino()
-    ensure_output(trino, TOP_MOVIES_HISTORY, ctx.stack.s.bucket)
+    ensure_output(trino, TOP_MOVIES_HISTORY, ctx.s.bucket)
     now = datetime.now(UTC)
     day = f"DATE '{now:%Y-%m-%d}'"
     trino.query(f"DELETE FROM {TABLE} WHERE snapshot_date = {day}")

@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 
-from ..procs import supervised
+from ..procs import read_state, supervised
 from ..query.client import Trino
 from ..query.names import CATALOG, OPS, SILVER, SILVER_BASE
-from ..supervisor import read_state
 
 #: every state Kafka Connect reports for a connector or task (each becomes a 0/1 series)
 CONNECT_STATES = ("UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED", "RESTARTING")

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import clients
 from ..bronze.format import object_range
 from ..errors import UsageError
 from ..layout import bronze_topic
@@ -34,8 +35,7 @@ from ..query.client import QueryError, Trino
 from ..query.names import SILVER, SILVER_BASE, SILVER_LOG
 
 if TYPE_CHECKING:
-    from ..secrets import Secrets
-    from ..settings import Settings
+    from ..endpoints import Endpoints
 
 #: in the order a change passes them (bronze is a branch beside kafka → silver)
 HOPS = ("postgres", "kafka", "bronze", "silver", "base", "trino")
@@ -238,19 +238,17 @@ class Tracer:
         self.objects, self.bucket, self.trino, self.clock = objects, bucket, trino, clock
 
     @classmethod
-    def reading(cls, s: Settings, secrets: Secrets, dsn: str, trino: Trino) -> Tracer:
-        """The stack's tracer: the source through `dsn`, Kafka, bronze as the object store's
-        read-only user, and Trino through `trino` (the analyst)."""
-        from ..services.minio import reader_client
-
+    def reading(cls, ep: Endpoints) -> Tracer:
+        """The stack's tracer: the source as the application role, Kafka, bronze as the object
+        store's read-only user, and Trino as the analyst."""
         return cls(
-            dsn=dsn,
-            bootstrap=s.kafka_bootstrap,
-            topic_prefix=s.topic_prefix,
-            schema=s.source_schema,
-            objects=reader_client(s, secrets),
-            bucket=s.bucket,
-            trino=trino,
+            dsn=ep.source.dsn,
+            bootstrap=ep.kafka.bootstrap,
+            topic_prefix=ep.kafka.topic_prefix,
+            schema=ep.source.schemas[0],
+            objects=clients.object_store(ep, reader=True),
+            bucket=ep.object_store.bucket,
+            trino=clients.trino(ep, schema=ep.trino.silver_schema),
         )
 
     # ---- the source

@@ -10,12 +10,12 @@ from types import FrameType
 
 from prometheus_client import Counter, Gauge, start_http_server
 
+from .. import clients
+from ..endpoints import Endpoints
 from ..errors import LakehouseError
 from ..secrets import Secrets
-from ..services.minio import client as minio_client
 from ..settings import load_settings
 from .catalog import CatalogSync
-from .connect import admin_client
 from .views import load_views
 
 READY = Gauge("lakehouse_catalog_ready", "1 once the schemas exist and a sync pass has completed")
@@ -42,8 +42,10 @@ def main() -> int:
         return 2
     signal.signal(signal.SIGTERM, _stop)
     start_http_server(s.catalog_sync_metrics_port, addr=s.addr("catalog-sync"))
-    lister = minio_client(f"{s.addr('minio')}:{s.minio_port}", sec.minio_root_user, sec.minio_root_password)
-    sync = CatalogSync(admin_client(s, sec), lister, s.bucket, s.source_schema, views)
+    ep = Endpoints.of(s, sec)
+    sync = CatalogSync(
+        clients.trino(ep, admin=True), clients.object_store(ep), s.bucket, s.source_schema, views
+    )
     booted = False
     while True:
         try:

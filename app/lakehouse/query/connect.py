@@ -1,27 +1,26 @@
-"""Trino clients for this install: the admin (catalog sync, maintenance) and the read-only analyst."""
+"""Trino clients for this install from its settings and secrets: the admin (catalog sync,
+maintenance) and the read-only analyst. Both are `clients.trino` over `Endpoints.of`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..clients import trino
+from ..endpoints import Endpoints, ca_cert
 from ..secrets import Secrets
 from ..settings import Settings
 from .client import Trino
-from .names import ADMIN_USER, ANALYST_USER, CATALOG
+from .names import ADMIN_USER
 
-
-def ca_cert(s: Settings) -> Path:
-    return s.state("trino") / "tls" / "cert.pem"
-
-
-def client_for(s: Settings, sec: Secrets, user: str) -> Trino:
-    passwords = {ADMIN_USER: sec.trino_admin_password, ANALYST_USER: sec.trino_analyst_password}
-    return Trino(s.addr("trino"), s.trino_https_port, user, passwords[user], ca_cert(s), catalog=CATALOG)
+__all__ = ["admin_client", "analyst_client", "ca_cert", "client_for"]
 
 
 def admin_client(s: Settings, sec: Secrets) -> Trino:
-    return client_for(s, sec, ADMIN_USER)
+    return trino(Endpoints.of(s, sec), admin=True)
 
 
 def analyst_client(s: Settings, sec: Secrets) -> Trino:
-    return client_for(s, sec, ANALYST_USER)
+    return trino(Endpoints.of(s, sec))
+
+
+def client_for(s: Settings, sec: Secrets, user: str) -> Trino:
+    """The analyst's client, or the admin's for `ADMIN_USER`."""
+    return trino(Endpoints.of(s, sec), admin=user == ADMIN_USER)

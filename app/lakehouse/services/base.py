@@ -13,7 +13,6 @@ from ..compose import twin
 from ..errors import ServiceError
 from ..secrets import Secrets
 from ..settings import Settings, env_name
-from ..supervisor import read_state
 from ..versions import Versions
 
 
@@ -96,7 +95,7 @@ class Service(ABC):
 
     def restarts(self) -> dict[str, Any]:
         """How often the supervisor restarted the service since `up`, and how it last ended."""
-        st = read_state(self.files.statefile)
+        st = procs.read_state(self.files.statefile)
         if st is None:
             return {}
         out: dict[str, Any] = {"restarts": st.get("restarts", 0)}

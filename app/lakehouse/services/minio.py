@@ -12,26 +12,16 @@ from minio.credentials.providers import StaticProvider
 from minio.minioadmin import MinioAdmin
 
 from ..artifacts import minio_binary
+from ..clients import object_store
+from ..endpoints import READER_USER, Endpoints
 from ..errors import ServiceError
 from ..render import render_file
-from ..secrets import Secrets
-from ..settings import Settings
 from ..versions import parse_env_file
 from .base import Service
 
 #: the object store's read-only user (its password is generated per install): what the page and
 #: `lakehouse trace` read bronze with; the policy lets it list and get the bucket's objects only
-READER_USER = "lakehouse-reader"
 READER_POLICY = "lakehouse-read-only"
-
-
-def client(endpoint_host_port: str, access_key: str, secret_key: str) -> MinioClient:
-    return MinioClient(endpoint_host_port, access_key=access_key, secret_key=secret_key, secure=False)
-
-
-def reader_client(s: Settings, secrets: Secrets) -> MinioClient:
-    """A client that can list and read the bucket, nothing else."""
-    return client(f"{s.addr('minio')}:{s.minio_port}", READER_USER, secrets.minio_reader_password)
 
 
 class Minio(Service):
@@ -66,11 +56,7 @@ class Minio(Service):
         return r.status_code == 200
 
     def client(self) -> MinioClient:
-        return client(
-            f"{self.host}:{self.s.minio_port}",
-            self.ctx.secrets.minio_root_user,
-            self.ctx.secrets.minio_root_password,
-        )
+        return object_store(Endpoints.of(self.s, self.ctx.secrets))
 
     def after_ready(self) -> None:
         mc = self.client()

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg import sql
 
+from ..endpoints import postgres_dsn
 from ..errors import ServiceError
 from ..render import render_file
 from .base import Service
@@ -56,8 +57,7 @@ class Postgres(Service):
                 shutil.chown(path, user, user)
 
     def dsn(self, user: str, password: str, dbname: str | None = None) -> str:
-        db = dbname or self.s.source_db
-        return f"postgresql://{user}:{password}@{self.host}:{self.s.postgres_port}/{db}"
+        return postgres_dsn(self.s, user, password, dbname)
 
     @property
     def superuser_dsn(self) -> str:

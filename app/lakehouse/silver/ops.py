@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from minio.error import S3Error
+from psycopg.conninfo import conninfo_to_dict
 
+from .. import clients
 from ..artifacts import spark_jars
 from ..errors import LakehouseError, UsageError
+from ..layout import Storage
 from ..layout import silver_table as layout_silver_table
 from ..procs import wait_until
-from ..query.connect import admin_client
 from ..query.names import CATALOG, OPS, SILVER, SILVER_BASE, qualified, silver_table
 from ..render import render_file
 from . import live
@@ -26,9 +28,11 @@ from .store import Layout, written_by_another
 from .verify import TableDiff, verify_table
 
 if TYPE_CHECKING:
+    from minio import Minio
     from pyspark.sql import SparkSession
 
-    from ..stack import Stack
+    from ..endpoints import Endpoints
+    from ..settings import Settings
 
 #: the bronze query's checkpoint (`…/silver/`) and each kafka epoch's (`…/silver-kafka-N/`)
 CHECKPOINT_PREFIX = "_checkpoints/silver"
@@ -36,7 +40,7 @@ CHECKPOINT_PREFIX = "_checkpoints/silver"
 HEARTBEAT_TABLE = "pipeline_heartbeat"
 
 
-def captured_tables(stack: Stack) -> dict[str, list[str]]:
+def captured_tables(ep: Endpoints) -> dict[str, list[str]]:
     """`schema.table` → primary-key columns, for every table of the captured schema (none for a
     table without a primary key: silver refuses it, and `verify` compares it as a multiset)."""
     sql = """
@@ -49,35 +53,40 @@ def captured_tables(stack: Stack) -> dict[str, list[str]]:
          AND tc.constraint_type = 'PRIMARY KEY'
         LEFT JOIN information_schema.key_column_usage kcu
           ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name
-        WHERE t.table_schema = %s AND t.table_type = 'BASE TABLE'
+        WHERE t.table_schema = ANY(%s) AND t.table_type = 'BASE TABLE'
         GROUP BY 1 ORDER BY 1"""
-    with psycopg.connect(stack.postgres.app_dsn) as conn:
-        return {t: list(k) for t, k in conn.execute(sql, (stack.s.source_schema,)).fetchall()}
+    with psycopg.connect(ep.source.dsn) as conn:
+        return {t: list(k) for t, k in conn.execute(sql, (ep.source.schemas,)).fetchall()}
 
 
 @contextmanager
-def spark_for(stack: Stack, app_name: str) -> Iterator[SparkSession]:
-    s, sec = stack.s, stack.ctx.secrets
+def spark_for(s: Settings, ep: Endpoints, app_name: str) -> Iterator[SparkSession]:
+    """A local Spark session with Delta and the stack's object store (as its root user)."""
+    from ..versions import Versions
+
     tmp = s.state("silver") / "cli-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     conf_file = tmp / "spark-defaults.conf"
-    values = conf_values("1g", tmp, s.minio_endpoint)
+    values = conf_values("1g", tmp, ep.object_store.endpoint)
     conf_file.write_text(render_file(s.root / "spark_streaming" / "spark-defaults.conf", values))
-    conf = {**read_conf(conf_file), **s3_credentials(sec.minio_root_user, sec.minio_root_password)}
-    spark = build("local[2]", conf, jars_in(spark_jars(s.cache, stack.ctx.versions)), app_name)
+    conf = {**read_conf(conf_file), **s3_credentials(ep.object_store.access_key, ep.object_store.secret_key)}
+    spark = build(
+        "local[2]", conf, jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))), app_name
+    )
     try:
         yield spark
     finally:
         spark.stop()
 
 
-def comparable_tables(stack: Stack) -> dict[str, list[str]]:
+def comparable_tables(ep: Endpoints) -> dict[str, list[str]]:
     """Captured tables whose silver copy can equal the source: all but the heartbeat."""
-    return {t: k for t, k in captured_tables(stack).items() if t.rpartition(".")[2] != HEARTBEAT_TABLE}
+    return {t: k for t, k in captured_tables(ep).items() if t.rpartition(".")[2] != HEARTBEAT_TABLE}
 
 
 def verify(
-    stack: Stack,
+    s: Settings,
+    ep: Endpoints,
     only: str | Sequence[str] | None,
     wait_s: float,
     spark: SparkSession | None = None,
@@ -86,27 +95,27 @@ def verify(
     table) with silver, re-checking for up to `wait_s` while silver catches up. A caller that
     verifies often (the tests) passes its own Spark session; otherwise one is started and stopped."""
     if only is None:
-        tables = comparable_tables(stack)
+        tables = comparable_tables(ep)
     else:
-        captured = captured_tables(stack)
+        captured = captured_tables(ep)
         tables = {}
         for one in [only] if isinstance(only, str) else only:
-            name = one if "." in one else f"{stack.s.source_schema}.{one}"
+            name = one if "." in one else f"{s.source_schema}.{one}"
             if name not in captured:
                 raise LakehouseError(f"no captured table {name} (captured: {', '.join(captured) or 'none'})")
             tables[name] = captured[name]
-    s, sec = stack.s, stack.ctx.secrets
-    url = f"jdbc:postgresql://{s.addr('postgres')}:{s.postgres_port}/{s.source_db}"
-    props = {"user": s.app_role, "password": sec.pg_app_password, "driver": "org.postgresql.Driver"}
+    dsn = conninfo_to_dict(ep.source.dsn)
+    url = f"jdbc:postgresql://{dsn['host']}:{dsn['port']}/{dsn['dbname']}"
+    props = {"user": str(dsn["user"]), "password": str(dsn["password"]), "driver": "org.postgresql.Driver"}
     layout = Layout.of(s.storage)
     deadline = time.monotonic() + wait_s
-    with nullcontext(spark) if spark is not None else spark_for(stack, "lakehouse-verify") as session:
+    with nullcontext(spark) if spark is not None else spark_for(s, ep, "lakehouse-verify") as session:
         if wait_s > 0:
             # one cheap probe instead of a full comparison every few seconds (which would take the
             # CPU the catching-up job needs): first wait until silver holds a heartbeat written
             # after now, then compare, and only then re-check while the last events land
             heartbeat = f"{s.source_schema}.{HEARTBEAT_TABLE}"
-            watermark = _beat(stack)
+            watermark = _beat(ep, s.source_schema)
             wait_until(
                 lambda: _applied_lsn(session, layout, heartbeat) >= watermark, timeout=wait_s, interval=2
             )
@@ -117,14 +126,14 @@ def verify(
             time.sleep(3)
 
 
-def _beat(stack: Stack) -> int:
+def _beat(ep: Endpoints, schema: str) -> int:
     """The source's current WAL position, as the integer silver's `_lsn` column holds, then a beat
     of the heartbeat row after it (the application role owns the table): silver's heartbeat passes
     the position one batch later instead of at Debezium's next heartbeat, up to 30 s away."""
-    with psycopg.connect(stack.postgres.app_dsn, autocommit=True) as conn:
+    with psycopg.connect(ep.source.dsn, autocommit=True) as conn:
         row = conn.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
         conn.execute(
-            f"INSERT INTO {stack.s.source_schema}.{HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
+            f"INSERT INTO {schema}.{HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
             "ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at"
         )
     assert row is not None
@@ -143,29 +152,29 @@ def _applied_lsn(spark: SparkSession, layout: Layout, heartbeat: str) -> int:
     return -1 if newest is None or newest[0] is None else int(newest[0])
 
 
-def tables(stack: Stack) -> list[dict[str, Any]]:
+def tables(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
     """Per source table: its Trino name, silver location, Delta version and rows.
 
     Live from Trino when it runs (tables it has registered); otherwise as last published by the
     silver job (`_state/tables.json`, refreshed every minute) and without a Trino name.
     """
-    client = stack.minio.client()
+    client = clients.object_store(ep)
     try:
-        body = client.get_object(stack.s.bucket, "silver/_state/tables.json").read()
+        body = client.get_object(s.bucket, "silver/_state/tables.json").read()
     except Exception:  # no status yet: the job has not written any table
         body = b'{"tables": []}'
     published = {t["source"]: t for t in json.loads(body)["tables"]}
-    live = _live_from_trino(stack)
-    blocked = _blocked(stack)
+    live = _live_from_trino(ep)
+    blocked = _blocked(ep)
     out = []
-    for source in captured_tables(stack):
-        name = silver_table(source, stack.s.source_schema)
+    for source in captured_tables(ep):
+        name = silver_table(source, s.source_schema)
         t = {**published.get(source, {}), **live.get(name, {})}
         out.append(
             {
                 "source": source,
                 "silver": qualified(SILVER, name) if name in live else None,
-                "location": t.get("location", stack.s.storage.trino(layout_silver_table(source))),
+                "location": t.get("location", s.storage.trino(layout_silver_table(source))),
                 "version": t.get("version"),
                 "rows": t.get("rows"),
                 "blocked": blocked.get(source),
@@ -174,13 +183,12 @@ def tables(stack: Stack) -> list[dict[str, Any]]:
     return out
 
 
-def _blocked(stack: Stack) -> dict[str, dict[str, Any]]:
-    """Source tables with events waiting in quarantine → their count and latest reason."""
+def _blocked(ep: Endpoints) -> dict[str, dict[str, Any]]:
+    """Source tables with events waiting in quarantine → their count and latest reason; {} if
+    Trino is down."""
     from ..monitor.probes import quarantine, registered
 
-    if stack.trino.pid() is None:
-        return {}
-    trino = admin_client(stack.s, stack.ctx.secrets)
+    trino = clients.trino(ep, admin=True)
     try:
         found = quarantine(trino)[1] if registered(trino).quarantine else []
     except LakehouseError:
@@ -188,13 +196,11 @@ def _blocked(stack: Stack) -> dict[str, dict[str, Any]]:
     return {b.source_table: {"events": b.events, "reason": b.reason} for b in found}
 
 
-def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
+def _live_from_trino(ep: Endpoints) -> dict[str, dict[str, Any]]:
     """Registered silver tables → current Delta version and row count, or {} if Trino is down."""
     from ..monitor.probes import registered
 
-    if stack.trino.pid() is None:
-        return {}
-    trino = admin_client(stack.s, stack.ctx.secrets)
+    trino = clients.trino(ep, admin=True)
     try:
         listed = registered(trino)
     except LakehouseError:
@@ -212,8 +218,9 @@ def _live_from_trino(stack: Stack) -> dict[str, dict[str, Any]]:
     return out
 
 
-def reset_silver(stack: Stack) -> int:
-    """Delete silver and its checkpoints (the job must be stopped); the next start replays bronze.
+def reset_silver(storage: Storage, objects: Minio) -> int:
+    """Delete silver and its checkpoints (the caller has checked the job is stopped); the next
+    start replays bronze.
 
     Safe to interrupt (kill, a lost connection): a marker (job.RESET_MARKER, under the silver root)
     is written before anything is deleted and removed after everything else, and the job refuses to
@@ -228,15 +235,13 @@ def reset_silver(stack: Stack) -> int:
 
     from .job import reset_marker
 
-    if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
-        raise LakehouseError("the silver job is running: `lakehouse down silver` first")
-    client, bucket = stack.minio.client(), stack.s.bucket
-    layout = Layout.of(stack.s.storage)
-    marker = _object_key(stack, reset_marker(layout))
+    client, bucket = objects, storage.bucket
+    layout = Layout.of(storage)
+    marker = storage.key(reset_marker(layout))
     body = json.dumps({"started": datetime.now(UTC).isoformat()}).encode()
     client.put_object(bucket, marker, io.BytesIO(body), len(body), content_type="application/json")
     n = 0
-    for prefix in (CHECKPOINT_PREFIX, _object_key(stack, layout.source_state), "silver/"):
+    for prefix in (CHECKPOINT_PREFIX, storage.key(layout.source_state), "silver/"):
         for obj in client.list_objects(bucket, prefix=prefix, recursive=True):
             if obj.object_name and obj.object_name != marker:
                 client.remove_object(bucket, obj.object_name)
@@ -248,20 +253,20 @@ def reset_silver(stack: Stack) -> int:
 # ---- `lakehouse quarantine list | replay`
 
 
-def _source_name(stack: Stack, table: str | None) -> str | None:
+def _source_name(s: Settings, table: str | None) -> str | None:
     if table is None:
         return None
-    name = table if "." in table else f"{stack.s.source_schema}.{table}"
+    name = table if "." in table else f"{s.source_schema}.{table}"
     if not re.fullmatch(r"[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*", name):
         raise UsageError(f"--table {table!r}: expected schema.table or table")
     return name
 
 
-def quarantine_list(stack: Stack, table: str | None) -> list[dict[str, Any]]:
+def quarantine_list(s: Settings, ep: Endpoints, table: str | None) -> list[dict[str, Any]]:
     """Quarantined events per source table and reason (through Trino, as the admin)."""
-    name = _source_name(stack, table)
+    name = _source_name(s, table)
     where, params = ("WHERE source_table = ?", [name]) if name else ("", [])
-    trino = admin_client(stack.s, stack.ctx.secrets)
+    trino = clients.trino(ep, admin=True)
     rows = trino.query(
         f"SELECT source_table, reason, count(*), min(quarantined_at), max(quarantined_at), "
         f"min_by(offset, quarantined_at) FROM {CATALOG}.{OPS}.quarantine {where} "
@@ -288,7 +293,7 @@ EXPECTATION_TOTALS_SQL = f"""
     GROUP BY 1, 2, 3"""
 
 
-def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
+def expectation_totals(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
     """Each rule of spark_streaming/expectations.yml with its totals since the results began and
     its last failing row (through Trino, as the admin). A rule that has checked nothing yet is
     listed with zeros. Cross-table rules are run now: the rows failing them, one of them, or the
@@ -296,8 +301,8 @@ def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
     from ..query import checks
     from .expectations import Expectations, in_force
 
-    rules = Expectations.load(in_force(stack.s), schema=stack.s.source_schema)
-    trino = admin_client(stack.s, stack.ctx.secrets)
+    rules = Expectations.load(in_force(s), schema=s.source_schema)
+    trino = clients.trino(ep, admin=True)
     found: dict[tuple[str, str], list[Any]] = {}
     written = trino.scalar(  # registered once silver wrote its first results
         f"SELECT count(*) FROM {CATALOG}.information_schema.tables "
@@ -337,23 +342,16 @@ def expectation_totals(stack: Stack) -> list[dict[str, Any]]:
     return out
 
 
-def _object_key(stack: Stack, path: str) -> str:
-    return stack.s.storage.key(path)
-
-
-def quarantine_replay(stack: Stack, table: str | None, wait_s: float) -> dict[str, Any]:
+def quarantine_replay(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dict[str, Any]:
     """Ask the silver job to apply a table's quarantined events again; wait for its answer."""
     import io
 
     from .replay import Request
 
-    name = _source_name(stack, table)
-    layout = Layout.of(stack.s.storage)
-    client, bucket = stack.minio.client(), stack.s.bucket
-    request_key, result_key = (
-        _object_key(stack, layout.replay_request),
-        _object_key(stack, layout.replay_result),
-    )
+    name = _source_name(s, table)
+    layout = Layout.of(s.storage)
+    client, bucket = clients.object_store(ep), s.bucket
+    request_key, result_key = s.storage.key(layout.replay_request), s.storage.key(layout.replay_result)
     try:
         client.stat_object(bucket, request_key)
         raise LakehouseError(
