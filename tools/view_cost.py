@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.benchmark.plots import _plt
-from lakehouse.benchmark.results import save
+from lakehouse.benchmark.report import save
 from lakehouse.benchmark.stats import percentile
+from lakehouse.clients import admin_client
 from lakehouse.query.client import Trino
-from lakehouse.query.connect import admin_client
 from lakehouse.query.names import SILVER, SILVER_BASE
 from lakehouse.query.views import SCHEMAS
 from lakehouse.render import render_text

@@ -276,7 +276,7 @@ def _wait_option(
 @_json_option
 def verify(table: str | None, wait_s: float, as_json: bool) -> None:
     """Compare every captured source table with its silver table, row by row; exit 1 on any difference."""
-    from .silver.ops import verify as run_verify
+    from .silver.commands import verify as run_verify
 
     stack = _stack()
     diffs = run_verify(stack.s, stack.endpoints, table, wait_s)
@@ -342,7 +342,7 @@ def _tracer() -> Any:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def tables(as_json: bool) -> None:
     """Silver table per captured source table: location, Delta version, rows."""
-    from .silver.ops import tables as list_tables
+    from .silver.commands import tables as list_tables
 
     stack = _stack()
     out = list_tables(stack.s, stack.endpoints)
@@ -375,7 +375,7 @@ def quarantine() -> None:
 @_json_option
 def quarantine_list(table: str | None, as_json: bool) -> None:
     """Quarantined events per table and reason."""
-    from .silver.ops import quarantine_list as do_list
+    from .silver.commands import quarantine_list as do_list
 
     stack = _stack()
     out = do_list(stack.s, stack.endpoints, table)
@@ -394,7 +394,7 @@ def quarantine_list(table: str | None, as_json: bool) -> None:
 def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
     """Apply quarantined events again (after a fix), in source order; idempotent. Exit 1 if some
     are still refused."""
-    from .silver.ops import quarantine_replay as do_replay
+    from .silver.commands import quarantine_replay as do_replay
 
     stack = _stack()
     r = do_replay(stack.s, stack.endpoints, table, wait_s)
@@ -422,7 +422,7 @@ def _when(value: str | None) -> str:
 @_json_option
 def jobs_list(as_json: bool) -> None:
     """Each job: its schedule (crontab, UTC), next start and last run."""
-    from .jobs.client import list_jobs
+    from .jobs.control import list_jobs
 
     stack = _stack()
     out = list_jobs(stack.s, stack.scheduler.pid() is not None)
@@ -446,7 +446,7 @@ def jobs_list(as_json: bool) -> None:
 @_json_option
 def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
     """Run job NAME now (the scheduler runs it; one run of a job at a time). Exit 1 if it failed."""
-    from .jobs.client import run
+    from .jobs.control import run
     from .jobs.runs import FAILED
 
     def shown(elapsed: float) -> None:
@@ -471,7 +471,7 @@ def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
 @_json_option
 def jobs_status(name: str, as_json: bool) -> None:
     """Job NAME: running or not, its next start and its last run (from ops.job_runs)."""
-    from .jobs.client import status
+    from .jobs.control import status
 
     stack = _stack()
     out = status(stack.s, stack.endpoints, stack.scheduler.pid() is not None, name)
@@ -496,7 +496,7 @@ def jobs_status(name: str, as_json: bool) -> None:
 @_json_option
 def jobs_history(name: str, limit: int, as_json: bool) -> None:
     """Job NAME's runs, newest first (ops.job_runs)."""
-    from .jobs.client import history
+    from .jobs.control import history
 
     stack = _stack()
     out = history(stack.s, stack.endpoints, name, limit)
@@ -516,7 +516,7 @@ def jobs_history(name: str, limit: int, as_json: bool) -> None:
 def expectations(as_json: bool) -> None:
     """Data-quality rules on silver (spark_streaming/expectations.yml): rows checked and failed
     per rule since the results began, and the last failing row; cross-table rules run now."""
-    from .silver.ops import expectation_totals
+    from .silver.commands import expectation_totals
 
     stack = _stack()
     out = expectation_totals(stack.s, stack.endpoints)
@@ -608,7 +608,7 @@ def sql(statement: str, fmt: str, user: str) -> None:
     """
     from dataclasses import replace
 
-    from .query.connect import client_for
+    from .clients import client_for
     from .query.names import SILVER
     from .query.output import FORMATS
     from .secrets import Secrets
@@ -650,7 +650,7 @@ def chaos(services: tuple[str, ...], rate: float, outage: float, as_json: bool, 
     """kill -9 each component under load; its supervisor restarts it; silver must equal the source.
 
     Exit 1 if any fault left a row missing, extra or different, or an event in quarantine."""
-    from .benchmark.results import write_json
+    from .benchmark.report import write_json
     from .chaos.matrix import Fault, Plan, choose, run
 
     chosen = choose(services)  # a wrong name fails before anything is killed
@@ -682,7 +682,7 @@ def reset_silver(yes: bool) -> None:
     """Delete silver and its checkpoint so the next `up` rebuilds silver from bronze."""
     if not yes:
         raise click.UsageError("reset-silver deletes every silver table; pass --yes to confirm")
-    from .silver.ops import reset_silver as do_reset
+    from .silver.commands import reset_silver as do_reset
 
     stack = _stack()
     if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
@@ -806,7 +806,7 @@ def _report(layer: str, r: dict[str, Any], setting: str, out: str) -> None:
 @_bench_options(changes=20, interval=0.5)
 def bench_bronze(changes: int, interval: float, out: str) -> None:
     """Commit → bronze object latency (p50/p95) at light load; the stack must be up."""
-    from .benchmark.probes import bronze_latency
+    from .benchmark.latency import bronze_latency
 
     r = bronze_latency(_stack(), changes, interval, Path(out))
     _report("bronze", r, f"flush interval {r['flush_interval_ms']} ms", out)
@@ -816,7 +816,7 @@ def bench_bronze(changes: int, interval: float, out: str) -> None:
 @_bench_options(changes=30, interval=2.0)
 def bench_silver(changes: int, interval: float, out: str) -> None:
     """Commit → silver Delta commit latency (p50/p95) at light load; the stack must be up."""
-    from .benchmark.probes import silver_latency
+    from .benchmark.latency import silver_latency
 
     r = silver_latency(_stack(), changes, interval, Path(out))
     _report("silver", r, f"trigger {r['trigger']}", out)
@@ -826,7 +826,7 @@ def bench_silver(changes: int, interval: float, out: str) -> None:
 @_bench_options(changes=50, interval=1.0)
 def bench_trino(changes: int, interval: float, out: str) -> None:
     """Commit → visible in a Trino query (p50/p95), one row per change; the stack must be up."""
-    from .benchmark.probes import trino_latency
+    from .benchmark.latency import trino_latency
 
     r = trino_latency(_stack(), changes, interval, Path(out))
     _report("trino", r, f"trigger {r['trigger']}, poll {r['poll_s']:.2f}s", out)

@@ -1,5 +1,6 @@
 """The one place clients are made from a stack's `Endpoints`: Trino (as the analyst or the admin)
-and the object store (as its root user or the read-only reader)."""
+and the object store (as its root user or the read-only reader). `admin_client`/`analyst_client`
+are the same from this install's settings and secrets."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from minio import Minio
 
 from .endpoints import Endpoints
 from .query.client import Trino
+from .query.names import ADMIN_USER
+from .secrets import Secrets
+from .settings import Settings
 
 
 def trino(ep: Endpoints, *, admin: bool = False, schema: str | None = None) -> Trino:
@@ -28,6 +32,19 @@ def object_store(ep: Endpoints, *, reader: bool = False) -> Minio:
     creds = o.reader if reader else o
     host, port = _host_port(o.endpoint)
     return Minio(f"{host}:{port}", access_key=creds.access_key, secret_key=creds.secret_key, secure=False)
+
+
+def admin_client(s: Settings, sec: Secrets) -> Trino:
+    return trino(Endpoints.of(s, sec), admin=True)
+
+
+def analyst_client(s: Settings, sec: Secrets) -> Trino:
+    return trino(Endpoints.of(s, sec))
+
+
+def client_for(s: Settings, sec: Secrets, user: str) -> Trino:
+    """The analyst's client, or the admin's for `ADMIN_USER`."""
+    return trino(Endpoints.of(s, sec), admin=user == ADMIN_USER)
 
 
 def _host_port(url: str) -> tuple[str, int]:

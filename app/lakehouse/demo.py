@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 from rich.console import Console
 
+from .clients import analyst_client
 from .query.client import QueryError
-from .query.connect import analyst_client
 from .query.output import as_table
 from .stack import Stack
 

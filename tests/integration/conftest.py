@@ -19,7 +19,7 @@ from lakehouse.artifacts import install
 from lakehouse.movielens import Loaded, default_path, load
 from lakehouse.paths import repo_root
 from lakehouse.scratch import scratch_stack
-from lakehouse.silver.ops import spark_for
+from lakehouse.silver.commands import spark_for
 from lakehouse.stack import Stack
 
 from .helpers import BULK_S, analyst, source, wait_rows

@@ -13,8 +13,8 @@ import httpx
 import psycopg
 
 from lakehouse.bronze.reader import BronzeEvent, read_topic
+from lakehouse.clients import analyst_client
 from lakehouse.query.client import QueryError, Trino
-from lakehouse.query.connect import analyst_client
 from lakehouse.silver.config import SilverConfig
 from lakehouse.stack import Stack
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from lakehouse.clients import analyst_client
 from lakehouse.generator import run as generate
 from lakehouse.movielens import load
 from lakehouse.query.client import QueryError
-from lakehouse.query.connect import analyst_client
-from lakehouse.silver.ops import verify
+from lakehouse.silver.commands import verify
 from lakehouse.stack import Stack
 
 from .conftest import MovieLens

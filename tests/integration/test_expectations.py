@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lakehouse.clients import admin_client
 from lakehouse.procs import wait_until
-from lakehouse.query.connect import admin_client
-from lakehouse.silver.ops import verify
+from lakehouse.silver.commands import verify
 from lakehouse.stack import Stack
 
 from .conftest import PROBE, PROBE_CROSS, probe_rules

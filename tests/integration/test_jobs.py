@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.clients import admin_client
 from lakehouse.procs import wait_until
-from lakehouse.query.connect import admin_client
 from lakehouse.stack import Stack
 
 from .conftest import FAILING_JOB, MovieLens

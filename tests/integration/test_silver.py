@@ -16,7 +16,7 @@ import pytest
 from lakehouse.chaos import workload as hard_types
 from lakehouse.paths import repo_root
 from lakehouse.procs import wait_until
-from lakehouse.silver.ops import verify
+from lakehouse.silver.commands import verify
 from lakehouse.silver.store import Layout, written_by_another
 from lakehouse.stack import Stack
 
@@ -140,7 +140,7 @@ def test_a_stopped_silver_alerts_then_reset_silver_rebuilds_every_table_from_bro
 
 
 def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
-    from lakehouse.silver.ops import tables
+    from lakehouse.silver.commands import tables
 
     from .conftest import PREEXISTING
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from lakehouse.clients import admin_client
 from lakehouse.query.client import QueryError
-from lakehouse.query.connect import admin_client
 from lakehouse.silver.store import QUARANTINE_SCHEMA
 from lakehouse.stack import Stack
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from lakehouse.clients import admin_client
 from lakehouse.procs import wait_until
 from lakehouse.query.client import QueryError
-from lakehouse.query.connect import admin_client
 from lakehouse.silver.store import Layout
 from lakehouse.stack import Stack
 

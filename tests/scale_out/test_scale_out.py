@@ -12,9 +12,9 @@ import psycopg
 
 from lakehouse import connectors
 from lakehouse.chaos.workload import Load, Workload, ddl, row
-from lakehouse.query.connect import analyst_client
+from lakehouse.clients import analyst_client
 from lakehouse.services.spark import SILVER_APP, master_state
-from lakehouse.silver.ops import verify
+from lakehouse.silver.commands import verify
 from lakehouse.silver.sources import kafka_partitions
 from lakehouse.stack import Stack
 

@@ -19,11 +19,11 @@ from pyspark.sql import SparkSession
 from lakehouse.layout import Storage
 from lakehouse.paths import repo_root
 from lakehouse.silver.batch import BatchProcessor, Rules
+from lakehouse.silver.commands import reset_silver
 from lakehouse.silver.config import SilverConfig
+from lakehouse.silver.expectation_log import ExpectationLog
 from lakehouse.silver.job import CheckpointError, StatusWriter, guard_checkpoint
 from lakehouse.silver.maintenance import Maintenance
-from lakehouse.silver.ops import reset_silver
-from lakehouse.silver.results import ExpectationLog
 from lakehouse.silver.sources import BRONZE, KAFKA, Epoch, Epochs
 from lakehouse.silver.store import EXPECTATION_SCHEMA, QUARANTINE_SCHEMA, Layout
 

@@ -99,11 +99,11 @@ def test_ready_says_not_ready_and_exits_1(
 
 def test_a_command_that_signals_failure_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     """`verify` with a difference must exit 1: click returns (not raises) the code in main()."""
-    from lakehouse.silver import ops
+    from lakehouse.silver import commands
     from lakehouse.silver.verify import TableDiff
 
     monkeypatch.setattr("lakehouse.cli._stack", lambda: SimpleNamespace(s=None, endpoints=None))
-    monkeypatch.setattr(ops, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1, different=1)])
+    monkeypatch.setattr(commands, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1, different=1)])
     assert main(["verify"]) == 1
-    monkeypatch.setattr(ops, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1)])
+    monkeypatch.setattr(commands, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1)])
     assert main(["verify"]) == 0

@@ -63,7 +63,7 @@ def test_the_data_plane_and_the_apps_do_not_import_the_launcher() -> None:
 
 
 def test_the_check_sees_relative_absolute_and_nested_imports(tmp_path: Path) -> None:
-    mod = PACKAGE / "silver" / "ops.py"
+    mod = PACKAGE / "silver" / "commands.py"
     names = imported(mod)
     assert "lakehouse.endpoints.Endpoints" in names  # `from ..endpoints import Endpoints`, type-checking only
     assert "lakehouse.silver.live" in names  # `from . import live`

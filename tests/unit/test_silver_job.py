@@ -233,7 +233,7 @@ def test_records_behind_sums_the_kafka_sources_partitions() -> None:
 
 def test_an_expectation_that_stops_silver_is_named_and_reset_is_never_advised() -> None:
     """A `fail` rule's stop and a rule Spark refuses both point at the rule, never at a reset."""
-    from lakehouse.silver.expect import ExpectationFailed, Tally
+    from lakehouse.silver.expectation_checks import ExpectationFailed, Tally
     from lakehouse.silver.expectations import Rule
 
     rule = Rule("movielens.ratings", "positive_user", "user_id > 0", "fail", 0.01)

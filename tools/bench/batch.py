@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.benchmark.footprint import machine
-from lakehouse.benchmark.results import save, write_json
+from lakehouse.benchmark.report import save, write_json
 from lakehouse.benchmark.stats import summary
 from lakehouse.bronze.format import is_object, lines_of
 from lakehouse.errors import UsageError

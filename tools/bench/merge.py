@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.benchmark.footprint import machine
-from lakehouse.benchmark.results import write_json
+from lakehouse.benchmark.report import write_json
 from lakehouse.benchmark.stats import summary
 from lakehouse.errors import UsageError
 

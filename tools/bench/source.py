@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.benchmark.footprint import machine
-from lakehouse.benchmark.results import save, write_json
+from lakehouse.benchmark.report import save, write_json
 from lakehouse.benchmark.stats import summary
 from lakehouse.bronze.format import GLOB, is_object
 from lakehouse.errors import UsageError

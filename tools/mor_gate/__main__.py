@@ -11,7 +11,7 @@ from typing import Any
 from lakehouse.benchmark import plots
 from lakehouse.benchmark.compare import SideJob, floor_job, side_run
 from lakehouse.benchmark.observe import MARKER_TABLE, Target
-from lakehouse.benchmark.results import write_json
+from lakehouse.benchmark.report import write_json
 from lakehouse.benchmark.run import run
 from lakehouse.stack import Stack
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from minio.deleteobjects import DeleteObject
 
+from ..clients import admin_client
 from ..errors import LakehouseError, UsageError
 from ..procs import tail
 from ..query.catalog import CatalogSync, has_log
-from ..query.connect import admin_client
 from ..stack import Stack
 from . import FloorWrite, plots
 from .floor import PREFIX
 from .observe import FLOOR, MARKER_TABLE, Target
-from .results import write_json
+from .report import write_json
 from .run import run, touch_marker
 
 #: how long a job run in silver's place may take to start and write the marker's first commit

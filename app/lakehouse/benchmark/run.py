@@ -19,10 +19,10 @@ from typing import Any
 import psycopg
 
 from ..bronze.connector import SinkSettings
+from ..clients import admin_client, analyst_client, client_for
 from ..errors import LakehouseError
 from ..generator import run as generate
 from ..query.client import QueryError, Trino
-from ..query.connect import admin_client, analyst_client, client_for
 from ..stack import Stack
 from . import plots
 from .footprint import machine, tree_cpu_s, tree_rss_mib
@@ -41,7 +41,7 @@ from .observe import (
     table_folder,
     trino_poll,
 )
-from .results import write_json
+from .report import write_json
 from .stats import POINTS, batch_breakdown, bottleneck, freshness, hops, lag_bounded, summary
 
 MARKER_EVERY_S = 0.5

@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..clients import analyst_client
 from ..errors import LakehouseError
 from ..movielens import TABLES, load
 from ..query.client import QueryError
-from ..query.connect import analyst_client
 from ..scratch import scratch_stack
 from ..stack import Stack
 from . import plots
 from .footprint import machine, tree_rss_mib
-from .results import write_json
+from .report import write_json
 
 #: scratch ports: defaults + this (the integration tests use +1000)
 PORT_OFFSET = 2000

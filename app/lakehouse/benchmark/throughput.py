@@ -8,7 +8,7 @@ from typing import Any
 
 from ..stack import Stack
 from . import plots
-from .results import write_json
+from .report import write_json
 from .run import run as freshness_run
 
 

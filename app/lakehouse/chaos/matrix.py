@@ -22,10 +22,10 @@ import httpx
 import psycopg
 
 from .. import connectors
+from ..clients import admin_client
 from ..errors import UsageError
 from ..monitor import probes
 from ..procs import wait_until
-from ..query.connect import admin_client
 from ..services.base import Service
 from ..services.postgres import SLOT
 from ..settings import env_name
@@ -341,7 +341,7 @@ def one(
 ) -> Fault:
     """Inject one fault under load (kill -9 a component, a silver crash point, the connector
     task's session); verify the load's table once it is back (unless `check` is False)."""
-    from ..silver.ops import verify
+    from ..silver.commands import verify
 
     service, _, point = fault_name.partition("@")
     whole = fault_name in STACK_FAULTS
@@ -441,7 +441,7 @@ def run(
         if work.ids:
             work.next_id = max(work.ids) + 1
     results = []
-    from ..silver.ops import spark_for
+    from ..silver.commands import spark_for
 
     with (
         nullcontext(spark)

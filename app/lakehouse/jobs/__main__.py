@@ -7,8 +7,8 @@ import signal
 import sys
 from types import FrameType
 
+from ..clients import admin_client
 from ..errors import LakehouseError
-from ..query.connect import admin_client
 from ..secrets import Secrets
 from ..settings import load_settings
 from .runs import RunLog

@@ -37,7 +37,7 @@ class JobContext:
     @contextmanager
     def spark(self) -> Iterator[SparkSession]:
         """A local Spark session with Delta and the stack's object store, stopped afterwards."""
-        from ..silver.ops import spark_for
+        from ..silver.commands import spark_for
 
         with spark_for(self.s, self.endpoints, f"lakehouse-job-{self.job}") as session:
             yield session

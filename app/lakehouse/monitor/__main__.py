@@ -15,9 +15,9 @@ from confluent_kafka import Consumer
 from prometheus_client import REGISTRY, start_http_server
 
 from ..bronze.connector import SinkSettings
+from ..clients import admin_client
 from ..errors import LakehouseError
 from ..query import checks
-from ..query.connect import admin_client
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
 from ..silver.expectations import CrossRule, Expectations, in_force

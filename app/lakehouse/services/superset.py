@@ -19,8 +19,8 @@ from urllib.parse import quote
 import httpx
 
 from ..artifacts import superset_home
+from ..endpoints import ca_cert
 from ..errors import ServiceError
-from ..query.connect import ca_cert
 from ..query.names import ANALYST_USER
 from ..render import render_file
 from ..superset_api import ADMIN_USER, DASHBOARD_SLUG, Superset, SupersetError

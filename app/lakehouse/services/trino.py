@@ -15,8 +15,8 @@ import bcrypt
 import httpx
 
 from ..artifacts import trino_home, trino_java_home
+from ..endpoints import ca_cert
 from ..errors import ServiceError
-from ..query.connect import ca_cert
 from ..query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from ..tls import ensure_certificate
 from .base import Service

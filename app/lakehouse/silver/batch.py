@@ -33,7 +33,7 @@ from .compaction import TableLocks
 from .config import SilverConfig
 from .contract import decide
 from .debezium import UnsupportedField, column_spec, key_columns, row_fields
-from .expect import ExpectationFailed, Tally, added, analyse, expect, read_tallies, tallies
+from .expectation_checks import ExpectationFailed, Tally, added, analyse, expect, read_tallies, tallies
 from .expectations import Expectations, Rule
 from .faults import Faults
 from .held import Held

@@ -2,7 +2,7 @@
 
 This module reads and checks the file's shape (tables, names, actions, thresholds) without Spark,
 so `lakehouse up` can refuse a bad file before anything starts. Whether an expression parses, names
-real columns and is boolean is Spark's to say (silver/expect.py).
+real columns and is boolean is Spark's to say (silver/expectation_checks.py).
 
 Cross-table rules (the file's `cross_table` list) are not per event: each is a Trino query over
 silver returning the rows that break it, run every `every_s` seconds by the monitor

@@ -25,13 +25,13 @@ from ..layout import as_trino
 from .batch import BatchProcessor, BatchResult, Rules
 from .compaction import Compactor
 from .config import SilverConfig
+from .expectation_log import ExpectationLog
 from .expectations import Expectations
 from .faults import Faults
 from .kafka_lines import as_bronze_lines
 from .maintenance import Maintenance
 from .phases import CompileCounter, JobCounter, Phases
 from .replay import Replays
-from .results import ExpectationLog
 from .session import use_checkpoint_manager_for
 from .sources import (
     BRONZE,
@@ -157,7 +157,7 @@ class CheckpointError(LakehouseError):
 
 
 #: `reset-silver` writes this (under the silver root) before it deletes anything and removes it last
-#: (ops.reset_silver): while it is there, silver and its checkpoints are partly deleted
+#: (commands.reset_silver): while it is there, silver and its checkpoints are partly deleted
 RESET_MARKER = "_state/reset-in-progress"
 REBUILD = "`lakehouse reset-silver --yes`"
 
@@ -239,7 +239,7 @@ class StatusWriter:
         self, spark: SparkSession, layout: Layout, maintenance: Maintenance, results: ExpectationLog
     ) -> None:
         self.spark, self.layout, self.maintenance = spark, layout, maintenance
-        #: the batches' expectation tallies, written from this thread (silver/results.py)
+        #: the batches' expectation tallies, written from this thread (silver/expectation_log.py)
         self.results = results
         self.tables: dict[str, dict[str, Any]] = {}
         self.touched: set[str] = set()

@@ -15,7 +15,7 @@ from datetime import datetime
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from .expect import Tally
+from .expectation_checks import Tally
 from .store import EXPECTATION_SCHEMA, Store
 
 log = logging.getLogger("lakehouse.silver")

@@ -28,12 +28,12 @@ import psycopg
 
 from ..bronze.connector import SinkSettings
 from ..bronze.reader import read_topic
+from ..clients import analyst_client
 from ..errors import LakehouseError
 from ..query.client import QueryError
-from ..query.connect import analyst_client
 from ..stack import Stack
 from .plots import _plt
-from .results import save, write_json
+from .report import save, write_json
 from .stats import percentile
 
 BENCH_MOVIE_ID = 9_900_100
