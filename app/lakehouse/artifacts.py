@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .errors import LakehouseError, UsageError
-from .paths import repo_root
+from .paths import repo_root, spark_jars
 from .settings import Settings
 from .versions import Versions
 
@@ -54,10 +54,6 @@ def sink_plugins(cache: Path) -> Path:
 def plugin_path(cache: Path, v: Versions) -> str:
     """Kafka Connect's `plugin.path`: the Debezium plugin and the bronze S3 sink plugin."""
     return f"{debezium_plugins(cache, v)},{sink_plugins(cache)}"
-
-
-def spark_jars(cache: Path, v: Versions) -> Path:
-    return cache / f"spark-jars-delta-{v.delta}-hadoop-{v.hadoop}"
 
 
 def trino_home(cache: Path, v: Versions) -> Path:

@@ -48,10 +48,10 @@ def write_env_file(root: Path, path: Path) -> list[str]:
             generated.append(key)
     # anything else the user put in .env (LAKEHOUSE_* settings, COMPOSE_PROFILES, …) stays
     own = {k: v for k, v in existing.items() if k not in versions and k not in secret_keys}
-    from .movielens import default_path
+    from .paths import movielens_sample
 
     # the MovieLens folder the `app` container mounts at /data/movielens (read-only)
-    own.setdefault("MOVIELENS_DIR", str(default_path()))
+    own.setdefault("MOVIELENS_DIR", str(movielens_sample()))
     lines = [
         "# Written by `make compose-env` (lakehouse compose env); docker compose reads it.",
         "# Versions: copied from versions.env — edit that file, then run `make compose-env` again.",

@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from .query.names import ADMIN_USER, ANALYST_USER, CATALOG, SILVER
 from .secrets import Secrets
 from .settings import Settings
-from .superset_api import ADMIN_USER as SUPERSET_ADMIN
-from .superset_api import DASHBOARD_SLUG
 
 #: the object store's list-and-read user (minio/reader-policy.json), made by the launcher
 READER_USER = "lakehouse-reader"
+#: Superset's admin, and the dashboard the stack provisions (superset/assets)
+SUPERSET_ADMIN = "admin"
+DASHBOARD_SLUG = "movies-live"
 
 
 class _Part(BaseModel):

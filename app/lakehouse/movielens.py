@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .errors import LakehouseError
-from .paths import repo_root
+from .paths import movielens_sample
 
 console = Console(stderr=True)
 
@@ -56,13 +56,9 @@ TABLES = (
 )  # fmt: skip
 
 
-def default_path() -> Path:
-    return (repo_root().parent / "shared" / "data" / "movielens-small").resolve()
-
-
 def check_folder(path: Path | None) -> Path:
     """The folder with the four CSVs and the headers we expect, or an error saying what is wrong."""
-    folder = (path or default_path()).expanduser()
+    folder = (path or movielens_sample()).expanduser()
     expected = ", ".join(t.file for t in TABLES)
     hint = (
         f"put the GroupLens ml-latest-small files ({expected}) there, "

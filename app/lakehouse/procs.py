@@ -6,19 +6,18 @@ dies: the service's pid file holds the service's pid, `<name>.supervisor.pid` th
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import ServiceError
+from .run_state import STATE_SUFFIX
 
 # Children started by this process, kept so they can be reaped (no zombies in a long-lived
 # test session) and so their Popen objects are not garbage-collected while still running.
@@ -42,21 +41,6 @@ class ProcFiles:
 
 
 SUPERVISOR_MARKER = "lakehouse.supervisor"
-STATE_SUFFIX = ".state.json"
-
-
-def supervised(run_dir: Path) -> dict[str, Path]:
-    """Service name → its supervisor's state file, for every service started under one here."""
-    return {p.name.removesuffix(STATE_SUFFIX): p for p in sorted(run_dir.glob(f"*{STATE_SUFFIX}"))}
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
-    """A supervisor's state file, None if there is none (an unsupervised or never-started service)."""
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return data
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -270,24 +254,6 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def wait_until(
-    probe: Callable[[], bool],
-    *,
-    timeout: float,
-    interval: float = 0.5,
-    still_running: Callable[[], bool] | None = None,
-) -> bool:
-    """Poll `probe` until true; False on timeout or as soon as the process has died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return True
-        if still_running is not None and not still_running():
-            return probe()
-        time.sleep(interval)
-    return False
 
 
 def raise_not_ready(service: str, logfile: Path, why: str, fix: str) -> None:

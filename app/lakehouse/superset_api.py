@@ -10,12 +10,11 @@ from typing import Any
 
 import httpx
 
+from .endpoints import DASHBOARD_SLUG
 from .errors import LakehouseError
 
 #: the Trino connection imported from superset/assets/databases/
 DATABASE_NAME = "Lakehouse (Trino)"
-ADMIN_USER = "admin"
-DASHBOARD_SLUG = "movies-live"
 
 
 class SupersetError(LakehouseError):

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from lakehouse.artifacts import install
-from lakehouse.movielens import Loaded, default_path, load
-from lakehouse.paths import repo_root
+from lakehouse.movielens import Loaded, load
+from lakehouse.paths import movielens_sample, repo_root
 from lakehouse.scratch import scratch_stack
 from lakehouse.silver.commands import spark_for
 from lakehouse.stack import Stack
@@ -138,7 +138,7 @@ def movielens(stack: Stack) -> MovieLens:
     """Load the sample once and wait until silver holds every rating. Outside CI a checkout
     without the sample skips the tests that need it; in CI (`CI` set) that is a failure: the
     loader says which folder it did not find."""
-    if not default_path().is_dir() and not os.environ.get("CI"):
+    if not movielens_sample().is_dir() and not os.environ.get("CI"):
         pytest.skip("the MovieLens sample is not beside the checkout")
     loaded = {r.table: r for r in load(stack.postgres.app_dsn, stack.s.source_schema)}
     schema = stack.s.source_schema

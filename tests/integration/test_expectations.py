@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from lakehouse.clients import admin_client
-from lakehouse.procs import wait_until
+from lakehouse.polling import wait_until
 from lakehouse.silver.commands import verify
 from lakehouse.stack import Stack
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.clients import admin_client
-from lakehouse.procs import wait_until
+from lakehouse.polling import wait_until
 from lakehouse.stack import Stack
 
 from .conftest import FAILING_JOB, MovieLens

@@ -18,7 +18,7 @@ import pytest
 
 from lakehouse import connectors
 from lakehouse.monitor.probes import slots
-from lakehouse.procs import wait_until
+from lakehouse.polling import wait_until
 from lakehouse.services.postgres import SLOT
 from lakehouse.stack import Stack
 

@@ -15,7 +15,7 @@ import pytest
 
 from lakehouse.chaos import workload as hard_types
 from lakehouse.paths import repo_root
-from lakehouse.procs import wait_until
+from lakehouse.polling import wait_until
 from lakehouse.silver.commands import verify
 from lakehouse.silver.store import Layout, written_by_another
 from lakehouse.stack import Stack

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from lakehouse import connectors
 from lakehouse.bronze.connector import SinkSettings
-from lakehouse.procs import wait_until
+from lakehouse.polling import wait_until
 from lakehouse.stack import Stack
 
 from .helpers import bronze_events, key_is, topic, topic_events, wait_for

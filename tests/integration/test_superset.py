@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from lakehouse.cli import cli
+from lakehouse.endpoints import DASHBOARD_SLUG
 from lakehouse.stack import Stack
-from lakehouse.superset_api import DASHBOARD_SLUG
 
 from .helpers import analyst, headless_chrome, wait_rows
 

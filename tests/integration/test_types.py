@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from lakehouse.clients import admin_client
-from lakehouse.procs import wait_until
+from lakehouse.polling import wait_until
 from lakehouse.query.client import QueryError
 from lakehouse.silver.store import Layout
 from lakehouse.stack import Stack

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.artifacts import spark_jars
+from lakehouse.paths import spark_jars
 from lakehouse.render import render_file
 from lakehouse.settings import load_settings
 from lakehouse.silver.batch import BatchProcessor, Rules

@@ -20,9 +20,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from lakehouse.monitor import probes
 from lakehouse.monitor.exporter import Readings, ReadingsCollector
-from lakehouse.monitor.probes import Blocked, ConnectorState, Freshness, Registered, Slot
+from lakehouse.monitor.probes import ConnectorState, Freshness, Slot
 from lakehouse.paths import repo_root
+from lakehouse.query import inventory
 from lakehouse.query.client import Result, Trino
+from lakehouse.query.inventory import Blocked, Registered
 from lakehouse.services.prometheus import PROMTOOL_BIN, scrape_targets
 from lakehouse.settings import Settings
 
@@ -152,7 +154,7 @@ def test_quarantine_probe_counts_all_rows_and_per_table_count_latest_reason_and_
             [None, 2, "parse: not JSON", oldest],  # unparseable lines belong to no table
         ],
     )
-    rows, blocked = probes.quarantine(cast(Trino, fake))
+    rows, blocked = inventory.quarantine(cast(Trino, fake))
     assert rows == 6
     assert blocked == [
         Blocked("movielens.movies", 3, "schema: year does not fit int", oldest.timestamp()),
@@ -166,14 +168,14 @@ def test_quarantine_probe_counts_all_rows_and_per_table_count_latest_reason_and_
 
 def test_one_listing_names_the_silver_tables_and_whether_the_quarantine_is_registered() -> None:
     fake = FakeTrino([["silver", "movielens.movies"], ["silver", "movielens.ratings"]], [])
-    assert probes.registered(cast(Trino, fake)) == Registered(
+    assert inventory.registered(cast(Trino, fake)) == Registered(
         ["movielens.movies", "movielens.ratings"], False
     )
     fake = FakeTrino([["silver", "movielens.movies"], ["ops", "quarantine"]], [])
-    assert probes.registered(cast(Trino, fake)) == Registered(["movielens.movies"], True)
+    assert inventory.registered(cast(Trino, fake)) == Registered(["movielens.movies"], True)
     # merge-on-read: silver.ratings is the live view over silver_base.ratings
     fake = FakeTrino([["silver", "ratings"], ["silver_base", "ratings"]], [])
-    assert probes.registered(cast(Trino, fake)) == Registered(["ratings"], False, ("ratings",))
+    assert inventory.registered(cast(Trino, fake)) == Registered(["ratings"], False, ("ratings",))
     sql = " ".join(fake.sql[-1].split())
     assert "table_schema IN ('silver', 'silver_base')" in sql
     assert "table_schema = 'ops' AND table_name = 'quarantine'" in sql
@@ -195,9 +197,9 @@ def _new_poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: li
     monkeypatch.setattr(probes, "connectors", lambda http, url: [])
     monkeypatch.setattr(probes, "consumer_lag", lambda consumer, topics: {})
     monkeypatch.setattr(probes, "trino_up", lambda http, url: True)
-    monkeypatch.setattr(probes, "registered", lambda trino: listed)
+    monkeypatch.setattr(inventory, "registered", lambda trino: listed)
     monkeypatch.setattr(probes, "freshness", lambda trino, tables: [])
-    monkeypatch.setattr(probes, "quarantine", lambda trino: (3, blocked))
+    monkeypatch.setattr(inventory, "quarantine", lambda trino: (3, blocked))
     poller = Poller.__new__(Poller)  # no clients: every probe is replaced above
     poller.s, poller.dsn, poller.http, poller.kafka = Settings(), "postgresql://x", None, None
     poller.topics, poller.trino, poller.last = "^cdc\\..+", None, Readings()

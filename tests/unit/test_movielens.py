@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lakehouse.errors import LakehouseError
-from lakehouse.movielens import TABLES, check_folder, default_path
+from lakehouse.movielens import TABLES, check_folder
+from lakehouse.paths import movielens_sample
 
 
 def _copy_headers(dst: Path) -> None:
@@ -35,8 +36,8 @@ def test_missing_file_and_wrong_header_are_named(tmp_path: Path) -> None:
     assert check_folder(tmp_path) == tmp_path
 
 
-@pytest.mark.skipif(not default_path().is_dir(), reason="the MovieLens sample is not beside the checkout")
+@pytest.mark.skipif(not movielens_sample().is_dir(), reason="the MovieLens sample is not beside the checkout")
 def test_the_shared_sample_is_found_by_default(tmp_path: Path) -> None:
-    assert check_folder(None) == default_path()
-    shutil.copy(default_path() / "movies.csv", tmp_path / "movies.csv")
+    assert check_folder(None) == movielens_sample()
+    shutil.copy(movielens_sample() / "movies.csv", tmp_path / "movies.csv")
     assert (tmp_path / "movies.csv").read_text().startswith("movieId,title,genres\n")

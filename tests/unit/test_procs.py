@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from lakehouse import procs
+from lakehouse.polling import wait_until
 
 
 def test_spawn_alive_stop_by_pidfile(tmp_path: Path) -> None:
@@ -41,6 +42,6 @@ def test_wait_until_gives_up_when_process_died() -> None:
         calls.append(1)
         return False
 
-    assert not procs.wait_until(probe, timeout=30, interval=0.01, still_running=lambda: False)
+    assert not wait_until(probe, timeout=30, interval=0.01, still_running=lambda: False)
     # one probe, then one last look after the death: not polling on until the timeout
     assert len(calls) == 2

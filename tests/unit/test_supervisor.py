@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse import procs
-from lakehouse.procs import read_state
+from lakehouse.run_state import read_state
 from lakehouse.supervisor import Policy, describe
 
 pytestmark = pytest.mark.unit

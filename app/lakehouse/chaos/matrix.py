@@ -24,8 +24,8 @@ import psycopg
 from .. import connectors
 from ..clients import admin_client
 from ..errors import UsageError
-from ..monitor import probes
-from ..procs import wait_until
+from ..polling import wait_until
+from ..query import inventory
 from ..services.base import Service
 from ..services.postgres import SLOT
 from ..settings import env_name
@@ -167,9 +167,9 @@ class Watch(threading.Thread):
 def quarantined(stack: Stack, table: str) -> int:
     """Events of `table` waiting in quarantine (through Trino, as the admin)."""
     trino = admin_client(stack.s, stack.ctx.secrets)
-    if not probes.registered(trino).quarantine:
+    if not inventory.registered(trino).quarantine:
         return 0
-    _, blocked = probes.quarantine(trino)
+    _, blocked = inventory.quarantine(trino)
     return sum(b.events for b in blocked if b.source_table == table)
 
 

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, start_http_server
 from ..bronze.connector import SinkSettings
 from ..clients import admin_client
 from ..errors import LakehouseError
-from ..query import checks
+from ..query import checks, inventory
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
 from ..silver.expectations import CrossRule, Expectations, in_force
@@ -123,10 +123,10 @@ class Poller:
             self.trino_read_at = None
         elif trino_due(self.trino_read_at, time.monotonic(), self.s.monitor_trino_interval_s):
             try:
-                listed = probes.registered(self.trino)
+                listed = inventory.registered(self.trino)
                 r.freshness = probes.freshness(self.trino, listed.silver)
                 r.quarantine_rows, r.quarantined_by_table = (
-                    probes.quarantine(self.trino) if listed.quarantine else (None, [])
+                    inventory.quarantine(self.trino) if listed.quarantine else (None, [])
                 )
                 r.probe_ok["trino"] = True
                 self.trino_read_at = time.monotonic()

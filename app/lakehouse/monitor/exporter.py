@@ -16,7 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ..query.checks import CrossResult
-from .probes import CONNECT_STATES, Blocked, ConnectorState, Freshness, Slot
+from ..query.inventory import Blocked
+from .probes import CONNECT_STATES, ConnectorState, Freshness, Slot
 
 PROBES = ("postgres", "connect", "kafka", "trino")
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ..procs import read_state, supervised
 from ..query.client import Trino
-from ..query.names import CATALOG, OPS, SILVER, SILVER_BASE
+from ..query.inventory import epoch_seconds
+from ..query.names import CATALOG, SILVER
+from ..run_state import read_state, supervised
 
 #: every state Kafka Connect reports for a connector or task (each becomes a 0/1 series)
 CONNECT_STATES = ("UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED", "RESTARTING")
@@ -142,65 +142,7 @@ def freshness(trino: Trino, tables: list[str]) -> list[Freshness]:
     sql = "\nUNION ALL\n".join(
         f"SELECT '{t}', count(*), max(_source_ts) FROM {CATALOG}.{SILVER}.\"{t}\"" for t in tables
     )
-    return [Freshness(str(t), int(n), _epoch(ts)) for t, n, ts in trino.query(sql).rows]
-
-
-@dataclass(frozen=True)
-class Registered:
-    """What Trino lists: the silver tables, and whether the quarantine table is there yet (silver
-    creates it at start; the catalog sync registers it after that)."""
-
-    silver: list[str]
-    quarantine: bool
-    #: merge-on-read: the silver tables that are a live view over a base (silver_base.<t>)
-    bases: tuple[str, ...] = ()
-
-
-def registered(trino: Trino) -> Registered:
-    """One information_schema query for all three (a poll asks Trino three things, not six).
-    A silver table is a Delta table, or with merge-on-read the live view over its base."""
-    rows = trino.query(
-        f"SELECT table_schema, table_name FROM {CATALOG}.information_schema.tables "
-        f"WHERE table_schema IN ('{SILVER}', '{SILVER_BASE}') "
-        f"OR (table_schema = '{OPS}' AND table_name = 'quarantine') ORDER BY table_name"
-    ).rows
-    return Registered(
-        [str(t) for s, t in rows if s == SILVER],
-        any(s == OPS for s, _ in rows),
-        tuple(str(t) for s, t in rows if s == SILVER_BASE),
-    )
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """A source table with events silver refused that are still in quarantine (not replayed yet)."""
-
-    source_table: str  # e.g. 'movielens.movies'
-    events: int
-    reason: str  # of the latest refused event
-    since: float  # epoch seconds of the oldest refused event still waiting
-
-
-QUARANTINED_BY_TABLE_SQL = f"""
-    SELECT source_table, count(*), max_by(reason, quarantined_at), min(quarantined_at)
-    FROM {CATALOG}.{OPS}.quarantine
-    GROUP BY source_table
-    ORDER BY source_table"""
-
-
-def quarantine(trino: Trino) -> tuple[int, list[Blocked]]:
-    """Rows in the quarantine, and per source table the events waiting there.
-
-    Replay deletes the rows it applies, so what is left are events silver still refuses. Lines
-    that could not be parsed have no source table: counted in the rows, in no table's entry.
-    """
-    rows = trino.query(QUARANTINED_BY_TABLE_SQL).rows
-    blocked = [
-        Blocked(str(t), int(n), str(reason or ""), _epoch(since) or 0.0)
-        for t, n, reason, since in rows
-        if t is not None
-    ]
-    return sum(int(r[1]) for r in rows), blocked
+    return [Freshness(str(t), int(n), epoch_seconds(ts)) for t, n, ts in trino.query(sql).rows]
 
 
 def trino_up(http: httpx.Client, info_url: str) -> bool:
@@ -209,11 +151,3 @@ def trino_up(http: httpx.Client, info_url: str) -> bool:
     except (httpx.HTTPError, ValueError):
         return False
     return body.get("starting") is False
-
-
-def _epoch(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    return float(value)

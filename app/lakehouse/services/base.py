@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 from .. import procs
 from ..compose import twin
 from ..errors import ServiceError
+from ..polling import wait_until
+from ..run_state import read_state
 from ..secrets import Secrets
 from ..settings import Settings, env_name
 from ..versions import Versions
@@ -95,7 +97,7 @@ class Service(ABC):
 
     def restarts(self) -> dict[str, Any]:
         """How often the supervisor restarted the service since `up`, and how it last ended."""
-        st = procs.read_state(self.files.statefile)
+        st = read_state(self.files.statefile)
         if st is None:
             return {}
         out: dict[str, Any] = {"restarts": st.get("restarts", 0)}
@@ -150,7 +152,7 @@ class Service(ABC):
         return self._wait("did not become ready")
 
     def _wait(self, why: str) -> str:
-        ok = procs.wait_until(
+        ok = wait_until(
             self.ready,
             timeout=self.s.ready_timeout_s,
             still_running=lambda: self.pid() is not None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
-from .. import procs
 from ..errors import ServiceError
+from ..polling import wait_until
 from ..render import render_file
 from ..silver.expectations import RENDERED
 from ..silver.session import conf_values
@@ -32,7 +32,7 @@ class SilverService(MetricsReadyService):
             return super().wait_ready()
         except ServiceError:
             if (
-                procs.wait_until(
+                wait_until(
                     lambda: self.metric_line(self.streaming_line),
                     timeout=STREAMING_PROBE_S,
                     interval=1.0,

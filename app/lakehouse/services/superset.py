@@ -19,11 +19,12 @@ from urllib.parse import quote
 import httpx
 
 from ..artifacts import superset_home
-from ..endpoints import ca_cert
+from ..endpoints import DASHBOARD_SLUG, ca_cert
+from ..endpoints import SUPERSET_ADMIN as ADMIN_USER
 from ..errors import ServiceError
 from ..query.names import ANALYST_USER
 from ..render import render_file
-from ..superset_api import ADMIN_USER, DASHBOARD_SLUG, Superset, SupersetError
+from ..superset_api import Superset, SupersetError
 from .base import Service
 
 #: variables that make `requests` ignore the connection's own `verify` (the Trino CA certificate)

@@ -15,11 +15,11 @@ from minio.error import S3Error
 from psycopg.conninfo import conninfo_to_dict
 
 from .. import clients
-from ..artifacts import spark_jars
 from ..errors import LakehouseError, UsageError
 from ..layout import Storage
 from ..layout import silver_table as layout_silver_table
-from ..procs import wait_until
+from ..paths import spark_jars
+from ..polling import wait_until
 from ..query.names import CATALOG, OPS, SILVER, SILVER_BASE, qualified, silver_table
 from ..render import render_file
 from . import live
@@ -186,7 +186,7 @@ def tables(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
 def _blocked(ep: Endpoints) -> dict[str, dict[str, Any]]:
     """Source tables with events waiting in quarantine → their count and latest reason; {} if
     Trino is down."""
-    from ..monitor.probes import quarantine, registered
+    from ..query.inventory import quarantine, registered
 
     trino = clients.trino(ep, admin=True)
     try:
@@ -198,7 +198,7 @@ def _blocked(ep: Endpoints) -> dict[str, dict[str, Any]]:
 
 def _live_from_trino(ep: Endpoints) -> dict[str, dict[str, Any]]:
     """Registered silver tables → current Delta version and row count, or {} if Trino is down."""
-    from ..monitor.probes import registered
+    from ..query.inventory import registered
 
     trino = clients.trino(ep, admin=True)
     try:

@@ -13,9 +13,9 @@ from types import FrameType
 
 from pyspark.sql import SparkSession
 
-from ..artifacts import spark_jars
 from ..bronze.connector import SinkSettings
 from ..errors import LakehouseError
+from ..paths import spark_jars
 from ..secrets import Secrets
 from ..settings import Settings, load_settings
 from ..versions import Versions
