@@ -2,7 +2,7 @@
 
 import sys
 
-from lakehouse.silver.__main__ import main
+from lakehouse.pipeline.silver.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,8 +21,8 @@ from typing import Any
 
 import psycopg
 
-from lakehouse.bronze.reader import read_records
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.reader import read_records
 
 from . import typematrix as tm
 

@@ -18,12 +18,12 @@ from lakehouse.benchmark.plots import _plt
 from lakehouse.benchmark.report import save
 from lakehouse.benchmark.stats import percentile
 from lakehouse.clients import admin_client
-from lakehouse.query.client import Trino
-from lakehouse.query.names import SILVER, SILVER_BASE
-from lakehouse.query.views import SCHEMAS
-from lakehouse.render import render_text
-from lakehouse.secrets import Secrets
-from lakehouse.settings import load_settings
+from lakehouse.clients.trino_client import Trino
+from lakehouse.config.names import SILVER, SILVER_BASE
+from lakehouse.config.render import render_text
+from lakehouse.config.secrets import Secrets
+from lakehouse.config.settings import load_settings
+from lakehouse.pipeline.query.views import SCHEMAS
 
 REPO = Path(__file__).resolve().parents[1]
 

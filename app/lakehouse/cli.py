@@ -12,13 +12,13 @@ from typing import Any
 
 import click
 
-from .benchmark import FLOOR_WRITES, FloorWrite
-from .compose import INIT_STEPS
-from .errors import ConfigError, LakehouseError, UsageError
+from lakehouse.benchmark import FLOOR_WRITES, FloorWrite
+from lakehouse.errors import ConfigError, LakehouseError, UsageError
+from lakehouse.launcher.compose import INIT_STEPS
 
 
 def _stack(scale_out: bool = False) -> Any:
-    from .stack import Stack
+    from lakehouse.launcher.stack import Stack
 
     return Stack(scale_out=scale_out)
 
@@ -36,10 +36,10 @@ def cli() -> None:
 @click.option("--test-java", is_flag=True, help="also run the S3 sink connector's Surefire tests (make test)")
 def install(browser: bool, compose: bool, only: str | None, test_java: bool) -> None:
     """Fetch/build every service artifact into the cache (idempotent)."""
-    from .artifacts import STEPS, ensure_browser, ensure_compose_cli, test_s3_sink
-    from .artifacts import install as do_install
-    from .settings import load_settings
-    from .versions import Versions
+    from lakehouse.config.settings import load_settings
+    from lakehouse.config.versions import Versions
+    from lakehouse.launcher.artifacts import STEPS, ensure_browser, ensure_compose_cli, test_s3_sink
+    from lakehouse.launcher.artifacts import install as do_install
 
     s = load_settings()
     versions = Versions.load(s.root / "versions.env")
@@ -56,7 +56,7 @@ def install(browser: bool, compose: bool, only: str | None, test_java: bool) -> 
 @click.argument("service")
 def serve(service: str) -> None:
     """Run one service in the foreground (a compose container's main process)."""
-    from .compose import serve as do_serve
+    from lakehouse.launcher.compose import serve as do_serve
 
     do_serve(_stack(), service)
 
@@ -79,8 +79,8 @@ def compose() -> None:
 @click.option("--path", type=click.Path(path_type=Path), default=None, help="[default: .env in the checkout]")
 def compose_env(path: Path | None) -> None:
     """Write .env for docker compose: versions from versions.env, generated credentials (kept)."""
-    from .compose import write_env_file
-    from .paths import repo_root
+    from lakehouse.config.paths import repo_root
+    from lakehouse.launcher.compose import write_env_file
 
     target = path or repo_root() / ".env"
     generated = write_env_file(repo_root(), target)
@@ -91,9 +91,9 @@ def compose_env(path: Path | None) -> None:
 @compose.command("config")
 def compose_config() -> None:
     """(in compose) secrets and the configs the official images read, into the state volume."""
-    from .compose import secrets_from_env, write_configs
-    from .settings import load_settings
-    from .stack import Stack
+    from lakehouse.config.settings import load_settings
+    from lakehouse.launcher.compose import secrets_from_env, write_configs
+    from lakehouse.launcher.stack import Stack
 
     s = load_settings()
     secrets_from_env(s)
@@ -105,7 +105,7 @@ def compose_config() -> None:
 @click.argument("step", type=click.Choice(INIT_STEPS))
 def compose_init(step: str) -> None:
     """(in compose) a one-shot job: postgres roles/schema, the bucket, or the connector."""
-    from .compose import init
+    from lakehouse.launcher.compose import init
 
     click.echo(init(_stack(), step))
 
@@ -113,9 +113,9 @@ def compose_init(step: str) -> None:
 @compose.command("check")
 def compose_check() -> None:
     """Validate docker-compose.yml with `docker compose config` (built by `install --compose`)."""
-    from .compose import validate
-    from .settings import load_settings
-    from .versions import Versions
+    from lakehouse.config.settings import load_settings
+    from lakehouse.config.versions import Versions
+    from lakehouse.launcher.compose import validate
 
     s = load_settings()
     click.echo(validate(s.root, s.cache, Versions.load(s.root / "versions.env")))
@@ -251,7 +251,7 @@ def demo(rate: float, duration: float | None, path: Path | None) -> None:
 
     Ctrl-C stops the changes; the stack keeps running (`lakehouse down` stops it).
     """
-    from .demo import run
+    from lakehouse.demo.run import run
 
     run(_stack(), rate=rate, duration_s=duration, path=path)
 
@@ -276,7 +276,7 @@ def _wait_option(
 @_json_option
 def verify(table: str | None, wait_s: float, as_json: bool) -> None:
     """Compare every captured source table with its silver table, row by row; exit 1 on any difference."""
-    from .silver.commands import verify as run_verify
+    from lakehouse.pipeline.silver.commands import verify as run_verify
 
     stack = _stack()
     diffs = run_verify(stack.s, stack.endpoints, table, wait_s)
@@ -320,8 +320,8 @@ def trace(table: str, key: str, timeout_s: float, as_json: bool) -> None:
     lakehouse trace ratings user_id=1,movie_id=31 --json
     Exits 1, naming the hop it has not reached, if the change is not visible in Trino in time.
     """
-    from .monitor.trace import render
-    from .monitor.trace import trace as follow
+    from lakehouse.apps.monitor.trace import render
+    from lakehouse.apps.monitor.trace import trace as follow
 
     t = follow(_tracer(), table, key, timeout_s)
     click.echo(json.dumps(t.as_dict(), indent=2) if as_json else render(t))
@@ -333,7 +333,7 @@ def trace(table: str, key: str, timeout_s: float, as_json: bool) -> None:
 
 
 def _tracer() -> Any:
-    from .monitor.trace import Tracer
+    from lakehouse.apps.monitor.trace import Tracer
 
     return Tracer.reading(_stack().endpoints)
 
@@ -342,7 +342,7 @@ def _tracer() -> Any:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def tables(as_json: bool) -> None:
     """Silver table per captured source table: location, Delta version, rows."""
-    from .silver.commands import tables as list_tables
+    from lakehouse.pipeline.silver.commands import tables as list_tables
 
     stack = _stack()
     out = list_tables(stack.s, stack.endpoints)
@@ -375,7 +375,7 @@ def quarantine() -> None:
 @_json_option
 def quarantine_list(table: str | None, as_json: bool) -> None:
     """Quarantined events per table and reason."""
-    from .silver.commands import quarantine_list as do_list
+    from lakehouse.pipeline.silver.commands import quarantine_list as do_list
 
     stack = _stack()
     out = do_list(stack.s, stack.endpoints, table)
@@ -394,7 +394,7 @@ def quarantine_list(table: str | None, as_json: bool) -> None:
 def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
     """Apply quarantined events again (after a fix), in source order; idempotent. Exit 1 if some
     are still refused."""
-    from .silver.commands import quarantine_replay as do_replay
+    from lakehouse.pipeline.silver.commands import quarantine_replay as do_replay
 
     stack = _stack()
     r = do_replay(stack.s, stack.endpoints, table, wait_s)
@@ -422,7 +422,7 @@ def _when(value: str | None) -> str:
 @_json_option
 def jobs_list(as_json: bool) -> None:
     """Each job: its schedule (crontab, UTC), next start and last run."""
-    from .jobs.control import list_jobs
+    from lakehouse.apps.jobs.control import list_jobs
 
     stack = _stack()
     out = list_jobs(stack.s, stack.scheduler.pid() is not None)
@@ -446,8 +446,8 @@ def jobs_list(as_json: bool) -> None:
 @_json_option
 def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
     """Run job NAME now (the scheduler runs it; one run of a job at a time). Exit 1 if it failed."""
-    from .jobs.control import run
-    from .jobs.runs import FAILED
+    from lakehouse.apps.jobs.control import run
+    from lakehouse.apps.jobs.runs import FAILED
 
     def shown(elapsed: float) -> None:
         if not as_json:
@@ -471,7 +471,7 @@ def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
 @_json_option
 def jobs_status(name: str, as_json: bool) -> None:
     """Job NAME: running or not, its next start and its last run (from ops.job_runs)."""
-    from .jobs.control import status
+    from lakehouse.apps.jobs.control import status
 
     stack = _stack()
     out = status(stack.s, stack.endpoints, stack.scheduler.pid() is not None, name)
@@ -496,7 +496,7 @@ def jobs_status(name: str, as_json: bool) -> None:
 @_json_option
 def jobs_history(name: str, limit: int, as_json: bool) -> None:
     """Job NAME's runs, newest first (ops.job_runs)."""
-    from .jobs.control import history
+    from lakehouse.apps.jobs.control import history
 
     stack = _stack()
     out = history(stack.s, stack.endpoints, name, limit)
@@ -516,7 +516,7 @@ def jobs_history(name: str, limit: int, as_json: bool) -> None:
 def expectations(as_json: bool) -> None:
     """Data-quality rules on silver (spark_streaming/expectations.yml): rows checked and failed
     per rule since the results began, and the last failing row; cross-table rules run now."""
-    from .silver.commands import expectation_totals
+    from lakehouse.pipeline.silver.commands import expectation_totals
 
     stack = _stack()
     out = expectation_totals(stack.s, stack.endpoints)
@@ -550,7 +550,7 @@ def expectations(as_json: bool) -> None:
 )
 def load_movielens(path: Path | None) -> None:
     """Load the MovieLens CSVs into the source Postgres (idempotent; reports row counts)."""
-    from .movielens import check_folder, load
+    from lakehouse.demo.movielens import check_folder, load
 
     folder = check_folder(path)  # a wrong path fails before anything else is looked at
     stack = _source_stack()
@@ -573,7 +573,7 @@ def load_movielens(path: Path | None) -> None:
 )
 def generate(rate: float, duration: float | None, seed: int, mix: str | None) -> None:
     """Write realistic changes to the source (ratings, tags, movie edits) at a steady rate."""
-    from .generator import parse_mix, run_until_interrupted
+    from lakehouse.demo.generator import parse_mix, run_until_interrupted
 
     weights = parse_mix(mix)
     stack = _source_stack()
@@ -608,11 +608,11 @@ def sql(statement: str, fmt: str, user: str) -> None:
     """
     from dataclasses import replace
 
-    from .clients import client_for
-    from .query.names import SILVER
-    from .query.output import FORMATS
-    from .secrets import Secrets
-    from .settings import load_settings
+    from lakehouse.clients import client_for
+    from lakehouse.config.names import SILVER
+    from lakehouse.config.secrets import Secrets
+    from lakehouse.config.settings import load_settings
+    from lakehouse.pipeline.query.output import FORMATS
 
     text = sys.stdin.read() if statement == "-" else statement
     text = text.strip().rstrip(";").strip()
@@ -650,8 +650,8 @@ def chaos(services: tuple[str, ...], rate: float, outage: float, as_json: bool, 
     """kill -9 each component under load; its supervisor restarts it; silver must equal the source.
 
     Exit 1 if any fault left a row missing, extra or different, or an event in quarantine."""
-    from .benchmark.report import write_json
-    from .chaos.matrix import Fault, Plan, choose, run
+    from lakehouse.benchmark.report import write_json
+    from lakehouse.chaos.matrix import Fault, Plan, choose, run
 
     chosen = choose(services)  # a wrong name fails before anything is killed
     stack = _stack()
@@ -682,7 +682,7 @@ def reset_silver(yes: bool) -> None:
     """Delete silver and its checkpoint so the next `up` rebuilds silver from bronze."""
     if not yes:
         raise click.UsageError("reset-silver deletes every silver table; pass --yes to confirm")
-    from .silver.commands import reset_silver as do_reset
+    from lakehouse.pipeline.silver.commands import reset_silver as do_reset
 
     stack = _stack()
     if stack.silver.pid() is not None or stack.silver.supervisor() is not None:
@@ -745,10 +745,10 @@ def bench(
         return
     if floor_write != "merge" and not floor:
         raise click.UsageError("--floor-write is for the floor job: add --floor")
-    from .benchmark.run import run as run_bench
+    from lakehouse.benchmark.run import run as run_bench
 
     if floor:
-        from .benchmark.compare import run_with_floor
+        from lakehouse.benchmark.compare import run_with_floor
 
         c = run_with_floor(_stack(), rate, duration, Path(out), write=floor_write)
         if as_json:
@@ -806,7 +806,7 @@ def _report(layer: str, r: dict[str, Any], setting: str, out: str) -> None:
 @_bench_options(changes=20, interval=0.5)
 def bench_bronze(changes: int, interval: float, out: str) -> None:
     """Commit → bronze object latency (p50/p95) at light load; the stack must be up."""
-    from .benchmark.latency import bronze_latency
+    from lakehouse.benchmark.latency import bronze_latency
 
     r = bronze_latency(_stack(), changes, interval, Path(out))
     _report("bronze", r, f"flush interval {r['flush_interval_ms']} ms", out)
@@ -816,7 +816,7 @@ def bench_bronze(changes: int, interval: float, out: str) -> None:
 @_bench_options(changes=30, interval=2.0)
 def bench_silver(changes: int, interval: float, out: str) -> None:
     """Commit → silver Delta commit latency (p50/p95) at light load; the stack must be up."""
-    from .benchmark.latency import silver_latency
+    from lakehouse.benchmark.latency import silver_latency
 
     r = silver_latency(_stack(), changes, interval, Path(out))
     _report("silver", r, f"trigger {r['trigger']}", out)
@@ -826,7 +826,7 @@ def bench_silver(changes: int, interval: float, out: str) -> None:
 @_bench_options(changes=50, interval=1.0)
 def bench_trino(changes: int, interval: float, out: str) -> None:
     """Commit → visible in a Trino query (p50/p95), one row per change; the stack must be up."""
-    from .benchmark.latency import trino_latency
+    from lakehouse.benchmark.latency import trino_latency
 
     r = trino_latency(_stack(), changes, interval, Path(out))
     _report("trino", r, f"trigger {r['trigger']}, poll {r['poll_s']:.2f}s", out)
@@ -841,8 +841,8 @@ def bench_trino(changes: int, interval: float, out: str) -> None:
 def bench_snapshot(path: Path | None, live: bool, out: str) -> None:
     """MovieLens as Debezium's initial snapshot → complete in silver, on a fresh scratch stack
     (ports +2000, wiped afterwards); also times a warm `up`."""
-    from .benchmark.snapshot import run as run_snapshot
-    from .movielens import check_folder
+    from lakehouse.benchmark.snapshot import run as run_snapshot
+    from lakehouse.demo.movielens import check_folder
 
     r = run_snapshot(check_folder(path), Path(out), live=live)
     what = "loaded while streaming" if live else "snapshot"
@@ -859,7 +859,7 @@ def bench_snapshot(path: Path | None, live: bool, out: str) -> None:
 @click.option("--out", default="artifacts/bench/throughput", show_default=True, type=click.Path())
 def bench_throughput(rates: str, duration: float, out: str) -> None:
     """The freshness run at each rate; reports the highest rate with bounded lag."""
-    from .benchmark.throughput import run as run_throughput
+    from lakehouse.benchmark.throughput import run as run_throughput
 
     try:
         values = [float(r) for r in rates.split(",") if r.strip()]

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from lakehouse.artifacts import install
-from lakehouse.movielens import Loaded, load
-from lakehouse.paths import movielens_sample, repo_root
-from lakehouse.scratch import scratch_stack
-from lakehouse.silver.commands import spark_for
-from lakehouse.stack import Stack
+from lakehouse.config.paths import movielens_sample, repo_root
+from lakehouse.demo.movielens import Loaded, load
+from lakehouse.launcher.artifacts import install
+from lakehouse.launcher.scratch import scratch_stack
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.commands import spark_for
 
 from .helpers import BULK_S, analyst, source, wait_rows
 
@@ -80,7 +80,7 @@ def session_jobs(root: Path, folder: Path) -> None:
     (folder / f"{FAILING_JOB}.yml").write_text(
         f"name: {FAILING_JOB}\n"
         "description: top-movies-daily with a parameter it refuses, for a failed run\n"
-        "entry: lakehouse.jobs.top_movies:run\n"
+        "entry: lakehouse.apps.jobs.top_movies:run\n"
         "timeout_s: 120\n"
         "params: {top: 500}\n"
     )

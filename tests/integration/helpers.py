@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from lakehouse.bronze.reader import BronzeEvent, read_topic
 from lakehouse.clients import analyst_client
-from lakehouse.query.client import QueryError, Trino
-from lakehouse.silver.config import SilverConfig
-from lakehouse.stack import Stack
+from lakehouse.clients.trino_client import QueryError, Trino
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.reader import BronzeEvent, read_topic
+from lakehouse.pipeline.silver.config import SilverConfig
 
 
 def topic(stack: Stack, table: str) -> str:

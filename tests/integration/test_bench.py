@@ -12,7 +12,7 @@ import psycopg
 from lakehouse.benchmark.compare import clear_side, floor_job, side_catalog, start_side_job, stop_side_job
 from lakehouse.benchmark.run import run
 from lakehouse.benchmark.stats import SCHEMA
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
 
 from .helpers import silver_config
 

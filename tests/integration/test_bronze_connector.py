@@ -22,11 +22,11 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from lakehouse import connectors
-from lakehouse.bronze.connector import SINK_CONNECTOR, sink_values
-from lakehouse.bronze.format import object_range
-from lakehouse.render import load_connector
-from lakehouse.stack import Stack
+from lakehouse.config.render import load_connector
+from lakehouse.launcher import connectors
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.connector import SINK_CONNECTOR, sink_values
+from lakehouse.pipeline.bronze.format import object_range
 
 
 @dataclass(frozen=True)

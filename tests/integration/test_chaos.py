@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lakehouse.chaos.matrix import COMPONENTS, OFF_PATH, Plan, run
-from lakehouse.paths import repo_root
-from lakehouse.stack import Stack
+from lakehouse.config.paths import repo_root
+from lakehouse.launcher.stack import Stack
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

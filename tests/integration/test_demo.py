@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from lakehouse.clients import analyst_client
-from lakehouse.generator import run as generate
-from lakehouse.movielens import load
-from lakehouse.query.client import QueryError
-from lakehouse.silver.commands import verify
-from lakehouse.stack import Stack
+from lakehouse.clients.trino_client import QueryError
+from lakehouse.demo.generator import run as generate
+from lakehouse.demo.movielens import load
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.commands import verify
 
 from .conftest import MovieLens
 from .helpers import BULK_S, analyst, headless_chrome, silver_config, source, wait_rows

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from lakehouse.clients import admin_client
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.commands import verify
 from lakehouse.polling import wait_until
-from lakehouse.silver.commands import verify
-from lakehouse.stack import Stack
 
 from .conftest import PROBE, PROBE_CROSS, probe_rules
 from .helpers import lakehouse, prom, source, wait_rows

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lakehouse.clients import admin_client
+from lakehouse.launcher.stack import Stack
 from lakehouse.polling import wait_until
-from lakehouse.stack import Stack
 
 from .conftest import FAILING_JOB, MovieLens
 from .helpers import active_alerts, analyst, lakehouse, prom, source
@@ -89,7 +89,7 @@ def test_jobs_listed_run_recorded_failed_alerted_and_scheduled(stack: Stack, mov
     due = datetime.now(UTC) + timedelta(minutes=1, seconds=30)
     tick = folder / "tick.yml"
     tick.write_text(
-        "name: tick\nentry: lakehouse.jobs.top_movies:run\nparams: {top: 5}\n"
+        "name: tick\nentry: lakehouse.apps.jobs.top_movies:run\nparams: {top: 5}\n"
         f'schedule: "{due.minute} {due.hour} * * *"\n'
     )
     try:

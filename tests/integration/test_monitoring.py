@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from lakehouse.paths import repo_root
-from lakehouse.stack import Stack
+from lakehouse.config.paths import repo_root
+from lakehouse.launcher.stack import Stack
 
 from .helpers import prom
 
@@ -143,8 +143,8 @@ def test_an_invalidated_replication_slot_is_measured_and_alerts(stack: Stack) ->
     checkpoint, once the connector's slot holds less than 16 MB."""
     import psycopg
 
-    from lakehouse.monitor.probes import slots
-    from lakehouse.services.postgres import SLOT
+    from lakehouse.apps.monitor.probes import slots
+    from lakehouse.launcher.services.postgres import SLOT
 
     from .helpers import active_alerts
 

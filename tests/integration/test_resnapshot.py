@@ -16,11 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from lakehouse import connectors
-from lakehouse.monitor.probes import slots
+from lakehouse.apps.monitor.probes import slots
+from lakehouse.launcher import connectors
+from lakehouse.launcher.services.postgres import SLOT
+from lakehouse.launcher.stack import Stack
 from lakehouse.polling import wait_until
-from lakehouse.services.postgres import SLOT
-from lakehouse.stack import Stack
 
 from .helpers import BULK_S, analyst, lakehouse, source, topic, topic_events, wait_rows
 

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
-from lakehouse import procs
 from lakehouse.cli import cli
 from lakehouse.clients import object_store
-from lakehouse.layout import BRONZE
-from lakehouse.stack import Stack
+from lakehouse.config.layout import BRONZE
+from lakehouse.launcher import procs
+from lakehouse.launcher.stack import Stack
 
 LOOPBACK = ("127.", "[::1]:", "[::ffff:127.")
 

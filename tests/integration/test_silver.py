@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from lakehouse.chaos import workload as hard_types
-from lakehouse.paths import repo_root
+from lakehouse.config.paths import repo_root
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.commands import verify
+from lakehouse.pipeline.silver.store import Layout, written_by_another
 from lakehouse.polling import wait_until
-from lakehouse.silver.commands import verify
-from lakehouse.silver.store import Layout, written_by_another
-from lakehouse.stack import Stack
 
 from .conftest import PREEXISTING
 from .helpers import active_alerts, key_is, lakehouse, prom, wait_for
@@ -140,7 +140,7 @@ def test_a_stopped_silver_alerts_then_reset_silver_rebuilds_every_table_from_bro
 
 
 def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
-    from lakehouse.silver.commands import tables
+    from lakehouse.pipeline.silver.commands import tables
 
     from .conftest import PREEXISTING
 
@@ -251,9 +251,9 @@ def test_kafka_lost_what_silver_needs_bronze_fills_it_then_kafka_takes_over_exac
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient
 
-    from lakehouse.bronze.format import object_range
-    from lakehouse.silver.sources import Epoch
-    from lakehouse.silver.store import read_text
+    from lakehouse.pipeline.bronze.format import object_range
+    from lakehouse.pipeline.silver.sources import Epoch
+    from lakehouse.pipeline.silver.store import read_text
 
     state_path = Layout.of(stack.s.storage).source_state
 

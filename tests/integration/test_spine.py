@@ -12,10 +12,10 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from lakehouse import connectors
-from lakehouse.bronze.connector import SinkSettings
+from lakehouse.launcher import connectors
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.connector import SinkSettings
 from lakehouse.polling import wait_until
-from lakehouse.stack import Stack
 
 from .helpers import bronze_events, key_is, topic, topic_events, wait_for
 

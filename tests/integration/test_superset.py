@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from lakehouse.cli import cli
-from lakehouse.endpoints import DASHBOARD_SLUG
-from lakehouse.stack import Stack
+from lakehouse.config.endpoints import DASHBOARD_SLUG
+from lakehouse.launcher.stack import Stack
 
 from .helpers import analyst, headless_chrome, wait_rows
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
 
 from .helpers import lakehouse
 

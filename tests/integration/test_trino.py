@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from lakehouse.clients import admin_client
-from lakehouse.query.client import QueryError
-from lakehouse.silver.store import QUARANTINE_SCHEMA
-from lakehouse.stack import Stack
+from lakehouse.clients.trino_client import QueryError
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.store import QUARANTINE_SCHEMA
 
 from .helpers import VISIBLE_S, analyst, delta_schema, source, wait_rows
 

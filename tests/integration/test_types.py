@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from lakehouse.clients import admin_client
+from lakehouse.clients.trino_client import QueryError
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.store import Layout
 from lakehouse.polling import wait_until
-from lakehouse.query.client import QueryError
-from lakehouse.silver.store import Layout
-from lakehouse.stack import Stack
 
 from .. import typematrix as tm
 from ..capture_debezium import write_changes
@@ -55,7 +55,7 @@ def test_every_type_reaches_silver_exactly_and_trino_as_documented(
     with source(stack) as conn:
         expected = tm.source_rendered(conn, type_matrix)
         expected_trino = tm.source_rendered(conn, type_matrix, trino=True)
-    from lakehouse.silver.store import written_by_another
+    from lakehouse.pipeline.silver.store import written_by_another
 
     path = _silver_path(stack, tm.TABLE)
     deadline = time.monotonic() + BULK_S

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import psycopg
 
-from lakehouse.query.client import Trino
-from lakehouse.stack import Stack
-from lakehouse.web.app import Backend
+from lakehouse.apps.web.app import Backend
+from lakehouse.clients.trino_client import Trino
+from lakehouse.launcher.stack import Stack
 
 PROBES = {
     990_001: "Pct 100% Probe",

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lakehouse.scratch import scratch_stack
-from lakehouse.stack import Stack
+from lakehouse.launcher.scratch import scratch_stack
+from lakehouse.launcher.stack import Stack
 
 #: test ports: 2000 above the defaults (the integration stack's are 1000 above)
 PORT_OFFSET = 2000

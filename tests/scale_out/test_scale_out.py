@@ -10,13 +10,13 @@ from typing import Any
 
 import psycopg
 
-from lakehouse import connectors
 from lakehouse.chaos.workload import Load, Workload, ddl, row
 from lakehouse.clients import analyst_client
-from lakehouse.services.spark import SILVER_APP, master_state
-from lakehouse.silver.commands import verify
-from lakehouse.silver.sources import kafka_partitions
-from lakehouse.stack import Stack
+from lakehouse.launcher import connectors
+from lakehouse.launcher.services.spark import SILVER_APP, master_state
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.silver.commands import verify
+from lakehouse.pipeline.silver.sources import kafka_partitions
 
 from ..integration.helpers import wait_rows
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.paths import spark_jars
-from lakehouse.render import render_file
-from lakehouse.settings import load_settings
-from lakehouse.silver.batch import BatchProcessor, Rules
-from lakehouse.silver.session import build, conf_values, jars_in, read_conf
-from lakehouse.silver.store import Layout
-from lakehouse.versions import Versions
+from lakehouse.config.paths import spark_jars
+from lakehouse.config.render import render_file
+from lakehouse.config.settings import load_settings
+from lakehouse.config.versions import Versions
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
+from lakehouse.pipeline.silver.session import build, conf_values, jars_in, read_conf
+from lakehouse.pipeline.silver.store import Layout
 
 from .events import TXN_TOPIC
 

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 from tools.bench.merge import DRIVER, SOURCE, Shape, breakdown, measure
 
-from lakehouse.silver.store import Layout
+from lakehouse.pipeline.silver.store import Layout
 
 pytestmark = pytest.mark.spark
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.batch import BatchProcessor, Rules
-from lakehouse.silver.store import Layout
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
+from lakehouse.pipeline.silver.store import Layout
 
 from .. import typematrix as tm
 

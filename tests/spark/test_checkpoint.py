@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.silver.batch import BatchProcessor
-from lakehouse.silver.job import CheckpointError, guard_checkpoint
-from lakehouse.silver.sources import Epoch
+from lakehouse.pipeline.silver.batch import BatchProcessor
+from lakehouse.pipeline.silver.job import CheckpointError, guard_checkpoint
+from lakehouse.pipeline.silver.sources import Epoch
 
 from .events import end, event, movie_row
 

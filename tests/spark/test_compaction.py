@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver import live
-from lakehouse.silver.batch import BatchProcessor, BatchResult, Rules
-from lakehouse.silver.compaction import TRIM_AFTER, Compactor
-from lakehouse.silver.faults import Faults
-from lakehouse.silver.live import SEQ
-from lakehouse.silver.store import Layout
+from lakehouse.pipeline.silver import live
+from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.pipeline.silver.compaction import TRIM_AFTER, Compactor
+from lakehouse.pipeline.silver.faults import Faults
+from lakehouse.pipeline.silver.live import SEQ
+from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, event, field
 
@@ -160,7 +160,7 @@ def test_a_schema_change_and_a_cut_reach_the_log(mor: BatchProcessor) -> None:
 
 
 def test_back_to_merge_on_write_folds_the_logs_and_removes_them(mor: BatchProcessor) -> None:
-    from lakehouse.silver.job import drop_logs
+    from lakehouse.pipeline.silver.job import drop_logs
 
     run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
     run(mor, event("d", {"movie_id": 2}, 20), batch_id=1)

@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DecimalType, IntegerType, StringType, StructField, StructType
 
 from lakehouse.errors import ConfigError
-from lakehouse.silver.expectation_checks import CHECKED, FAILED, analyse, expect, tallies
-from lakehouse.silver.expectations import Expectations, Rule
+from lakehouse.pipeline.silver.expectation_checks import CHECKED, FAILED, analyse, expect, tallies
+from lakehouse.pipeline.silver.expectations import Expectations, Rule
 
 PATH = Path("spark_streaming/expectations.yml")
 SCHEMA = StructType(
@@ -98,7 +98,7 @@ def test_a_second_pass_checks_only_the_filled_rows_and_keeps_the_first_passs_mar
     the rows the first pass checked keep their marks and are not counted twice."""
     from decimal import Decimal
 
-    from lakehouse.silver.expectation_checks import added, read_tallies
+    from lakehouse.pipeline.silver.expectation_checks import added, read_tallies
 
     rows = spark.createDataFrame(
         [
@@ -138,9 +138,9 @@ def _movies_rules(tmp_path: Path, *rules: tuple[str, str, str]) -> Expectations:
 def test_in_the_batch_warn_keeps_drop_quarantines_for_replay_and_fail_stops_before_writing(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    from lakehouse.silver.batch import BatchProcessor, Replay, Rules
-    from lakehouse.silver.expectation_checks import ExpectationFailed
-    from lakehouse.silver.store import Layout
+    from lakehouse.pipeline.silver.batch import BatchProcessor, Replay, Rules
+    from lakehouse.pipeline.silver.expectation_checks import ExpectationFailed
+    from lakehouse.pipeline.silver.store import Layout
 
     from .events import PLACEHOLDER, TXN_TOPIC, event
     from .test_semantics import MOVIE, movie, quarantine, rows, run
@@ -198,9 +198,9 @@ def test_results_are_written_in_one_commit_per_flush_and_a_rerun_batch_once(
 ) -> None:
     from datetime import UTC, datetime
 
-    from lakehouse.silver.expectation_checks import Tally
-    from lakehouse.silver.expectation_log import ExpectationLog
-    from lakehouse.silver.store import Layout, Store
+    from lakehouse.pipeline.silver.expectation_checks import Tally
+    from lakehouse.pipeline.silver.expectation_log import ExpectationLog
+    from lakehouse.pipeline.silver.store import Layout, Store
 
     store = Store(spark, Layout(str(tmp_path / "silver")))
     at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.batch import BatchProcessor, Rules
-from lakehouse.silver.faults import BESIDE, EXIT_CODE, POINTS, Faults
-from lakehouse.silver.store import Layout
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
+from lakehouse.pipeline.silver.faults import BESIDE, EXIT_CODE, POINTS, Faults
+from lakehouse.pipeline.silver.store import Layout
 
 from .events import TXN_TOPIC, end, event, field
 

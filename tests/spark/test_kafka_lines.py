@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.paths import repo_root
-from lakehouse.silver.kafka_lines import as_bronze_lines
+from lakehouse.config.paths import repo_root
+from lakehouse.pipeline.silver.kafka_lines import as_bronze_lines
 
 from .. import typematrix as tm
 from .test_captured import TABLE, _expected, _lines, _processor

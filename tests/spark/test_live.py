@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.live import SEQ, live_sql, read
-from lakehouse.silver.store import KEY_PROPERTY, Layout
+from lakehouse.pipeline.silver.live import SEQ, live_sql, read
+from lakehouse.pipeline.silver.store import KEY_PROPERTY, Layout
 
 pytestmark = pytest.mark.spark
 

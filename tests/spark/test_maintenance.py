@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from lakehouse.silver.batch import BatchProcessor, Replay, Rules
-from lakehouse.silver.config import SilverConfig
-from lakehouse.silver.maintenance import Maintenance
-from lakehouse.silver.store import DELETION_VECTORS_PROPERTY, Store, table_properties
+from lakehouse.pipeline.silver.batch import BatchProcessor, Replay, Rules
+from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.maintenance import Maintenance
+from lakehouse.pipeline.silver.store import DELETION_VECTORS_PROPERTY, Store, table_properties
 
 from .events import event, movie_row
 
@@ -19,7 +19,7 @@ REPO_CONFIG = "spark_streaming/silver.json"
 
 
 def test_optimize_and_vacuum_on_schedule(silver: BatchProcessor) -> None:
-    from lakehouse.paths import repo_root
+    from lakehouse.config.paths import repo_root
 
     cfg = SilverConfig.load(repo_root() / REPO_CONFIG)
     cfg = dataclasses.replace(cfg, tombstone_retention=timedelta(seconds=0))
@@ -77,7 +77,7 @@ def test_tombstones_of_a_table_with_quarantined_events_outlive_their_retention(
 ) -> None:
     """Issue 43: the quarantine never expires, tombstones do. An insert of K is quarantined, the
     delete of K applied; a replay 8 days later (retention 168 h) must not bring K back."""
-    from lakehouse.paths import repo_root
+    from lakehouse.config.paths import repo_root
 
     from .events import MOVIES, TXN_TOPIC, field
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.batch import BatchProcessor, Replay, Rules
-from lakehouse.silver.store import Layout
+from lakehouse.pipeline.silver.batch import BatchProcessor, Replay, Rules
+from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, TXN_TOPIC, event, field
 from .test_semantics import MOVIE, movie, quarantine, rows, run

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.silver import live
-from lakehouse.silver.batch import BatchProcessor, BatchResult, Rules
-from lakehouse.silver.compaction import Compactor
-from lakehouse.silver.store import Layout
+from lakehouse.pipeline.silver import live
+from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.pipeline.silver.compaction import Compactor
+from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field
 

@@ -10,7 +10,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.silver.batch import BatchProcessor, Replay
+from lakehouse.pipeline.silver.batch import BatchProcessor, Replay
 
 from .events import PLACEHOLDER, end, event, field
 from .test_semantics import MOVIE, movie, quarantine, rows, run

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.bronze.format import object_key
-from lakehouse.silver.sources import covered_column
+from lakehouse.pipeline.bronze.format import object_key
+from lakehouse.pipeline.silver.sources import covered_column
 
 T = "cdc.movielens.movies"
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lakehouse.bronze.format import object_key
-from lakehouse.paths import repo_root
-from lakehouse.silver.batch import Rules
-from lakehouse.silver.config import SilverConfig
-from lakehouse.silver.job import run
-from lakehouse.silver.store import Layout
+from lakehouse.config.paths import repo_root
+from lakehouse.pipeline.bronze.format import object_key
+from lakehouse.pipeline.silver.batch import Rules
+from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.job import run
+from lakehouse.pipeline.silver.store import Layout
 
 from .. import typematrix as tm
 from .test_captured import FIXTURES, TABLE, _expected

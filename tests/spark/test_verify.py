@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.silver.store import written_by_another
-from lakehouse.silver.verify import TableDiff, compare
+from lakehouse.pipeline.silver.store import written_by_another
+from lakehouse.pipeline.silver.verify import TableDiff, compare
 
 SOURCE = [(1, "a", "10"), (2, "b", "20"), (3, "c", "30")]
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.artifacts import run_with_progress
 from lakehouse.errors import LakehouseError
+from lakehouse.launcher.artifacts import run_with_progress
 
 
 def test_progress_counts_matching_lines_and_keeps_the_log(
@@ -22,7 +22,7 @@ def test_failed_step_names_itself_and_shows_the_log_tail(tmp_path: Path) -> None
 
 
 def test_a_changed_pom_or_property_resolves_again(tmp_path: Path) -> None:
-    from lakehouse.artifacts import _done, _mark, _recipe
+    from lakehouse.launcher.artifacts import _done, _mark, _recipe
 
     pom, dest = tmp_path / "pom.xml", tmp_path / "jars"
     pom.write_text("<project>a</project>")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.bronze.connector import SINK_CONNECTOR, SinkSettings
-from lakehouse.bronze.format import is_object, lines_of, object_key, object_range
+from lakehouse.config.paths import repo_root
+from lakehouse.config.render import load_connector
 from lakehouse.errors import ConfigError
-from lakehouse.paths import repo_root
-from lakehouse.render import load_connector
+from lakehouse.pipeline.bronze.connector import SINK_CONNECTOR, SinkSettings
+from lakehouse.pipeline.bronze.format import is_object, lines_of, object_key, object_range
 
 VALUES = {
     "topic_prefix": "cdc",

@@ -7,7 +7,7 @@ import pytest
 from lakehouse.chaos.matrix import COMPONENTS, CRASHES, OFF_PATH, PIPELINE, STACK_FAULTS, Fault, choose
 from lakehouse.chaos.workload import ddl, row
 from lakehouse.errors import UsageError
-from lakehouse.silver.faults import POINTS
+from lakehouse.pipeline.silver.faults import POINTS
 
 pytestmark = pytest.mark.unit
 

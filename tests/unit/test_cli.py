@@ -99,8 +99,8 @@ def test_ready_says_not_ready_and_exits_1(
 
 def test_a_command_that_signals_failure_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     """`verify` with a difference must exit 1: click returns (not raises) the code in main()."""
-    from lakehouse.silver import commands
-    from lakehouse.silver.verify import TableDiff
+    from lakehouse.pipeline.silver import commands
+    from lakehouse.pipeline.silver.verify import TableDiff
 
     monkeypatch.setattr("lakehouse.cli._stack", lambda: SimpleNamespace(s=None, endpoints=None))
     monkeypatch.setattr(commands, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1, different=1)])

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from lakehouse import compose
-from lakehouse.paths import repo_root
-from lakehouse.secrets import KEYS
-from lakehouse.settings import PORT_FIELDS, Settings, env_name
-from lakehouse.versions import Versions, parse_env_file
+from lakehouse.config.paths import repo_root
+from lakehouse.config.secrets import KEYS
+from lakehouse.config.settings import PORT_FIELDS, Settings, env_name
+from lakehouse.config.versions import Versions, parse_env_file
+from lakehouse.launcher import compose
 
 ROOT = repo_root()
 VERSIONS_FILE = ROOT / "versions.env"
@@ -47,7 +47,7 @@ def one_shot(name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def natives(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    from lakehouse.stack import Stack
+    from lakehouse.launcher.stack import Stack
 
     # scale-out lists every service: the single-process ones and the cluster's
     every = Settings(home=tmp_path_factory.mktemp("home"), scale_out=True)
@@ -222,7 +222,7 @@ def compose_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def test_config_job_renders_what_the_official_images_read(compose_home: Settings) -> None:
-    from lakehouse.stack import Stack
+    from lakehouse.launcher.stack import Stack
 
     s = compose_home
     compose.secrets_from_env(s)

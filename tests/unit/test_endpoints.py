@@ -10,10 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from lakehouse import clients
-from lakehouse.endpoints import READER_USER, Endpoints
-from lakehouse.secrets import Secrets
-from lakehouse.settings import Settings
-from lakehouse.stack import Stack
+from lakehouse.config.endpoints import READER_USER, Endpoints
+from lakehouse.config.secrets import Secrets
+from lakehouse.config.settings import Settings
+from lakehouse.launcher.stack import Stack
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.settings import PORT_FIELDS, Settings, env_name
+from lakehouse.config.settings import PORT_FIELDS, Settings, env_name
 
 EXE = Path(sys.executable).with_name("lakehouse")
 OFFSET = 3000  # neither the dev stack (0) nor the integration stack (+1000)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.errors import ConfigError
-from lakehouse.silver.expectations import ACTIONS, WARN_RATIO, Expectations
+from lakehouse.pipeline.silver.expectations import ACTIONS, WARN_RATIO, Expectations
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "spark_streaming" / "expectations.yml"
@@ -96,7 +96,7 @@ def test_preflight_refuses_a_table_outside_the_captured_schema(tmp_path: Path) -
 def test_the_rules_file_is_the_checkouts_unless_a_setting_names_another(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
 
     monkeypatch.setenv("LAKEHOUSE_EXPECTATIONS_FILE", "")  # as .env.example has it: the default
     s = load_settings()
@@ -110,7 +110,7 @@ CROSS = "cross_table:\n  - name: rating_movie_exists\n    table: movielens.ratin
 
 
 def test_cross_table_rules_load_beside_the_per_row_rules_with_their_interval() -> None:
-    from lakehouse.query.checks import statements
+    from lakehouse.pipeline.query.checks import statements
 
     e = Expectations.load(SHIPPED, MOVIELENS)
     (rule,) = e.cross

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from lakehouse.demo.generator import DEFAULT_MIX, Generator, KeyPool, Source, parse_mix
 from lakehouse.errors import LakehouseError
-from lakehouse.generator import DEFAULT_MIX, Generator, KeyPool, Source, parse_mix
 
 
 def source() -> Source:

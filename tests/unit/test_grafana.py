@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from lakehouse.paths import repo_root
+from lakehouse.config.paths import repo_root
 
 ROOT = repo_root()
 GRAFANA = ROOT / "grafana"

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from lakehouse.apps.jobs.runner import run_job
+from lakehouse.apps.jobs.runs import FAILED, MANUAL, RUNNING, SUCCEEDED
+from lakehouse.apps.jobs.scheduler import ANSWERS, REQUESTS, STATUS, Scheduler, SchedulerCollector, write_json
+from lakehouse.apps.jobs.spec import DEFAULT_TIMEOUT_S, cron, load_job, load_jobs
+from lakehouse.config.settings import Settings
 from lakehouse.errors import ConfigError
-from lakehouse.jobs.runner import run_job
-from lakehouse.jobs.runs import FAILED, MANUAL, RUNNING, SUCCEEDED
-from lakehouse.jobs.scheduler import ANSWERS, REQUESTS, STATUS, Scheduler, SchedulerCollector, write_json
-from lakehouse.jobs.spec import DEFAULT_TIMEOUT_S, cron, load_job, load_jobs
-from lakehouse.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,7 +236,7 @@ def _registry(sched: Scheduler) -> CollectorRegistry:
 
 
 def test_the_shipped_jobs_load_and_the_recommenders_params_are_checked_before_spark() -> None:
-    from lakehouse.jobs.recommender import params
+    from lakehouse.apps.jobs.recommender import params
 
     shipped = load_jobs(ROOT / "jobs")
     assert {"recommender", "top-movies-daily"} <= set(shipped)

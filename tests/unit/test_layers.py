@@ -1,7 +1,15 @@
-"""The import layers: the data plane (bronze, silver, query) and the apps (monitor, web, jobs) and
-the configuration under them never import the launcher (the native stack, its services, its
-supervisor, compose, the CLI). They get endpoints from the settings and secrets (`Endpoints`),
-so they run the same under `lakehouse up`, docker compose, or against any stack."""
+"""The import layers, the tree's promise: each package imports only the layers below it.
+
+    errors, polling, config     settings, secrets, versions, layout, names, paths, endpoints
+    clients                     Trino and object-store clients made from the endpoints
+    pipeline                    bronze → silver → query: the data path
+    apps                        web, monitor, jobs: read the pipeline's output
+    launcher                    the native stack, its services and supervisors, compose
+    demo, chaos, benchmark      drive a stack
+    cli                         the `lakehouse` command
+
+So the data plane and the apps never reach for the launcher: they get `Endpoints` from the
+settings and secrets, and run the same under `lakehouse up`, docker compose, or any stack."""
 
 from __future__ import annotations
 
@@ -11,13 +19,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "app" / "lakehouse"
-#: the launcher's modules (and what drives it: the CLI, chaos, benchmarks, the demo command)
-LAUNCHER = ("stack", "services", "supervisor", "compose", "cli", "scratch", "demo", "chaos", "benchmark")
-#: what may not import them: the data plane, the apps, and the configuration they share
-BELOW = (
-    "bronze", "silver", "query", "monitor", "web", "jobs",
-    "settings", "secrets", "versions", "layout", "endpoints", "clients", "errors", "paths",
-)  # fmt: skip
+RANK = {
+    "errors": 0, "polling": 0, "config": 0, "clients": 1, "pipeline": 2, "apps": 3, "launcher": 4,
+    "demo": 5, "chaos": 5, "benchmark": 5, "cli": 6,
+}  # fmt: skip
 
 
 def _module(path: Path) -> list[str]:
@@ -50,26 +55,33 @@ def _layer(name: str) -> str | None:
 def violations() -> list[str]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if _layer(".".join(_module(path))) not in BELOW:
+        src = _layer(".".join(_module(path)))
+        if src not in RANK:
             continue
         for name in sorted(imported(path)):
-            if _layer(name) in LAUNCHER:
-                found.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+            dst = _layer(name)
+            if dst in RANK and RANK[dst] > RANK[src]:
+                found.append(f"{path.relative_to(PACKAGE.parent)} ({src}) imports {name} ({dst})")
     return found
 
 
-def test_the_data_plane_and_the_apps_do_not_import_the_launcher() -> None:
+def test_each_layer_imports_only_the_layers_below_it() -> None:
     assert violations() == []
 
 
-def test_the_check_sees_relative_absolute_and_nested_imports(tmp_path: Path) -> None:
-    mod = PACKAGE / "silver" / "commands.py"
-    names = imported(mod)
-    assert "lakehouse.endpoints.Endpoints" in names  # `from ..endpoints import Endpoints`, type-checking only
-    assert "lakehouse.silver.live" in names  # `from . import live`
-    assert any(n.startswith("lakehouse.silver.job") for n in names)  # inside a function
+def test_the_check_sees_absolute_relative_and_nested_imports() -> None:
+    names = imported(PACKAGE / "pipeline" / "silver" / "commands.py")
+    assert "lakehouse.config.endpoints.Endpoints" in names  # type-checking only
+    assert any(n.startswith("lakehouse.pipeline.silver.job") for n in names)  # inside a function
+    relative = imported(PACKAGE / "apps" / "monitor" / "__main__.py")
+    assert "lakehouse.apps.monitor.probes" in relative or "lakehouse.apps.monitor" in relative
 
 
-@pytest.mark.parametrize("layer", BELOW)
+def test_every_module_is_in_a_layer() -> None:
+    top = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert top - {"__init__", "__pycache__", "py", "static"} <= set(RANK), top - set(RANK)
+
+
+@pytest.mark.parametrize("layer", sorted(RANK))
 def test_every_layer_named_exists(layer: str) -> None:
     assert (PACKAGE / layer).is_dir() or (PACKAGE / f"{layer}.py").is_file()

@@ -18,15 +18,15 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from lakehouse.monitor import probes
-from lakehouse.monitor.exporter import Readings, ReadingsCollector
-from lakehouse.monitor.probes import ConnectorState, Freshness, Slot
-from lakehouse.paths import repo_root
-from lakehouse.query import inventory
-from lakehouse.query.client import Result, Trino
-from lakehouse.query.inventory import Blocked, Registered
-from lakehouse.services.prometheus import PROMTOOL_BIN, scrape_targets
-from lakehouse.settings import Settings
+from lakehouse.apps.monitor import probes
+from lakehouse.apps.monitor.exporter import Readings, ReadingsCollector
+from lakehouse.apps.monitor.probes import ConnectorState, Freshness, Slot
+from lakehouse.clients.trino_client import Result, Trino
+from lakehouse.config.paths import repo_root
+from lakehouse.config.settings import Settings
+from lakehouse.launcher.services.prometheus import PROMTOOL_BIN, scrape_targets
+from lakehouse.pipeline.query import inventory
+from lakehouse.pipeline.query.inventory import Blocked, Registered
 
 ROOT = repo_root()
 PROM = ROOT / "prometheus"
@@ -93,7 +93,7 @@ def test_readings_become_lakehouse_series_with_one_state_set_per_connector_and_t
 
 
 def test_restarts_are_read_from_each_supervisors_state_file(tmp_path: Path) -> None:
-    from lakehouse.procs import ProcFiles
+    from lakehouse.launcher.procs import ProcFiles
 
     for name, state in {"silver": '{"restarts": 3, "pid": 7}', "kafka": '{"restarts": 0}'}.items():
         ProcFiles(tmp_path / f"{name}.pid", tmp_path / "x.log").statefile.write_text(state)
@@ -188,7 +188,7 @@ def _poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[B
 def _new_poller(monkeypatch: pytest.MonkeyPatch, listed: Registered, blocked: list[Blocked]) -> Any:
     import psycopg
 
-    from lakehouse.monitor.__main__ import Poller
+    from lakehouse.apps.monitor.__main__ import Poller
 
     def no_postgres(*args: Any, **kwargs: Any) -> Any:
         raise psycopg.OperationalError("refused")
@@ -224,9 +224,9 @@ def test_trino_is_asked_every_trino_interval_and_again_at_once_after_a_failure(
 ) -> None:
     """Each of the monitor's Trino reads costs Trino about a CPU second: it reads them on its own,
     longer interval, keeping the last readings between; a failed read is retried on the next poll."""
+    from lakehouse.apps.monitor.__main__ import trino_due
+    from lakehouse.apps.monitor.probes import Freshness
     from lakehouse.errors import LakehouseError
-    from lakehouse.monitor.__main__ import trino_due
-    from lakehouse.monitor.probes import Freshness
 
     assert trino_due(None, 5.0, 30.0) and trino_due(0.0, 30.0, 30.0) and not trino_due(0.0, 29.0, 30.0)
     poller = _new_poller(monkeypatch, Registered(["movielens.movies"], True), [])
@@ -258,9 +258,9 @@ def test_trino_is_asked_every_trino_interval_and_again_at_once_after_a_failure(
 def test_cross_table_rules_run_every_every_s_and_their_results_become_series(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lakehouse.query import checks
-    from lakehouse.query.checks import CrossResult
-    from lakehouse.silver.expectations import CrossRule
+    from lakehouse.pipeline.query import checks
+    from lakehouse.pipeline.query.checks import CrossResult
+    from lakehouse.pipeline.silver.expectations import CrossRule
 
     poller = _new_poller(monkeypatch, Registered(["ratings"], True), [])
     ok = CrossRule("movielens.ratings", "rating_movie_exists", "SELECT 1", 300.0)
@@ -300,7 +300,7 @@ def test_cross_table_rules_run_every_every_s_and_their_results_become_series(
 
 
 def test_the_monitor_reloads_cross_table_rules_when_their_file_changes(tmp_path: Path) -> None:
-    from lakehouse.monitor.__main__ import Poller
+    from lakehouse.apps.monitor.__main__ import Poller
 
     rules = tmp_path / "expectations.yml"
     cross = (

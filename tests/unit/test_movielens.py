@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.paths import movielens_sample
+from lakehouse.demo.movielens import TABLES, check_folder
 from lakehouse.errors import LakehouseError
-from lakehouse.movielens import TABLES, check_folder
-from lakehouse.paths import movielens_sample
 
 
 def _copy_headers(dst: Path) -> None:

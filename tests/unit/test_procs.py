@@ -2,7 +2,7 @@ import socket
 import sys
 from pathlib import Path
 
-from lakehouse import procs
+from lakehouse.launcher import procs
 from lakehouse.polling import wait_until
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from trino.exceptions import TrinoQueryError
 
+from lakehouse.clients.trino_client import NOT_RUNNING, Result, Trino, describe
+from lakehouse.config.names import silver_table
+from lakehouse.config.paths import repo_root
 from lakehouse.errors import LakehouseError
-from lakehouse.paths import repo_root
-from lakehouse.query.catalog import CatalogSync, discover
-from lakehouse.query.client import NOT_RUNNING, Result, Trino, describe
-from lakehouse.query.names import silver_table
-from lakehouse.query.output import as_csv, as_json, as_table
-from lakehouse.query.views import FRESHNESS, freshness_view, load_views
+from lakehouse.pipeline.query.catalog import CatalogSync, discover
+from lakehouse.pipeline.query.output import as_csv, as_json, as_table
+from lakehouse.pipeline.query.views import FRESHNESS, freshness_view, load_views
 
 ROOT = repo_root()
 
@@ -186,7 +186,7 @@ def test_stopped_trino_is_named_with_the_fix(tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    from lakehouse.tls import ensure_certificate
+    from lakehouse.launcher.tls import ensure_certificate
 
     _, cert = ensure_certificate(tmp_path)
     for ca in (cert, tmp_path / "never-started.pem"):  # stopped, and never started in this install
@@ -231,11 +231,11 @@ def test_analyst_rules_never_reach_ops_or_writes() -> None:
 
 
 def test_every_env_placeholder_in_trino_etc_is_set_by_the_native_launcher(tmp_path: Path) -> None:
-    from lakehouse.secrets import Secrets
-    from lakehouse.services.base import Context
-    from lakehouse.services.trino import TrinoService, TrinoWorkerService
-    from lakehouse.settings import Settings
-    from lakehouse.versions import Versions
+    from lakehouse.config.secrets import Secrets
+    from lakehouse.config.settings import Settings
+    from lakehouse.config.versions import Versions
+    from lakehouse.launcher.services.base import Context
+    from lakehouse.launcher.services.trino import TrinoService, TrinoWorkerService
 
     ctx = Context(Settings(home=tmp_path, scale_out=True), Secrets.load_or_create(tmp_path), Versions.load())
     etc = ROOT / "trino" / "etc"
@@ -258,11 +258,11 @@ def test_every_env_placeholder_in_trino_etc_is_set_by_the_native_launcher(tmp_pa
 def test_password_file_holds_bcrypt_hashes_trino_accepts(tmp_path: Path) -> None:
     import bcrypt
 
-    from lakehouse.secrets import Secrets
-    from lakehouse.services.base import Context
-    from lakehouse.services.trino import TrinoService
-    from lakehouse.settings import Settings
-    from lakehouse.versions import Versions
+    from lakehouse.config.secrets import Secrets
+    from lakehouse.config.settings import Settings
+    from lakehouse.config.versions import Versions
+    from lakehouse.launcher.services.base import Context
+    from lakehouse.launcher.services.trino import TrinoService
 
     sec = Secrets.load_or_create(tmp_path)
     svc = TrinoService(Context(Settings(home=tmp_path), sec, Versions.load()))

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.paths import repo_root
+from lakehouse.config.render import load_connector, render_text
+from lakehouse.config.settings import load_settings
 from lakehouse.errors import ConfigError
-from lakehouse.paths import repo_root
-from lakehouse.render import load_connector, render_text
-from lakehouse.settings import load_settings
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
 
 
 def test_placeholders_filled_and_connect_references_kept() -> None:

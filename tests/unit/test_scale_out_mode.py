@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.render import load_connector
+from lakehouse.config.settings import Settings
 from lakehouse.errors import UsageError
-from lakehouse.render import load_connector
-from lakehouse.services.spark import SILVER_APP, spark_home
-from lakehouse.settings import Settings
-from lakehouse.stack import SCALE_OUT_MARK, Stack
+from lakehouse.launcher.services.spark import SILVER_APP, spark_home
+from lakehouse.launcher.stack import SCALE_OUT_MARK, Stack
 
 
 def _names(stack: Stack) -> list[str]:
@@ -46,7 +46,7 @@ def test_silver_is_submitted_to_the_master_in_client_mode(tmp_path: Path) -> Non
     assert env["LAKEHOUSE_SCALE_OUT"] == "true"  # the job's own settings name the same master
     assert Path(env["SPARK_HOME"]) == spark_home() and (spark_home() / "bin" / "spark-class").exists()
     # the service's process stays the Python job, which handles the stop signal itself
-    assert stack.silver.argv()[1:] == ["-m", "lakehouse.silver"]
+    assert stack.silver.argv()[1:] == ["-m", "lakehouse.pipeline.silver"]
     conf = stack.silver.templates()["spark_streaming/spark-defaults.conf"]
     assert conf["executor_memory"] == "1g" and conf["shuffle_partitions"] == stack.s.spark_worker_cores
 
@@ -94,7 +94,7 @@ def test_scale_out_on_a_running_single_process_stack_is_refused(
     stack = Stack(Settings(home=tmp_path), scale_out=True)
     monkeypatch.setattr(stack.silver, "pid", lambda: 4242)  # silver runs, on local[2]
     monkeypatch.setattr(stack, "preflight", lambda: None)
-    monkeypatch.setattr("lakehouse.artifacts.install", lambda *a, **k: None)
+    monkeypatch.setattr("lakehouse.launcher.artifacts.install", lambda *a, **k: None)
     with pytest.raises(UsageError, match="single-process mode: `lakehouse down`"):
         stack.up()
 

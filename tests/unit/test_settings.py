@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.paths import repo_root
+from lakehouse.config.secrets import KEYS, Secrets
+from lakehouse.config.settings import PORT_FIELDS, Settings, load_settings
+from lakehouse.config.versions import Versions, parse_env_file
 from lakehouse.errors import ConfigError
-from lakehouse.paths import repo_root
-from lakehouse.secrets import KEYS, Secrets
-from lakehouse.settings import PORT_FIELDS, Settings, load_settings
-from lakehouse.versions import Versions, parse_env_file
 
 
 def test_defaults_are_loopback_and_distinct(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +90,7 @@ def test_env_example_documents_every_setting() -> None:
         for line in (repo_root() / ".env.example").read_text().splitlines()
         if line.startswith("LAKEHOUSE_")
     }
-    from lakehouse.settings import Settings, env_name
+    from lakehouse.config.settings import Settings, env_name
 
     assert documented == {env_name(f) for f in Settings.model_fields}
 

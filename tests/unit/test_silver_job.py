@@ -8,12 +8,12 @@ from typing import get_args
 
 import pytest
 
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.errors import ConfigError
-from lakehouse.services.silver import SilverService
-from lakehouse.settings import Settings, load_settings
-from lakehouse.silver.faults import POINTS, Faults
-from lakehouse.silver.job import CheckpointError, stream_error
-from lakehouse.silver.transactions import End, Group, decide
+from lakehouse.launcher.services.silver import SilverService
+from lakehouse.pipeline.silver.faults import POINTS, Faults
+from lakehouse.pipeline.silver.job import CheckpointError, stream_error
+from lakehouse.pipeline.silver.transactions import End, Group, decide
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TIMEOUT, TTL = timedelta(minutes=5), timedelta(minutes=30)
@@ -123,8 +123,8 @@ def test_a_running_stream_that_misses_one_probe_is_still_found_streaming(
     """A catch-up outlasts `up`'s wait; the job then says it streams. A probe that lands while the
     job is busy, or between the bronze catch-up and the topics, must not fail `up` on its own."""
     from lakehouse.errors import ServiceError
-    from lakehouse.services import silver
-    from lakehouse.services.metrics import MetricsReadyService
+    from lakehouse.launcher.services import silver
+    from lakehouse.launcher.services.metrics import MetricsReadyService
 
     def not_ready(self: MetricsReadyService) -> str:
         raise ServiceError("silver did not become ready.")
@@ -174,7 +174,7 @@ def test_the_crash_point_setting_is_off_when_empty_and_strict_otherwise(
 
 
 def test_the_loop_around_a_batch_is_counted_per_phase_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    from lakehouse.silver.job import STREAM_SECONDS, stream_overhead
+    from lakehouse.pipeline.silver.job import STREAM_SECONDS, stream_overhead
 
     def counted(phase: str) -> float:
         return float(STREAM_SECONDS.labels(phase)._value.get())
@@ -198,7 +198,7 @@ def test_the_loop_around_a_batch_is_counted_per_phase_and_logged(caplog: pytest.
 
 
 def test_only_the_kafka_sources_progress_report_bug_restarts_the_query_in_process() -> None:
-    from lakehouse.silver.job import _KafkaMetricsBug
+    from lakehouse.pipeline.silver.job import _KafkaMetricsBug
 
     seen = (
         '[STREAM_FAILED] Query [id = 1] terminated with exception: Cannot invoke "scala.collection.'
@@ -214,7 +214,7 @@ def test_only_the_kafka_sources_progress_report_bug_restarts_the_query_in_proces
 
 
 def test_records_behind_sums_the_kafka_sources_partitions() -> None:
-    from lakehouse.silver.job import records_behind
+    from lakehouse.pipeline.silver.job import records_behind
 
     kafka = {
         "description": "KafkaV2[SubscribePattern[^cdc\\..+]]",
@@ -233,8 +233,8 @@ def test_records_behind_sums_the_kafka_sources_partitions() -> None:
 
 def test_an_expectation_that_stops_silver_is_named_and_reset_is_never_advised() -> None:
     """A `fail` rule's stop and a rule Spark refuses both point at the rule, never at a reset."""
-    from lakehouse.silver.expectation_checks import ExpectationFailed, Tally
-    from lakehouse.silver.expectations import Rule
+    from lakehouse.pipeline.silver.expectation_checks import ExpectationFailed, Tally
+    from lakehouse.pipeline.silver.expectations import Rule
 
     rule = Rule("movielens.ratings", "positive_user", "user_id > 0", "fail", 0.01)
     failed = ExpectationFailed.of("movielens.ratings", Tally(rule, 40, 1, '{"user_id":-3}'), "rules.yml")

@@ -10,11 +10,11 @@ import pyspark
 import pytest
 from pyspark.sql import types as T
 
+from lakehouse.config.versions import Versions
 from lakehouse.errors import ConfigError
-from lakehouse.silver.config import SilverConfig
-from lakehouse.silver.contract import decide, widens
-from lakehouse.silver.debezium import UnsupportedField, column_spec, key_columns
-from lakehouse.versions import Versions
+from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.contract import decide, widens
+from lakehouse.pipeline.silver.debezium import UnsupportedField, column_spec, key_columns
 
 from ..spark.events import field as f
 
@@ -145,7 +145,7 @@ def test_silver_config_is_strict(tmp_path: Path) -> None:
 
 
 def test_the_jobs_rules_come_from_its_config() -> None:
-    from lakehouse.silver.batch import Rules
+    from lakehouse.pipeline.silver.batch import Rules
 
     cfg = SilverConfig.load(Path(__file__).resolve().parents[2] / "spark_streaming" / "silver.json")
     rules = Rules.from_config(cfg, "lakehouse")

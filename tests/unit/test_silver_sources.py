@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from lakehouse.bronze.format import object_key, object_range
-from lakehouse.silver.sources import (
-    Epoch,
-    before,
-    gaps,
-    object_maxima,
-    raised,
-    starting_offsets,
-)
+from lakehouse.pipeline.bronze.format import object_key, object_range
+from lakehouse.pipeline.silver.sources import Epoch, before, gaps, object_maxima, raised, starting_offsets
 
 T = "cdc.movielens.movies"
 URI = "s3a://lakehouse/"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakehouse.paths import repo_root
-from lakehouse.render import render_file
-from lakehouse.silver.session import conf_values, read_conf
+from lakehouse.config.paths import repo_root
+from lakehouse.config.render import render_file
+from lakehouse.pipeline.silver.session import conf_values, read_conf
 
 VALUES = conf_values("1g", "/tmp/x", "http://h:1", shuffle_partitions=3)
 

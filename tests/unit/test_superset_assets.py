@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from lakehouse.paths import repo_root
-from lakehouse.render import render_file
-from lakehouse.versions import Versions
+from lakehouse.config.paths import repo_root
+from lakehouse.config.render import render_file
+from lakehouse.config.versions import Versions
 
 ROOT = repo_root()
 ASSETS = ROOT / "superset" / "assets"
@@ -96,7 +96,7 @@ def test_the_lock_pins_the_superset_version_and_its_known_needs() -> None:
 
 
 def test_superset_connection_errors_are_reduced_to_the_drivers_words() -> None:
-    from lakehouse.superset_api import one_line
+    from lakehouse.apps.superset_api import one_line
 
     wrapped = (
         "(builtins.NoneType) None\n[SQL: error 401: b'Access Denied: Invalid credentials']\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import procs
-from lakehouse.run_state import read_state
-from lakehouse.supervisor import Policy, describe
+from lakehouse.config.run_state import read_state
+from lakehouse.launcher import procs
+from lakehouse.launcher.supervisor import Policy, describe
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lakehouse.monitor.trace import (
+from lakehouse.apps.monitor.trace import (
     Change,
     Trace,
     TraceError,

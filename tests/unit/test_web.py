@@ -6,9 +6,9 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from lakehouse.query.client import Trino
-from lakehouse.web.app import Backend, create_app
-from lakehouse.web.pulse import Pulse
+from lakehouse.apps.web.app import Backend, create_app
+from lakehouse.apps.web.pulse import Pulse
+from lakehouse.clients.trino_client import Trino
 
 
 def client(tmp_path: Path, pulse: Pulse | None = None) -> TestClient:
@@ -83,7 +83,7 @@ def test_writes_from_another_site_or_not_json_are_refused_before_any_io(tmp_path
 
 
 def test_writes_beyond_the_rate_bound_get_429_and_reads_do_not_count(tmp_path: Path) -> None:
-    from lakehouse.web.guard import WRITE_BURST, Bucket
+    from lakehouse.apps.web.guard import WRITE_BURST, Bucket
 
     c = client(tmp_path)
     for _ in range(50):
@@ -99,7 +99,7 @@ def test_writes_beyond_the_rate_bound_get_429_and_reads_do_not_count(tmp_path: P
 
 
 def test_search_text_is_a_literal_pattern_and_bounded(tmp_path: Path) -> None:
-    from lakehouse.web.app import MAX_SEARCH, containing
+    from lakehouse.apps.web.app import MAX_SEARCH, containing
 
     assert containing("100%") == "%100\\%%"
     assert containing("a_b") == "%a\\_b%"
@@ -121,8 +121,8 @@ def test_recommendations_need_trino_and_name_the_user_in_the_path(tmp_path: Path
 def test_an_edit_tracked_with_a_trace_shows_its_hops_in_order_and_the_trino_query_as_the_last() -> None:
     import time
 
-    from lakehouse.monitor.trace import Trace
-    from lakehouse.web.propagation import Tracker
+    from lakehouse.apps.monitor.trace import Trace
+    from lakehouse.apps.web.propagation import Tracker
 
     def follow(t: Trace) -> None:  # what Tracer.follow finds on the way, all at once here
         for hop, after in (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,7 +77,7 @@ def bench_merge(
 ) -> None:
     """Silver's MERGE alone, job by job: MERGES MERGEs of SIZE changes into a scratch table of ROWS
     rows through the job's own Store.merge, on a local SparkSession with the job's settings."""
-    from lakehouse.silver.launch import JobSetup
+    from lakehouse.pipeline.silver.launch import JobSetup
 
     from .merge import Shape, parse_conf
     from .merge import run as run_merge

@@ -19,9 +19,9 @@ from typing import Any
 from lakehouse.benchmark.footprint import machine
 from lakehouse.benchmark.report import save, write_json
 from lakehouse.benchmark.stats import summary
-from lakehouse.bronze.format import is_object, lines_of
+from lakehouse.config.layout import BRONZE
 from lakehouse.errors import UsageError
-from lakehouse.layout import BRONZE
+from lakehouse.pipeline.bronze.format import is_object, lines_of
 
 
 def capture(client: Any, bucket: str, dest: Path, prefix: str = BRONZE) -> int:
@@ -68,11 +68,11 @@ def replay(folder: Path, lines_per_batch: int, out_dir: Path, *, progress: Any =
     """Each batch of `lines_per_batch` lines through `BatchProcessor.process`; per batch its lines,
     seconds, Spark jobs, code compilations and seconds per phase. Writes `batch.json` and
     `batch.png` to `out_dir`."""
-    from lakehouse.silver.batch import BatchProcessor
-    from lakehouse.silver.launch import JobSetup
-    from lakehouse.silver.phases import CompileCounter, JobCounter
-    from lakehouse.silver.session import build
-    from lakehouse.silver.store import Layout
+    from lakehouse.pipeline.silver.batch import BatchProcessor
+    from lakehouse.pipeline.silver.launch import JobSetup
+    from lakehouse.pipeline.silver.phases import CompileCounter, JobCounter
+    from lakehouse.pipeline.silver.session import build
+    from lakehouse.pipeline.silver.store import Layout
 
     files = sorted(folder.glob("*.jsonl"))
     if not files:

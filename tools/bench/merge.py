@@ -152,7 +152,7 @@ def measure(
     spark: SparkSession, shape: Shape, root: Path, *, progress: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
     """Create the scratch table under `root`, run the MERGEs, return one record per MERGE."""
-    from lakehouse.silver.store import KEY_PROPERTY, Layout, Store, table_properties
+    from lakehouse.pipeline.silver.store import KEY_PROPERTY, Layout, Store, table_properties
 
     shape.check()
     store = Store(spark, Layout(str(root)), table_properties(shape.deletion_vectors))
@@ -213,7 +213,7 @@ def run(
 ) -> dict[str, Any]:
     """A local[2] session with the job's `conf` (+ `overrides`), the MERGEs, `merge.json` and
     `merge.png` in `out_dir`."""
-    from lakehouse.silver.session import build
+    from lakehouse.pipeline.silver.session import build
 
     shape.check()
     scratch = Path(tempfile.mkdtemp(prefix="lakehouse-bench-merge-"))

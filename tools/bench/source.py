@@ -28,10 +28,10 @@ from typing import Any
 from lakehouse.benchmark.footprint import machine
 from lakehouse.benchmark.report import save, write_json
 from lakehouse.benchmark.stats import summary
-from lakehouse.bronze.format import GLOB, is_object
+from lakehouse.config.layout import BRONZE, bronze_glob
 from lakehouse.errors import UsageError
-from lakehouse.layout import BRONZE, bronze_glob
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.format import GLOB, is_object
 
 SOURCES = ("bronze", "kafka")
 #: Spark's steps of a micro-batch outside foreachBatch (StreamingQueryProgress.durationMs)
@@ -75,10 +75,10 @@ def per_trigger(records: int, total_bytes: int, max_bytes: int) -> int:
 
 def _one(spark: Any, source: str, scratch: Path, options: dict[str, Any], progress: Any) -> dict[str, Any]:
     """One streaming query over everything `source` holds, `availableNow`."""
-    from lakehouse.silver.batch import BatchProcessor
-    from lakehouse.silver.kafka_lines import as_bronze_lines
-    from lakehouse.silver.phases import JobCounter
-    from lakehouse.silver.store import Layout
+    from lakehouse.pipeline.silver.batch import BatchProcessor
+    from lakehouse.pipeline.silver.kafka_lines import as_bronze_lines
+    from lakehouse.pipeline.silver.phases import JobCounter
+    from lakehouse.pipeline.silver.store import Layout
 
     work = Path(tempfile.mkdtemp(prefix=f"{source}-", dir=scratch))
     processor = BatchProcessor(spark, Layout(str(work / "silver")), options["rules"])
@@ -158,8 +158,8 @@ WARMUP_LINES = 30_000
 
 
 def _warm_up(spark: Any, scratch: Path, options: dict[str, Any], progress: Any) -> None:
-    from lakehouse.silver.batch import BatchProcessor
-    from lakehouse.silver.store import Layout
+    from lakehouse.pipeline.silver.batch import BatchProcessor
+    from lakehouse.pipeline.silver.store import Layout
 
     progress(f"warm-up: {WARMUP_LINES} bronze lines through the batch, not counted")
     work = Path(tempfile.mkdtemp(prefix="warm-up-", dir=scratch))
@@ -171,7 +171,7 @@ def _warm_up(spark: Any, scratch: Path, options: dict[str, Any], progress: Any) 
 def run(stack: Stack, out_dir: Path, repeat: int, *, progress: Any = print) -> dict[str, Any]:
     """A warm-up, then both sources, A B B A …, `repeat` times each; writes `source.json` and
     `source.png`."""
-    from lakehouse.silver.launch import JobSetup
+    from lakehouse.pipeline.silver.launch import JobSetup
 
     if stack.s.service_hostnames:
         raise UsageError("bench source needs the native launcher: it stops silver while it runs")

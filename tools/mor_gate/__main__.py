@@ -13,7 +13,7 @@ from lakehouse.benchmark.compare import SideJob, floor_job, side_run
 from lakehouse.benchmark.observe import MARKER_TABLE, Target
 from lakehouse.benchmark.report import write_json
 from lakehouse.benchmark.run import run
-from lakehouse.stack import Stack
+from lakehouse.launcher.stack import Stack
 
 from .job import PREFIX, SHARED_LOG
 

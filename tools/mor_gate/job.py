@@ -19,16 +19,16 @@ from prometheus_client import start_http_server
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.config.layout import bronze_glob
 from lakehouse.errors import LakehouseError
-from lakehouse.layout import bronze_glob
-from lakehouse.silver import job
-from lakehouse.silver.batch import BatchProcessor, Ctx, Rules, TableOutcome
-from lakehouse.silver.faults import Faults
-from lakehouse.silver.launch import start
-from lakehouse.silver.position import Point
-from lakehouse.silver.sources import KAFKA, Epoch, kafka_partitions
-from lakehouse.silver.store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
-from lakehouse.silver.summary import TableWork
+from lakehouse.pipeline.silver import job
+from lakehouse.pipeline.silver.batch import BatchProcessor, Ctx, Rules, TableOutcome
+from lakehouse.pipeline.silver.faults import Faults
+from lakehouse.pipeline.silver.launch import start
+from lakehouse.pipeline.silver.position import Point
+from lakehouse.pipeline.silver.sources import KAFKA, Epoch, kafka_partitions
+from lakehouse.pipeline.silver.store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text
+from lakehouse.pipeline.silver.summary import TableWork
 
 #: everything the prototype writes, under the stack's bucket
 PREFIX = "proto"

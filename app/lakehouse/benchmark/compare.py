@@ -18,16 +18,16 @@ from typing import Any
 
 from minio.deleteobjects import DeleteObject
 
-from ..clients import admin_client
-from ..errors import LakehouseError, UsageError
-from ..procs import tail
-from ..query.catalog import CatalogSync, has_log
-from ..stack import Stack
-from . import FloorWrite, plots
-from .floor import PREFIX
-from .observe import FLOOR, MARKER_TABLE, Target
-from .report import write_json
-from .run import run, touch_marker
+from lakehouse.benchmark import FloorWrite, plots
+from lakehouse.benchmark.floor import PREFIX
+from lakehouse.benchmark.observe import FLOOR, MARKER_TABLE, Target
+from lakehouse.benchmark.report import write_json
+from lakehouse.benchmark.run import run, touch_marker
+from lakehouse.clients import admin_client
+from lakehouse.errors import LakehouseError, UsageError
+from lakehouse.launcher.procs import tail
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.query.catalog import CatalogSync, has_log
 
 #: how long a job run in silver's place may take to start and write the marker's first commit
 START_S = 300.0

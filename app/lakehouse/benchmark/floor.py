@@ -28,9 +28,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ..settings import Settings
-from ..silver.launch import start
-from . import FLOOR_WRITES, FloorWrite
+from lakehouse.benchmark import FLOOR_WRITES, FloorWrite
+from lakehouse.config.settings import Settings
+from lakehouse.pipeline.silver.launch import start
 
 log = logging.getLogger("lakehouse.floor")
 

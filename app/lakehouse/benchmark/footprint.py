@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..procs import tree as _tree
+from lakehouse.launcher.procs import tree as _tree
 
 
 def tree_rss_mib(pid: int) -> float:

@@ -26,15 +26,15 @@ from typing import Any
 import httpx
 import psycopg
 
-from ..bronze.connector import SinkSettings
-from ..bronze.reader import read_topic
-from ..clients import analyst_client
-from ..errors import LakehouseError
-from ..query.client import QueryError
-from ..stack import Stack
-from .plots import _plt
-from .report import save, write_json
-from .stats import percentile
+from lakehouse.benchmark.plots import _plt
+from lakehouse.benchmark.report import save, write_json
+from lakehouse.benchmark.stats import percentile
+from lakehouse.clients import analyst_client
+from lakehouse.clients.trino_client import QueryError
+from lakehouse.errors import LakehouseError
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.connector import SinkSettings
+from lakehouse.pipeline.bronze.reader import read_topic
 
 BENCH_MOVIE_ID = 9_900_100
 #: the Trino benchmark updates one row per change: movie ids from here on

@@ -17,10 +17,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from ..bronze.reader import read_records
-from ..errors import LakehouseError
-from ..query.client import QueryError, Trino
-from ..query.names import SILVER_LOG
+from lakehouse.clients.trino_client import QueryError, Trino
+from lakehouse.config.names import SILVER_LOG
+from lakehouse.errors import LakehouseError
+from lakehouse.pipeline.bronze.reader import read_records
 
 MARKER_TABLE = "bench_marker"
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .report import save
+from lakehouse.benchmark.report import save
 
 
 def _plt() -> Any:

@@ -18,15 +18,9 @@ from typing import Any
 
 import psycopg
 
-from ..bronze.connector import SinkSettings
-from ..clients import admin_client, analyst_client, client_for
-from ..errors import LakehouseError
-from ..generator import run as generate
-from ..query.client import QueryError, Trino
-from ..stack import Stack
-from . import plots
-from .footprint import machine, tree_cpu_s, tree_rss_mib
-from .observe import (
+from lakehouse.benchmark import plots
+from lakehouse.benchmark.footprint import machine, tree_cpu_s, tree_rss_mib
+from lakehouse.benchmark.observe import (
     MARKER_TABLE,
     SILVER,
     Target,
@@ -41,8 +35,22 @@ from .observe import (
     table_folder,
     trino_poll,
 )
-from .report import write_json
-from .stats import POINTS, batch_breakdown, bottleneck, freshness, hops, lag_bounded, summary
+from lakehouse.benchmark.report import write_json
+from lakehouse.benchmark.stats import (
+    POINTS,
+    batch_breakdown,
+    bottleneck,
+    freshness,
+    hops,
+    lag_bounded,
+    summary,
+)
+from lakehouse.clients import admin_client, analyst_client, client_for
+from lakehouse.clients.trino_client import QueryError, Trino
+from lakehouse.demo.generator import run as generate
+from lakehouse.errors import LakehouseError
+from lakehouse.launcher.stack import Stack
+from lakehouse.pipeline.bronze.connector import SinkSettings
 
 MARKER_EVERY_S = 0.5
 WATCH_EVERY_S = 0.25

@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..clients import analyst_client
-from ..errors import LakehouseError
-from ..movielens import TABLES, load
-from ..query.client import QueryError
-from ..scratch import scratch_stack
-from ..stack import Stack
-from . import plots
-from .footprint import machine, tree_rss_mib
-from .report import write_json
+from lakehouse.benchmark import plots
+from lakehouse.benchmark.footprint import machine, tree_rss_mib
+from lakehouse.benchmark.report import write_json
+from lakehouse.clients import analyst_client
+from lakehouse.clients.trino_client import QueryError
+from lakehouse.demo.movielens import TABLES, load
+from lakehouse.errors import LakehouseError
+from lakehouse.launcher.scratch import scratch_stack
+from lakehouse.launcher.stack import Stack
 
 #: scratch ports: defaults + this (the integration tests use +1000)
 PORT_OFFSET = 2000

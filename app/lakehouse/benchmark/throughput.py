@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..stack import Stack
-from . import plots
-from .report import write_json
-from .run import run as freshness_run
+from lakehouse.benchmark import plots
+from lakehouse.benchmark.report import write_json
+from lakehouse.benchmark.run import run as freshness_run
+from lakehouse.launcher.stack import Stack
 
 
 def run(stack: Stack, rates: list[float], duration_s: float, out_dir: Path) -> dict[str, Any]:

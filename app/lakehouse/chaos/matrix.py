@@ -21,21 +21,21 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psycopg
 
-from .. import connectors
-from ..clients import admin_client
-from ..errors import UsageError
-from ..polling import wait_until
-from ..query import inventory
-from ..services.base import Service
-from ..services.postgres import SLOT
-from ..settings import env_name
-from ..silver.faults import EXIT_CODE, FIRED, POINTS
-from .workload import Load, Workload
+from lakehouse.chaos.workload import Load, Workload
+from lakehouse.clients import admin_client
+from lakehouse.config.settings import env_name
+from lakehouse.errors import UsageError
+from lakehouse.launcher import connectors
+from lakehouse.launcher.services.base import Service
+from lakehouse.launcher.services.postgres import SLOT
+from lakehouse.pipeline.query import inventory
+from lakehouse.pipeline.silver.faults import EXIT_CODE, FIRED, POINTS
+from lakehouse.polling import wait_until
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from ..stack import Stack
+    from lakehouse.launcher.stack import Stack
 
 #: what `lakehouse chaos` kills, one at a time, in this order (the slowest to come back last);
 #: `connect@task` ends the connector task's replication session instead of a process; killing
@@ -341,7 +341,7 @@ def one(
 ) -> Fault:
     """Inject one fault under load (kill -9 a component, a silver crash point, the connector
     task's session); verify the load's table once it is back (unless `check` is False)."""
-    from ..silver.commands import verify
+    from lakehouse.pipeline.silver.commands import verify
 
     service, _, point = fault_name.partition("@")
     whole = fault_name in STACK_FAULTS
@@ -441,7 +441,7 @@ def run(
         if work.ids:
             work.next_id = max(work.ids) + 1
     results = []
-    from ..silver.commands import spark_for
+    from lakehouse.pipeline.silver.commands import spark_for
 
     with (
         nullcontext(spark)

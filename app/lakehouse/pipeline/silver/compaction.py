@@ -1,0 +1,223 @@
+"""Merge-on-read's compactor: folds each table's change log into its base, off the freshness path.
+
+Batches only append to a table's log (store.append_log); the compactor, a thread of the same job
+in its own scheduler pool, folds a log once its oldest unfolded entry is `compaction.age.s` old or
+it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (maintenance.py). A fold:
+
+1. reads the log's entries up to its newest `_seq` S and takes each key's newest (the live rule's order,
+   position.py; two entries at one position are the same event appended twice);
+2. MERGEs them into the base with the position guard (store.merge: equal positions never update,
+   so folding the same entries again changes nothing), or appends them when they are all creates
+   of keys the base lacks (a bulk load, a snapshot);
+3. deletes the entries of the previous fold from the log, not this one's: a reader that pinned the
+   base before this fold's MERGE and the log after it would otherwise miss them. Folded entries
+   left in the log are outranked by the base (live.py), so they only cost a little scan.
+
+A crash anywhere folds the same entries again at the next start: nothing is lost or doubled.
+Deletes already left their tombstones on the freshness path (batch.py). Schema changes and cuts,
+which write the base and the log too, take the table's lock, as a fold does (`TableLocks`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from lakehouse.pipeline.silver.faults import Faults
+from lakehouse.pipeline.silver.live import SEQ
+from lakehouse.pipeline.silver.position import latest_first
+from lakehouse.pipeline.silver.store import Store
+
+log = logging.getLogger("lakehouse.silver")
+
+#: the scheduler pool folds run in: they share the cores with batches, never block them
+POOL = "silver-compaction"
+#: how long the entries of a fold stay in the log after it (see the module's docstring, step 3)
+TRIM_AFTER = timedelta(seconds=10)
+
+
+class TableLocks:
+    """One lock per table, for the writes a fold must not overlap (schema changes, cuts, folds);
+    re-entrant: maintenance holds it across a fold and the OPTIMIZE after it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.RLock] = {}
+
+    @contextmanager
+    def held(self, table: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(table, threading.RLock())
+        with lock:
+            yield
+
+
+@dataclass
+class Unfolded:
+    """A log's entries appended since its last fold, as the job saw them."""
+
+    since: datetime
+    rows: int = 0
+
+
+@dataclass
+class Fold:
+    """What one fold did."""
+
+    table: str
+    upto: int | None = None
+    #: keys whose newest entry was folded
+    keys: int = 0
+    appended: bool = False
+    trimmed_upto: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Compactor:
+    store: Store
+    locks: TableLocks
+    age: timedelta
+    rows: int
+    faults: Faults = field(default_factory=Faults)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _unfolded: dict[str, Unfolded] = field(default_factory=dict)
+    #: per table, the folds whose entries are still in the log: (`_seq` folded up to, when)
+    _folded: dict[str, list[tuple[int, datetime]]] = field(default_factory=dict)
+    _state: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    failures: int = 0
+    folds: int = 0
+
+    # ---- what is waiting
+    def appended(self, table: str, rows: int, now: datetime) -> None:
+        """A batch appended `rows` entries to the table's log."""
+        with self._state:
+            u = self._unfolded.setdefault(table, Unfolded(now))
+            u.rows += rows
+
+    def recover(self, tables: list[str]) -> None:
+        """At the job's start: logs that may hold entries a stopped job did not fold are waiting
+        from now, so they are folded `age` after the start — not all at once, beside the first
+        batch (which may have a restart's backlog to apply)."""
+        now = self.clock()
+        for table in tables:
+            if self.store.exists(self.store.layout.log(table)):
+                with self._state:
+                    self._unfolded.setdefault(table, Unfolded(now))
+
+    def due(self, now: datetime) -> list[str]:
+        with self._state:
+            return sorted(
+                t for t, u in self._unfolded.items() if u.rows >= self.rows or now - u.since >= self.age
+            )
+
+    def behind(self, now: datetime) -> dict[str, float]:
+        """Per table, how long its oldest unfolded entry has waited (the base's lag), in seconds."""
+        with self._state:
+            return {t: max(0.0, (now - u.since).total_seconds()) for t, u in self._unfolded.items()}
+
+    # ---- folding
+    def fold(self, table: str) -> Fold:
+        """Fold the table's log into its base (the module's docstring)."""
+        started = time.monotonic()
+        out = Fold(table)
+        now = self.clock()
+        with self.locks.held(table):
+            with self._state:
+                waiting = self._unfolded.pop(table, None)
+            try:
+                self._fold(table, out, now)
+            except BaseException:
+                if waiting is not None:  # still waiting: the next round tries again
+                    with self._state:
+                        self._unfolded.setdefault(table, waiting)
+                raise
+        out.seconds = time.monotonic() - started
+        self.folds += 1
+        log.info(
+            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs)%s",
+            table,
+            out.keys,
+            out.upto,
+            out.seconds,
+            f", trimmed up to _seq {out.trimmed_upto}" if out.trimmed_upto is not None else "",
+        )
+        return out
+
+    def _fold(self, table: str, out: Fold, now: datetime) -> None:
+        store = self.store
+        path = store.layout.log(table)
+        if not store.exists(path):
+            return
+        entries = store.spark.read.format("delta").load(path)
+        newest = entries.agg(F.max(SEQ)).collect()[0][0]
+        if newest is None:
+            return
+        out.upto = int(newest)
+        schema, keys = store.schema(table)
+        assert schema is not None, f"{table}: a log without a base"
+        columns = schema.fieldNames()
+        mine = entries.where(F.col(SEQ) <= out.upto)
+        order = Window.partitionBy(*keys).orderBy(*latest_first(F.col(SEQ).desc()))
+        latest = (
+            mine.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n", SEQ)
+        ).localCheckpoint(eager=True)
+        counts = latest.agg(F.count("*").alias("n"), F.count_if(F.col("_op").isin("u", "d")).alias("changes"))
+        row = counts.collect()[0]
+        out.keys = int(row["n"])
+        if out.keys:
+            if not row["changes"] and not store.holds_any(table, latest, keys):
+                store.append(table, latest, columns)
+                out.appended = True
+            else:
+                store.merge(table, latest, columns, keys)
+        self.faults.reach("after-fold", work=out.keys > 0)
+        folded = self._folded.setdefault(table, [])
+        ripe = [b for b, at in folded if now - at >= TRIM_AFTER]
+        if ripe:
+            upto = max(ripe)
+            DeltaTable.forPath(store.spark, path).delete(F.col(SEQ) <= upto)
+            out.trimmed_upto = upto
+            folded[:] = [(b, at) for b, at in folded if b > upto]
+        folded.append((out.upto, now))
+
+    def fold_all(self, tables: list[str]) -> None:
+        """Fold these tables now (before OPTIMIZE, at a graceful stop)."""
+        for table in tables:
+            if self.store.exists(self.store.layout.log(table)):
+                self.fold(table)
+
+    # ---- the thread
+    def start(self, every: float = 1.0) -> None:
+        self._thread = threading.Thread(
+            target=self._loop, args=(every,), name="silver-compactor", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    def _loop(self, every: float) -> None:
+        self.store.spark.sparkContext.setLocalProperty("spark.scheduler.pool", POOL)
+        while not self._stop.wait(every):
+            for table in self.due(self.clock()):
+                if self._stop.is_set():
+                    return
+                try:
+                    self.fold(table)
+                except Exception:  # the next round tries again; the metric and log say so
+                    self.failures += 1
+                    log.exception("%s: fold failed (retried at the next round)", table)

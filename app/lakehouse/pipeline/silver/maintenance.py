@@ -1,0 +1,136 @@
+"""OPTIMIZE / VACUUM / tombstone expiry, run between micro-batches by the same job (never concurrent
+with a batch's MERGE, so maintenance cannot conflict with the stream). With merge-on-read, a
+table's log is folded into it first, under the table's lock (compaction.py)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.pipeline.silver.compaction import Compactor
+from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.store import Layout
+
+log = logging.getLogger("lakehouse.silver")
+
+
+class Maintenance:
+    def __init__(
+        self,
+        spark: SparkSession,
+        layout: Layout,
+        cfg: SilverConfig,
+        now: datetime,
+        compactor: Compactor | None = None,
+    ) -> None:
+        self.spark, self.layout, self.cfg, self.compactor = spark, layout, cfg, compactor
+        self.last_optimize = now
+        self.last_vacuum = now
+        self.dirty: set[str] = set()
+        self.runs = {"optimize": 0, "vacuum": 0}
+
+    def touched(self, tables: list[str]) -> None:
+        self.dirty.update(tables)
+
+    def maybe_run(self, now: datetime) -> None:
+        if self.cfg.optimize_every.total_seconds() and now - self.last_optimize >= self.cfg.optimize_every:
+            for table in sorted(self.dirty):
+                if self.compactor is not None:
+                    with self.compactor.locks.held(table):
+                        self.compactor.fold(table)
+                        self.optimize(table)
+                else:
+                    self.optimize(table)
+            # the job's own state grows by small appends (tombstones) every batch
+            for path in self.state_paths():
+                DeltaTable.forPath(self.spark, path).optimize().executeCompaction()
+            self.dirty.clear()
+            self.last_optimize = now
+        if self.cfg.vacuum_every.total_seconds() and now - self.last_vacuum >= self.cfg.vacuum_every:
+            self.vacuum(now)
+            self.last_vacuum = now
+
+    def optimize(self, table: str) -> None:
+        metrics = DeltaTable.forPath(self.spark, self.layout.table(table)).optimize().executeCompaction()
+        log.info("OPTIMIZE %s: %s", table, metrics.select("metrics.numFilesRemoved").first())
+        self.runs["optimize"] += 1
+
+    def state_paths(self) -> list[str]:
+        return [p for p in (self.layout.tombstones,) if DeltaTable.isDeltaTable(self.spark, p)]
+
+    def vacuum(self, now: datetime) -> None:
+        """VACUUM every table, then expire the tombstones older than `tombstone.retention.h` — except
+        those of a table that has events in the quarantine.
+
+        A tombstone is what stops an event older than a delete from bringing the deleted key back
+        (docs/cdc-semantics.md, rule 2). The quarantine never expires, and `lakehouse quarantine
+        replay` applies its events whatever their age: with the tombstone gone, a quarantined insert
+        of K replayed after the delete of K had been applied and had expired would resurrect K. So
+        while a table has quarantined events its tombstones are kept, all of them: conservative
+        (per table, not per key — the quarantine keeps raw lines, and a line it holds may not even
+        decode to a key yet) and simple. They expire as usual once the table's quarantine is empty
+        (replayed, or cleared), so what is kept is bounded by the deletes made while events wait."""
+        for path in self.table_paths():
+            DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
+            self.runs["vacuum"] += 1
+        for path in [*self.log_paths(), *self.state_paths()]:  # not counted as a silver table's run
+            DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
+        if DeltaTable.isDeltaTable(self.spark, self.layout.tombstones):
+            cutoff = now - self.cfg.tombstone_retention
+            expired = F.col("deleted_at") < F.lit(cutoff)
+            kept = self.quarantined_tables()
+            if kept:
+                expired = expired & ~F.col("table").isin(kept)
+                log.info("tombstones of %s kept: events wait in the quarantine", ", ".join(kept))
+            DeltaTable.forPath(self.spark, self.layout.tombstones).delete(expired)
+        log.info("VACUUM done (retention %sh)", self.cfg.vacuum_retention_h)
+
+    def quarantined_tables(self) -> list[str]:
+        """Source tables with events in the quarantine. Lines of no known table (they did not
+        parse) name no tombstones to keep and are left out."""
+        if not DeltaTable.isDeltaTable(self.spark, self.layout.quarantine):
+            return []
+        rows = (
+            self.spark.read.format("delta")
+            .load(self.layout.quarantine)
+            .where(F.col("source_table").isNotNull())
+            .select("source_table")
+            .distinct()
+            .collect()
+        )
+        return sorted(str(r["source_table"]) for r in rows)
+
+    def table_paths(self) -> list[str]:
+        """Every silver table: `<root>/<schema>/<table>` directories holding a _delta_log."""
+        return self._tables_under(self.layout.root)
+
+    def log_paths(self) -> list[str]:
+        """Every table's change log (merge-on-read): under `<root>/_log/`."""
+        return self._tables_under(self.layout.log_root)
+
+    def logged_tables(self) -> list[str]:
+        """The source tables (`schema.table`) that have a change log."""
+        return [p.removeprefix(self.layout.log_root + "/").replace("/", ".") for p in self.log_paths()]
+
+    def _tables_under(self, under: str) -> list[str]:
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        root = jvm.org.apache.hadoop.fs.Path(under)
+        fs = root.getFileSystem(conf)
+        if not fs.exists(root):
+            return []
+        out = []
+        for schema in fs.listStatus(root):
+            name = schema.getPath().getName()
+            if not schema.isDirectory() or name.startswith("_"):
+                continue
+            for table in fs.listStatus(schema.getPath()):
+                path = table.getPath().toString()
+                if table.isDirectory() and DeltaTable.isDeltaTable(self.spark, path):
+                    out.append(path)
+        return sorted(out)
