@@ -1,7 +1,7 @@
 """The import layers, the tree's promise: each package imports only the layers below it.
 
     errors, polling, config     settings, secrets, versions, layout, names, paths, endpoints
-    clients                     Trino and object-store clients made from the endpoints
+    clients, daemon             clients made from the endpoints; how a daemon starts and stops
     pipeline                    bronze → silver → query: the data path
     apps                        web, monitor, jobs: read the pipeline's output
     launcher                    the native stack, its services and supervisors, compose
@@ -20,8 +20,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "app" / "lakehouse"
 RANK = {
-    "errors": 0, "polling": 0, "config": 0, "clients": 1, "pipeline": 2, "apps": 3, "launcher": 4,
-    "demo": 5, "chaos": 5, "benchmark": 5, "cli": 6,
+    "errors": 0, "polling": 0, "config": 0, "clients": 1, "daemon": 1, "pipeline": 2, "apps": 3,
+    "launcher": 4, "demo": 5, "chaos": 5, "benchmark": 5, "cli": 6,
 }  # fmt: skip
 
 

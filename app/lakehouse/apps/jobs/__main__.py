@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-from types import FrameType
+from collections.abc import Callable
 
+from lakehouse import daemon
 from lakehouse.apps.jobs.runs import RunLog
 from lakehouse.apps.jobs.scheduler import serve
 from lakehouse.apps.jobs.tables import ensure_outputs
 from lakehouse.clients import admin_client
 from lakehouse.config.secrets import Secrets
-from lakehouse.config.settings import load_settings
-from lakehouse.errors import LakehouseError
+from lakehouse.config.settings import Settings
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+def setup(s: Settings, sec: Secrets) -> Callable[[], None]:
+    trino = admin_client(s, sec)
+    runs = RunLog(trino, s.bucket)
+    return lambda: serve(s, runs, lambda: ensure_outputs(trino, s.bucket))
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        s = load_settings()
-        trino = admin_client(s, Secrets.load_or_create(s.home))
-        runs = RunLog(trino, s.bucket)
-    except LakehouseError as exc:
-        print(f"scheduler: {exc}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, _stop)
-    serve(s, runs, lambda: ensure_outputs(trino, s.bucket))
-    return 0
+    return daemon.run("scheduler", setup)
 
 
 if __name__ == "__main__":

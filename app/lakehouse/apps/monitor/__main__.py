@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from types import FrameType
 
 import httpx
 import psycopg
 from confluent_kafka import Consumer
 from prometheus_client import REGISTRY, start_http_server
 
+from lakehouse import daemon
 from lakehouse.apps.monitor import probes
 from lakehouse.apps.monitor.exporter import Readings, ReadingsCollector
 from lakehouse.clients import admin_client
 from lakehouse.config.secrets import Secrets
-from lakehouse.config.settings import Settings, load_settings
+from lakehouse.config.settings import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.bronze.connector import SinkSettings
 from lakehouse.pipeline.query import checks, inventory
 from lakehouse.pipeline.silver.expectations import CrossRule, Expectations, in_force
 
 log = logging.getLogger("lakehouse.monitor")
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
 
 
 def trino_due(read_at: float | None, now: float, interval_s: float) -> bool:
@@ -149,29 +145,29 @@ class Poller:
         )
 
 
+def setup(s: Settings, sec: Secrets) -> Callable[[], None]:
+    poller = Poller(s, sec)
+
+    def serve() -> None:
+        collector = ReadingsCollector()
+        REGISTRY.register(collector)
+        start_http_server(s.monitor_metrics_port, addr=s.addr("monitor"))
+        log.info(
+            "monitor: serving http://%s:%d/metrics, polling every %.0fs",
+            s.addr("monitor"),
+            s.monitor_metrics_port,
+            s.monitor_interval_s,
+        )
+        while True:
+            started = time.monotonic()
+            collector.publish(poller.poll())
+            time.sleep(max(0.5, s.monitor_interval_s - (time.monotonic() - started)))
+
+    return serve
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        s = load_settings()
-        sec = Secrets.load_or_create(s.home)
-        poller = Poller(s, sec)
-    except LakehouseError as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, _stop)
-    collector = ReadingsCollector()
-    REGISTRY.register(collector)
-    start_http_server(s.monitor_metrics_port, addr=s.addr("monitor"))
-    log.info(
-        "monitor: serving http://%s:%d/metrics, polling every %.0fs",
-        s.addr("monitor"),
-        s.monitor_metrics_port,
-        s.monitor_interval_s,
-    )
-    while True:
-        started = time.monotonic()
-        collector.publish(poller.poll())
-        time.sleep(max(0.5, s.monitor_interval_s - (time.monotonic() - started)))
+    return daemon.run("monitor", setup)
 
 
 if __name__ == "__main__":

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import uvicorn
 
-from lakehouse import clients
+from lakehouse import clients, daemon
 from lakehouse.apps.web.app import Backend, create_app
 from lakehouse.config.endpoints import Endpoints
 from lakehouse.config.secrets import Secrets
-from lakehouse.config.settings import load_settings
-from lakehouse.errors import LakehouseError
+from lakehouse.config.settings import Settings
 
 
-def main() -> int:
-    try:
-        s = load_settings()
-        ep = Endpoints.of(s, Secrets.load_or_create(s.home))
-    except LakehouseError as exc:
-        print(f"web: {exc}", file=sys.stderr)
-        return 2
+def setup(s: Settings, sec: Secrets) -> Callable[[], None]:
     from lakehouse.apps.monitor.trace import Tracer
     from lakehouse.apps.web.pulse import Pulse
 
+    ep = Endpoints.of(s, sec)
     links = {
         "Trino UI": f"{ep.trino.url}/ui/",
         "MinIO console": ep.object_store.console,
@@ -33,12 +28,20 @@ def main() -> int:
         "Alertmanager": ep.alertmanager.url,
     }
     trino = clients.trino(ep, schema=ep.trino.silver_schema)
-    tracer = Tracer.reading(ep)
     backend = Backend(
-        ep.source.dsn, ep.source.schemas[0], trino, links, tracer=tracer, pulse=Pulse(ep.prometheus.url)
+        ep.source.dsn,
+        ep.source.schemas[0],
+        trino,
+        links,
+        tracer=Tracer.reading(ep),
+        pulse=Pulse(ep.prometheus.url),
     )
-    uvicorn.run(create_app(backend), host=s.addr("web"), port=s.web_port, log_level="info", access_log=False)
-    return 0
+    app = create_app(backend)
+    return lambda: uvicorn.run(app, host=s.addr("web"), port=s.web_port, log_level="info", access_log=False)
+
+
+def main() -> int:
+    return daemon.run("web", setup)
 
 
 if __name__ == "__main__":
