@@ -102,7 +102,7 @@ def test_a_command_that_signals_failure_exits_non_zero(monkeypatch: pytest.Monke
     from lakehouse.pipeline.silver import commands
     from lakehouse.pipeline.silver.verify import TableDiff
 
-    monkeypatch.setattr("lakehouse.cli._stack", lambda: SimpleNamespace(s=None, endpoints=None))
+    monkeypatch.setattr("lakehouse.cli.data.open_stack", lambda: SimpleNamespace(s=None, endpoints=None))
     monkeypatch.setattr(commands, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1, different=1)])
     assert main(["verify"]) == 1
     monkeypatch.setattr(commands, "verify", lambda s, ep, only, wait_s: [TableDiff("s.t", 1, 1)])
