@@ -21,6 +21,7 @@ from lakehouse.config.secrets import KEYS
 from lakehouse.config.settings import PORT_FIELDS, Settings, env_name
 from lakehouse.config.versions import Versions, parse_env_file
 from lakehouse.launcher import compose
+from lakehouse.launcher.services.base import twin
 
 ROOT = repo_root()
 VERSIONS_FILE = ROOT / "versions.env"
@@ -85,7 +86,7 @@ def test_docker_compose_config_rejects_a_broken_file(
 def test_every_native_service_has_exactly_one_compose_twin(natives: list[str]) -> None:
     twins = {name: svc["labels"]["lakehouse.native"] for name, svc in SERVICES.items()}
     for native in natives:
-        assert [c for c, n in twins.items() if n == native] == [compose.twin(native)], native
+        assert [c for c, n in twins.items() if n == native] == [twin(native)], native
     assert {n for n in twins.values() if n} == set(natives)
 
 

@@ -20,17 +20,10 @@ from lakehouse.errors import ConfigError, LakehouseError
 if TYPE_CHECKING:
     from lakehouse.launcher.stack import Stack
 
-#: native service → its compose service: the same name, except the web page, which is `app`
-#: (that container is also where you run the CLI: `docker compose exec app lakehouse …`)
-RENAMED = {"web": "app"}
 #: credentials only the compose stack uses (Grafana runs in compose only)
 COMPOSE_SECRETS = ("GRAFANA_ADMIN_PASSWORD",)
 #: the one-shot jobs of `lakehouse compose init`
 INIT_STEPS = ("postgres", "minio", "connectors")
-
-
-def twin(native: str) -> str:
-    return RENAMED.get(native, native)
 
 
 def write_env_file(root: Path, path: Path) -> list[str]:

@@ -14,8 +14,16 @@ from lakehouse.config.settings import Settings, env_name
 from lakehouse.config.versions import Versions
 from lakehouse.errors import ServiceError
 from lakehouse.launcher import procs
-from lakehouse.launcher.compose import twin
 from lakehouse.polling import wait_until
+
+#: native service → its compose service: the same name, except the web page, which is `app`
+#: (that container is also where you run the CLI: `docker compose exec app lakehouse …`)
+RENAMED = {"web": "app"}
+
+
+def twin(native: str) -> str:
+    """The compose service that runs what the native `native` service runs."""
+    return RENAMED.get(native, native)
 
 
 @dataclass
