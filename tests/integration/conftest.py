@@ -3,6 +3,7 @@ the MovieLens sample loaded into it once, by the tests that ask for it (any orde
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from lakehouse.launcher.scratch import scratch_stack
 from lakehouse.launcher.stack import Stack
 from lakehouse.pipeline.silver.commands import spark_for
 
-from .helpers import BULK_S, analyst, source, wait_rows
+from .helpers import BULK_S, analyst, lakehouse, source, wait_rows
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -152,6 +153,19 @@ def movielens(stack: Stack) -> MovieLens:
         ratings = conn.execute(f"SELECT count(*) FROM {schema}.ratings").fetchone()[0]  # type: ignore[index]
     wait_rows(analyst(stack), "SELECT count(*) FROM silver.ratings", [[ratings]], timeout=BULK_S)
     return MovieLens(loaded, sample)
+
+
+@pytest.fixture(scope="session")
+def job_outputs(movielens: MovieLens) -> dict[str, dict[str, Any]]:
+    """The two shipped jobs run once over the loaded sample, by request as a user runs them: what
+    the dashboard's "top movies history" and "recommender RMSE" charts draw, and what the
+    recommender's own test checks. Job name → its run (`jobs run --json`)."""
+    runs = {}
+    for name in ("top-movies-daily", "recommender"):
+        ran = lakehouse("jobs", "run", name, "--json")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        runs[name] = json.loads(ran.stdout)
+    return runs
 
 
 class _SparkOnDemand:

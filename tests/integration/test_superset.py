@@ -1,7 +1,8 @@
 """Superset on the real stack: the imported "Movies live" dashboard, its charts' queries against
 Trino, the dashboard rendered in headless Chromium, and a broken Trino login named by `status`.
 
-Every test here asks for the MovieLens sample (the `movielens` fixture), so every chart has data.
+Every test here asks for the MovieLens sample and the shipped jobs' runs (fixtures `movielens`,
+`job_outputs`), so every chart has data.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from lakehouse.launcher.stack import Stack
 
 from .helpers import analyst, headless_chrome, wait_rows
 
-pytestmark = pytest.mark.usefixtures("movielens")
+#: every chart has data: the sample is loaded, and the jobs that feed two of them have run
+pytestmark = pytest.mark.usefixtures("movielens", "job_outputs")
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHARTS = {
