@@ -1,8 +1,8 @@
 """CDC semantics of silver, on a local SparkSession with crafted Debezium events — in both of
 silver's write modes (silver.json `write`): MERGE per batch, and merge-on-read (a change log per
 table, read through the live rule, folded into the base by the compactor): the tests marked
-`both_modes`, a core of those whose outcome the write path decides (test_compaction.py has the
-compactor's own). In merge-on-read every read of the rows
+`both_modes`, a core of those whose outcome the write path decides, in both; the rest in the mode
+silver.json ships (test_compaction.py has the compactor's own). In merge-on-read every read of the rows
 also folds the log and checks that the base then holds exactly the live rows."""
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
+from lakehouse.config.paths import repo_root
 from lakehouse.pipeline.silver import live
 from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
 from lakehouse.pipeline.silver.compaction import Compactor
+from lakehouse.pipeline.silver.config import SilverConfig
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field
@@ -32,13 +34,22 @@ def run(silver: BatchProcessor, *lines: str, batch_id: int = 0) -> BatchResult:
 
 
 MODES = ("merge-on-write", "merge-on-read")
+#: the mode the rest run in: the one silver.json ships
+SHIPPED = (
+    "merge-on-read"
+    if SilverConfig.load(repo_root() / "spark_streaming" / "silver.json").merge_on_read
+    else MODES[0]
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests marked `both_modes` (where the write path decides the outcome) run in both modes."""
+    """Tests marked `both_modes` (where the write path decides the outcome) run in both modes,
+    those of merge-on-write's own write path (`merge_on_write`) in it; the rest in the mode silver
+    ships with."""
     if "write_mode" in metafunc.fixturenames:
-        both = metafunc.definition.get_closest_marker("both_modes") is not None
-        metafunc.parametrize("write_mode", MODES if both else MODES[:1])
+        marked = metafunc.definition.get_closest_marker
+        modes = MODES if marked("both_modes") else (MODES[0],) if marked("merge_on_write") else (SHIPPED,)
+        metafunc.parametrize("write_mode", modes)
 
 
 @pytest.fixture
@@ -450,20 +461,21 @@ def test_duplicate_batch_changes_nothing(silver: BatchProcessor) -> None:
 def test_crash_between_the_tombstone_and_the_merge_still_deletes(
     silver: BatchProcessor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The job dies after a delete's tombstone is committed but before the silver MERGE; the
-    restarted job re-runs the batch: the delete must still be applied (its own tombstone does not
-    outrank it)."""
+    """The job dies after a delete's tombstone is committed but before the table's write (the
+    MERGE, or the append to its change log); the restarted job re-runs the batch: the delete must
+    still be applied (its own tombstone does not outrank it)."""
     run(silver, event("c", movie(1, "a"), 10), batch_id=0)
     delete = event("d", {"movie_id": 1}, 30)
-    real_table = silver.store.table
+    write = "append_log" if silver.rules.merge_on_read else "table"
+    real_write = getattr(silver.store, write)
 
-    def crash(source: str) -> object:
-        raise RuntimeError("killed between the tombstone commit and the MERGE")
+    def crash(*_: object, **__: object) -> object:
+        raise RuntimeError("killed between the tombstone commit and the table's write")
 
-    monkeypatch.setattr(silver.store, "table", crash)
+    monkeypatch.setattr(silver.store, write, crash)
     with pytest.raises(RuntimeError, match="killed"):
         run(silver, delete, batch_id=1)
-    monkeypatch.setattr(silver.store, "table", real_table)
+    monkeypatch.setattr(silver.store, write, real_write)
     tombs = silver.spark.read.format("delta").load(silver.store.layout.tombstones).collect()
     assert [(t["_key"], t["_lsn"]) for t in tombs] == [('{"movie_id":1}', 30)]  # the crash point
     assert 1 in rows(silver)
@@ -551,6 +563,7 @@ def _operations(silver: BatchProcessor, table: str = MOVIE) -> list[str]:
     return [h["operation"] for h in history]
 
 
+@pytest.mark.merge_on_write
 def test_inserts_of_keys_the_table_lacks_are_appended_and_a_rerun_adds_nothing(
     silver: BatchProcessor,
 ) -> None:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 
 def test_the_full_matrix_is_every_component_then_every_crash_point() -> None:
     assert choose(()) == [*COMPONENTS, *CRASHES]
-    left_out = {"silver@after-quarantine", "silver@after-cut", "silver@after-fold"}
+    left_out = {"silver@after-quarantine", "silver@after-cut"}
     assert set(CRASHES) == {f"silver@{p}" for p in POINTS} - left_out
     assert choose(("kafka", "silver@after-merge")) == ["kafka", "silver@after-merge"]
     assert choose(("minio@outage",)) == ["minio@outage"]  # long: only when asked for

@@ -155,6 +155,7 @@ def test_the_jobs_rules_come_from_its_config() -> None:
         end_ttl=cfg.end_ttl,
         overrides=cfg.column_overrides,
         deletion_vectors=cfg.deletion_vectors,
+        merge_on_read=True,  # the mode silver ships with
     )
 
 
