@@ -171,14 +171,18 @@ def test_silver_is_reported_as_a_multiple_of_the_floor() -> None:
         markers = {"written": 100, "visible": 100 if bounded else 60}
         return {"freshness_s": s, "achieved_rate": 990.0, "lag_bounded": bounded, "markers": markers}
 
-    c = comparison(result(12.0, 30.0, False), result(3.0, 6.0, True))
-    assert c["freshness_ratio"]["p50"] == 4.0
-    assert c["freshness_ratio"]["p95"] == 5.0
-    assert (c["silver"]["lag_bounded"], c["floor"]["lag_bounded"]) == (False, True)
+    c = comparison(
+        result(12.0, 30.0, False), {"merge": result(24.0, 40.0, True), "append": result(3.0, 6.0, True)}
+    )
+    assert c["freshness_ratio"]["append"]["p50"] == 4.0
+    assert c["freshness_ratio"]["append"]["p95"] == 5.0
+    assert c["freshness_ratio"]["merge"]["p50"] == 0.5
+    assert c["freshness_ratio"]["merge"]["p95"] == 0.75
+    assert (c["silver"]["lag_bounded"], c["floors"]["append"]["lag_bounded"]) == (False, True)
     assert c["silver"]["markers"] == {"written": 100, "visible": 60}
     nothing = result(1.0, 1.0, True)
     nothing["freshness_s"] = summary([])  # no marker seen: no ratio, rather than a division error
-    assert comparison(nothing, result(3.0, 6.0, True))["freshness_ratio"]["p50"] is None
+    assert comparison(nothing, {"append": result(3.0, 6.0, True)})["freshness_ratio"]["append"]["p50"] is None
 
 
 def test_cpu_time_counts_the_process_and_its_children() -> None:

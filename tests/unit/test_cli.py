@@ -48,7 +48,7 @@ def test_logs_of_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:
         (["quarantine", "replay", "--wait", "0"], 2, "Invalid value for '--wait'"),
         (["quarantine", "list", "--table", "no such;table"], 2, "--table 'no such;table': expected"),
         (["quarantine", "bogus"], 2, "No such command 'bogus'"),
-        (["bench", "--floor-write", "append"], 2, "--floor-write is for the floor job: add --floor"),
+        (["bench", "--floor-write", "append"], 2, "--floor-write is for the floor jobs: add --floor"),
         (["bench", "--floor", "--floor-write", "upsert"], 2, "Invalid value for '--floor-write'"),
     ],
 )

@@ -1,9 +1,10 @@
-"""`lakehouse bench --floor`: the same load through silver, then through the floor job.
+"""`lakehouse bench --floor`: the same load through silver, then through each floor job.
 
-The floor (benchmark/floor.py) is the tutorial job with none of silver's rules. Both runs use the
-same generator seed, rate and duration on the same stack, one after the other: first silver as it
-runs, then silver stopped and the floor job reading the topics instead. The comparison reports
-silver's freshness as a multiple of the floor's.
+The floors (benchmark/floor.py) are the tutorial job with none of silver's rules: MERGE (what a
+user would copy) and append (the cheapest write Spark can make to Delta). Every run uses the same
+generator seed, rate and duration on the same stack, one after the other: first silver as it
+runs, then silver stopped and each floor job reading the topics instead. The comparison reports
+silver's freshness as a multiple of each floor's.
 """
 
 from __future__ import annotations
@@ -148,8 +149,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
-def comparison(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
-    """Silver against the floor: freshness percentiles and their ratio, and whether each kept up.
+def comparison(ours: dict[str, Any], floors: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Silver against each floor (by how it writes): freshness percentiles, silver's as a multiple
+    of each floor's, and whether each run kept up.
 
     Percentiles are over the markers that became visible; a run that fell behind shows fewer
     (`markers`), so its ratio understates the gap."""
@@ -164,24 +166,40 @@ def comparison(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "silver": side(ours),
-        "floor": side(floor),
-        "freshness_ratio": {k: _ratio(ours["freshness_s"][k], floor["freshness_s"][k]) for k in keys},
+        "floors": {write: side(r) for write, r in floors.items()},
+        "freshness_ratio": {
+            write: {k: _ratio(ours["freshness_s"][k], r["freshness_s"][k]) for k in keys}
+            for write, r in floors.items()
+        },
     }
 
 
-def run_with_floor(
-    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1, *, write: FloorWrite = "merge"
+#: what each floor is called in the plot
+FLOOR_NAMES = {"merge": "tutorial MERGE job", "append": "append floor"}
+
+
+def run_with_floors(
+    stack: Stack,
+    rate: float,
+    duration_s: float,
+    out_dir: Path,
+    seed: int = 1,
+    *,
+    writes: tuple[FloorWrite, ...] = ("merge", "append"),
 ) -> dict[str, Any]:
+    """Silver's run, then each floor's (OUT/floor-<write>/); comparison.json and .png beside."""
     ours = run(stack, rate, duration_s, out_dir, seed)
-    floor = floor_run(stack, rate, duration_s, out_dir / "floor", seed, write=write)
-    result = comparison(ours, floor) | {"floor_write": write}
+    floors: dict[str, dict[str, Any]] = {
+        w: floor_run(stack, rate, duration_s, out_dir / f"floor-{w}", seed, write=w) for w in writes
+    }
+    result = comparison(ours, floors)
     write_json(out_dir / "comparison.json", result)
+    curves = {f"silver (p50 {ours['freshness_s']['p50']:.1f} s)": ours["freshness_samples_s"]}
+    for w, r in floors.items():
+        curves[f"{FLOOR_NAMES[w]} (p50 {r['freshness_s']['p50']:.1f} s)"] = r["freshness_samples_s"]
     plots.cdf(
-        {
-            f"silver (p50 {ours['freshness_s']['p50']:.1f} s)": ours["freshness_samples_s"],
-            f"floor job, {write} (p50 {floor['freshness_s']['p50']:.1f} s)": floor["freshness_samples_s"],
-        },
-        f"Silver against the floor job, {ours['achieved_rate']:.0f} changes/s",
+        curves,
+        f"Silver against the floors, {ours['achieved_rate']:.0f} changes/s",
         out_dir / "comparison.png",
     )
     return result

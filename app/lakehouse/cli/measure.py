@@ -81,14 +81,15 @@ def chaos(services: tuple[str, ...], rate: float, outage: float, as_json: bool, 
 @click.option(
     "--floor",
     is_flag=True,
-    help="then the same load through the floor job (Kafka → MERGE, none of silver's rules), silver stopped",
+    help="then the same load through each floor job (Kafka → Delta, none of silver's rules), silver stopped",
 )
 @click.option(
     "--floor-write",
+    "floor_writes",
     type=click.Choice(FLOOR_WRITES),
-    default="merge",
-    show_default=True,
-    help="how the floor job writes: MERGE (the tutorial job) or an append of each batch (the cheapest write)",
+    multiple=True,
+    help="which floors (repeatable; default both): MERGE (the tutorial job), or an append of each "
+    "batch (the cheapest write)",
 )
 @click.pass_context
 def bench(
@@ -99,38 +100,40 @@ def bench(
     out: str,
     as_json: bool,
     floor: bool,
-    floor_write: FloorWrite,
+    floor_writes: tuple[FloorWrite, ...],
 ) -> None:
     """Freshness through every hop under a steady change load (the stack must be up).
 
     Without a subcommand: the generator writes RATE changes/s for DURATION s while a marker row is
     followed from the Postgres commit to Kafka, bronze, the silver commit and a Trino query.
     Writes bench.json and freshness/CDF/hop plots to OUT. Subcommands measure one layer.
-    With --floor, OUT/floor/ gets the floor job's run and OUT/comparison.json + .png the two side by side.
+    With --floor, OUT/floor-merge/ and OUT/floor-append/ get the floor jobs' runs and OUT/comparison.json
+    + .png all side by side.
     """
     if ctx.invoked_subcommand is not None:
         return
-    if floor_write != "merge" and not floor:
-        raise click.UsageError("--floor-write is for the floor job: add --floor")
+    if floor_writes and not floor:
+        raise click.UsageError("--floor-write is for the floor jobs: add --floor")
     from lakehouse.benchmark.run import run as run_bench
 
     if floor:
-        from lakehouse.benchmark.compare import run_with_floor
+        from lakehouse.benchmark.compare import FLOOR_NAMES, run_with_floors
 
-        c = run_with_floor(open_stack(), rate, duration, Path(out), write=floor_write)
+        writes = tuple(dict.fromkeys(floor_writes)) or ("merge", "append")
+        c = run_with_floors(open_stack(), rate, duration, Path(out), writes=writes)
         if as_json:
             click.echo(json.dumps(c, indent=2))
             return
-        for name in ("silver", "floor"):
-            v = c[name]
+        for name, v in (("silver", c["silver"]), *((FLOOR_NAMES[w], c["floors"][w]) for w in writes)):
             click.echo(
-                f"{name:<6} at {v['achieved_rate']}/s: commit → Trino p50 {v['p50']}s p95 {v['p95']}s; "
+                f"{name:<18} at {v['achieved_rate']}/s: commit → Trino p50 {v['p50']}s p95 {v['p95']}s; "
                 f"lag bounded: {v['lag_bounded']}; markers visible {v['markers']['visible']} of "
                 f"{v['markers']['written']}"
             )
-        ratio = c["freshness_ratio"]
-        click.echo(f"silver / floor: p50 {ratio['p50']} times, p95 {ratio['p95']} times")
-        click.echo(f"→ {out}/comparison.json, comparison.png, bench.json, floor/bench.json")
+        for w in writes:
+            ratio = c["freshness_ratio"][w]
+            click.echo(f"silver / {FLOOR_NAMES[w]}: p50 {ratio['p50']} times, p95 {ratio['p95']} times")
+        click.echo(f"→ {out}/comparison.json, comparison.png, bench.json, floor-<write>/bench.json")
         return
     r = run_bench(open_stack(), rate, duration, Path(out))
     if as_json:
