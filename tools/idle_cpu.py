@@ -29,12 +29,12 @@ def main() -> None:
     time.sleep(a.seconds)
     wall = time.monotonic() - started
     cores = {name: round((tree_cpu_s(pid) - before[name]) / wall, 3) for name, pid in pids.items()}
-    result = {"window_s": round(wall, 1), "cores": dict(sorted(cores.items(), key=lambda kv: -kv[1]))}
-    result["total_cores"] = round(sum(cores.values()), 3)
-    write_json(a.out, result)
-    for name, c in result["cores"].items():
+    ranked = dict(sorted(cores.items(), key=lambda kv: -kv[1]))
+    total = round(sum(cores.values()), 3)
+    write_json(a.out, {"window_s": round(wall, 1), "cores": ranked, "total_cores": total})
+    for name, c in ranked.items():
         print(f"{name:<16} {c:.3f} cores")
-    print(f"{'total':<16} {result['total_cores']:.3f} cores → {a.out}")
+    print(f"{'total':<16} {total:.3f} cores → {a.out}")
 
 
 if __name__ == "__main__":
