@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.pipeline.silver.batch import BatchProcessor
-from lakehouse.pipeline.silver.job import CheckpointError, guard_checkpoint
+from lakehouse.pipeline.silver.checkpoint_guard import CheckpointError, guard_checkpoint
 from lakehouse.pipeline.silver.sources import Epoch
 
 from .events import end, event, movie_row

@@ -19,13 +19,14 @@ from pyspark.sql import SparkSession
 from lakehouse.config.layout import Storage
 from lakehouse.config.paths import repo_root
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
+from lakehouse.pipeline.silver.checkpoint_guard import CheckpointError, guard_checkpoint
 from lakehouse.pipeline.silver.commands import reset_silver
 from lakehouse.pipeline.silver.config import SilverConfig
 from lakehouse.pipeline.silver.expectation_log import ExpectationLog
-from lakehouse.pipeline.silver.job import CheckpointError, StatusWriter, guard_checkpoint
 from lakehouse.pipeline.silver.maintenance import Maintenance
 from lakehouse.pipeline.silver.sources import BRONZE, KAFKA, Epoch, Epochs
 from lakehouse.pipeline.silver.store import EXPECTATION_SCHEMA, QUARANTINE_SCHEMA, Layout
+from lakehouse.pipeline.silver.table_status import StatusWriter
 
 from .events import TXN_TOPIC, event, movie_row
 

@@ -72,7 +72,7 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
 def test_the_check_sees_absolute_relative_and_nested_imports() -> None:
     names = imported(PACKAGE / "pipeline" / "silver" / "commands.py")
     assert "lakehouse.config.endpoints.Endpoints" in names  # type-checking only
-    assert any(n.startswith("lakehouse.pipeline.silver.job") for n in names)  # inside a function
+    assert any(n.startswith("lakehouse.pipeline.silver.checkpoint_guard") for n in names)  # inside a function
     relative = imported(PACKAGE / "apps" / "monitor" / "__main__.py")
     assert "lakehouse.apps.monitor.probes" in relative or "lakehouse.apps.monitor" in relative
 

@@ -11,8 +11,9 @@ import pytest
 from lakehouse.config.settings import Settings, load_settings
 from lakehouse.errors import ConfigError
 from lakehouse.launcher.services.silver import SilverService
+from lakehouse.pipeline.silver.checkpoint_guard import CheckpointError
 from lakehouse.pipeline.silver.faults import POINTS, Faults
-from lakehouse.pipeline.silver.job import CheckpointError, stream_error
+from lakehouse.pipeline.silver.job import stream_error
 from lakehouse.pipeline.silver.transactions import End, Group, decide
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -174,7 +175,7 @@ def test_the_crash_point_setting_is_off_when_empty_and_strict_otherwise(
 
 
 def test_the_loop_around_a_batch_is_counted_per_phase_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    from lakehouse.pipeline.silver.job import STREAM_SECONDS, stream_overhead
+    from lakehouse.pipeline.silver.metrics import STREAM_SECONDS, stream_overhead
 
     def counted(phase: str) -> float:
         return float(STREAM_SECONDS.labels(phase)._value.get())
@@ -214,7 +215,7 @@ def test_only_the_kafka_sources_progress_report_bug_restarts_the_query_in_proces
 
 
 def test_records_behind_sums_the_kafka_sources_partitions() -> None:
-    from lakehouse.pipeline.silver.job import records_behind
+    from lakehouse.pipeline.silver.metrics import records_behind
 
     kafka = {
         "description": "KafkaV2[SubscribePattern[^cdc\\..+]]",

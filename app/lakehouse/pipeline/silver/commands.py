@@ -233,7 +233,7 @@ def reset_silver(storage: Storage, objects: Minio) -> int:
     import io
     from datetime import UTC, datetime
 
-    from lakehouse.pipeline.silver.job import reset_marker
+    from lakehouse.pipeline.silver.checkpoint_guard import reset_marker
 
     client, bucket = objects, storage.bucket
     layout = Layout.of(storage)
