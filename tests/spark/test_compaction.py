@@ -13,10 +13,11 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.pipeline.silver import live
-from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.compaction import TRIM_AFTER, Compactor
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
+from lakehouse.pipeline.silver.outcome import BatchResult
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, event, field

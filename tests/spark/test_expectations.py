@@ -138,8 +138,9 @@ def _movies_rules(tmp_path: Path, *rules: tuple[str, str, str]) -> Expectations:
 def test_in_the_batch_warn_keeps_drop_quarantines_for_replay_and_fail_stops_before_writing(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    from lakehouse.pipeline.silver.batch import BatchProcessor, Replay, Rules
+    from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
     from lakehouse.pipeline.silver.expectation_checks import ExpectationFailed
+    from lakehouse.pipeline.silver.outcome import Replay
     from lakehouse.pipeline.silver.store import Layout
 
     from .events import PLACEHOLDER, TXN_TOPIC, event

@@ -11,7 +11,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
+from lakehouse.pipeline.silver.outcome import BatchResult
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import TXN_TOPIC, end, event

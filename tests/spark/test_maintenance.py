@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from lakehouse.pipeline.silver.batch import BatchProcessor, Replay, Rules
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.config import SilverConfig
 from lakehouse.pipeline.silver.maintenance import Maintenance
+from lakehouse.pipeline.silver.outcome import Replay
 from lakehouse.pipeline.silver.store import DELETION_VECTORS_PROPERTY, Store, table_properties
 
 from .events import event, movie_row

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.pipeline.silver.batch import BatchProcessor, Replay, Rules
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
+from lakehouse.pipeline.silver.outcome import Replay
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, TXN_TOPIC, event, field

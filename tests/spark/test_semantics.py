@@ -18,9 +18,10 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config.paths import repo_root
 from lakehouse.pipeline.silver import live
-from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.compaction import Compactor
 from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.outcome import BatchResult
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field

@@ -10,7 +10,8 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.pipeline.silver.batch import BatchProcessor, Replay
+from lakehouse.pipeline.silver.batch import BatchProcessor
+from lakehouse.pipeline.silver.outcome import Replay
 
 from .events import PLACEHOLDER, end, event, field
 from .test_semantics import MOVIE, movie, quarantine, rows, run

@@ -22,9 +22,10 @@ from pyspark.sql import functions as F
 from lakehouse.config.layout import bronze_glob
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.silver import job
-from lakehouse.pipeline.silver.batch import BatchProcessor, Ctx, Rules, TableOutcome
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.launch import start
+from lakehouse.pipeline.silver.outcome import Ctx, TableOutcome
 from lakehouse.pipeline.silver.position import Point
 from lakehouse.pipeline.silver.sources import KAFKA, Epoch, kafka_partitions
 from lakehouse.pipeline.silver.store import QUARANTINE_SCHEMA, Layout, Store, read_text, write_text

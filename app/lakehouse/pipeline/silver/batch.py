@@ -1,4 +1,5 @@
-"""One micro-batch: bronze lines → quarantine / held back / MERGEd into silver (foreachBatch body).
+"""One micro-batch: bronze lines → quarantine / held back / into silver (foreachBatch body): appended
+to each table's change log (merge-on-read), or MERGEd into the table (merge-on-write).
 
 What a batch costs (docs/design.md, "The lean batch"):
 1. one pass parses the lines into slim rows (the Connect schema text becomes a `schema_id`) and
@@ -9,14 +10,15 @@ What a batch costs (docs/design.md, "The lean batch"):
    the table's events and one MERGE applies the latest event per key (an append when the table was
    created by this batch). Untouched tables cost nothing.
 State — held-back transactions (held.py), which tables have tombstones, schemas — lives in driver
-memory, is loaded once at start and written only when it changes. The summary is summary.py's.
+memory, is loaded once at start and written only when it changes. Elsewhere: the summary
+(summary.py), transactions (transactions.py), decoding (rows.py, debezium.py), TOAST fills
+(toast_fill.py), the writes (store.py), what a batch reports (outcome.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.pipeline.silver import envelope, toast
+from lakehouse.pipeline.silver import envelope
 from lakehouse.pipeline.silver.compaction import TableLocks
 from lakehouse.pipeline.silver.config import SilverConfig
 from lakehouse.pipeline.silver.contract import decide
@@ -45,16 +47,24 @@ from lakehouse.pipeline.silver.expectation_checks import (
 from lakehouse.pipeline.silver.expectations import Expectations, Rule
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.held import Held
+from lakehouse.pipeline.silver.outcome import (
+    BatchResult,
+    Ctx,
+    Replay,
+    TableOutcome,
+    quarantine_rows,
+    reason_kind,
+)
 from lakehouse.pipeline.silver.phases import Phases
 from lakehouse.pipeline.silver.position import Point, after_point, after_sql, point, position
 from lakehouse.pipeline.silver.rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
 from lakehouse.pipeline.silver.store import Layout, Store, table_properties
 from lakehouse.pipeline.silver.summary import Summary, TableWork, group_key, later, newer, summarise
+from lakehouse.pipeline.silver.toast_fill import ToastFill
 from lakehouse.pipeline.silver.transactions import Decision, Group
 from lakehouse.pipeline.silver.transactions import decide as decide_transactions
 
 log = logging.getLogger("lakehouse.silver")
-MAX_TOAST_PASSES = 8
 #: a row that had TOASTed values to fill when the rules first ran (they are checked after the fill)
 TOASTED = "_toasted"
 #: tables merged at once (each in its own FAIR scheduler pool)
@@ -95,94 +105,6 @@ class Rules:
         return self.expectations.of(table) if self.expectations is not None else ()
 
 
-@dataclass(frozen=True)
-class Replay:
-    """Quarantined events to apply again: those of one source table, or all when `table` is None."""
-
-    table: str | None
-
-
-@dataclass
-class BatchResult:
-    batch_id: int
-    lines: int = 0
-    applied: Counter[str] = field(default_factory=Counter)  # events applied per table
-    quarantined: Counter[str] = field(default_factory=Counter)  # per reason kind
-    schema_rejections: Counter[str] = field(default_factory=Counter)  # per table
-    schema_changes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (table, kind)
-    pending: int = 0
-    replayed: int = 0  # quarantined lines applied again (`lakehouse quarantine replay`)
-    timed_out_groups: int = 0
-    truncates: int = 0
-    tables: list[str] = field(default_factory=list)
-    #: tables whose events were appended, not MERGEd: a new table, or inserts of keys it lacked
-    appended: list[str] = field(default_factory=list)
-    #: merge-on-read: per table, the events whose latest per key went to its change log
-    logged: dict[str, int] = field(default_factory=dict)
-    #: tables whose events were checked against their tombstones (not needed when every event is
-    #: newer than the table's newest tombstone, the live stream's case)
-    tombstone_checks: list[str] = field(default_factory=list)
-    max_source_ts: datetime | None = None
-    #: the Kafka record time of that newest change (None for lines without one)
-    max_source_kafka_ts: datetime | None = None
-    #: the files the batch's lines were read from (bronze objects, held lines' files)
-    files: set[str] = field(default_factory=set)
-    #: per table, each expectation's rows checked and failed in this batch
-    expectations: dict[str, list[Tally]] = field(default_factory=dict)
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (phases.py)
-
-
-@dataclass
-class TableOutcome:
-    quarantine: list[DataFrame] = field(default_factory=list)
-    applied: int = 0
-    rejections: int = 0
-    changes: Counter[str] = field(default_factory=Counter)
-    truncated: bool = False
-    written: bool = False
-    appended: bool = False
-    #: events whose latest per key went to the table's change log (merge-on-read)
-    logged: int = 0
-    tombstone_checked: bool = False
-    expectations: list[Tally] = field(default_factory=list)
-    #: rows a `drop` rule refused once their TOASTed values were filled (not in the decode count)
-    dropped_after_fill: int = 0
-    #: transactions held back by this table's work: a TOAST fill waits for an earlier change of
-    #: its row that is held back
-    deferred: set[int] = field(default_factory=set)
-    #: events not applied because they wait for an earlier change (held back or quarantined)
-    waiting: int = 0
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """One batch's identity and clock, passed to each table's work."""
-
-    batch_id: int
-    now: datetime
-    ph: Phases
-    #: lines of the transactions held back by this batch (versions a TOAST fill may wait for)
-    held: DataFrame | None = None
-    replay: Replay | None = None
-
-
-def _reason_kind(reason: str) -> str:
-    return reason.split(":", 1)[0].split(" ", 1)[0] if reason else "unknown"
-
-
-def _quarantine_rows(df: DataFrame, reason: Column, now: datetime, batch_id: int) -> DataFrame:
-    return df.select(
-        F.col("table").alias("source_table"),
-        "topic",
-        "partition",
-        "offset",
-        reason.alias("reason"),
-        F.col("line").alias("raw"),
-        F.lit(now).cast("timestamp").alias("quarantined_at"),
-        F.lit(batch_id).cast("long").alias("batch_id"),
-    )
-
-
 class BatchProcessor:
     def __init__(
         self, spark: SparkSession, layout: Layout, rules: Rules, faults: Faults | None = None
@@ -198,6 +120,7 @@ class BatchProcessor:
         self._versions: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}  # schema_id →
         self._loaded = False
         self.held = Held(spark, self.store, rules.transaction_topic)
+        self.toast = ToastFill(self.store, rules.transaction_topic, lambda table: table in self._tombstoned)
         self._tombstoned: set[str] = set()
         #: (table, silver schema) pairs whose expectations Spark's analyser accepted
         self._analysed: set[tuple[str, str]] = set()
@@ -321,9 +244,7 @@ class BatchProcessor:
             quarantine: list[DataFrame] = []
             if summary.bad:
                 quarantine.append(
-                    _quarantine_rows(
-                        parsed.where(F.col("reason").isNotNull()), F.col("reason"), now, batch_id
-                    )
+                    quarantine_rows(parsed.where(F.col("reason").isNotNull()), F.col("reason"), now, batch_id)
                 )
             for table in sorted(outcomes):
                 o = outcomes[table]
@@ -405,7 +326,7 @@ class BatchProcessor:
     def _quarantine(self, frames: list[DataFrame], batch_id: int, result: BatchResult) -> None:
         bad = reduce(DataFrame.unionByName, frames).localCheckpoint(eager=True)
         for q in bad.groupBy("reason").count().collect():
-            result.quarantined[_reason_kind(q["reason"])] += q["count"]
+            result.quarantined[reason_kind(q["reason"])] += q["count"]
         if result.quarantined:
             self.store.add_quarantine(bad, batch_id)
 
@@ -455,7 +376,7 @@ class BatchProcessor:
             if counts["bad"]:
                 errors = raw_lines(rows.where(F.size("_errors") > 0), F.array_join("_errors", "; "), events)
                 out.quarantine.append(
-                    _quarantine_rows(errors, F.col("_reason"), now, batch_id).localCheckpoint()
+                    quarantine_rows(errors, F.col("_reason"), now, batch_id).localCheckpoint()
                 )
             good = rows.where(F.size("_errors") == 0)
             toast_missing = 0
@@ -463,7 +384,7 @@ class BatchProcessor:
                 with ph("toast"):
                     if rules:
                         good = good.withColumn(TOASTED, F.size("_unavail") > 0)
-                    good, toast_missing = self._fill_toast(
+                    good, toast_missing = self.toast.fill(
                         table, good=good, silver=silver, keys=silver_keys, events=events, ctx=ctx, out=out
                     )
                     if rules:
@@ -575,7 +496,7 @@ class BatchProcessor:
             out.dropped_after_fill = int(counts["dropped"])
             dropped = good.where(F.size("_errors") > 0)
             out.quarantine.append(
-                _quarantine_rows(
+                quarantine_rows(
                     raw_lines(dropped, F.array_join("_errors", "; "), events),
                     F.col("_reason"),
                     ctx.now,
@@ -637,7 +558,7 @@ class BatchProcessor:
                 ]
                 keys = key_columns(key_schema or {})
             except UnsupportedField as exc:
-                out.quarantine.append(_quarantine_rows(mine, F.lit(f"schema: {exc}"), now, batch_id))
+                out.quarantine.append(quarantine_rows(mine, F.lit(f"schema: {exc}"), now, batch_id))
                 out.rejections += 1
                 continue
             decision = decide(silver, specs, keys, silver_keys, table)
@@ -645,7 +566,7 @@ class BatchProcessor:
                 reason = "schema: " + "; ".join(decision.rejected)
                 log.warning("%s: events quarantined, %s", table, reason)
                 out.quarantine.append(
-                    _quarantine_rows(mine.where(F.col("op") != "t"), F.lit(reason), now, batch_id)
+                    quarantine_rows(mine.where(F.col("op") != "t"), F.lit(reason), now, batch_id)
                 )
                 out.rejections += 1
                 continue
@@ -671,179 +592,6 @@ class BatchProcessor:
                     silver, silver_keys = self._schema(table, refresh=True)
             decoded.append(decode(mine.where(F.col("op") != "t"), specs, keys))
         return decoded, silver, created
-
-    def _fill_toast(
-        self,
-        table: str,
-        *,
-        good: DataFrame,
-        silver: T.StructType,
-        keys: list[str],
-        events: DataFrame,
-        ctx: Ctx,
-        out: TableOutcome,
-    ) -> tuple[DataFrame, int]:
-        """TOAST placeholders → the value of the row's newest earlier version (toast.py). A fill that
-        depends on a change not applied yet waits with it: held back with its transaction, or
-        quarantined beside it. What has no value anywhere is quarantined."""
-        source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
-        involved = good.select(*keys).distinct()
-        old = good.where("_op = 'd'").select(*keys)
-        current = self.store.current(table).join(involved.unionByName(old).distinct(), keys, "left_semi")
-        # read once: the wait, each fill pass and the outranked check use these rows, and with
-        # merge-on-read they are a query over the base and the log, planned and run at every use
-        current = current.localCheckpoint(eager=True)
-        good = self._wait_for_unapplied(table, good, current, keys, events=events, ctx=ctx, out=out)
-        # a chain of key changes in one batch (A→B→C) fills one link per pass
-        left = -1
-        for _ in range(MAX_TOAST_PASSES):
-            good = toast.fill(good, current, keys, [c for c in source_cols if c not in keys])
-            good = good.localCheckpoint(eager=True)
-            before, left = left, int(good.agg(F.sum(F.size("_unavail"))).collect()[0][0] or 0)
-            if left in (0, before):
-                break
-        missing = good.where(F.size("_unavail") > 0)
-        if left:
-            # a re-sent event (Debezium replays from its last committed offset after a crash)
-            # that silver has moved past needs no value: the MERGE would skip it anyway
-            missing = missing.join(self._outranked(table, missing, current, keys), "_rid", "left_anti")
-        n = missing.count()
-        if n:
-            reason = F.concat(
-                F.lit("toast: no stored value for unchanged column(s) "), F.array_join("_unavail", ", ")
-            )
-            out.quarantine.append(
-                _quarantine_rows(
-                    raw_lines(missing, reason, events), F.col("_reason"), ctx.now, ctx.batch_id
-                ).localCheckpoint()
-            )
-        return good.where(F.size("_unavail") == 0), n
-
-    def _unapplied(self, table: str, ctx: Ctx, refused: list[DataFrame]) -> DataFrame | None:
-        """Changes of the table not applied by this batch that a fill may depend on — the lines of
-        transactions held back, lines this batch refuses (`refused`: quarantine rows), and
-        quarantined lines (unless this batch replays them) — as `(_vkey, _vc, _vl)` with the
-        Kafka key's text. None when there are none."""
-        frames = []
-        if ctx.held is not None:
-            frames.append(ctx.held.where(F.col("table") == table))
-        replaying = ctx.replay is not None and ctx.replay.table in (None, table)
-        quarantined = [*refused]
-        if not replaying and self.store.exists(self.store.layout.quarantine):
-            quarantined.append(self.store.quarantined(table))
-        if quarantined:
-            raw = reduce(DataFrame.unionByName, quarantined).select(
-                F.col("raw").alias("line"),
-                F.lit(None).cast("timestamp").alias("first_seen"),
-                F.lit(True).alias("replayed"),
-            )
-            parsed = envelope.parse(raw, self.rules.transaction_topic)
-            frames.append(parsed.where(F.col("reason").isNull() & (F.col("kind") == "data")))
-        if not frames:
-            return None
-        versions = reduce(
-            DataFrame.unionByName,
-            [
-                f.select(
-                    F.col("key_json").alias("_vkey"),
-                    F.col("commit_lsn").alias("_vc"),
-                    F.col("lsn").alias("_vl"),
-                )
-                for f in frames
-            ],
-        ).localCheckpoint(eager=True)
-        return versions if versions.limit(1).count() else None
-
-    def _wait_for_unapplied(
-        self,
-        table: str,
-        good: DataFrame,
-        current: DataFrame,
-        keys: list[str],
-        *,
-        events: DataFrame,
-        ctx: Ctx,
-        out: TableOutcome,
-    ) -> DataFrame:
-        """Placeholder events whose newest earlier version is a change not applied yet cannot be
-        filled now: an event of a transaction waits with it (its transaction is held back too), any
-        other goes to quarantine beside it (replay applies both in position order). What waits is
-        itself not applied: a later placeholder of the same row waits for it in turn."""
-        unapplied = self._unapplied(table, ctx, out.quarantine)
-        if unapplied is None:
-            return good
-        typed = F.struct(*[F.col(k) for k in keys])
-        known_versions = good.select(
-            typed.alias("_vkey"), F.col("_commit_lsn").alias("_vc"), F.col("_lsn").alias("_vl")
-        ).unionByName(
-            current.select(
-                typed.alias("_vkey"), F.col("_commit_lsn").alias("_vc"), F.col("_lsn").alias("_vl")
-            )
-        )
-        known = toast.newest_before(good, known_versions, keys).withColumnRenamed("_vpos", "_known")
-        known = known.localCheckpoint(eager=True)
-        pending = unapplied.select(F.struct(F.col("_vkey").alias("_kkey")).alias("_vkey"), "_vc", "_vl")
-        txids: set[int] = set()
-        waits = good.limit(0).select("_rid")
-        for _ in range(MAX_TOAST_PASSES):
-            waiting = toast.newest_before(good, pending, ["_kkey"])
-            blocked = waiting.join(known, "_rid", "left").where(
-                F.col("_known").isNull() | (F.col("_vpos") > F.col("_known"))
-            )
-            hit = good.join(blocked.select("_rid"), "_rid", "left_semi")
-            if txids:
-                hit = hit.unionByName(good.where(F.col("txid").isin(sorted(txids))))
-            hit = hit.dropDuplicates(["_rid"]).localCheckpoint(eager=True)
-            found = hit.count()
-            if found == waits.count():
-                break
-            waits = hit.select("_rid")
-            txids |= {
-                int(r["txid"])
-                for r in hit.where(F.col("txid").isNotNull()).select("txid").distinct().collect()
-            }
-            pending = pending.unionByName(
-                hit.select(
-                    F.struct(F.col("_kkey")).alias("_vkey"),
-                    F.col("_commit_lsn").alias("_vc"),
-                    F.col("_lsn").alias("_vl"),
-                )
-            )
-        if not waits.limit(1).count():
-            return good
-        out.deferred |= txids
-        out.waiting = waits.count()
-        lone = good.join(waits, "_rid", "left_semi").where(F.col("txid").isNull())
-        if lone.limit(1).count():
-            reason = F.lit("toast: waits for an earlier change of its row that is not applied yet")
-            out.quarantine.append(
-                _quarantine_rows(
-                    raw_lines(lone, reason, events), F.col("_reason"), ctx.now, ctx.batch_id
-                ).localCheckpoint()
-            )
-            log.warning("%s: placeholder events quarantined beside an earlier change not applied", table)
-        if txids:
-            log.info(
-                "%s: %d transaction(s) held back behind an earlier change not applied", table, len(txids)
-            )
-        return good.join(waits, "_rid", "left_anti")
-
-    def _outranked(self, table: str, events: DataFrame, current: DataFrame, keys: list[str]) -> DataFrame:
-        """`_rid`s of events silver is already past: its row for the key is at the event's
-        position or later, or the key was deleted after it (position.py orders both)."""
-        same_key = reduce(lambda a, b: a & b, [F.col(f"e.`{k}`") == F.col(f"s.`{k}`") for k in keys])
-        by_row = events.alias("e").join(
-            current.alias("s"), same_key & ~F.expr(after_sql("e", "s")), "left_semi"
-        )
-        out = by_row.select("_rid")
-        if table in self._tombstoned:
-            by_delete = events.alias("e").join(
-                self.store.tombstones(table).alias("t"),
-                (F.col("e._key") == F.col("t._key")) & F.expr(after_sql("t", "e")),
-                "left_semi",
-            )
-            out = out.unionByName(by_delete.select("_rid"))
-        return out.distinct()
 
     def _truncate(self, table: str, pos: tuple[int, int], now: datetime, batch_id: int) -> None:
         """A cut (TRUNCATE, or the rows a snapshot replaces): delete every silver row older than it,

@@ -19,7 +19,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.bronze.format import GLOB
-from lakehouse.pipeline.silver.batch import BatchProcessor, BatchResult, Rules
+from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.checkpoint_guard import CheckpointError, guard_checkpoint
 from lakehouse.pipeline.silver.compaction import Compactor
 from lakehouse.pipeline.silver.config import SilverConfig
@@ -41,6 +41,7 @@ from lakehouse.pipeline.silver.metrics import (
     records_behind,
     stream_overhead,
 )
+from lakehouse.pipeline.silver.outcome import BatchResult
 from lakehouse.pipeline.silver.phases import CompileCounter, JobCounter, Phases
 from lakehouse.pipeline.silver.replay import Replays
 from lakehouse.pipeline.silver.session import use_checkpoint_manager_for

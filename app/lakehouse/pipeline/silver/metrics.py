@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from lakehouse.pipeline.silver.batch import BatchResult
     from lakehouse.pipeline.silver.expectations import Expectations
+    from lakehouse.pipeline.silver.outcome import BatchResult
 
 log = logging.getLogger("lakehouse.silver")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from lakehouse.pipeline.silver.batch import Replay
+from lakehouse.pipeline.silver.outcome import Replay
 from lakehouse.pipeline.silver.store import Layout, Store, delete_object, read_text, write_text
 
 #: how often the job looks for a request (one object-store HEAD)
