@@ -5,6 +5,8 @@ commits loses and doubles nothing, schema changes and cuts reach the log too.
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,3 +228,30 @@ def test_a_log_killed_out_of_a_type_change_gets_the_bases_type_at_the_next_start
     log = mor.spark.read.format("delta").load(mor.store.layout.log(MOVIE)).schema
     assert (log["movie_id"].dataType, log["budget"].dataType) == (T.LongType(), T.StringType())
     assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
+
+
+def test_lakehouse_compact_is_a_request_the_compactor_answers_with_a_fold(
+    mor: BatchProcessor,
+) -> None:
+    from lakehouse.pipeline.silver.compaction import NAME
+    from lakehouse.pipeline.silver.store import read_text, write_text
+
+    layout = mor.store.layout
+    run(mor, event("c", movie(1, "a"), 10), event("u", movie(1, "b"), 11), batch_id=0)
+    c = compactor(mor)  # the entries are far from due: only the request folds them
+    c.appended(MOVIE, 2, c.clock())
+    c.start(every=0.1)
+    try:
+        write_text(mor.spark, layout.request(NAME), json.dumps({"id": "r1", "table": None}))
+        deadline = time.monotonic() + 120
+        while (answer := read_text(mor.spark, layout.result(NAME))) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        c.stop()
+    assert answer is not None, "the compactor did not answer"
+    body = json.loads(answer)
+    assert body["id"] == "r1" and body["error"] is None
+    assert [(f["table"], f["keys"]) for f in body["folded"]] == [(MOVIE, 1)]
+    assert titles(base(mor)) == {1: "b"}
+    assert read_text(mor.spark, layout.request(NAME)) is None  # taken: the next one may come
+    assert c.due(c.clock() + timedelta(days=1)) == []  # nothing waits after the fold

@@ -1,5 +1,5 @@
-"""Commands that look at and mend silver: verify, trace, tables, quarantine, expectations, sql,
-reset-silver."""
+"""Commands that look at and mend silver: verify, trace, tables, quarantine, compact, expectations,
+sql, reset-silver."""
 
 from __future__ import annotations
 
@@ -157,6 +157,30 @@ def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
             f"{r['still_quarantined']} still refused"
         )
     if r["still_quarantined"]:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@table_option
+@wait_option(300.0, 1, "seconds to wait for the silver job to fold")
+@json_option
+def compact(table: str | None, wait_s: float, as_json: bool) -> None:
+    """Fold a table's change log (every table's by default) into its base now, rather than when
+    it is due: before reading the base directly (`silver_base`, delta-rs, Spark by path). Exit 1
+    if a fold failed."""
+    from lakehouse.pipeline.silver.commands import compact as do_compact
+
+    stack = open_stack()
+    r = do_compact(stack.s, stack.endpoints, table, wait_s)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+    else:
+        for f in r["folded"]:
+            click.echo(f"{f['table']:<28} folded {f['keys']:>8} key(s) in {f['seconds']:.1f}s")
+        if not r["folded"] and not r["error"]:
+            click.echo("no change log to fold")
+    if r["error"]:
+        click.echo(f"error: {r['error']}", err=True)
         raise click.exceptions.Exit(1)
 
 

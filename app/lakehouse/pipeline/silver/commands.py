@@ -342,37 +342,60 @@ def expectation_totals(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
     return out
 
 
-def quarantine_replay(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dict[str, Any]:
-    """Ask the silver job to apply a table's quarantined events again; wait for its answer."""
+def ask_job(
+    s: Settings, ep: Endpoints, name: str, body: dict[str, Any], *, wait_s: float, what: str
+) -> dict[str, Any]:
+    """Leave a request in the silver job's mailbox `name` (silver/mailbox.py) and wait for its
+    answer. LakehouseError when one is already waiting, or when the job has not answered in time
+    (the request stays, and the job takes it when it can)."""
     import io
 
-    from lakehouse.pipeline.silver.replay import Request
-
-    name = _source_name(s, table)
     layout = Layout.of(s.storage)
     client, bucket = clients.object_store(ep), s.bucket
-    request_key, result_key = s.storage.key(layout.replay_request), s.storage.key(layout.replay_result)
+    request_key, result_key = s.storage.key(layout.request(name)), s.storage.key(layout.result(name))
     try:
         client.stat_object(bucket, request_key)
         raise LakehouseError(
-            "a replay is already waiting for the silver job (is it running? `lakehouse status`)"
+            f"a {what} is already waiting for the silver job (is it running? `lakehouse status`)"
         )
     except S3Error as exc:
         if exc.code != "NoSuchKey":
             raise
-    request = Request(uuid.uuid4().hex, name)
-    body = request.to_json().encode()
-    client.put_object(bucket, request_key, io.BytesIO(body), len(body), content_type="application/json")
+    request_id = uuid.uuid4().hex
+    data = json.dumps({**body, "id": request_id}).encode()
+    client.put_object(bucket, request_key, io.BytesIO(data), len(data), content_type="application/json")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
             answer = json.loads(client.get_object(bucket, result_key).read())
         except S3Error:
             answer = {}
-        if answer.get("id") == request.id:
+        if answer.get("id") == request_id:
             return dict(answer)
         time.sleep(1)
     raise LakehouseError(
-        f"the silver job has not taken the replay request within {wait_s:.0f}s; it stays queued and "
-        "runs with the job's next micro-batch (`lakehouse status`, `lakehouse logs silver`)"
+        f"the silver job has not answered the {what} within {wait_s:.0f}s; the request stays queued "
+        "and the job takes it when it can (`lakehouse status`, `lakehouse logs silver`)"
     )
+
+
+def quarantine_replay(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dict[str, Any]:
+    """Ask the silver job to apply a table's quarantined events again; wait for its answer."""
+    from lakehouse.pipeline.silver.replay import NAME
+
+    return ask_job(s, ep, NAME, {"table": _source_name(s, table)}, wait_s=wait_s, what="replay")
+
+
+def compact(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dict[str, Any]:
+    """Ask the silver job to fold a table's change log (every table's when None) into its base now;
+    wait for its answer (`{"folded": [{"table", "keys", "upto", "seconds"}], "error"}`)."""
+    from lakehouse.pipeline.silver.compaction import NAME
+    from lakehouse.pipeline.silver.config import SilverConfig
+
+    started = s.state("silver") / "silver.json"  # what the running job was started with
+    if started.is_file() and not SilverConfig.load(started).merge_on_read:
+        raise LakehouseError(
+            'silver writes merge-on-write ("write" in spark_streaming/silver.json): its tables have '
+            "no change log to fold"
+        )
+    return ask_job(s, ep, NAME, {"table": _source_name(s, table)}, wait_s=wait_s, what="compaction")

@@ -14,6 +14,8 @@ it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (mainten
    left in the log are outranked by the base (live.py), so they only cost a little scan.
 
 A crash anywhere folds the same entries again at the next start: nothing is lost or doubled.
+`lakehouse compact` asks for a fold now (mailbox.py, `_state/compact/`): before reading the base
+directly, or in a test that checks what the base holds.
 Deletes already left their tombstones on the freshness path (batch.py). Schema changes and cuts,
 which write the base and the log too, take the table's lock, as a fold does (`TableLocks`).
 """
@@ -34,11 +36,14 @@ from pyspark.sql.window import Window
 
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
+from lakehouse.pipeline.silver.mailbox import Mailbox
 from lakehouse.pipeline.silver.position import latest_first
 from lakehouse.pipeline.silver.store import Store
 
 log = logging.getLogger("lakehouse.silver")
 
+#: the mailbox `lakehouse compact` asks in (`_state/compact/`)
+NAME = "compact"
 #: the scheduler pool folds run in: they share the cores with batches, never block them
 POOL = "silver-compaction"
 #: how long the entries of a fold stay in the log after it (see the module's docstring, step 3)
@@ -80,6 +85,11 @@ class Fold:
     appended: bool = False
     trimmed_upto: int | None = None
     seconds: float = 0.0
+    #: seconds per step (read, write, trim), for the log
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"table": self.table, "keys": self.keys, "upto": self.upto, "seconds": round(self.seconds, 2)}
 
 
 @dataclass
@@ -146,11 +156,12 @@ class Compactor:
         out.seconds = time.monotonic() - started
         self.folds += 1
         log.info(
-            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs)%s",
+            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs: %s)%s",
             table,
             out.keys,
             out.upto,
             out.seconds,
+            " ".join(f"{k} {v:.1f}" for k, v in out.steps.items()),
             f", trimmed up to _seq {out.trimmed_upto}" if out.trimmed_upto is not None else "",
         )
         return out
@@ -160,36 +171,45 @@ class Compactor:
         path = store.layout.log(table)
         if not store.exists(path):
             return
-        entries = store.spark.read.format("delta").load(path)
-        newest = entries.agg(F.max(SEQ)).collect()[0][0]
-        if newest is None:
-            return
-        out.upto = int(newest)
+        step = time.monotonic()
         schema, keys = store.schema(table)
         assert schema is not None, f"{table}: a log without a base"
         columns = schema.fieldNames()
-        mine = entries.where(F.col(SEQ) <= out.upto)
+        # one read of the log's snapshot: each key's newest entry, kept while it is folded
         order = Window.partitionBy(*keys).orderBy(*latest_first(F.col(SEQ).desc()))
+        entries = store.spark.read.format("delta").load(path)
         latest = (
-            mine.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n", SEQ)
+            entries.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
         ).localCheckpoint(eager=True)
-        counts = latest.agg(F.count("*").alias("n"), F.count_if(F.col("_op").isin("u", "d")).alias("changes"))
-        row = counts.collect()[0]
-        out.keys = int(row["n"])
-        if out.keys:
-            if not row["changes"] and not store.holds_any(table, latest, keys):
-                store.append(table, latest, columns)
-                out.appended = True
-            else:
-                store.merge(table, latest, columns, keys)
+        row = latest.agg(
+            F.count("*").alias("n"),
+            F.count_if(F.col("_op").isin("u", "d")).alias("changes"),
+            # what this fold covers: every entry up to it was in the snapshot read (one table's
+            # appends commit in `_seq` order), and an entry above it is folded again next time
+            F.max(SEQ).alias("upto"),
+        ).collect()[0]
+        out.steps["read"] = time.monotonic() - step
+        if row["upto"] is None:
+            return
+        out.upto, out.keys = int(row["upto"]), int(row["n"])
+        step = time.monotonic()
+        latest = latest.drop(SEQ)
+        if not row["changes"] and not store.holds_any(table, latest, keys):
+            store.append(table, latest, columns)
+            out.appended = True
+        else:
+            store.merge(table, latest, columns, keys)
+        out.steps["write"] = time.monotonic() - step
         self.faults.reach("after-fold", work=out.keys > 0)
         folded = self._folded.setdefault(table, [])
         ripe = [b for b, at in folded if now - at >= TRIM_AFTER]
         if ripe:
+            step = time.monotonic()
             upto = max(ripe)
             DeltaTable.forPath(store.spark, path).delete(F.col(SEQ) <= upto)
             out.trimmed_upto = upto
             folded[:] = [(b, at) for b, at in folded if b > upto]
+            out.steps["trim"] = time.monotonic() - step
         folded.append((out.upto, now))
 
     def fold_all(self, tables: list[str]) -> None:
@@ -212,7 +232,15 @@ class Compactor:
 
     def _loop(self, every: float) -> None:
         self.store.spark.sparkContext.setLocalProperty("spark.scheduler.pool", POOL)
+        requests = Mailbox(self.store.spark, self.store.layout, NAME)
         while not self._stop.wait(every):
+            try:
+                request = requests.poll()
+            except Exception:  # the object store is away: the next round looks again
+                log.exception("could not look for a compaction request")
+                request = None
+            if request is not None:
+                self._answer(requests, request)
             for table in self.due(self.clock()):
                 if self._stop.is_set():
                     return
@@ -221,3 +249,24 @@ class Compactor:
                 except Exception:  # the next round tries again; the metric and log say so
                     self.failures += 1
                     log.exception("%s: fold failed (retried at the next round)", table)
+
+    def _answer(self, requests: Mailbox, request: dict[str, object]) -> None:
+        """`lakehouse compact`: fold the table asked for (every table with a log when none) now."""
+        table = request.get("table")
+        tables = [str(table)] if table else self.logged()
+        folded: list[dict[str, object]] = []
+        error = None
+        try:
+            for t in tables:
+                if self.store.exists(self.store.layout.log(t)):
+                    folded.append(self.fold(t).as_dict())
+        except Exception as exc:  # answered, so the command says why rather than waiting
+            self.failures += 1
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("compaction asked for by `lakehouse compact` failed")
+        requests.answer(str(request["id"]), {"table": table, "folded": folded, "error": error})
+
+    def logged(self) -> list[str]:
+        """The tables the job knows to have a log (waiting, or folded since the start)."""
+        with self._state:
+            return sorted(set(self._unfolded) | set(self._folded))

@@ -150,14 +150,13 @@ class Layout:
         """END entries still waiting for their events (a small JSON object)."""
         return f"{self.root}/_state/pending-ends.json"
 
-    @property
-    def replay_request(self) -> str:
-        """`lakehouse quarantine replay` asks the job here; the job answers in `replay_result`."""
-        return f"{self.root}/_state/replay/request.json"
+    def request(self, name: str) -> str:
+        """Where a CLI command asks the job (`replay`, `compact`; mailbox.py) ..."""
+        return f"{self.root}/_state/{name}/request.json"
 
-    @property
-    def replay_result(self) -> str:
-        return f"{self.root}/_state/replay/result.json"
+    def result(self, name: str) -> str:
+        """... and where the job answers it."""
+        return f"{self.root}/_state/{name}/result.json"
 
     @property
     def source_state(self) -> str:
