@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -100,6 +101,17 @@ def delta_schema(trino: Trino, table: str) -> str:
         f"WHERE table_schema = 'silver_base' AND table_name = '{table}'"
     ).rows
     return "silver_base" if found and found[0][0] else "silver"
+
+
+def fold(stack: Stack, table: str) -> None:
+    """With merge-on-read, fold the table's change log into its base now (`lakehouse compact`)
+    rather than waiting for the compactor's age; nothing to do with merge-on-write."""
+    if not silver_config(stack).merge_on_read:
+        return
+    out = lakehouse("compact", "--table", table, "--json")
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert [f["table"] for f in answer["folded"]] == [f"{stack.s.source_schema}.{table}"], answer
 
 
 def silver_config(stack: Stack) -> SilverConfig:

@@ -15,7 +15,7 @@ from lakehouse.clients.trino_client import QueryError
 from lakehouse.launcher.stack import Stack
 from lakehouse.pipeline.silver.store import QUARANTINE_SCHEMA
 
-from .helpers import VISIBLE_S, analyst, delta_schema, source, wait_rows
+from .helpers import VISIBLE_S, analyst, delta_schema, fold, source, wait_rows
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,15 +37,17 @@ def test_row_change_delete_and_time_travel_through_sql(stack: Stack) -> None:
     with source(stack) as conn:
         conn.execute("INSERT INTO movielens.movies VALUES (%s, 'Before (2026)', 'Drama')", (mid,))
     wait_rows(t, f"SELECT title FROM silver.movies WHERE movie_id = {mid}", [["Before (2026)"]])
-    # history is the Delta table's: with merge-on-read, the base's, once the compactor folded the row
+    # history is the Delta table's: with merge-on-read, the base's, once the row is folded into it
     delta = delta_schema(t, "movies")
-    wait_rows(t, f"SELECT title FROM {delta}.movies WHERE movie_id = {mid}", [["Before (2026)"]])
+    fold(stack, "movies")
+    wait_rows(t, f"SELECT title FROM {delta}.movies WHERE movie_id = {mid}", [["Before (2026)"]], 30)
     before = t.scalar(f'SELECT max(version) FROM {delta}."movies$history"')
 
     with source(stack) as conn:
         conn.execute("UPDATE movielens.movies SET title = 'After (2026)' WHERE movie_id = %s", (mid,))
     wait_rows(t, f"SELECT title FROM silver.movies WHERE movie_id = {mid}", [["After (2026)"]])
-    wait_rows(t, f"SELECT title FROM {delta}.movies WHERE movie_id = {mid}", [["After (2026)"]])
+    fold(stack, "movies")
+    wait_rows(t, f"SELECT title FROM {delta}.movies WHERE movie_id = {mid}", [["After (2026)"]], 30)
     # the CLI shows the same row
     assert sql_json(f"SELECT movie_id, title FROM movies WHERE movie_id = {mid}") == [
         {"movie_id": mid, "title": "After (2026)"}

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.pipeline.silver import live
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
-from lakehouse.pipeline.silver.compaction import TRIM_AFTER, Compactor
+from lakehouse.pipeline.silver.compaction import TRIM_AFTER, TRIM_EVERY, TRIM_ROWS, Compactor
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
 from lakehouse.pipeline.silver.outcome import BatchResult
@@ -51,6 +51,9 @@ class Clock:
 
 
 def compactor(silver: BatchProcessor, clock: Clock | None = None, **kw: Any) -> Compactor:
+    """A compactor that trims every fold's entries once they are TRIM_AFTER old (the trim's own
+    thresholds: test_a_log_of_a_few_entries_is_trimmed_rarely)."""
+    kw.setdefault("trim_rows", 1)
     return Compactor(silver.store, silver.locks, timedelta(seconds=30), 1000, clock=clock or Clock(), **kw)
 
 
@@ -115,6 +118,9 @@ def test_a_fold_merges_the_log_and_trims_it_a_round_later(mor: BatchProcessor) -
     c.appended(MOVIE, 1, clock.now)
     assert c.due(clock.now) == []
     assert c.behind(clock.now + timedelta(seconds=5)) == {MOVIE: 5.0}
+    c.ages[MOVIE] = timedelta(minutes=10)  # a table with an age of its own (compaction.table.age.s)
+    assert c.due(clock.now + timedelta(seconds=30)) == []
+    assert c.due(clock.now + timedelta(minutes=10)) == [MOVIE]
 
 
 def test_a_crash_between_the_merge_and_the_trim_loses_and_doubles_nothing(mor: BatchProcessor) -> None:
@@ -255,3 +261,34 @@ def test_lakehouse_compact_is_a_request_the_compactor_answers_with_a_fold(
     assert titles(base(mor)) == {1: "b"}
     assert read_text(mor.spark, layout.request(NAME)) is None  # taken: the next one may come
     assert c.due(c.clock() + timedelta(days=1)) == []  # nothing waits after the fold
+
+
+def test_a_log_of_a_few_entries_is_trimmed_rarely(mor: BatchProcessor) -> None:
+    """The trim rewrites the log's files: worth it once the folded entries are many or old."""
+    clock = Clock()
+    c = compactor(mor, clock, trim_rows=TRIM_ROWS)
+    run(mor, event("c", movie(1, "a"), 10), batch_id=0)
+    c.appended(MOVIE, 1, clock.now)
+    first = c.fold(MOVIE)
+    for i in range(2, 4):  # folds of one entry each: no trim
+        clock.now += TRIM_AFTER
+        run(mor, event("u", movie(1, f"a{i}"), 10 + i), batch_id=i)
+        c.appended(MOVIE, 1, clock.now)
+        assert c.fold(MOVIE).trimmed_upto is None
+    assert log_rows(mor).count() == 3
+    clock.now = clock.now - TRIM_AFTER * 2 + TRIM_EVERY  # the first fold's entries are TRIM_EVERY old
+    run(mor, event("u", movie(1, "last"), 20), batch_id=4)
+    c.appended(MOVIE, 1, clock.now)
+    late = c.fold(MOVIE)
+    assert late.trimmed_upto is not None and late.trimmed_upto > (first.upto or 0)
+    assert [r["title"] for r in log_rows(mor).collect()] == ["last"]  # only this fold's entry stays
+    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor)) == {1: "last"}
+    # many folded entries are trimmed at the next fold, whatever their age
+    run(mor, *[event("c", movie(i, f"m{i}"), 100 + i) for i in range(10, 10 + 30)], batch_id=5)
+    c.appended(MOVIE, TRIM_ROWS, clock.now)
+    c.fold(MOVIE)
+    clock.now += TRIM_AFTER
+    run(mor, event("u", movie(1, "later"), 200), batch_id=6)
+    c.appended(MOVIE, 1, clock.now)
+    assert c.fold(MOVIE).trimmed_upto is not None
+    assert log_rows(mor).count() == 1

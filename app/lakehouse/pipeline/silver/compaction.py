@@ -9,9 +9,11 @@ it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (mainten
 2. MERGEs them into the base with the position guard (store.merge: equal positions never update,
    so folding the same entries again changes nothing), or appends them when they are all creates
    of keys the base lacks (a bulk load, a snapshot);
-3. deletes the entries of the previous fold from the log, not this one's: a reader that pinned the
+3. deletes the entries of earlier folds from the log, not this one's: a reader that pinned the
    base before this fold's MERGE and the log after it would otherwise miss them. Folded entries
-   left in the log are outranked by the base (live.py), so they only cost a little scan.
+   left in the log are outranked by the base (live.py), so they only cost a little scan: the trim
+   (a DELETE that rewrites the log's files) waits until they are `TRIM_ROWS` entries or
+   `TRIM_EVERY` old, so a log of a few entries (a heartbeat) is not rewritten at every fold.
 
 A crash anywhere folds the same entries again at the next start: nothing is lost or doubled.
 `lakehouse compact` asks for a fold now (mailbox.py, `_state/compact/`): before reading the base
@@ -48,6 +50,10 @@ NAME = "compact"
 POOL = "silver-compaction"
 #: how long the entries of a fold stay in the log after it (see the module's docstring, step 3)
 TRIM_AFTER = timedelta(seconds=10)
+#: folded entries in a log worth a trim (a DELETE rewriting its files) ...
+TRIM_ROWS = 5_000
+#: ... or how old they may grow before one
+TRIM_EVERY = timedelta(minutes=10)
 
 
 class TableLocks:
@@ -99,10 +105,14 @@ class Compactor:
     age: timedelta
     rows: int
     faults: Faults = field(default_factory=Faults)
+    #: tables with an age of their own (`compaction.table.age.s`)
+    ages: dict[str, timedelta] = field(default_factory=dict)
+    trim_rows: int = TRIM_ROWS
+    trim_every: timedelta = TRIM_EVERY
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _unfolded: dict[str, Unfolded] = field(default_factory=dict)
-    #: per table, the folds whose entries are still in the log: (`_seq` folded up to, when)
-    _folded: dict[str, list[tuple[int, datetime]]] = field(default_factory=dict)
+    #: per table, the folds whose entries are still in the log: (`_seq` folded up to, when, entries)
+    _folded: dict[str, list[tuple[int, datetime, int]]] = field(default_factory=dict)
     _state: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -129,7 +139,9 @@ class Compactor:
     def due(self, now: datetime) -> list[str]:
         with self._state:
             return sorted(
-                t for t, u in self._unfolded.items() if u.rows >= self.rows or now - u.since >= self.age
+                t
+                for t, u in self._unfolded.items()
+                if u.rows >= self.rows or now - u.since >= self.ages.get(t, self.age)
             )
 
     def behind(self, now: datetime) -> dict[str, float]:
@@ -147,7 +159,7 @@ class Compactor:
             with self._state:
                 waiting = self._unfolded.pop(table, None)
             try:
-                self._fold(table, out, now)
+                self._fold(table, out, now, waiting.rows if waiting else 0)
             except BaseException:
                 if waiting is not None:  # still waiting: the next round tries again
                     with self._state:
@@ -166,7 +178,7 @@ class Compactor:
         )
         return out
 
-    def _fold(self, table: str, out: Fold, now: datetime) -> None:
+    def _fold(self, table: str, out: Fold, now: datetime, appended: int) -> None:
         store = self.store
         path = store.layout.log(table)
         if not store.exists(path):
@@ -202,15 +214,18 @@ class Compactor:
         out.steps["write"] = time.monotonic() - step
         self.faults.reach("after-fold", work=out.keys > 0)
         folded = self._folded.setdefault(table, [])
-        ripe = [b for b, at in folded if now - at >= TRIM_AFTER]
-        if ripe:
+        folded.append((out.upto, now, max(appended, out.keys)))
+        ripe = [(b, at, n) for b, at, n in folded if now - at >= TRIM_AFTER]
+        if ripe and (
+            sum(n for _, _, n in ripe) >= self.trim_rows
+            or now - min(at for _, at, _ in ripe) >= self.trim_every
+        ):
             step = time.monotonic()
-            upto = max(ripe)
+            upto = max(b for b, _, _ in ripe)
             DeltaTable.forPath(store.spark, path).delete(F.col(SEQ) <= upto)
             out.trimmed_upto = upto
-            folded[:] = [(b, at) for b, at in folded if b > upto]
+            folded[:] = [f for f in folded if f[0] > upto]
             out.steps["trim"] = time.monotonic() - step
-        folded.append((out.upto, now))
 
     def fold_all(self, tables: list[str]) -> None:
         """Fold these tables now (before OPTIMIZE, at a graceful stop)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ _KEYS = {
     "write": str,
     "compaction.age.s": int,
     "compaction.rows": int,
+    "compaction.table.age.s": dict,
 }
 #: what the live stream reads (silver/sources.py): the topics, or only the bronze objects
 SOURCES = ("kafka", "bronze")
@@ -61,6 +62,8 @@ class SilverConfig:
     compaction_age: timedelta = timedelta(seconds=60)
     #: ... or once it holds this many unfolded entries
     compaction_rows: int = 200_000
+    #: `schema.table` → its own `compaction_age` (a table read only through the live view)
+    compaction_table_age: dict[str, timedelta] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> SilverConfig:
@@ -89,6 +92,16 @@ class SilverConfig:
             raise ConfigError(f"{path}: source must be one of {', '.join(SOURCES)}, not {raw['source']!r}")
         if raw["write"] not in WRITES:
             raise ConfigError(f"{path}: write must be one of {', '.join(WRITES)}, not {raw['write']!r}")
+        for table, age in raw["compaction.table.age.s"].items():
+            if (
+                not re.fullmatch(r"[^.\s]+\.[^.\s]+", table)
+                or isinstance(age, bool)
+                or not isinstance(age, int)
+            ):
+                raise ConfigError(
+                    f"{path}: compaction.table.age.s: {table!r}: {age!r} — expected "
+                    '"schema.table": seconds (an integer)'
+                )
         if raw["compaction.rows"] < 1:
             raise ConfigError(f"{path}: compaction.rows must be at least 1")
         if raw["max.records.per.trigger"] < 1:
@@ -115,4 +128,5 @@ class SilverConfig:
             merge_on_read=raw["write"] == "merge-on-read",
             compaction_age=timedelta(seconds=raw["compaction.age.s"]),
             compaction_rows=raw["compaction.rows"],
+            compaction_table_age={t: timedelta(seconds=a) for t, a in raw["compaction.table.age.s"].items()},
         )

@@ -322,7 +322,14 @@ def run(
     export_rules(rules.expectations)
     processor = BatchProcessor(spark, layout, rules, faults)
     compactor = (
-        Compactor(processor.store, processor.locks, cfg.compaction_age, cfg.compaction_rows, faults)
+        Compactor(
+            processor.store,
+            processor.locks,
+            cfg.compaction_age,
+            cfg.compaction_rows,
+            faults,
+            ages=cfg.compaction_table_age,
+        )
         if cfg.merge_on_read
         else None
     )
