@@ -292,3 +292,18 @@ def test_a_log_of_a_few_entries_is_trimmed_rarely(mor: BatchProcessor) -> None:
     c.appended(MOVIE, 1, clock.now)
     assert c.fold(MOVIE).trimmed_upto is not None
     assert log_rows(mor).count() == 1
+
+
+def test_a_fold_reads_only_the_entries_no_earlier_fold_covered(mor: BatchProcessor) -> None:
+    c = compactor(mor, trim_rows=TRIM_ROWS)  # nothing trimmed: the folded entries stay in the log
+    run(mor, *[event("c", movie(i, f"m{i}"), 10 + i) for i in range(1, 4)], batch_id=0)
+    assert c.fold(MOVIE).keys == 3
+    again = c.fold(MOVIE)  # they are in the base: nothing to fold
+    assert again.keys == 0 and again.upto is None
+    run(mor, event("u", movie(2, "new"), 20), batch_id=1)
+    assert c.fold(MOVIE).keys == 1  # only the new entry, not the three before it
+    assert log_rows(mor).count() == 4
+    assert titles(base(mor)) == {1: "m1", 2: "new", 3: "m3"}
+    fresh = compactor(mor, trim_rows=TRIM_ROWS)  # a restarted job knows of no fold: it folds all again
+    assert fresh.fold(MOVIE).keys == 3
+    assert titles(base(mor)) == {1: "m1", 2: "new", 3: "m3"}

@@ -47,6 +47,8 @@ def lakehouse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         ["sql"],  # the statement is required
         ["verify", "--wait", "-1"],
         ["quarantine", "replay", "--wait", "abc"],
+        ["compact", "--wait", "0"],
+        ["compact", "--table", "not a table"],
         ["bench", "batch", "--lines", "0"],
         ["bench", "batch", "--from", "/no/such/folder"],
         ["bench", "batch", "--from", "/"],  # a folder without bronze files
@@ -72,6 +74,7 @@ def test_an_unknown_setting_exits_2_before_anything_starts(env: dict[str, str]) 
         ["verify"],  # needs Postgres, MinIO and Spark: cannot prove anything → failure
         ["tables"],
         ["quarantine", "list"],
+        ["compact"],  # the silver job's mailbox is in the object store, which is down
     ],
 )
 def test_with_the_stack_down_commands_fail_with_exit_1(env: dict[str, str], args: list[str]) -> None:

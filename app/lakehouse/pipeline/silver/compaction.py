@@ -4,8 +4,9 @@ Batches only append to a table's log (store.append_log); the compactor, a thread
 in its own scheduler pool, folds a log once its oldest unfolded entry is `compaction.age.s` old or
 it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (maintenance.py). A fold:
 
-1. reads the log's entries up to its newest `_seq` S and takes each key's newest (the live rule's order,
-   position.py; two entries at one position are the same event appended twice);
+1. reads the log's entries after those an earlier fold covered, up to its newest `_seq` S, and
+   takes each key's newest (the live rule's order, position.py; two entries at one position are
+   the same event appended twice);
 2. MERGEs them into the base with the position guard (store.merge: equal positions never update,
    so folding the same entries again changes nothing), or appends them when they are all creates
    of keys the base lacks (a bulk load, a snapshot);
@@ -187,9 +188,13 @@ class Compactor:
         schema, keys = store.schema(table)
         assert schema is not None, f"{table}: a log without a base"
         columns = schema.fieldNames()
-        # one read of the log's snapshot: each key's newest entry, kept while it is folded
+        # one read of the log's snapshot: each key's newest entry, kept while it is folded. Entries
+        # an earlier fold of this run covered are in the base already: only newer ones are read
+        # (Delta skips the files by their `_seq` statistics). After a restart, all are.
         order = Window.partitionBy(*keys).orderBy(*latest_first(F.col(SEQ).desc()))
         entries = store.spark.read.format("delta").load(path)
+        if done := self._folded.get(table):
+            entries = entries.where(F.col(SEQ) > max(b for b, _, _ in done))
         latest = (
             entries.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
         ).localCheckpoint(eager=True)
