@@ -146,11 +146,11 @@ def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
 
     name = f"movielens.{PREEXISTING}"  # a table the session's stack captures from its start
     assert wait_until(
-        lambda: any(t["rows"] for t in tables(stack.s, stack.endpoints) if t["source"] == name), timeout=120
+        lambda: any(t.rows for t in tables(stack.s, stack.endpoints) if t.source == name), timeout=120
     )
-    out = {t["source"]: t for t in tables(stack.s, stack.endpoints)}
-    assert out[name]["location"] == f"s3://{stack.s.bucket}/silver/movielens/{PREEXISTING}"
-    assert out[name]["version"] >= 1
+    out = {t.source: t for t in tables(stack.s, stack.endpoints)}
+    assert out[name].location == f"s3://{stack.s.bucket}/silver/movielens/{PREEXISTING}"
+    assert out[name].version is not None and out[name].version >= 1
 
 
 @pytest.mark.timeout(300)

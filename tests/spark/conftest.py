@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.config.paths import spark_jars
 from lakehouse.config.render import render_file
 from lakehouse.config.settings import load_settings
-from lakehouse.config.versions import Versions
+from lakehouse.config.versions import Versions, spark_jars
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.session import build, conf_values, jars_in, read_conf
 from lakehouse.pipeline.silver.store import Layout

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.pipeline.silver import live
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.compaction import TRIM_AFTER, TRIM_EVERY, TRIM_ROWS, Compactor
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
 from lakehouse.pipeline.silver.outcome import BatchResult
+from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, event, field
@@ -90,7 +90,7 @@ def test_batches_only_append_and_the_live_rows_are_read_through_the_log(mor: Bat
     assert base(mor).count() == 0  # nothing folded yet: the base is as created
     assert operations(mor, mor.store.layout.table(MOVIE)) == ["CREATE TABLE"]
     assert set(operations(mor, mor.store.layout.log(MOVIE))) == {"CREATE TABLE", "WRITE"}
-    now = live.read(mor.spark, mor.store.layout, MOVIE)
+    now = read(mor.spark, mor.store.layout, MOVIE)
     assert titles(now) == {1: "a2"}
     assert str(now.collect()[0]["budget"]).startswith("5")
     assert log_rows(mor).count() == 5  # the latest event per key and batch, the delete included
@@ -114,7 +114,7 @@ def test_a_fold_merges_the_log_and_trims_it_a_round_later(mor: BatchProcessor) -
     assert not second.appended and second.trimmed_upto == first.upto
     assert titles(base(mor)) == {1: "m1", 2: "new"}
     assert sorted(r["movie_id"] for r in log_rows(mor).collect()) == [2, 3]  # the second fold's
-    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor))
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor))
     c.appended(MOVIE, 1, clock.now)
     assert c.due(clock.now) == []
     assert c.behind(clock.now + timedelta(seconds=5)) == {MOVIE: 5.0}
@@ -135,7 +135,7 @@ def test_a_crash_between_the_merge_and_the_trim_loses_and_doubles_nothing(mor: B
         dying.fold(MOVIE)
     assert titles(base(mor)) == {1: "a2"}  # MERGEd, then the job died before the trim
     assert dying.due(clock.now + timedelta(hours=1)) == [MOVIE]  # still waiting in this job
-    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
     # the restarted job folds everything in the log again (its folds are not remembered)
     restarted = compactor(mor, clock)
     restarted.recover([MOVIE])
@@ -148,7 +148,7 @@ def test_a_crash_between_the_merge_and_the_trim_loses_and_doubles_nothing(mor: B
     clock.now += TRIM_AFTER
     run(mor, event("c", movie(5, "e"), 30), batch_id=2)
     assert restarted.fold(MOVIE).trimmed_upto == again.upto
-    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2", 5: "e"}
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2", 5: "e"}
     assert [r["movie_id"] for r in log_rows(mor).collect()] == [5]
 
 
@@ -157,7 +157,7 @@ def test_a_schema_change_and_a_cut_reach_the_log(mor: BatchProcessor) -> None:
     run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
     run(mor, event("u", movie(2, "b2", tagline="hi"), 20, fields=wider), batch_id=1)
     assert "tagline" in log_rows(mor).columns and "tagline" in base(mor).columns
-    now = {r["movie_id"]: r["tagline"] for r in live.read(mor.spark, mor.store.layout, MOVIE).collect()}
+    now = {r["movie_id"]: r["tagline"] for r in read(mor.spark, mor.store.layout, MOVIE).collect()}
     assert now == {1: None, 2: "hi"}
     # a TRUNCATE: the log's entries before it go too, and the base stays empty after a fold
     result = run(mor, event("t", None, 30), event("c", movie(3, "after"), 40, fields=wider), batch_id=2)
@@ -179,7 +179,7 @@ def test_back_to_merge_on_write_folds_the_logs_and_removes_them(mor: BatchProces
     assert not mor.store.exists(mor.store.layout.log(MOVIE))
     assert titles(base(mow)) == {1: "a"}
     run(mow, event("u", movie(1, "a2"), 30), batch_id=2)  # MERGEd into the table again
-    assert titles(live.read(mow.spark, mow.store.layout, MOVIE)) == {1: "a2"} == titles(base(mow))
+    assert titles(read(mow.spark, mow.store.layout, MOVIE)) == {1: "a2"} == titles(base(mow))
 
 
 def test_a_log_killed_out_of_a_schema_change_gets_the_bases_new_column_at_the_next_start(
@@ -194,16 +194,16 @@ def test_a_log_killed_out_of_a_schema_change_gets_the_bases_new_column_at_the_ne
     run(mor, event("u", movie(1, "a2"), 20), batch_id=1)  # an entry in the log
     mor.spark.sql(f"ALTER TABLE delta.`{mor.store.layout.table(MOVIE)}` ADD COLUMNS (tagline string)")
     with pytest.raises(AnalysisException, match="tagline"):
-        live.read(mor.spark, mor.store.layout, MOVIE).collect()
+        read(mor.spark, mor.store.layout, MOVIE).collect()
     # the restarted job (a new processor: it reads the schemas afresh)
     restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
     assert restarted.store.align_log(MOVIE) == ["tagline"]
     assert restarted.store.align_log(MOVIE) == []  # once
-    rows = live.read(mor.spark, mor.store.layout, MOVIE).collect()
+    rows = read(mor.spark, mor.store.layout, MOVIE).collect()
     assert [(r["movie_id"], r["title"], r["tagline"]) for r in rows] == [(1, "a2", None)]
     wider = [*MOVIES, field("tagline", "string", "TEXT")]
     run(restarted, event("u", movie(1, "a3", tagline="hi"), 30, fields=wider), batch_id=2)
-    assert {r["movie_id"]: r["tagline"] for r in live.read(mor.spark, mor.store.layout, MOVIE).collect()} == {
+    assert {r["movie_id"]: r["tagline"] for r in read(mor.spark, mor.store.layout, MOVIE).collect()} == {
         1: "hi"
     }
     assert mor.store.align_log("movielens.nothing_here") == []
@@ -233,7 +233,7 @@ def test_a_log_killed_out_of_a_type_change_gets_the_bases_type_at_the_next_start
     assert restarted.store.align_log(MOVIE) == []  # once
     log = mor.spark.read.format("delta").load(mor.store.layout.log(MOVIE)).schema
     assert (log["movie_id"].dataType, log["budget"].dataType) == (T.LongType(), T.StringType())
-    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
 
 
 def test_lakehouse_compact_is_a_request_the_compactor_answers_with_a_fold(
@@ -282,7 +282,7 @@ def test_a_log_of_a_few_entries_is_trimmed_rarely(mor: BatchProcessor) -> None:
     late = c.fold(MOVIE)
     assert late.trimmed_upto is not None and late.trimmed_upto > (first.upto or 0)
     assert [r["title"] for r in log_rows(mor).collect()] == ["last"]  # only this fold's entry stays
-    assert titles(live.read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor)) == {1: "last"}
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor)) == {1: "last"}
     # many folded entries are trimmed at the next fold, whatever their age
     run(mor, *[event("c", movie(i, f"m{i}"), 100 + i) for i in range(10, 10 + 30)], batch_id=5)
     c.appended(MOVIE, TRIM_ROWS, clock.now)

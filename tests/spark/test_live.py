@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse.pipeline.silver.live import SEQ, live_sql, read
+from lakehouse.pipeline.silver.live import SEQ, live_sql
+from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import KEY_PROPERTY, Layout
 
 pytestmark = pytest.mark.spark

@@ -17,11 +17,11 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.config.paths import repo_root
-from lakehouse.pipeline.silver import live
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.compaction import Compactor
 from lakehouse.pipeline.silver.config import SilverConfig
 from lakehouse.pipeline.silver.outcome import BatchResult
+from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field
@@ -68,7 +68,7 @@ def _keyed(df: Any) -> dict[Any, dict[str, Any]]:
 
 def rows(silver: BatchProcessor, table: str = MOVIE) -> dict[Any, dict[str, Any]]:
     """The table's live rows; in merge-on-read, the log is then folded, and the base must equal them."""
-    got = _keyed(live.read(silver.spark, silver.store.layout, table))
+    got = _keyed(read(silver.spark, silver.store.layout, table))
     if silver.rules.merge_on_read:
         Compactor(silver.store, silver.locks, timedelta(0), 1).fold_all([table])
         base = _keyed(silver.spark.read.format("delta").load(silver.store.layout.table(table)))
@@ -231,7 +231,7 @@ def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) 
     wide.write.format("delta").mode("append").save(path)
     result = run(silver, event("u", movie(7, PLACEHOLDER, budget="1.5"), 20), batch_id=1)
     assert result.applied[MOVIE] == 1 and not result.quarantined
-    now = live.read(silver.spark, silver.store.layout, MOVIE)
+    now = read(silver.spark, silver.store.layout, MOVIE)
     got = now.where("movie_id = 7").collect()[0]
     assert got["budget"] is not None and len(got["title"]) == 2400 * 32
     assert now.count() == 3001

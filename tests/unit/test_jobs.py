@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from lakehouse.apps.jobs.control import list_jobs
 from lakehouse.apps.jobs.runner import run_job
 from lakehouse.apps.jobs.runs import FAILED, MANUAL, RUNNING, SUCCEEDED
 from lakehouse.apps.jobs.scheduler import ANSWERS, REQUESTS, STATUS, Scheduler, SchedulerCollector, write_json
@@ -194,6 +195,9 @@ def test_the_scheduler_runs_requests_records_them_and_exports_them(tmp_path: Pat
         assert "x5" not in runs.rows
         status = json.loads((sched.state / STATUS).read_text())
         assert status["fine"]["next_run"].endswith("03:00:00+00:00") and status["sleepy"]["running"] == "x4"
+        listed = {j.name: j for j in list_jobs(s, scheduler_up=True)}  # what `jobs list` reads of it
+        assert listed["fine"].last_run is not None and listed["fine"].last_run.status == SUCCEEDED
+        assert listed["sleepy"].running == "x4" and listed["bad"].as_dict()["last_run"]["status"] == FAILED
         text = generate_latest(_registry(sched)).decode()
         assert 'lakehouse_job_last_run_failed{job_name="bad"} 1.0' in text
         assert 'lakehouse_job_last_run_failed{job_name="fine"} 0.0' in text

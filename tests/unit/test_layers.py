@@ -9,7 +9,9 @@
     cli                         the `lakehouse` command
 
 So the data plane and the apps never reach for the launcher: they get `Endpoints` from the
-settings and secrets, and run the same under `lakehouse up`, docker compose, or any stack."""
+settings and secrets, and run the same under `lakehouse up`, docker compose, or any stack.
+Within a layer, no module reaches itself through others (no import cycle, type-only imports
+included): each module can be read, and tested, after the ones it uses."""
 
 from __future__ import annotations
 
@@ -65,8 +67,55 @@ def violations() -> list[str]:
     return found
 
 
+def modules() -> dict[str, Path]:
+    return {".".join(_module(p)): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def graph() -> dict[str, set[str]]:
+    """Module → the package's modules it imports (a name imported from a module counts as the
+    module)."""
+    known = modules()
+    out: dict[str, set[str]] = {}
+    for name, path in known.items():
+        deps = set()
+        for imp in imported(path):
+            parts = imp.split(".")
+            while parts and ".".join(parts) not in known:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                deps.add(".".join(parts))
+        out[name] = deps
+    return out
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of `g`: each set of modules that reach one another, sorted."""
+    reach: dict[str, set[str]] = {}
+    for start, deps in g.items():
+        seen: set[str] = set()
+        todo = list(deps)
+        while todo:
+            m = todo.pop()
+            if m not in seen:
+                seen.add(m)
+                todo.extend(g.get(m, ()))
+        reach[start] = seen
+    found = {tuple(sorted(m for m in g if m in reach[s] and s in reach[m])) for s in g if s in reach[s]}
+    return sorted(list(c) for c in found)
+
+
 def test_each_layer_imports_only_the_layers_below_it() -> None:
     assert violations() == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    assert cycles(graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle_and_only_its_members() -> None:
+    g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(g) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_the_check_sees_absolute_relative_and_nested_imports() -> None:

@@ -98,21 +98,20 @@ def tables(as_json: bool) -> None:
     stack = open_stack()
     out = list_tables(stack.s, stack.endpoints)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps([t.as_dict() for t in out], indent=2))
         return
     for t in out:
         click.echo(
-            f"{t['source']:<24} {t['silver'] or '-':<28} "
-            f"v{t['version'] if t['version'] is not None else '-':<6} "
-            f"{t['rows'] if t['rows'] is not None else '-':>10} rows  {t['location']}"
+            f"{t.source:<24} {t.silver or '-':<28} "
+            f"v{t.version if t.version is not None else '-':<6} "
+            f"{t.rows if t.rows is not None else '-':>10} rows  {t.location}"
         )
-        if t["blocked"]:
-            b = t["blocked"]
+        if t.blocked:
             click.echo(
-                f"    BLOCKED: {b['events']} event(s) refused — {b['reason']}\n"
+                f"    BLOCKED: {t.blocked.events} event(s) refused — {t.blocked.reason}\n"
                 f"    fix the cause (for a value that does not fit its type: a column override to text in "
                 f"spark_streaming/silver.json, then restart silver), then "
-                f"`lakehouse quarantine replay --table {t['source']}`"
+                f"`lakehouse quarantine replay --table {t.source}`"
             )
 
 
@@ -131,11 +130,11 @@ def quarantine_list(table: str | None, as_json: bool) -> None:
     stack = open_stack()
     out = do_list(stack.s, stack.endpoints, table)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps([q.as_dict() for q in out], indent=2))
     elif not out:
         click.echo("quarantine is empty")
     for q in out if not as_json else []:
-        click.echo(f"{q['table'] or '(unparseable)':<28} {q['events']:>8}  {q['reason']}  (last {q['last']})")
+        click.echo(f"{q.table or '(unparseable)':<28} {q.events:>8}  {q.reason}  (last {q.last})")
 
 
 @quarantine.command("replay")
@@ -150,13 +149,13 @@ def quarantine_replay(table: str | None, wait_s: float, as_json: bool) -> None:
     stack = open_stack()
     r = do_replay(stack.s, stack.endpoints, table, wait_s)
     if as_json:
-        click.echo(json.dumps(r, indent=2))
+        click.echo(json.dumps(r.as_dict(), indent=2))
     else:
         click.echo(
-            f"replayed {r['replayed']} event(s) of {r['table'] or 'every table'}; "
-            f"{r['still_quarantined']} still refused"
+            f"replayed {r.replayed} event(s) of {r.table or 'every table'}; "
+            f"{r.still_quarantined} still refused"
         )
-    if r["still_quarantined"]:
+    if r.still_quarantined:
         raise click.exceptions.Exit(1)
 
 
@@ -173,14 +172,14 @@ def compact(table: str | None, wait_s: float, as_json: bool) -> None:
     stack = open_stack()
     r = do_compact(stack.s, stack.endpoints, table, wait_s)
     if as_json:
-        click.echo(json.dumps(r, indent=2))
+        click.echo(json.dumps(r.as_dict(), indent=2))
     else:
-        for f in r["folded"]:
-            click.echo(f"{f['table']:<28} folded {f['keys']:>8} key(s) in {f['seconds']:.1f}s")
-        if not r["folded"] and not r["error"]:
+        for f in r.folded:
+            click.echo(f"{f.table:<28} folded {f.keys:>8} key(s) in {f.seconds:.1f}s")
+        if not r.folded and not r.error:
             click.echo("no change log to fold")
-    if r["error"]:
-        click.echo(f"error: {r['error']}", err=True)
+    if r.error:
+        click.echo(f"error: {r.error}", err=True)
         raise click.exceptions.Exit(1)
 
 
@@ -190,28 +189,28 @@ def expectations(as_json: bool) -> None:
     """Data-quality rules on silver (spark_streaming/expectations.yml): rows checked and failed
     per rule since the results began, and the last failing row; cross-table rules run now."""
     from lakehouse.pipeline.silver.commands import expectation_totals
+    from lakehouse.pipeline.silver.reports import CrossCheck
 
     stack = open_stack()
     out = expectation_totals(stack.s, stack.endpoints)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps([e.as_dict() for e in out], indent=2))
         return
     if not out:
         click.echo("no expectations declared (spark_streaming/expectations.yml)")
     for e in out:
-        if e["action"] == "cross_table":
-            found = f"{e['failing']:>8} failing now" if e["error"] is None else f"did not run: {e['error']}"
-            click.echo(f"{e['table']:<24} {e['rule']:<30} cross-table {found}")
-            if e["last_failing_row"]:
-                click.echo(f"    a failing row: {e['last_failing_row']}")
+        if isinstance(e, CrossCheck):
+            found = f"{e.failing:>8} failing now" if e.error is None else f"did not run: {e.error}"
+            click.echo(f"{e.table:<24} {e.rule:<30} cross-table {found}")
+            if e.last_failing_row:
+                click.echo(f"    a failing row: {e.last_failing_row}")
             continue
-        share = f"{100 * e['failed'] / e['checked']:.2f} %" if e["checked"] else "-"
+        share = f"{100 * e.failed / e.checked:.2f} %" if e.checked else "-"
         click.echo(
-            f"{e['table']:<24} {e['rule']:<30} {e['action']:<5} "
-            f"{e['checked']:>10} checked {e['failed']:>8} failed ({share})"
+            f"{e.table:<24} {e.rule:<30} {e.action:<5} {e.checked:>10} checked {e.failed:>8} failed ({share})"
         )
-        if e["last_failing_row"]:
-            click.echo(f"    last failing row: {e['last_failing_row']}")
+        if e.last_failing_row:
+            click.echo(f"    last failing row: {e.last_failing_row}")
 
 
 @cli.command()

@@ -32,17 +32,14 @@ def jobs_list(as_json: bool) -> None:
     stack = open_stack()
     out = list_jobs(stack.s, stack.scheduler.pid() is not None)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps([j.as_dict() for j in out], indent=2))
         return
     if not out:
         click.echo("no jobs (jobs/*.yml)")
     for j in out:
-        last = j["last_run"]
-        done = f"last {last['status']} ({last['seconds']:.0f}s)" if last else "never run"
-        state = f"running {j['running']}" if j["running"] else done
-        click.echo(
-            f"{j['name']:<20} {j['schedule'] or 'on demand':<14} next {_when(j['next_run']):<19}  {state}"
-        )
+        done = f"last {j.last_run.status} ({j.last_run.seconds:.0f}s)" if j.last_run else "never run"
+        state = f"running {j.running}" if j.running else done
+        click.echo(f"{j.name:<20} {j.schedule or 'on demand':<14} next {_when(j.next_run):<19}  {state}")
 
 
 @jobs.command("run")
@@ -61,13 +58,13 @@ def jobs_run(name: str, wait_s: float, as_json: bool) -> None:
     stack = open_stack()
     out = run(stack.s, stack.scheduler.pid() is not None, name, wait_s, progress=shown)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out.as_dict(), indent=2))
     else:
         click.echo("", err=True)
-        took = f" in {out['seconds']:.1f}s" if out.get("seconds") is not None else ""
-        detail = out.get("error") or json.dumps(out.get("metrics") or {}, sort_keys=True)
-        click.echo(f"run {out['run_id']} of {name}: {out['status']}{took} {detail}")
-    if out["status"] == FAILED:
+        took = f" in {out.seconds:.1f}s" if out.seconds is not None else ""
+        detail = out.error or json.dumps(out.metrics, sort_keys=True)
+        click.echo(f"run {out.run_id} of {name}: {out.status}{took} {detail}")
+    if out.status == FAILED:
         raise click.exceptions.Exit(1)
 
 
@@ -81,17 +78,15 @@ def jobs_status(name: str, as_json: bool) -> None:
     stack = open_stack()
     out = status(stack.s, stack.endpoints, stack.scheduler.pid() is not None, name)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(out.as_dict(), indent=2))
         return
-    last = out["last_run"]
-    click.echo(
-        f"{name}: {'running ' + out['running'] if out['running'] else 'idle'}, next {_when(out['next_run'])}"
-    )
+    last = out.last_run
+    click.echo(f"{name}: {'running ' + out.running if out.running else 'idle'}, next {_when(out.next_run)}")
     if last:
         click.echo(
-            f"last run {last['run_id']}: {last['status']}, started {_when(last['started_at'])}"
-            + (f", {last['seconds']:.1f}s" if last["seconds"] is not None else "")
-            + (f" — {last['error']}" if last["error"] else "")
+            f"last run {last.run_id}: {last.status}, started {_when(last.started_at.isoformat())}"
+            + (f", {last.seconds:.1f}s" if last.seconds is not None else "")
+            + (f" — {last.error}" if last.error else "")
         )
 
 
@@ -106,11 +101,11 @@ def jobs_history(name: str, limit: int, as_json: bool) -> None:
     stack = open_stack()
     out = history(stack.s, stack.endpoints, name, limit)
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps([r.as_dict() for r in out], indent=2))
         return
     if not out:
         click.echo(f"{name} has not run yet")
     for r in out:
-        took = f"{r['seconds']:.1f}s" if r["seconds"] is not None else "-"
-        detail = r["error"] or json.dumps(r["metrics"], sort_keys=True)
-        click.echo(f"{_when(r['started_at'])}  {r['status']:<10} {took:>8}  {r['started_by']:<8} {detail}")
+        took = f"{r.seconds:.1f}s" if r.seconds is not None else "-"
+        detail = r.error or json.dumps(r.metrics, sort_keys=True)
+        click.echo(f"{_when(r.started_at.isoformat())}  {r.status:<10} {took:>8}  {r.started_by:<8} {detail}")

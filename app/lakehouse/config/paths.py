@@ -1,14 +1,10 @@
 """Where things are on this machine: the checkout with the service configs (shared by both
-launchers), the MovieLens sample beside it, the Spark jars in the artifact cache."""
+launchers), the MovieLens sample beside it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lakehouse.config.versions import Versions
 
 
 def repo_root() -> Path:
@@ -22,8 +18,3 @@ def repo_root() -> Path:
 def movielens_sample() -> Path:
     """The MovieLens sample beside the checkout (`../shared/data/movielens-small`)."""
     return (repo_root().parent / "shared" / "data" / "movielens-small").resolve()
-
-
-def spark_jars(cache: Path, v: Versions) -> Path:
-    """The jars Spark sessions of the stack load (Delta, hadoop-aws), as `lakehouse install` left them."""
-    return cache / f"spark-jars-delta-{v.delta}-hadoop-{v.hadoop}"

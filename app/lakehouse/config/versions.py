@@ -112,3 +112,8 @@ class Versions:
             grafana=values["GRAFANA_VERSION"],
             compose=values["COMPOSE_VERSION"],
         )
+
+
+def spark_jars(cache: Path, v: Versions) -> Path:
+    """The jars Spark sessions of the stack load (Delta, hadoop-aws), as `lakehouse install` left them."""
+    return cache / f"spark-jars-delta-{v.delta}-hadoop-{v.hadoop}"

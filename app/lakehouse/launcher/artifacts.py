@@ -21,9 +21,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from lakehouse.config.paths import repo_root, spark_jars
+from lakehouse.config.paths import repo_root
 from lakehouse.config.settings import Settings
-from lakehouse.config.versions import Versions
+from lakehouse.config.versions import Versions, spark_jars
 from lakehouse.errors import LakehouseError, UsageError
 
 console = Console(stderr=True)

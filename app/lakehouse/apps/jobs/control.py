@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from lakehouse import clients
-from lakehouse.apps.jobs.runs import RUNNING, RunLog
-from lakehouse.apps.jobs.scheduler import ANSWERS, REQUESTS, STATUS, new_run_id, write_json
+from lakehouse.apps.jobs.runs import RUNNING, Run, RunLog
+from lakehouse.apps.jobs.scheduler import ANSWERS, REQUESTS, STATUS, LastRun, new_run_id, write_json
 from lakehouse.apps.jobs.spec import JobSpec, load_jobs
 from lakehouse.errors import LakehouseError, UsageError
 
@@ -48,22 +49,64 @@ def _scheduler_up(up: bool) -> None:
         raise LakehouseError("the scheduler is not running: `lakehouse up` starts it")
 
 
-def list_jobs(s: Settings, scheduler_up: bool) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class JobListing:
+    """A job file and what the scheduler says of it: running (the run's id), next start (ISO,
+    UTC), last run ended."""
+
+    name: str
+    description: str
+    schedule: str | None
+    entry: str
+    timeout_s: float
+    params: dict[str, Any]
+    next_run: str | None
+    running: str | None
+    last_run: LastRun | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _last_run(seen: dict[str, Any]) -> LastRun | None:
+    body = seen.get("last_run")
+    return LastRun(**body) if body else None
+
+
+def list_jobs(s: Settings, scheduler_up: bool) -> list[JobListing]:
     status = _status_file(s) if scheduler_up else {}
     return [
-        {
-            "name": name,
-            "description": spec.description,
-            "schedule": spec.schedule,
-            "entry": spec.entry,
-            "timeout_s": spec.timeout_s,
-            "params": spec.params,
-            "next_run": status.get(name, {}).get("next_run"),
-            "running": status.get(name, {}).get("running"),
-            "last_run": status.get(name, {}).get("last_run"),
-        }
+        JobListing(
+            name=name,
+            description=spec.description,
+            schedule=spec.schedule,
+            entry=spec.entry,
+            timeout_s=spec.timeout_s,
+            params=spec.params,
+            next_run=status.get(name, {}).get("next_run"),
+            running=status.get(name, {}).get("running"),
+            last_run=_last_run(status.get(name, {})),
+        )
         for name, spec in sorted(_specs(s).items())
     ]
+
+
+@dataclass(frozen=True)
+class RunAnswer:
+    """The scheduler's answer to `jobs run`: the run's status (running, or how it ended), times
+    (ISO), seconds, metrics or error."""
+
+    run_id: str
+    job: str
+    status: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    seconds: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def run(
@@ -72,7 +115,7 @@ def run(
     name: str,
     wait_s: float,
     progress: Callable[[float], None] | None = None,
-) -> dict[str, Any]:
+) -> RunAnswer:
     """Ask the scheduler to run `name` now; its final answer, or its first if `wait_s` is 0 or runs out."""
     _spec(s, name)
     _scheduler_up(scheduler_up)
@@ -99,24 +142,33 @@ def run(
         if progress is not None and body:
             progress(elapsed)
         time.sleep(0.5)
-    return {"run_id": run_id, **body}
+    known = {f.name for f in fields(RunAnswer)} - {"run_id"}
+    return RunAnswer(run_id=run_id, **{k: v for k, v in body.items() if k in known})
 
 
-def status(s: Settings, ep: Endpoints, scheduler_up: bool, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JobStatus:
+    """`jobs status`: running (the run's id) or not, its next start (ISO, UTC), its last run as
+    ops.job_runs holds it."""
+
+    name: str
+    schedule: str | None
+    running: str | None
+    next_run: str | None
+    last_run: Run | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "last_run": self.last_run.as_dict() if self.last_run else None}
+
+
+def status(s: Settings, ep: Endpoints, scheduler_up: bool, name: str) -> JobStatus:
     spec = _spec(s, name)
     _scheduler_up(scheduler_up)
     now = _status_file(s).get(name, {})
     last = history(s, ep, name, 1)
-    return {
-        "name": name,
-        "schedule": spec.schedule,
-        "running": now.get("running"),
-        "next_run": now.get("next_run"),
-        "last_run": last[0] if last else None,
-    }
+    return JobStatus(name, spec.schedule, now.get("running"), now.get("next_run"), last[0] if last else None)
 
 
-def history(s: Settings, ep: Endpoints, name: str, limit: int) -> list[dict[str, Any]]:
+def history(s: Settings, ep: Endpoints, name: str, limit: int) -> list[Run]:
     _spec(s, name)
-    runs = RunLog(clients.trino(ep, admin=True), s.bucket)
-    return [r.as_dict() for r in runs.history(name, limit)]
+    return RunLog(clients.trino(ep, admin=True), s.bucket).history(name, limit)

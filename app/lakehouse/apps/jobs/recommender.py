@@ -21,7 +21,7 @@ from lakehouse.apps.jobs.tables import (
     ensure_output,
 )
 from lakehouse.errors import LakehouseError
-from lakehouse.pipeline.silver import live
+from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def train_and_write(spark: SparkSession, paths: Paths, p: als.Params, run_id: st
     if not written_by_another(spark, where):
         raise LakehouseError(f"silver has no ratings table at {where} yet: load MovieLens first")
     ratings = (
-        live.read(spark, paths.silver, paths.ratings)
+        read(spark, paths.silver, paths.ratings)
         .select(F.col(als.USER).cast("int"), F.col(als.ITEM).cast("int"), F.col(als.RATING).cast("double"))
         .cache()
     )

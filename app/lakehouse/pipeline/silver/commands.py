@@ -18,10 +18,18 @@ from lakehouse import clients
 from lakehouse.config.layout import Storage
 from lakehouse.config.layout import silver_table as layout_silver_table
 from lakehouse.config.names import CATALOG, OPS, SILVER, SILVER_BASE, qualified, silver_table
-from lakehouse.config.paths import spark_jars
 from lakehouse.config.render import render_file
 from lakehouse.errors import LakehouseError, UsageError
-from lakehouse.pipeline.silver import live
+from lakehouse.pipeline.silver.reader import read
+from lakehouse.pipeline.silver.reports import (
+    Blocked,
+    Compacted,
+    CrossCheck,
+    QuarantineGroup,
+    Replayed,
+    RuleTotals,
+    TableStatus,
+)
 from lakehouse.pipeline.silver.session import build, conf_values, jars_in, read_conf, s3_credentials
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 from lakehouse.pipeline.silver.verify import TableDiff, verify_table
@@ -62,7 +70,7 @@ def captured_tables(ep: Endpoints) -> dict[str, list[str]]:
 @contextmanager
 def spark_for(s: Settings, ep: Endpoints, app_name: str) -> Iterator[SparkSession]:
     """A local Spark session with Delta and the stack's object store (as its root user)."""
-    from lakehouse.config.versions import Versions
+    from lakehouse.config.versions import Versions, spark_jars
 
     tmp = s.state("silver") / "cli-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -148,11 +156,11 @@ def _applied_lsn(spark: SparkSession, layout: Layout, heartbeat: str) -> int:
 
     if not written_by_another(spark, layout.table(heartbeat)):
         return -1
-    newest = live.read(spark, layout, heartbeat).agg(F.max("_lsn")).first()
+    newest = read(spark, layout, heartbeat).agg(F.max("_lsn")).first()
     return -1 if newest is None or newest[0] is None else int(newest[0])
 
 
-def tables(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
+def tables(s: Settings, ep: Endpoints) -> list[TableStatus]:
     """Per source table: its Trino name, silver location, Delta version and rows.
 
     Live from Trino when it runs (tables it has registered); otherwise as last published by the
@@ -171,19 +179,19 @@ def tables(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
         name = silver_table(source, s.source_schema)
         t = {**published.get(source, {}), **live.get(name, {})}
         out.append(
-            {
-                "source": source,
-                "silver": qualified(SILVER, name) if name in live else None,
-                "location": t.get("location", s.storage.trino(layout_silver_table(source))),
-                "version": t.get("version"),
-                "rows": t.get("rows"),
-                "blocked": blocked.get(source),
-            }
+            TableStatus(
+                source=source,
+                silver=qualified(SILVER, name) if name in live else None,
+                location=t.get("location", s.storage.trino(layout_silver_table(source))),
+                version=t.get("version"),
+                rows=t.get("rows"),
+                blocked=blocked.get(source),
+            )
         )
     return out
 
 
-def _blocked(ep: Endpoints) -> dict[str, dict[str, Any]]:
+def _blocked(ep: Endpoints) -> dict[str, Blocked]:
     """Source tables with events waiting in quarantine → their count and latest reason; {} if
     Trino is down."""
     from lakehouse.pipeline.query.inventory import quarantine, registered
@@ -193,7 +201,7 @@ def _blocked(ep: Endpoints) -> dict[str, dict[str, Any]]:
         found = quarantine(trino)[1] if registered(trino).quarantine else []
     except LakehouseError:
         return {}
-    return {b.source_table: {"events": b.events, "reason": b.reason} for b in found}
+    return {b.source_table: Blocked(b.events, b.reason) for b in found}
 
 
 def _live_from_trino(ep: Endpoints) -> dict[str, dict[str, Any]]:
@@ -262,7 +270,7 @@ def _source_name(s: Settings, table: str | None) -> str | None:
     return name
 
 
-def quarantine_list(s: Settings, ep: Endpoints, table: str | None) -> list[dict[str, Any]]:
+def quarantine_list(s: Settings, ep: Endpoints, table: str | None) -> list[QuarantineGroup]:
     """Quarantined events per source table and reason (through Trino, as the admin)."""
     name = _source_name(s, table)
     where, params = ("WHERE source_table = ?", [name]) if name else ("", [])
@@ -273,17 +281,7 @@ def quarantine_list(s: Settings, ep: Endpoints, table: str | None) -> list[dict[
         "GROUP BY 1, 2 ORDER BY 1, 3 DESC",
         params,
     ).rows
-    return [
-        {
-            "table": t,
-            "reason": r,
-            "events": int(n),
-            "first": str(first),
-            "last": str(last),
-            "example_offset": off,
-        }
-        for t, r, n, first, last, off in rows
-    ]
+    return [QuarantineGroup(t, r, int(n), str(first), str(last), off) for t, r, n, first, last, off in rows]
 
 
 EXPECTATION_TOTALS_SQL = f"""
@@ -293,7 +291,7 @@ EXPECTATION_TOTALS_SQL = f"""
     GROUP BY 1, 2, 3"""
 
 
-def expectation_totals(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
+def expectation_totals(s: Settings, ep: Endpoints) -> list[RuleTotals | CrossCheck]:
     """Each rule of spark_streaming/expectations.yml with its totals since the results began and
     its last failing row (through Trino, as the admin). A rule that has checked nothing yet is
     listed with zeros. Cross-table rules are run now: the rows failing them, one of them, or the
@@ -310,35 +308,25 @@ def expectation_totals(s: Settings, ep: Endpoints) -> list[dict[str, Any]]:
     )
     if written:
         found = {(r[0], r[1]): r for r in trino.query(EXPECTATION_TOTALS_SQL).rows}
-    out = []
+    out: list[RuleTotals | CrossCheck] = []
     for r in rules.rules:
         row = found.get((r.table, r.name))
         passed, failed = (int(row[3]), int(row[4])) if row else (0, 0)
         out.append(
-            {
-                "table": r.table,
-                "rule": r.name,
-                "action": r.action,
-                "expr": r.expr,
-                "checked": passed + failed,
-                "failed": failed,
-                "last_checked": str(row[5]) if row and row[5] is not None else None,
-                "last_failing_row": row[6] if row else None,
-            }
+            RuleTotals(
+                table=r.table,
+                rule=r.name,
+                action=r.action,
+                expr=r.expr,
+                checked=passed + failed,
+                failed=failed,
+                last_checked=str(row[5]) if row and row[5] is not None else None,
+                last_failing_row=row[6] if row else None,
+            )
         )
     for c in rules.cross:  # run now: their state is the tables' as they are
         result = checks.run(trino, c)
-        out.append(
-            {
-                "table": c.table,
-                "rule": c.name,
-                "action": "cross_table",
-                "rows": c.rows,
-                "failing": result.failing,
-                "error": result.error,
-                "last_failing_row": result.sample,
-            }
-        )
+        out.append(CrossCheck(c.table, c.name, c.rows, result.failing, result.error, result.sample))
     return out
 
 
@@ -379,16 +367,16 @@ def ask_job(
     )
 
 
-def quarantine_replay(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dict[str, Any]:
+def quarantine_replay(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> Replayed:
     """Ask the silver job to apply a table's quarantined events again; wait for its answer."""
     from lakehouse.pipeline.silver.replay import NAME
 
-    return ask_job(s, ep, NAME, {"table": _source_name(s, table)}, wait_s=wait_s, what="replay")
+    return Replayed.of(ask_job(s, ep, NAME, {"table": _source_name(s, table)}, wait_s=wait_s, what="replay"))
 
 
-def compact(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dict[str, Any]:
+def compact(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> Compacted:
     """Ask the silver job to fold a table's change log (every table's when None) into its base now;
-    wait for its answer (`{"folded": [{"table", "keys", "upto", "seconds"}], "error"}`)."""
+    wait for its answer."""
     from lakehouse.pipeline.silver.compaction import NAME
     from lakehouse.pipeline.silver.config import SilverConfig
 
@@ -398,4 +386,6 @@ def compact(s: Settings, ep: Endpoints, table: str | None, wait_s: float) -> dic
             'silver writes merge-on-write ("write" in spark_streaming/silver.json): its tables have '
             "no change log to fold"
         )
-    return ask_job(s, ep, NAME, {"table": _source_name(s, table)}, wait_s=wait_s, what="compaction")
+    return Compacted.of(
+        ask_job(s, ep, NAME, {"table": _source_name(s, table)}, wait_s=wait_s, what="compaction")
+    )

@@ -13,10 +13,9 @@ from types import FrameType
 
 from pyspark.sql import SparkSession
 
-from lakehouse.config.paths import spark_jars
 from lakehouse.config.secrets import Secrets
 from lakehouse.config.settings import Settings, load_settings
-from lakehouse.config.versions import Versions
+from lakehouse.config.versions import Versions, spark_jars
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.bronze.connector import SinkSettings
 from lakehouse.pipeline.silver.batch import Rules

@@ -12,20 +12,16 @@ query costs a scan of the base plus the (small) log:
   event).
 
 The rule is SQL text made from the table's key and columns, so that one definition serves every
-reader: Trino (the `silver.<table>` view), Spark (`read`, the jobs, `verify`) and the compactor.
+reader: Trino (the `silver.<table>` view), Spark (`Store.live`, `reader.read`: the jobs, `verify`) and
+the compactor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from lakehouse.pipeline.silver.position import CHANGE, COMMIT, after_sql
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
-
-    from lakehouse.pipeline.silver.store import Layout, Store
 
 Dialect = Literal["trino", "spark"]
 #: the log's own column beside the table's: when the entry was appended, in microseconds since
@@ -71,25 +67,3 @@ def live_sql(base: str, log: str, keys: Sequence[str], columns: Sequence[str], d
         f"SELECT {listed('n')} FROM _newest n WHERE n._op <> 'd' AND NOT EXISTS "
         f"(SELECT 1 FROM {base} b WHERE {same_key('b', 'n')} AND NOT {after_sql('n', 'b')})"
     )
-
-
-def read(spark: SparkSession, layout: Layout, source: str) -> DataFrame:
-    """A silver table's live rows in Spark: its base, with its log applied by the live rule when
-    it has one."""
-    from lakehouse.pipeline.silver.store import Store
-
-    return live(Store(spark, layout), source)
-
-
-def live(store: Store, source: str) -> DataFrame:
-    """`read`, with the store of a running job."""
-    from lakehouse.pipeline.silver.store import quote
-
-    base, log = store.layout.table(source), store.layout.log(source)
-    if not store.exists(log):
-        return store.spark.read.format("delta").load(base)
-    schema, keys = store.schema(source)
-    if schema is None:
-        raise ValueError(f"{source}: silver has a log but no base table at {base}")
-    sql = live_sql(f"delta.{quote(base)}", f"delta.{quote(log)}", keys, schema.fieldNames(), "spark")
-    return store.spark.sql(sql)

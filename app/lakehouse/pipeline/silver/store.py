@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 from lakehouse.config.layout import SILVER, Storage, silver_table
 from lakehouse.pipeline.silver.contract import widens
 from lakehouse.pipeline.silver.debezium import ColumnSpec
-from lakehouse.pipeline.silver.live import SEQ
+from lakehouse.pipeline.silver.live import SEQ, live_sql
 from lakehouse.pipeline.silver.position import Point, after_sql, before_point_sql, point, position
 from lakehouse.pipeline.silver.rows import METADATA
 
@@ -414,11 +414,18 @@ class Store:
 
     def current(self, source: str) -> DataFrame:
         """The table's rows now: the table itself, or with merge-on-read its live rows (live.py)."""
-        if not self.merge_on_read:
-            return self.table(source).toDF()
-        from lakehouse.pipeline.silver.live import live
+        return self.live(source) if self.merge_on_read else self.table(source).toDF()
 
-        return live(self, source)
+    def live(self, source: str) -> DataFrame:
+        """The table's live rows: its base, with its log applied by the live rule when it has one."""
+        base, log = self.layout.table(source), self.layout.log(source)
+        if not self.exists(log):
+            return self.spark.read.format("delta").load(base)
+        schema, keys = self.schema(source)
+        if schema is None:
+            raise ValueError(f"{source}: silver has a log but no base table at {base}")
+        sql = live_sql(f"delta.{quote(base)}", f"delta.{quote(log)}", keys, schema.fieldNames(), "spark")
+        return self.spark.sql(sql)
 
     def append_log(self, source: str, latest: DataFrame, columns: list[str]) -> int:
         """Append a batch's latest event per key, deletes included, to the table's change log, with

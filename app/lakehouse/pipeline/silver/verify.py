@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.pipeline.silver import live
+from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 
 BUCKETS = 1024
@@ -276,5 +276,5 @@ def verify_table(
         diff = TableDiff(table, source_rows=source.count())
         diff.missing = diff.source_rows
         return diff
-    silver = live.read(spark, layout, table)
+    silver = read(spark, layout, table)
     return compare(read_source(spark, jdbc_url, props, table, keys), silver, keys, table)
