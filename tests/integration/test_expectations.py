@@ -17,8 +17,9 @@ from lakehouse.launcher.stack import Stack
 from lakehouse.pipeline.silver.commands import verify
 from lakehouse.polling import wait_until
 
-from .conftest import PROBE, PROBE_CROSS, probe_rules
 from .helpers import lakehouse, prom, source, wait_rows
+from .session_setup import PROBE, PROBE_CROSS, probe_rules
+from .target import lacks
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -57,6 +58,7 @@ def _alert(stack: Stack, table: str, rule: str) -> list[dict[str, Any]]:
 def test_warn_keeps_drop_quarantines_fail_stops_and_counters_and_results_agree(
     stack: Stack, spark: SparkSession
 ) -> None:
+    lacks(stack, "probe_rules")
     table = f"{stack.s.source_schema}.{PROBE}"
     # the cross-table rule's query names a table silver has not created yet: it fails, and says so
     assert wait_until(lambda: _cross(stack, "last_run_failed") == 1.0, timeout=180, interval=5)

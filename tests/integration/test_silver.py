@@ -20,8 +20,9 @@ from lakehouse.pipeline.silver.commands import verify
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 from lakehouse.polling import wait_until
 
-from .conftest import PREEXISTING
 from .helpers import active_alerts, key_is, lakehouse, prom, wait_for
+from .session_setup import PREEXISTING, PREEXISTING_ROWS
+from .target import lacks
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -93,6 +94,7 @@ def test_a_silver_job_killed_mid_load_is_restarted_and_catches_up(stack: Stack, 
 def test_a_stopped_silver_alerts_then_reset_silver_rebuilds_every_table_from_bronze(
     stack: Stack, spark: SparkSession
 ) -> None:
+    lacks(stack, "preexisting")
     dsn = stack.postgres.app_dsn
     next_id = _workload_with_ddl(dsn, "rebuilt", "rebuilt_scratch")
     _assert_clean(stack, spark, ["rebuilt", "rebuilt_scratch"])
@@ -142,8 +144,7 @@ def test_a_stopped_silver_alerts_then_reset_silver_rebuilds_every_table_from_bro
 def test_tables_json_lists_every_captured_table(stack: Stack) -> None:
     from lakehouse.pipeline.silver.commands import tables
 
-    from .conftest import PREEXISTING
-
+    lacks(stack, "preexisting")
     name = f"movielens.{PREEXISTING}"  # a table the session's stack captures from its start
     assert wait_until(
         lambda: any(t.rows for t in tables(stack.s, stack.endpoints) if t.source == name), timeout=120
@@ -191,8 +192,7 @@ def test_poison_record_in_kafka_is_quarantined_and_stream_continues(
 def test_rows_present_before_the_connector_started_arrive_as_snapshot_reads(
     stack: Stack, spark: SparkSession
 ) -> None:
-    from .conftest import PREEXISTING, PREEXISTING_ROWS
-
+    lacks(stack, "preexisting")
     events = wait_for(stack, PREEXISTING, lambda e: e.op == "r", PREEXISTING_ROWS, timeout=120)
     # every row read, as often as the others: once per snapshot (the resnapshot test, which runs
     # before this one, took a second)
