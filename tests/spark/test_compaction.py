@@ -18,8 +18,8 @@ from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.compaction import TRIM_AFTER, TRIM_EVERY, TRIM_ROWS, Compactor
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
+from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.outcome import BatchResult
-from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, event, field

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.pipeline.silver.live import SEQ, live_sql
-from lakehouse.pipeline.silver.reader import read
+from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.store import KEY_PROPERTY, Layout
 
 pytestmark = pytest.mark.spark

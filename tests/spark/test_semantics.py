@@ -20,8 +20,8 @@ from lakehouse.config.paths import repo_root
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
 from lakehouse.pipeline.silver.compaction import Compactor
 from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.outcome import BatchResult
-from lakehouse.pipeline.silver.reader import read
 from lakehouse.pipeline.silver.store import Layout
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, end, event, field

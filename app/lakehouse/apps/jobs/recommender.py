@@ -21,7 +21,7 @@ from lakehouse.apps.jobs.tables import (
     ensure_output,
 )
 from lakehouse.errors import LakehouseError
-from lakehouse.pipeline.silver.reader import read
+from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 
 if TYPE_CHECKING:

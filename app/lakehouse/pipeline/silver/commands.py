@@ -20,7 +20,7 @@ from lakehouse.config.layout import silver_table as layout_silver_table
 from lakehouse.config.names import CATALOG, OPS, SILVER, SILVER_BASE, qualified, silver_table
 from lakehouse.config.render import render_file
 from lakehouse.errors import LakehouseError, UsageError
-from lakehouse.pipeline.silver.reader import read
+from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.reports import (
     Blocked,
     Compacted,

@@ -12,7 +12,7 @@ query costs a scan of the base plus the (small) log:
   event).
 
 The rule is SQL text made from the table's key and columns, so that one definition serves every
-reader: Trino (the `silver.<table>` view), Spark (`Store.live`, `reader.read`: the jobs, `verify`) and
+reader: Trino (the `silver.<table>` view), Spark (`Store.live`, `live_rows.read`: the jobs, `verify`) and
 the compactor.
 """
 

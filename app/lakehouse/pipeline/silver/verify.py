@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.pipeline.silver.reader import read
+from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 
 BUCKETS = 1024
