@@ -13,7 +13,7 @@ from lakehouse.config.endpoints import Endpoints
 from lakehouse.config.secrets import Secrets
 from lakehouse.config.settings import PORT_FIELDS, Settings, env_name, load_settings
 from lakehouse.errors import LakehouseError
-from tests.integration.target import differences, existing
+from tests.integration.target import ENV_VAR, differences, existing
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +57,10 @@ def test_another_stacks_file_is_refused_with_the_parts_that_differ(
         existing(other)
 
 
-def test_a_stack_that_is_not_up_is_refused_naming_its_services(tmp_path: Path, settings: Settings) -> None:
+def test_a_stack_that_is_not_up_is_refused_naming_its_services(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     same = _env_json(settings, tmp_path / "env.json")
+    monkeypatch.setenv(ENV_VAR, str(same))  # as the tier runs: the variable is not a setting
     with pytest.raises(LakehouseError, match=r"is not up: postgres, .*kafka.* not ready"):
         existing(same)

@@ -19,7 +19,9 @@ from lakehouse.errors import ConfigError
 
 ENV_PREFIX = "LAKEHOUSE_"
 # Environment variables with the prefix that are not settings but are still ours.
-_NOT_SETTINGS = {"LAKEHOUSE_ROOT"}
+#: LAKEHOUSE_* variables that are not settings: where the checkout is (paths.repo_root), and the
+#: stack the integration tier runs against (tests/integration/target.py)
+_NOT_SETTINGS = {"LAKEHOUSE_ROOT", "LAKEHOUSE_TEST_ENV"}
 
 
 def _default_home() -> Path:
