@@ -72,16 +72,17 @@ def test_a_silver_job_killed_mid_load_is_restarted_and_catches_up(stack: Stack, 
 
     # kill -9 the Spark job in the middle of more changes: its supervisor starts it again, and
     # the restarted job re-runs the batch it died in
-    pid, before = stack.silver.pid(), stack.silver.status().get("restarts", 0)
+    seen = stack.silver.restarts()
+    pid, before = stack.silver.pid(), seen.restarts if seen else 0
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: stack.silver.pid() not in (None, pid), timeout=30), "silver was not restarted"
     workload(dsn, seed=3, changes=300, start_id=next_id)
     diffs = _assert_clean(stack, spark, ["workload", "scratch"])
     assert diffs["movielens.scratch"].silver_rows == 1
-    restarted = stack.silver.status()
-    assert restarted["restarts"] == before + 1, restarted
-    assert restarted["last_exit"]["reason"] == "killed by SIGKILL", restarted
+    restarted = stack.silver.restarts()
+    assert restarted is not None and restarted.restarts == before + 1, restarted
+    assert restarted.last_exit is not None and restarted.last_exit.reason == "killed by SIGKILL", restarted
     shown = lakehouse("status")
     assert f"restarted {before + 1} times (last: killed by SIGKILL" in shown.stdout, shown.stdout
     # ... counted where alerts can see it (the monitor exports every supervisor's count)

@@ -142,7 +142,7 @@ def test_a_wrong_trino_password_in_superset_is_an_error_on_status(stack: Stack) 
     finally:
         stack.trino.password_file.write_text(good)
     deadline = time.monotonic() + 60
-    while stack.superset.status()["state"] != "ready":
+    while not stack.superset.status().ready:
         assert time.monotonic() < deadline, "Superset's connection did not recover"
         time.sleep(3)
 

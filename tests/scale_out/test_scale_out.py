@@ -35,10 +35,10 @@ def test_silver_runs_on_the_spark_cluster(cluster: Stack) -> None:
     apps = {a["name"]: a for a in state["activeapps"]}
     assert apps[SILVER_APP]["state"] == "RUNNING"
     assert apps[SILVER_APP]["cores"] > 0  # executors were granted on the worker
-    services = cluster.status()["services"]
+    services = cluster.status().services
     for name in ("spark-master", "spark-worker", "silver", "trino", "trino-worker"):
-        assert services[name]["state"] == "ready", (name, services[name])
-    assert services["silver"]["master"] == cluster.s.spark_cluster_url
+        assert services[name].ready, (name, services[name])
+    assert services["silver"].details["master"] == cluster.s.spark_cluster_url
 
 
 def test_trino_has_a_worker_and_the_coordinator_schedules_none_on_itself(cluster: Stack) -> None:

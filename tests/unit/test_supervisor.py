@@ -10,6 +10,7 @@ import pytest
 
 from lakehouse.config.run_state import read_state
 from lakehouse.launcher import procs
+from lakehouse.launcher.status import Restarts
 from lakehouse.launcher.supervisor import Policy, describe
 
 pytestmark = pytest.mark.unit
@@ -55,6 +56,9 @@ def test_a_killed_service_comes_back_and_stop_ends_it_for_good(tmp_path: Path) -
         assert state is not None
         assert state["restarts"] == 1 and state["pid"] == second
         assert state["last_exit"]["reason"] == "killed by SIGKILL"
+        counted = Restarts.of(state)  # as `lakehouse status` reads it
+        assert counted is not None and counted.restarts == 1
+        assert counted.last_exit is not None and counted.last_exit.reason == "killed by SIGKILL"
         assert "killed by SIGKILL after 0s; restart #1 in 1s" in procs.tail(files.logfile)
         assert procs.supervisor(files) == sup  # the same supervisor, still watching
 

@@ -202,12 +202,17 @@ class Injected:
     ended: Callable[[], str | None]
 
 
+def _last_exit(svc: Service) -> str | None:
+    r = svc.restarts()
+    return r.last_exit.reason if r and r.last_exit else None
+
+
 def _supervised(svc: Service, victim: int, at: float) -> Injected:
     return Injected(
         victim,
         at,
         back=lambda: svc.pid() not in (None, victim) and svc.ready(),
-        ended=lambda: svc.restarts().get("last_exit", {}).get("reason"),
+        ended=lambda: _last_exit(svc),
     )
 
 
@@ -379,7 +384,8 @@ def one(
             return fault
         fault.killed_pid = hit.victim
         if not wait_until(hit.back, timeout=plan.back_timeout_s, interval=0.5):
-            fault.error = f"{service} was not back within {plan.back_timeout_s:.0f}s: {svc.status()}"
+            now = svc.status().as_dict()
+            fault.error = f"{service} was not back within {plan.back_timeout_s:.0f}s: {now}"
             return fault
         fault.back_s = round(time.monotonic() - hit.at, 1)
         fault.exit_seen = hit.ended()

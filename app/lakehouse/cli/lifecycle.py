@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -18,6 +17,7 @@ from lakehouse.cli.base import (
 )
 from lakehouse.errors import LakehouseError, UsageError
 from lakehouse.launcher.compose import INIT_STEPS
+from lakehouse.launcher.status import ServiceStatus
 
 
 @cli.command()
@@ -145,32 +145,29 @@ def status(as_json: bool) -> None:
     """State of each service and connector (exit 1 unless all are ready/RUNNING)."""
     st = open_stack().status()
     if as_json:
-        click.echo(json.dumps(st, indent=2))
+        click.echo(json.dumps(st.as_dict(), indent=2))
     else:
-        for name, svc in st["services"].items():
-            pid = f"pid {svc['pid']}" if svc["pid"] else ""
-            click.echo(f"{name:<12} {svc['state']:<10} {pid:<11} {_restarts(svc)}".rstrip())
-            if svc.get("error"):
-                click.echo(f"{'':<12} error: {svc['error']}")
-        for name, con in st["connectors"].items():
-            tasks = ",".join(con.get("tasks", []))
-            click.echo(f"{name:<12} {con['state']} {('tasks: ' + tasks) if tasks else ''}")
-            if con.get("error"):
-                click.echo(f"{'':<12} error: {con['error']}")
-    healthy = all(s["state"] == "ready" for s in st["services"].values()) and all(
-        c["state"] == "RUNNING" and not c.get("error") for c in st["connectors"].values()
-    )
-    sys.exit(0 if healthy else 1)
+        for name, svc in st.services.items():
+            pid = f"pid {svc.pid}" if svc.pid else ""
+            click.echo(f"{name:<12} {svc.state:<10} {pid:<11} {_restarts(svc)}".rstrip())
+            if svc.error:
+                click.echo(f"{'':<12} error: {svc.error}")
+        for name, con in st.connectors.items():
+            tasks = ",".join(con.tasks or [])
+            click.echo(f"{name:<12} {con.state} {('tasks: ' + tasks) if tasks else ''}")
+            if con.error:
+                click.echo(f"{'':<12} error: {con.error}")
+    sys.exit(0 if st.healthy else 1)
 
 
-def _restarts(svc: dict[str, Any]) -> str:
+def _restarts(svc: ServiceStatus) -> str:
     """`restarted 2 times (last: killed by SIGKILL at 10:31:02)`; nothing for a service never restarted."""
     notes = []
-    last = svc.get("last_exit")
-    if last:
-        when = time.strftime("%H:%M:%S", time.localtime(last["at"]))
-        notes.append(f"restarted {svc.get('restarts', 0)} times (last: {last['reason']} at {when})")
-    if svc.get("supervised") is False and svc["pid"]:
+    last = svc.restarts.last_exit if svc.restarts else None
+    if svc.restarts and last:
+        when = time.strftime("%H:%M:%S", time.localtime(last.at))
+        notes.append(f"restarted {svc.restarts.restarts} times (last: {last.reason} at {when})")
+    if svc.supervised is False and svc.pid:
         notes.append("unsupervised: its supervisor is gone, `lakehouse down` then `up` restores it")
     return "; ".join(notes)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from lakehouse.launcher.services.spark import SparkMasterService, SparkWorkerSer
 from lakehouse.launcher.services.superset import SupersetService
 from lakehouse.launcher.services.trino import TrinoService, TrinoWorkerService
 from lakehouse.launcher.services.web import WebService
+from lakehouse.launcher.status import ConnectorStatus, StackStatus
 from lakehouse.pipeline.bronze.connector import SINK_CONNECTOR, sink_values
 from lakehouse.pipeline.silver.expectations import Expectations
 
@@ -194,27 +196,26 @@ class Stack:
         name, _ = load_connector(self.s.root / SOURCE_CONNECTOR, self.connector_values())
         return name
 
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"services": {}, "connectors": {}}
-        for svc in self.services:
-            out["services"][svc.name] = svc.status()
-        name = self.source_connector_name()
+    def status(self) -> StackStatus:
+        services = {svc.name: svc.status() for svc in self.services}
+        found: dict[str, ConnectorStatus] = {}
         for path, values in self.connectors():
             each, _ = load_connector(self.s.root / path, values)
-            if out["services"]["connect"]["state"] == "ready":
+            if services["connect"].ready:
                 st = connectors.status(self.s.connect_url, each)
-                out["connectors"][each] = (
-                    {"state": "UNREGISTERED"}
+                found[each] = (
+                    ConnectorStatus("UNREGISTERED")
                     if st is None
-                    else {"state": st["connector"]["state"], "tasks": [t["state"] for t in st["tasks"]]}
+                    else ConnectorStatus(st["connector"]["state"], [t["state"] for t in st["tasks"]])
                 )
             else:
-                out["connectors"][each] = {"state": "UNKNOWN (connect not running)"}
-        if out["services"]["postgres"]["state"] == "ready":
+                found[each] = ConnectorStatus("UNKNOWN (connect not running)")
+        name = self.source_connector_name()
+        if services["postgres"].ready:
             slot = next((x for x in probes.slots_of(self.postgres.app_dsn) if x.name == SLOT), None)
             if slot is not None and slot.lost:
-                out["connectors"][name]["error"] = probes.lost_slot_message(slot.name)
-        return out
+                found[name] = replace(found[name], error=probes.lost_slot_message(slot.name))
+        return StackStatus(services, found)
 
     def resnapshot(self, say: Any = print) -> None:
         """A fresh snapshot of every captured table, for a replication slot Postgres invalidated:

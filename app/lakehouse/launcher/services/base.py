@@ -14,6 +14,7 @@ from lakehouse.config.settings import Settings, env_name
 from lakehouse.config.versions import Versions
 from lakehouse.errors import ServiceError
 from lakehouse.launcher import procs
+from lakehouse.launcher.status import READY, Restarts, ServiceStatus
 from lakehouse.polling import wait_until
 
 #: native service → its compose service: the same name, except the web page, which is `app`
@@ -103,17 +104,9 @@ class Service(ABC):
         """The supervisor that restarts the service when it dies, if it runs."""
         return procs.supervisor(self.files)
 
-    def restarts(self) -> dict[str, Any]:
+    def restarts(self) -> Restarts | None:
         """How often the supervisor restarted the service since `up`, and how it last ended."""
-        st = read_state(self.files.statefile)
-        if st is None:
-            return {}
-        out: dict[str, Any] = {"restarts": st.get("restarts", 0)}
-        if st.get("last_exit"):
-            out["last_exit"] = {k: st["last_exit"][k] for k in ("reason", "at", "ran_s")}
-        if st.get("restart_at"):
-            out["restart_at"] = st["restart_at"]
-        return out
+        return Restarts.of(read_state(self.files.statefile))
 
     def _port_hint(self, log: str) -> str | None:
         lowered = log.lower()
@@ -178,14 +171,25 @@ class Service(ABC):
     def stop(self) -> bool:
         return procs.stop(self.files, self.stop_signal)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ServiceStatus:
         if self.s.service_hostnames:  # compose runs the processes: no pid files, the probe decides
-            state = "ready" if self.ready() else "down"
+            ready = self.ready()
             logs = f"docker compose logs {twin(self.name)}"
-            out: dict[str, Any] = {"state": state, "pid": None, "log": logs}
-            if state == "ready":
-                out.update(self.details())
-            return out
+            details = self.details() if ready else {}
+            return ServiceStatus(READY if ready else "down", None, logs, details=details)
+        pid, supervised = self.pid(), self.supervisor() is not None
+        if pid is None:
+            state = "restarting" if supervised else "stopped"
+        else:
+            state = READY if self.ready() else "starting"
+        return ServiceStatus(
+            state,
+            pid,
+            str(self.files.logfile),
+            supervised=supervised,
+            restarts=self.restarts(),
+            details=self.details() if state == READY else {},
+        )
         pid, supervised = self.pid(), self.supervisor() is not None
         if pid is None:
             state = "restarting" if supervised else "stopped"

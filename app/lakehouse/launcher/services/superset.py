@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from lakehouse.config.render import render_file
 from lakehouse.errors import ServiceError
 from lakehouse.launcher.artifacts import superset_home
 from lakehouse.launcher.services.base import Service
+from lakehouse.launcher.status import ServiceStatus
 
 #: variables that make `requests` ignore the connection's own `verify` (the Trino CA certificate)
 _CA_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
@@ -190,11 +192,11 @@ class SupersetService(Service):
             "dashboard": f"{self.s.superset_url}/superset/dashboard/{DASHBOARD_SLUG}/",
         }
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ServiceStatus:
         """Ready only if Superset can also reach Trino: a broken connection is an error, with
         Superset's reason, rather than a dashboard that silently shows nothing."""
         out = super().status()
-        if out["state"] != "ready":
+        if not out.ready:
             return out
         uri = "?"
         try:
@@ -203,9 +205,10 @@ class SupersetService(Service):
         except (SupersetError, httpx.HTTPError) as exc:
             problem = str(exc)
         if problem:
-            out["state"] = "error"
-            out["error"] = (
-                f"Superset cannot query Trino with its connection {uri}: {problem} — "
-                "`lakehouse up` re-imports it with this install's Trino address and password"
+            return replace(
+                out,
+                state="error",
+                error=f"Superset cannot query Trino with its connection {uri}: {problem} — "
+                "`lakehouse up` re-imports it with this install's Trino address and password",
             )
         return out
