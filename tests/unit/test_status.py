@@ -13,12 +13,12 @@ pytestmark = pytest.mark.unit
 def test_a_service_s_json_has_its_details_and_restarts_beside_its_state() -> None:
     last = {"reason": "exit 1", "at": 5.0, "ran_s": 3.0}
     counted = Restarts.of({"restarts": 2, "pid": 9, "last_exit": last})
-    svc = ServiceStatus("ready", 9, "/l/silver.log", supervised=True, restarts=counted, details={"master": "x"})
+    svc = ServiceStatus("ready", 9, "/l/s.log", supervised=True, restarts=counted, details={"master": "x"})
     assert svc.as_dict() == {
         "state": "ready",
         "pid": 9,
         "supervised": True,
-        "log": "/l/silver.log",
+        "log": "/l/s.log",
         "restarts": 2,
         "last_exit": {"reason": "exit 1", "at": 5.0, "ran_s": 3.0},
         "master": "x",
