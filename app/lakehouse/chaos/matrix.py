@@ -23,13 +23,12 @@ import psycopg
 
 from lakehouse.chaos.workload import Load, Workload
 from lakehouse.clients import admin_client
-from lakehouse.config.settings import env_name
 from lakehouse.errors import UsageError
 from lakehouse.launcher import connectors
 from lakehouse.launcher.services.base import Service
 from lakehouse.launcher.services.postgres import SLOT
 from lakehouse.pipeline.query import inventory
-from lakehouse.pipeline.silver.faults import EXIT_CODE, FIRED, POINTS
+from lakehouse.pipeline.silver.faults import CRASH_AT_ENV, EXIT_CODE, FIRED, POINTS
 from lakehouse.polling import wait_until
 
 if TYPE_CHECKING:
@@ -62,7 +61,6 @@ OFF_PATH = ("catalog-sync", "monitor", "trino")
 #: source's slot holds the WAL meanwhile), and `down`/`up` of everything CYCLES times under load
 STACK_FAULTS = ("pipeline@outage", "stack@cycles")
 CYCLES = 5
-CRASH_ENV = env_name("silver_crash_at")
 TABLE = "chaos"
 HEARTBEAT_FRESHNESS = 'lakehouse_silver_freshness_seconds{table="pipeline_heartbeat"}'
 SLOT_WAL = f'lakehouse_postgres_slot_retained_wal_bytes{{slot="{SLOT}"}}'
@@ -231,11 +229,11 @@ def _crash(svc: Service, point: str, plan: Plan) -> Injected:
     fired = svc.data_dir / FIRED
     svc.stop()
     fired.unlink(missing_ok=True)
-    os.environ[CRASH_ENV] = point  # what the service's environment is built from
+    os.environ[CRASH_AT_ENV] = point  # what the service's environment is built from
     try:
         svc.launch()
     finally:
-        del os.environ[CRASH_ENV]
+        del os.environ[CRASH_AT_ENV]
     pid = svc.pid()
     if pid is None or not wait_until(fired.exists, timeout=plan.back_timeout_s, interval=0.2):
         raise _Skipped(f"silver did not reach {point} within {plan.back_timeout_s:.0f}s")

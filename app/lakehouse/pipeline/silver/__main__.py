@@ -34,7 +34,7 @@ def main() -> int:
             rules=setup.rules(),
             cfg=cfg,
             kafka=kafka if cfg.source == "kafka" else None,
-            faults=Faults(s.silver_crash_at, fired=s.state("silver") / FIRED),
+            faults=Faults.from_env(fired=s.state("silver") / FIRED),
         )
     except LakehouseError as exc:
         log.error("%s", exc)

@@ -1,9 +1,10 @@
 """Deterministic fault injection: the silver job exits hard at a named point of a micro-batch.
 
-Set `LAKEHOUSE_SILVER_CRASH_AT=<point>` (settings: `silver_crash_at`) and the job calls
-`os._exit` when a batch that applies at least one event reaches that point — no `finally`, no
-flush, as if the machine lost power. Tests use it to prove that a restarted job re-running the
-batch leaves silver equal to the source (docs/reliability.md). Off unless set.
+Start the job with `LAKEHOUSE_SILVER_CRASH_AT=<point>` in its environment (a hook for the tests
+and `lakehouse chaos`, not a setting) and it calls `os._exit` when a batch that applies at least
+one event reaches that point — no `finally`, no flush, as if the machine lost power. Tests use it
+to prove that a restarted job re-running the batch leaves silver equal to the source
+(docs/reliability.md). Off unless set.
 
 "Applies at least one event": the batch writes one to silver, the tombstones (a delete, a cut) or
 the quarantine, or is about to. Each point of the batch says whether it has (`reach(point, work)`);
@@ -21,8 +22,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from lakehouse.errors import ConfigError
+
 log = logging.getLogger("lakehouse.silver")
 
+#: the environment variable that arms a crash point
+CRASH_AT_ENV = "LAKEHOUSE_SILVER_CRASH_AT"
 #: in the order a batch reaches them
 POINTS = (
     "after-cut",  # a TRUNCATE or snapshot cut and its tombstones are committed, its rows not deleted
@@ -64,6 +69,15 @@ class Faults:
         self.fired = fired
         #: what the last point reached said of its batch's work (True until one says)
         self.work = True
+
+    @classmethod
+    def from_env(cls, fired: Path) -> Faults:
+        """The faults `CRASH_AT_ENV` arms (none when unset or empty); ConfigError on a point that
+        does not exist, naming the variable."""
+        point = os.environ.get(CRASH_AT_ENV) or None
+        if point is not None and point not in POINTS:
+            raise ConfigError(f"{CRASH_AT_ENV}={point!r}: not a crash point; one of {', '.join(POINTS)}")
+        return cls(point, fired=fired)
 
     def reach(self, point: str, work: bool | None = None) -> None:
         """`work`: whether the batch has applied, or is about to apply, at least one event. None:
