@@ -21,6 +21,11 @@ def main() -> int:
         return 2
     log = logging.getLogger("lakehouse.silver")
     s, cfg = setup.settings, setup.cfg
+    try:  # before Spark starts: a wrong crash point is a configuration error, not a crash
+        faults = Faults.from_env(fired=s.state("silver") / FIRED)
+    except LakehouseError as exc:
+        log.error("%s", exc)
+        return 2
     start_http_server(s.silver_metrics_port, addr=s.addr("silver"))
     spark = setup.session(master=s.silver_master)  # the scale-out cluster's master in that mode
     # the topics the bronze sink lands
@@ -34,7 +39,7 @@ def main() -> int:
             rules=setup.rules(),
             cfg=cfg,
             kafka=kafka if cfg.source == "kafka" else None,
-            faults=Faults.from_env(fired=s.state("silver") / FIRED),
+            faults=faults,
         )
     except LakehouseError as exc:
         log.error("%s", exc)
