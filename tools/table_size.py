@@ -29,8 +29,8 @@ TOP_UP = """
 WITH m AS (SELECT movie_id, row_number() OVER (ORDER BY movie_id) - 1 AS i, count(*) OVER () AS n
            FROM {schema}.movies)
 INSERT INTO {schema}.ratings (user_id, movie_id, rating, rated_at)
-SELECT %(first_user)s + g / m.n, m.movie_id, (1 + g % 10) / 2.0, now() - make_interval(secs => g % 86400)
-FROM generate_series(0, %(rows)s - 1) AS g JOIN m ON m.i = g % m.n
+SELECT %(first_user)s + g / m.n, m.movie_id, (1 + g %% 10) / 2.0, now() - make_interval(secs => g %% 86400)
+FROM generate_series(0, %(rows)s - 1) AS g JOIN m ON m.i = g %% m.n
 """
 
 
