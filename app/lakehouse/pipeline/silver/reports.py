@@ -47,7 +47,8 @@ class QuarantineGroup:
         return asdict(self)
 
 
-def _answer_error(answer: dict[str, Any], what: str, *keys: str) -> None:
+def _require(answer: dict[str, Any], what: str, *keys: str) -> None:
+    """ValueError naming the fields the job's answer lacks."""
     missing = [k for k in keys if k not in answer]
     if missing:
         raise ValueError(f"the silver job's {what} answer lacks {', '.join(missing)}: {answer}")
@@ -63,7 +64,7 @@ class Replayed:
 
     @classmethod
     def of(cls, answer: dict[str, Any]) -> Replayed:
-        _answer_error(answer, "replay", "replayed", "still_quarantined")
+        _require(answer, "replay", "replayed", "still_quarantined")
         return cls(answer.get("table"), int(answer["replayed"]), int(answer["still_quarantined"]))
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,7 +91,7 @@ class Compacted:
 
     @classmethod
     def of(cls, answer: dict[str, Any]) -> Compacted:
-        _answer_error(answer, "compaction", "folded")
+        _require(answer, "compaction", "folded")
         folds = [
             Folded(str(f["table"]), int(f["keys"]), f["upto"], float(f["seconds"])) for f in answer["folded"]
         ]
