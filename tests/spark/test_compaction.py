@@ -20,7 +20,7 @@ from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
 from lakehouse.pipeline.silver.live_rows import read
 from lakehouse.pipeline.silver.outcome import BatchResult
-from lakehouse.pipeline.silver.store import Layout
+from lakehouse.pipeline.silver.store import Layout, read_text
 
 from .events import MOVIES, PLACEHOLDER, TXN_TOPIC, event, field
 
@@ -304,6 +304,21 @@ def test_a_fold_reads_only_the_entries_no_earlier_fold_covered(mor: BatchProcess
     assert c.fold(MOVIE).keys == 1  # only the new entry, not the three before it
     assert log_rows(mor).count() == 4
     assert titles(base(mor)) == {1: "m1", 2: "new", 3: "m3"}
-    fresh = compactor(mor, trim_rows=TRIM_ROWS)  # a restarted job knows of no fold: it folds all again
-    assert fresh.fold(MOVIE).keys == 3
-    assert titles(base(mor)) == {1: "m1", 2: "new", 3: "m3"}
+    # a restarted job takes up the recorded folds: it reads none of the four entries again ...
+    recorded = json.loads(read_text(mor.spark, mor.store.layout.folded(MOVIE)) or "{}")
+    assert recorded["untrimmed"] == 4
+    restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
+    clock = Clock()
+    fresh = compactor(restarted, clock, trim_rows=4)
+    fresh.recover([MOVIE])
+    assert restarted.store._seq >= recorded["upto"]  # its `_seq`s follow the last run's, whatever its clock
+    run(restarted, event("u", movie(3, "newer"), 30), batch_id=2)
+    assert log_rows(mor).agg({SEQ: "max"}).collect()[0][0] > recorded["upto"]
+    clock.now += TRIM_AFTER
+    after = fresh.fold(MOVIE)
+    assert after.keys == 1  # only the entry appended since
+    # ... and trims them as its own (four folded entries: trim_rows)
+    assert after.trimmed_upto is not None
+    assert [r["title"] for r in log_rows(mor).collect()] == ["newer"]
+    now = titles(read(mor.spark, mor.store.layout, MOVIE))
+    assert titles(base(mor)) == now == {1: "m1", 2: "new", 3: "newer"}

@@ -16,7 +16,10 @@ it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (mainten
    (a DELETE that rewrites the log's files) waits until they are `TRIM_ROWS` entries or
    `TRIM_EVERY` old, so a log of a few entries (a heartbeat) is not rewritten at every fold.
 
-A crash anywhere folds the same entries again at the next start: nothing is lost or doubled.
+After its MERGE a fold records how far it got (`_state/folded/<table>.json`: the `_seq` and the
+folded entries not trimmed yet), so a restarted job reads only newer entries and trims the older
+ones in its turn. A crash before the record folds the same entries again: nothing is lost or
+doubled.
 `lakehouse compact` asks for a fold now (mailbox.py, `_state/compact/`): before reading the base
 directly, or in a test that checks what the base holds.
 Deletes already left their tombstones on the freshness path (batch.py). Schema changes and cuts,
@@ -25,6 +28,7 @@ which write the base and the log too, take the table's lock, as a fold does (`Ta
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -41,7 +45,7 @@ from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
 from lakehouse.pipeline.silver.mailbox import Mailbox
 from lakehouse.pipeline.silver.position import latest_first
-from lakehouse.pipeline.silver.store import Store
+from lakehouse.pipeline.silver.store import Store, read_text, write_text
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -134,8 +138,27 @@ class Compactor:
         now = self.clock()
         for table in tables:
             if self.store.exists(self.store.layout.log(table)):
+                self._recorded(table, now)
                 with self._state:
                     self._unfolded.setdefault(table, Unfolded(now))
+
+    def _recorded(self, table: str, now: datetime) -> None:
+        """Take up the fold an earlier run recorded for the table (once): its entries count as
+        folded `now`, and this job's `_seq`s are above them."""
+        if table in self._folded:
+            return
+        body = read_text(self.store.spark, self.store.layout.folded(table))
+        folded = self._folded.setdefault(table, [])
+        if body is not None:
+            record = json.loads(body)
+            self.store.seq_above(int(record["upto"]))
+            if record["untrimmed"]:  # otherwise the log holds no entry up to it
+                folded.append((int(record["upto"]), now, int(record["untrimmed"])))
+
+    def _record(self, table: str, upto: int) -> None:
+        """What `_recorded` takes up: folded up to `upto`, and the folded entries still in the log."""
+        body = {"upto": upto, "untrimmed": sum(n for _, _, n in self._folded.get(table, []))}
+        write_text(self.store.spark, self.store.layout.folded(table), json.dumps(body))
 
     def due(self, now: datetime) -> list[str]:
         with self._state:
@@ -193,6 +216,7 @@ class Compactor:
         # (Delta skips the files by their `_seq` statistics). After a restart, all are.
         order = Window.partitionBy(*keys).orderBy(*latest_first(F.col(SEQ).desc()))
         entries = store.spark.read.format("delta").load(path)
+        self._recorded(table, now)
         if done := self._folded.get(table):
             entries = entries.where(F.col(SEQ) > max(b for b, _, _ in done))
         latest = (
@@ -220,6 +244,7 @@ class Compactor:
         self.faults.reach("after-fold", work=out.keys > 0)
         folded = self._folded.setdefault(table, [])
         folded.append((out.upto, now, max(appended, out.keys)))
+        self._record(table, out.upto)
         ripe = [(b, at, n) for b, at, n in folded if now - at >= TRIM_AFTER]
         if ripe and (
             sum(n for _, _, n in ripe) >= self.trim_rows
@@ -230,6 +255,7 @@ class Compactor:
             DeltaTable.forPath(store.spark, path).delete(F.col(SEQ) <= upto)
             out.trimmed_upto = upto
             folded[:] = [f for f in folded if f[0] > upto]
+            self._record(table, out.upto)
             out.steps["trim"] = time.monotonic() - step
 
     def fold_all(self, tables: list[str]) -> None:

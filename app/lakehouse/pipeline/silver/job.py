@@ -62,6 +62,7 @@ from lakehouse.pipeline.silver.store import (
     EXPECTATION_SCHEMA,
     QUARANTINE_SCHEMA,
     Layout,
+    delete_object,
     hadoop_path,
 )
 from lakehouse.pipeline.silver.table_status import StatusWriter
@@ -409,6 +410,7 @@ def drop_logs(processor: BatchProcessor, tables: list[str]) -> None:
         compactor.fold(table)
         path, fs = hadoop_path(processor.spark, processor.store.layout.log(table))
         fs.delete(path, True)
+        delete_object(processor.spark, processor.store.layout.folded(table))
         log.info("%s: change log folded and removed (write is merge-on-write)", table)
 
 

@@ -105,6 +105,11 @@ class Layout:
     def log_root(self) -> str:
         return f"{self.root}/_log"
 
+    def folded(self, source: str) -> str:
+        """How far the compactor has folded a table's log (a small JSON object, compaction.py)."""
+        name = silver_table(source).removeprefix(SILVER + "/").replace("/", ".")
+        return f"{self.root}/_state/folded/{name}.json"
+
     @property
     def quarantine(self) -> str:
         return f"{self.root}/_quarantine"
@@ -438,6 +443,11 @@ class Store:
             "append"
         ).option("mergeSchema", "false").save(self.layout.log(source))
         return seq
+
+    def seq_above(self, seq: int) -> None:
+        """Make every `_seq` this job gives from now on higher than `seq` (one an earlier run used)."""
+        with self._creating:
+            self._seq = max(self._seq, seq)
 
     def holds_any(self, source: str, rows: DataFrame, keys: list[str]) -> bool:
         """Whether the table holds a row for any key of `rows`: one scan of its key columns only,
