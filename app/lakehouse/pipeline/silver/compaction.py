@@ -212,8 +212,8 @@ class Compactor:
         assert schema is not None, f"{table}: a log without a base"
         columns = schema.fieldNames()
         # one read of the log's snapshot: each key's newest entry, kept while it is folded. Entries
-        # an earlier fold of this run covered are in the base already: only newer ones are read
-        # (Delta skips the files by their `_seq` statistics). After a restart, all are.
+        # an earlier fold covered (of this run, or recorded by the last) are in the base already:
+        # only newer ones are read (Delta skips the files by their `_seq` statistics)
         order = Window.partitionBy(*keys).orderBy(*latest_first(F.col(SEQ).desc()))
         entries = store.spark.read.format("delta").load(path)
         self._recorded(table, now)
