@@ -161,3 +161,56 @@ def lakehouse(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed CLI as a user runs it (exit codes included), against the session's stack."""
     exe = Path(sys.executable).parent / "lakehouse"
     return subprocess.run([str(exe), *args], capture_output=True, text=True, check=False, timeout=900)
+
+
+#: the schemas the catalog sync and silver keep tables in (the analyst sees all of them)
+CATALOG_SCHEMAS = ("silver", "silver_base", "silver_log", "analytics", "ml")
+
+_SPARK_PROBE = """
+import json, sys
+from lakehouse.config.endpoints import Endpoints
+from lakehouse.config.secrets import Secrets
+from lakehouse.config.settings import load_settings
+from lakehouse.pipeline.silver.commands import spark_for
+
+s = load_settings()
+with spark_for(s, Endpoints.of(s, Secrets.load_or_create(s.home)), "catalog-probe", catalog=True) as spark:
+    out = [[r.asDict() for r in spark.sql(q).collect()] for q in json.load(sys.stdin)]
+print(json.dumps(out, default=str))
+"""
+
+
+def spark_sql(*statements: str) -> list[list[dict[str, Any]]]:
+    """Each statement's rows from one Spark session on the stack's catalog (the Hive metastore),
+    in a process of its own: `lakehouse spark-sql`'s session, several statements for one start."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _SPARK_PROBE],
+        input=json.dumps(statements),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answer: list[list[dict[str, Any]]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def catalog_tables(stack: Stack) -> dict[str, list[str]]:
+    """Trino's tables and views per schema of the catalog, sorted."""
+    trino = analyst(stack)
+    return {
+        schema: sorted(r[0] for r in trino.query(f"SHOW TABLES FROM {schema}").rows)
+        for schema in CATALOG_SCHEMAS
+    }
+
+
+def assert_one_catalog(stack: Stack) -> None:
+    """Spark lists the tables Trino lists, schema by schema: both read them from the metastore."""
+    trino = catalog_tables(stack)
+    shown = spark_sql(*(f"SHOW TABLES IN {schema}" for schema in CATALOG_SCHEMAS))
+    spark = {
+        schema: sorted(r["tableName"] for r in rows)
+        for schema, rows in zip(CATALOG_SCHEMAS, shown, strict=True)
+    }
+    assert spark == trino

@@ -25,7 +25,7 @@ def test_single_process_mode_has_no_cluster(tmp_path: Path) -> None:
     assert not {"spark-master", "spark-worker", "trino-worker"} & set(_names(stack))
     assert "PYSPARK_SUBMIT_ARGS" not in stack.silver.env()
     assert stack.trino.env()["TRINO_INCLUDE_COORDINATOR"] == "true"
-    assert stack.env()["spark"] == {"master": "local[2]", "ui": None}
+    assert stack.env()["spark"] == {"master": "local[2]", "ui": None, "metastore": "thrift://127.0.0.1:29183"}
     assert stack.s.topic_partitions == 1
 
 
@@ -104,4 +104,5 @@ def test_env_json_names_the_master_and_its_ui(tmp_path: Path) -> None:
     assert json.loads(json.dumps(spark)) == {
         "master": "spark://127.0.0.1:27077",
         "ui": "http://127.0.0.1:28180",
+        "metastore": "thrift://127.0.0.1:29183",
     }

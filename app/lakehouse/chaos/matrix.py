@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 #: `connect@task` ends the connector task's replication session instead of a process; killing
 #: `connect` also kills the bronze sink (a connector in the same worker)
 COMPONENTS = (
-    "silver", "kafka", "connect", "connect@task", "postgres", "minio", "catalog-sync", "monitor", "trino",
+    "silver", "kafka", "connect", "connect@task", "postgres", "minio", "catalog-sync", "monitor",
+    "metastore", "trino",
 )  # fmt: skip
 #: the silver job exiting hard at each point of a micro-batch (silver/faults.py), once. Not
 #: `after-quarantine` nor `after-cut`: only a batch that quarantines something, or that holds a
@@ -55,8 +56,9 @@ OUTAGES = tuple(f"{c}@outage" for c in COMPONENTS if "@" not in c)
 PIPELINE = ("kafka", "connect", "silver")
 #: components no change passes through on its way to silver: killing one cannot lose a change, so
 #: a short run may leave their check to the next fault's verify (it compares the whole table,
-#: changes made during the earlier faults included)
-OFF_PATH = ("catalog-sync", "monitor", "trino")
+#: changes made during the earlier faults included). The metastore is one: silver reads and writes
+#: its tables by path, and the catalog sync registers what it makes once the metastore is back
+OFF_PATH = ("catalog-sync", "monitor", "metastore", "trino")
 #: faults of the whole stack, on request only: the pipeline away for `--outage` seconds (the
 #: source's slot holds the WAL meanwhile), and `down`/`up` of everything CYCLES times under load
 STACK_FAULTS = ("pipeline@outage", "stack@cycles")

@@ -249,6 +249,39 @@ def sql(statement: str, fmt: str, user: str) -> None:
     click.echo(FORMATS[fmt](client.query(text)))
 
 
+@cli.command("spark-sql")
+@click.argument("statement")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+def spark_sql(statement: str, fmt: str) -> None:
+    """Run one Spark SQL statement in a local Spark session on the stack's catalog (the Hive
+    metastore Trino uses: the same schemas and tables; `-` reads it from stdin). The session
+    reads the bucket as its owner, like `verify`; Trino's live views are listed, not readable.
+
+    \b
+    lakehouse spark-sql "SHOW TABLES IN silver_base"
+    lakehouse spark-sql "SELECT count(*) FROM silver_base.ratings"
+    """
+    from lakehouse.clients.trino_client import Result
+    from lakehouse.config.endpoints import Endpoints
+    from lakehouse.config.secrets import Secrets
+    from lakehouse.config.settings import load_settings
+    from lakehouse.pipeline.query.output import FORMATS
+    from lakehouse.pipeline.silver.commands import spark_for
+
+    text = sys.stdin.read() if statement == "-" else statement
+    text = text.strip().rstrip(";").strip()
+    if not text:
+        raise click.UsageError("empty SQL statement")
+    s = load_settings()
+    ep = Endpoints.of(s, Secrets.load_or_create(s.home))
+    with spark_for(s, ep, "lakehouse-spark-sql", catalog=True) as spark:
+        df = spark.sql(text)
+        result = Result(columns=list(df.columns), rows=[list(row) for row in df.collect()])
+    click.echo(FORMATS[fmt](result))
+
+
 @cli.command("reset-silver")
 @click.option("--yes", is_flag=True, help="confirm: silver tables and the stream checkpoint are deleted")
 def reset_silver(yes: bool) -> None:

@@ -63,6 +63,7 @@ class ObjectStore(_Part):
 class Spark(_Part):
     master: str  # local[N] in silver's own process, or the scale-out master
     ui: str | None
+    metastore: str  # the Hive metastore's Thrift URI: the catalog Spark shares with Trino
 
 
 class Trino(_Part):
@@ -125,7 +126,11 @@ class Endpoints(_Part):
                 bronze=s.bronze_uri,
                 silver=s.silver_uri,
             ),
-            spark=Spark(master=s.silver_master, ui=s.spark_master_ui if s.scale_out else None),
+            spark=Spark(
+                master=s.silver_master,
+                ui=s.spark_master_ui if s.scale_out else None,
+                metastore=s.metastore_uri,
+            ),
             trino=Trino(
                 url=s.trino_url,
                 user=ANALYST_USER,

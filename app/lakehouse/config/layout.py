@@ -9,6 +9,8 @@ the URI an engine reads — `s3a://<bucket>/<key>` for Spark (Hadoop's S3A file 
     silver/_quarantine, _expectations, _state  silver's own tables and state
     _checkpoints/<job>                        streaming checkpoints
     jobs/<schema>/<table>                     tables the batch jobs write (analytics, ml, ops)
+    _metastore/warehouse/<schema>.db          the folder the Hive metastore gives a schema (empty:
+                                              every table is registered at its own location)
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ BRONZE = "bronze"
 SILVER = "silver"
 CHECKPOINTS = "_checkpoints"
 JOBS = "jobs"
+#: the Hive metastore's warehouse: where a schema made without a location gets its folder
+METASTORE_WAREHOUSE = "_metastore/warehouse"
 
 SPARK_SCHEME = "s3a"
 TRINO_SCHEME = "s3"

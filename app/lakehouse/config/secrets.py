@@ -18,6 +18,7 @@ KEYS = (
     "PG_SUPERUSER_PASSWORD",
     "PG_APP_PASSWORD",
     "PG_CDC_PASSWORD",
+    "PG_METASTORE_PASSWORD",
     "MINIO_ROOT_USER",
     "MINIO_ROOT_PASSWORD",
     "MINIO_READER_PASSWORD",
@@ -31,6 +32,7 @@ KEYS = (
 #: time): safe to generate when missing, e.g. in a file written before Trino was part of the stack
 REAPPLIED = frozenset(
     {
+        "PG_METASTORE_PASSWORD",  # the metastore's role is altered to it on every start
         "MINIO_READER_PASSWORD",  # the read-only user is re-created on every start
         "TRINO_ADMIN_PASSWORD",
         "TRINO_ANALYST_PASSWORD",
@@ -46,6 +48,7 @@ class Secrets:
     pg_superuser_password: str
     pg_app_password: str
     pg_cdc_password: str
+    pg_metastore_password: str
     minio_root_user: str
     minio_root_password: str
     minio_reader_password: str

@@ -57,6 +57,7 @@ PORT_FIELDS = (
     "spark_master_ui_port",
     "spark_worker_ui_port",
     "trino_worker_http_port",
+    "metastore_port",
 )
 
 
@@ -94,11 +95,15 @@ class Settings(BaseSettings):
     spark_master_ui_port: int = Field(28180, ge=1, le=65535)
     spark_worker_ui_port: int = Field(28181, ge=1, le=65535)
     trino_worker_http_port: int = Field(28082, ge=1, le=65535)
+    metastore_port: int = Field(29183, ge=1, le=65535)
 
     source_db: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     source_schema: str = Field("movielens", pattern=r"^[a-z_][a-z0-9_]*$")
     app_role: str = Field("lakehouse_app", pattern=r"^[a-z_][a-z0-9_]*$")
     cdc_role: str = Field("lakehouse_cdc", pattern=r"^[a-z_][a-z0-9_]*$")
+    #: the Hive metastore's role and database on the stack's Postgres (it owns nothing else)
+    metastore_role: str = Field("lakehouse_metastore", pattern=r"^[a-z_][a-z0-9_]*$")
+    metastore_db: str = Field("metastore", pattern=r"^[a-z_][a-z0-9_]*$")
     topic_prefix: str = Field("cdc", pattern=r"^[a-z][a-z0-9_-]*$")
     bucket: str = Field("lakehouse", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
 
@@ -248,6 +253,11 @@ class Settings(BaseSettings):
     @property
     def grafana_url(self) -> str:
         return f"http://{self.addr('grafana')}:{self.grafana_port}"
+
+    @property
+    def metastore_uri(self) -> str:
+        """The Hive metastore's Thrift address, for Trino's catalog and Spark's sessions."""
+        return f"thrift://{self.addr('metastore')}:{self.metastore_port}"
 
     @property
     def trino_url(self) -> str:

@@ -22,6 +22,7 @@ REQUIRED = (
     "AWS_SDK_VERSION",
     "POSTGRES_JDBC_VERSION",
     "TRINO_VERSION",
+    "HIVE_VERSION",
     "SUPERSET_VERSION",
     "PROMETHEUS_VERSION",
     "ALERTMANAGER_VERSION",
@@ -65,6 +66,7 @@ class Versions:
     aws_sdk: str
     postgres_jdbc: str
     trino: str
+    hive: str
     superset: str
     prometheus: str
     alertmanager: str
@@ -103,6 +105,7 @@ class Versions:
             aws_sdk=values["AWS_SDK_VERSION"],
             postgres_jdbc=values["POSTGRES_JDBC_VERSION"],
             trino=values["TRINO_VERSION"],
+            hive=values["HIVE_VERSION"],
             superset=values["SUPERSET_VERSION"],
             prometheus=values["PROMETHEUS_VERSION"],
             alertmanager=values["ALERTMANAGER_VERSION"],
@@ -117,3 +120,9 @@ class Versions:
 def spark_jars(cache: Path, v: Versions) -> Path:
     """The jars Spark sessions of the stack load (Delta, hadoop-aws), as `lakehouse install` left them."""
     return cache / f"spark-jars-delta-{v.delta}-hadoop-{v.hadoop}"
+
+
+def hive_client_jars(cache: Path, v: Versions) -> Path:
+    """The Hive metastore client Spark sessions of the stack talk to the metastore with
+    (spark.sql.hive.metastore.jars.path), as `lakehouse install` left them."""
+    return cache / f"hive-client-{v.hive}-hadoop-{v.hadoop}"

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from lakehouse.config.paths import repo_root
 from lakehouse.config.settings import Settings
-from lakehouse.config.versions import Versions, spark_jars
+from lakehouse.config.versions import Versions, hive_client_jars, spark_jars
 from lakehouse.errors import LakehouseError, UsageError
 
 console = Console(stderr=True)
@@ -63,6 +63,11 @@ def trino_home(cache: Path, v: Versions) -> Path:
 #: the plugins trino/etc uses; the tarball ships ~60 (its plugins share jars as hard links, so it
 #: is unpacked whole and the rest removed)
 TRINO_PLUGINS = ("delta-lake", "password-authenticators")
+
+
+def metastore_home(cache: Path, v: Versions) -> Path:
+    """The Hive standalone metastore: the unpacked server tarball, with `extra-lib/` beside its `lib/`."""
+    return cache / f"hive-metastore-{v.hive}-hadoop-{v.hadoop}"
 
 
 def jmx_exporter_jar(cache: Path, v: Versions) -> Path:
@@ -283,8 +288,8 @@ def _maven_copy(
 
 #: what `lakehouse install` sets up, in order; `--only` picks some (the compose images do)
 STEPS = (
-    "postgres", "monitoring", "kafka", "debezium", "s3-sink", "spark-jars", "trino", "jmx-exporter",
-    "superset", "minio",
+    "postgres", "monitoring", "kafka", "debezium", "s3-sink", "spark-jars", "metastore", "trino",
+    "jmx-exporter", "superset", "minio",
 )  # fmt: skip
 
 
@@ -294,7 +299,7 @@ def install(settings: Settings, versions: Versions, only: Sequence[str] = STEPS)
         raise UsageError(f"unknown install step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
     cache, root = settings.cache, settings.root
     cache.mkdir(parents=True, exist_ok=True)
-    java_steps = ("kafka", "debezium", "s3-sink", "spark-jars", "trino", "jmx-exporter")
+    java_steps = ("kafka", "debezium", "s3-sink", "spark-jars", "metastore", "trino", "jmx-exporter")
     if any(step in only for step in java_steps) and _java_major() < 17:
         raise LakehouseError("Java 17+ is required for Kafka and Debezium — install openjdk-17")
     for step in (s for s in STEPS if s in only):
@@ -391,6 +396,14 @@ def _step_spark_jars(root: Path, cache: Path, versions: Versions) -> None:
         },
         cache,
     )
+    # the Hive metastore client Spark's sessions reach the stack's catalog with
+    _maven_copy(
+        root / "metastore" / "client.pom.xml",
+        hive_client_jars(cache, versions),
+        f"Hive metastore client {versions.hive} for Spark (Maven)",
+        {"hive.version": versions.hive, "hadoop.version": versions.hadoop},
+        cache,
+    )
 
 
 def _step_jmx_exporter(root: Path, cache: Path, versions: Versions) -> None:
@@ -473,6 +486,35 @@ def _install_trino(root: Path, cache: Path, versions: Versions) -> None:
     _mark(home)
 
 
+def _install_metastore(root: Path, cache: Path, versions: Versions) -> None:
+    """The metastore server: the tarball unpacked, the Hadoop-side jars in its extra-lib/."""
+    props = {"hive.version": versions.hive, "hadoop.version": versions.hadoop}
+    home = metastore_home(cache, versions)
+    pom = root / "metastore" / "pom.xml"
+    server_props = {**props, "awssdk.version": versions.aws_sdk}
+    stamp = _recipe(pom, server_props)
+    if _done(home, stamp):
+        return
+    download = cache / f"{home.name}-download"
+    _maven_copy(pom, download, f"Hive standalone metastore {versions.hive} (Maven)", server_props, cache)
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    tarball = download / f"hive-standalone-metastore-server-{versions.hive}-bin.tar.gz"
+    run_with_progress(
+        ["tar", "-xvzf", str(tarball), "-C", str(home), "--strip-components=1"],
+        f"unpacking the Hive metastore {versions.hive}",
+        cache / "logs" / f"{home.name}-unpack.log",
+        r"\.jar$",
+    )
+    extra = home / "extra-lib"
+    extra.mkdir()
+    for jar in download.glob("*.jar"):
+        shutil.move(str(jar), extra / jar.name)
+    shutil.rmtree(download)  # Maven keeps its own copy in the local repository
+    _mark(home, stamp)
+
+
 _STEP_FUNCS = {
     "postgres": _step_postgres,
     "monitoring": _step_monitoring,
@@ -480,6 +522,7 @@ _STEP_FUNCS = {
     "debezium": _step_debezium,
     "s3-sink": _step_s3_sink,
     "spark-jars": _step_spark_jars,
+    "metastore": _install_metastore,
     "trino": _install_trino,
     "jmx-exporter": _step_jmx_exporter,
     "superset": _install_superset,

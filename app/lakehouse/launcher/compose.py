@@ -88,7 +88,8 @@ def secrets_from_env(s: Settings) -> None:
 def write_configs(stack: Stack) -> list[str]:
     """Render what the official images read from the shared state volume, with the native code:
     Postgres' two .conf files, Trino's TLS certificate and password file, Prometheus' config
-    folder and scrape targets, and Superset's assets with the rendered Trino connection."""
+    folder and scrape targets, Superset's assets with the rendered Trino connection, and the
+    PostgreSQL driver the metastore's image lacks."""
     _in_compose(stack.s)
     stack.preflight()
     written = [str(p) for p in stack.postgres.write_configs()]
@@ -96,7 +97,8 @@ def write_configs(stack: Stack) -> list[str]:
     stack.prometheus.prepare()
     assets = stack.superset.data_dir / "assets"
     stack.superset.render_assets(assets)
-    return [*written, str(stack.trino.password_file), str(stack.prometheus.etc), str(assets)]
+    driver = stack.metastore.share_jdbc_driver()
+    return [*written, str(stack.trino.password_file), str(stack.prometheus.etc), str(assets), str(driver)]
 
 
 def init(stack: Stack, step: str) -> str:

@@ -24,6 +24,7 @@ from lakehouse.launcher.services.base import Context, Service
 from lakehouse.launcher.services.catalog_sync import CatalogSyncService
 from lakehouse.launcher.services.connect import Connect
 from lakehouse.launcher.services.kafka import Kafka
+from lakehouse.launcher.services.metastore import MetastoreService
 from lakehouse.launcher.services.minio import Minio
 from lakehouse.launcher.services.monitor import MonitorService
 from lakehouse.launcher.services.postgres import PUBLICATION, SLOT, Postgres
@@ -68,6 +69,7 @@ class Stack:
         self.spark_master = SparkMasterService(self.ctx)
         self.spark_worker = SparkWorkerService(self.ctx)
         self.silver = SilverService(self.ctx)
+        self.metastore = MetastoreService(self.ctx)
         self.trino = TrinoService(self.ctx)
         self.trino_worker = TrinoWorkerService(self.ctx)
         self.catalog = CatalogSyncService(self.ctx)
@@ -86,8 +88,8 @@ class Stack:
         workers: list[Service] = [self.trino_worker] if self.s.scale_out else []
         return [
             self.postgres, self.minio, self.kafka, self.connect, *cluster, self.silver,
-            self.trino, *workers, self.catalog, self.monitor, self.scheduler, self.alertmanager,
-            self.prometheus, self.superset, self.web,
+            self.metastore, self.trino, *workers, self.catalog, self.monitor, self.scheduler,
+            self.alertmanager, self.prometheus, self.superset, self.web,
         ]  # fmt: skip
 
     def connector_values(self) -> dict[str, object]:

@@ -36,8 +36,9 @@ class JobContext:
 
     @contextmanager
     def spark(self) -> Iterator[SparkSession]:
-        """A local Spark session with Delta and the stack's object store, stopped afterwards."""
+        """A local Spark session with Delta, the stack's object store and its catalog (tables by
+        name, as in Trino), stopped afterwards."""
         from lakehouse.pipeline.silver.commands import spark_for
 
-        with spark_for(self.s, self.endpoints, f"lakehouse-job-{self.job}") as session:
+        with spark_for(self.s, self.endpoints, f"lakehouse-job-{self.job}", catalog=True) as session:
             yield session

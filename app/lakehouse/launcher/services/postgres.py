@@ -191,6 +191,7 @@ class Postgres(Service):
             for role, password, extra in (
                 (s.app_role, sec.pg_app_password, sql.SQL("")),
                 (s.cdc_role, sec.pg_cdc_password, sql.SQL(" REPLICATION")),
+                (s.metastore_role, sec.pg_metastore_password, sql.SQL("")),
             ):
                 exists = conn.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone()
                 verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
@@ -199,12 +200,11 @@ class Postgres(Service):
                         verb, sql.Identifier(role), extra, sql.Literal(password)
                     )
                 )
-            if not conn.execute("select 1 from pg_database where datname = %s", [s.source_db]).fetchone():
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(s.source_db), sql.Identifier(s.app_role)
-                    )
-                )
+            # the source database, and the Hive metastore's own (its schema tool fills it)
+            for db, owner in ((s.source_db, s.app_role), (s.metastore_db, s.metastore_role)):
+                if not conn.execute("select 1 from pg_database where datname = %s", [db]).fetchone():
+                    create = sql.SQL("CREATE DATABASE {} OWNER {}")
+                    conn.execute(create.format(sql.Identifier(db), sql.Identifier(owner)))
         values = self.sql_values()
         root = s.root / "postgres"
         with psycopg.connect(self.dsn("postgres", sec.pg_superuser_password), autocommit=True) as conn:

@@ -83,6 +83,7 @@ class TrinoService(Service):
                 "TRINO_SHARED_SECRET": sec.trino_shared_secret,
                 # scale-out: the workers run every query's tasks, the coordinator only plans them
                 "TRINO_INCLUDE_COORDINATOR": "false" if s.scale_out else "true",
+                "METASTORE_URI": s.metastore_uri,
                 "S3_ENDPOINT": s.minio_endpoint,
                 "S3_BUCKET": s.bucket,
                 "S3_ACCESS_KEY": sec.minio_root_user,

@@ -15,7 +15,7 @@ from minio.error import S3Error
 from psycopg.conninfo import conninfo_to_dict
 
 from lakehouse import clients
-from lakehouse.config.layout import Storage
+from lakehouse.config.layout import METASTORE_WAREHOUSE, Storage
 from lakehouse.config.layout import silver_table as layout_silver_table
 from lakehouse.config.names import CATALOG, OPS, SILVER, SILVER_BASE, qualified, silver_table
 from lakehouse.config.render import render_file
@@ -30,7 +30,14 @@ from lakehouse.pipeline.silver.reports import (
     RuleTotals,
     TableStatus,
 )
-from lakehouse.pipeline.silver.session import build, conf_values, jars_in, read_conf, s3_credentials
+from lakehouse.pipeline.silver.session import (
+    build,
+    catalog_conf,
+    conf_values,
+    jars_in,
+    read_conf,
+    s3_credentials,
+)
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 from lakehouse.pipeline.silver.verify import TableDiff, verify_table
 from lakehouse.polling import wait_until
@@ -68,19 +75,28 @@ def captured_tables(ep: Endpoints) -> dict[str, list[str]]:
 
 
 @contextmanager
-def spark_for(s: Settings, ep: Endpoints, app_name: str) -> Iterator[SparkSession]:
-    """A local Spark session with Delta and the stack's object store (as its root user)."""
-    from lakehouse.config.versions import Versions, spark_jars
+def spark_for(s: Settings, ep: Endpoints, app_name: str, catalog: bool = False) -> Iterator[SparkSession]:
+    """A local Spark session with Delta and the stack's object store (as its root user); with
+    `catalog`, also the catalog Trino uses (the Hive metastore), so tables resolve by name. Without
+    it, tables are read by path only and the session works while the metastore is down, as the
+    silver job's own does (docs/design.md)."""
+    from lakehouse.config.versions import Versions, hive_client_jars, spark_jars
 
     tmp = s.state("silver") / "cli-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     conf_file = tmp / "spark-defaults.conf"
     values = conf_values("1g", tmp, ep.object_store.endpoint)
     conf_file.write_text(render_file(s.root / "spark_streaming" / "spark-defaults.conf", values))
+    versions = Versions.load(s.root / "versions.env")
     conf = {**read_conf(conf_file), **s3_credentials(ep.object_store.access_key, ep.object_store.secret_key)}
-    spark = build(
-        "local[2]", conf, jars_in(spark_jars(s.cache, Versions.load(s.root / "versions.env"))), app_name
-    )
+    if catalog:
+        conf |= catalog_conf(
+            ep.spark.metastore,
+            versions.hive,
+            jars_in(hive_client_jars(s.cache, versions)),
+            Storage(ep.object_store.bucket).spark(METASTORE_WAREHOUSE),
+        )
+    spark = build("local[2]", conf, jars_in(spark_jars(s.cache, versions)), app_name)
     try:
         yield spark
     finally:

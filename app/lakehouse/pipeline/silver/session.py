@@ -64,6 +64,25 @@ def s3_credentials(access_key: str, secret_key: str) -> dict[str, str]:
     }
 
 
+def catalog_conf(
+    metastore_uri: str, hive_version: str, client_jars: list[str], warehouse: str
+) -> dict[str, str]:
+    """Session settings for the stack's catalog: the Hive metastore Trino uses too, reached with
+    the Hive client of the server's version (its jars from the install, in a class loader of
+    their own). Names resolve through it (`spark.table("silver_base.ratings")`, Spark SQL), and
+    Trino's table locations (scheme s3) open with S3A like Spark's own. `warehouse`: where
+    a schema Spark makes gets its folder, the metastore's own (layout.py)."""
+    return {
+        "spark.sql.warehouse.dir": warehouse,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.hive.metastore.uris": metastore_uri,
+        "spark.sql.hive.metastore.version": hive_version,
+        "spark.sql.hive.metastore.jars": "path",
+        "spark.sql.hive.metastore.jars.path": ",".join(client_jars),
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
+
+
 #: spark-hadoop-cloud's manager: a checkpoint file is one abortable S3 upload, not a file written
 #: aside and renamed (S3A renames by copy and delete, two more requests per file)
 ABORTABLE_CHECKPOINTS = "org.apache.spark.internal.io.cloud.AbortableStreamBasedCheckpointFileManager"
