@@ -205,6 +205,57 @@ def test_toast_through_a_chain_of_key_changes_in_one_batch(silver: BatchProcesso
     assert {k: v["title"] for k, v in rows(silver).items()} == {3: "big text"}
 
 
+@pytest.mark.both_modes
+def test_toast_of_an_update_right_after_a_key_change_in_one_transaction(silver: BatchProcessor) -> None:
+    """What the chaos load made Debezium emit (`UPDATE … SET id = …`, then an update of the new
+    key that leaves the TOASTed column alone, in one transaction): the key change's create and the
+    update both carry the placeholder; the create takes the old key's value, the update the
+    create's."""
+    run(silver, event("c", movie(1, "big text", budget="1"), 10), batch_id=0)
+    gone = {"title": None, "budget": None, "released": None}
+    run(
+        silver,
+        event("d", {"movie_id": 1, **gone}, 20, commit_lsn=15, txid=5, dco=1),
+        event("c", movie(2, PLACEHOLDER, budget="1"), 20, commit_lsn=15, txid=5, dco=2),
+        event("u", movie(2, PLACEHOLDER, budget="2"), 22, commit_lsn=15, txid=5, dco=3),
+        end(5, {MOVIE: 3}),
+        batch_id=1,
+    )
+    assert {k: (v["title"], v["budget"]) for k, v in rows(silver).items()} == {2: ("big text", Decimal("2"))}
+
+
+@pytest.mark.both_modes
+def test_toast_through_more_updates_of_one_row_in_a_batch_than_fill_passes(silver: BatchProcessor) -> None:
+    """A busy row under load: its insert and a dozen updates that leave the TOASTed column alone,
+    one batch, then a key change and another dozen in one transaction (as the chaos load makes
+    them). Each placeholder means "as the version before"; a fill that took one version per pass
+    ran out of passes (8) and quarantined the rest (the chaos matrix's run quarantined two so)."""
+    from lakehouse.pipeline.silver.toast_fill import MAX_TOAST_PASSES
+
+    n = MAX_TOAST_PASSES + 4
+    updates = [event("u", movie(1, PLACEHOLDER, budget=str(i)), 20 + i) for i in range(n)]
+    result = run(silver, event("c", movie(1, "big text", budget="0"), 10), *updates)
+    assert not result.quarantined
+    assert rows(silver)[1]["title"] == "big text"
+    gone = {"title": None, "budget": None, "released": None}
+    later = [
+        event("u", movie(2, PLACEHOLDER, budget=str(100 + i)), 200 + i, commit_lsn=90, txid=7, dco=3 + i)
+        for i in range(n)
+    ]
+    result = run(
+        silver,
+        event("d", {"movie_id": 1, **gone}, 100, commit_lsn=90, txid=7, dco=1),
+        event("c", movie(2, PLACEHOLDER, budget="99"), 100, commit_lsn=90, txid=7, dco=2),
+        *later,
+        end(7, {MOVIE: 2 + n}),
+        batch_id=1,
+    )
+    assert not result.quarantined
+    assert {k: (v["title"], v["budget"]) for k, v in rows(silver).items()} == {
+        2: ("big text", Decimal(str(100 + n - 1)))
+    }
+
+
 def test_a_table_of_wide_rows_does_not_exhaust_the_heap(silver: BatchProcessor) -> None:
     """3,000 stored rows of 77 kB each (230 MB of text in one file), then a batch that updates one
     of them, with a TOAST placeholder for the wide column: its MERGE rewrites the file and the

@@ -3,10 +3,12 @@
 Debezium sends `__debezium_unavailable_value` for a large value that an UPDATE did not change
 (REPLICA IDENTITY DEFAULT does not log it). The right value is the one of the row's newest version
 before this event — an earlier event of the same batch, or silver's row — walked in position
-order: a delete ends the row (nothing before it may fill), and a version whose own value is still a
-placeholder is filled first (the next pass). When the same UPDATE also changed the primary key,
-Debezium emits a delete of the old key and a create of the new key at the same position; the
-create is then filled from the old key's versions. Pure transforms.
+order: a delete ends the row (nothing before it may fill), and a version whose own value is a
+placeholder has the value of the version before it, so the newest earlier version that has the
+value fills, however many placeholders lie between (a busy row's updates in one batch). When the
+same UPDATE also changed the primary key, Debezium emits a delete of the old key and a create of
+the new key at the same position; the create is then filled from the old key's versions, and the
+new key's later versions from the create once it is filled (the next pass). Pure transforms.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ def _before(need: DataFrame, versions: DataFrame) -> DataFrame:
 
 def fill(rows: DataFrame, current: DataFrame, keys: list[str], columns: list[str]) -> DataFrame:
     """One pass. `rows`: decoded events of one table (with `_unavail`); `current`: silver rows of
-    the keys involved. A placeholder takes the value of the newest earlier version if that version
-    is not a delete and has the value; if the version's own value is a placeholder still, it stays
-    for the next pass; after a delete, or with no version at all, it stays for good."""
+    the keys involved. A placeholder takes the value of the newest earlier version that has it,
+    among the versions after the newest earlier delete; with none (a key change's create not
+    filled yet: the next pass), or none at all, it stays."""
     key = F.struct(*[F.col(k) for k in keys])
     versions = rows.select(
         key.alias("_vkey"),
@@ -60,21 +62,38 @@ def fill(rows: DataFrame, current: DataFrame, keys: list[str], columns: list[str
             *columns,
         )
     )
-    newest = (
-        _before(_sources(rows, keys), versions)
-        .groupBy("_rid")
-        .agg(F.max_by(F.struct("_vdel", "_vun", *columns), F.struct("_vc", "_vl")).alias("_v"))
+    earlier = _before(_sources(rows, keys), versions)
+    position = F.struct("_vc", "_vl")
+    # the newest delete before each event ends what came before it
+    ended = earlier.groupBy("_rid").agg(F.max(F.when(F.col("_vdel"), position)).alias("_end"))
+    alive = (
+        earlier.join(ended, "_rid")
+        .where(
+            F.col("_end").isNull() | after(F.col("_vc"), F.col("_vl"), F.col("_end._vc"), F.col("_end._vl"))
+        )
+        .where(~F.col("_vdel"))
+    )
+
+    def has(c: str) -> Column:
+        """The version's position where it has a value of `c`, else null (max and max_by skip it)."""
+        return F.when(~F.array_contains("_vun", c), position)
+
+    newest = alive.groupBy("_rid").agg(
+        *[F.max(has(c)).isNotNull().alias(f"_has_{i}") for i, c in enumerate(columns)],
+        *[F.max_by(F.col(c), has(c)).alias(f"_val_{i}") for i, c in enumerate(columns)],
     )
     out = rows.join(newest, "_rid", "left")
-
-    def usable(c: str) -> Column:
-        return F.col("_v").isNotNull() & ~F.col("_v._vdel") & ~F.array_contains("_v._vun", c)
-
-    filled = {c: F.array_contains("_unavail", c) & usable(c) for c in columns}
+    index = {c: i for i, c in enumerate(columns)}
+    filled = {
+        c: F.array_contains("_unavail", c) & F.coalesce(F.col(f"_has_{index[c]}"), F.lit(False))
+        for c in columns
+    }
     still = [F.when(F.array_contains("_unavail", c) & ~filled[c], F.lit(c)) for c in columns]
     return out.select(
         *[
-            F.when(filled[c], F.col(f"_v.`{c}`")).otherwise(F.col(c)).alias(c) if c in columns else F.col(c)
+            F.when(filled[c], F.col(f"_val_{index[c]}")).otherwise(F.col(c)).alias(c)
+            if c in columns
+            else F.col(c)
             for c in rows.columns
             if c != "_unavail"
         ],
