@@ -20,7 +20,15 @@ from lakehouse.pipeline.silver.commands import verify
 from lakehouse.pipeline.silver.store import Layout, written_by_another
 from lakehouse.polling import wait_until
 
-from .helpers import active_alerts, key_is, lakehouse, prom, wait_for
+from .helpers import (
+    active_alerts,
+    assert_one_catalog,
+    catalog_tables,
+    key_is,
+    lakehouse,
+    prom,
+    wait_for,
+)
 from .session_setup import PREEXISTING, PREEXISTING_ROWS
 from .target import lacks
 
@@ -138,6 +146,12 @@ def test_a_stopped_silver_alerts_then_reset_silver_rebuilds_every_table_from_bro
     # the tables of this test, and the one Debezium's initial snapshot read (op = r)
     assert {"movielens.rebuilt", "movielens.rebuilt_scratch", f"movielens.{PREEXISTING}"} <= set(diffs)
     assert diffs["movielens.rebuilt_scratch"].silver_rows == 1
+    # the catalog is consistent again: the rebuilt tables are registered, and Spark and Trino
+    # list the same tables from the metastore
+    assert wait_until(
+        lambda: {"rebuilt", "rebuilt_scratch"} <= set(catalog_tables(stack)["silver"]), timeout=120
+    )
+    assert_one_catalog(stack)
     # ... and the alert resolves once the job is back
     assert wait_until(lambda: not active_alerts(stack, STALLED), timeout=240), f"{STALLED} still active"
     with open(seen, "a") as out:
