@@ -1,9 +1,9 @@
 """The stack in scale-out mode (`lakehouse up --scale-out`), once per session, on its own state
 dir and ports, torn down in finally. It starts the data path only — Postgres, MinIO, Kafka,
-Connect with both connectors, the Spark master and worker, silver, Trino's coordinator and
-worker, the catalog sync — since dashboards and alerts do not change with the mode. `make test`
-runs this tier in a pytest session of its own, after the others, so the two stacks never share
-the machine's two cores."""
+Connect with both connectors, the Spark master and worker, silver, the Hive metastore, Trino's
+coordinator and worker, the catalog sync — since dashboards and alerts do not change with the
+mode. `make test` runs this tier in a pytest session of its own, after the others, so the two
+stacks never share the machine's two cores."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PORT_OFFSET = 2000
 
 DATA_PATH = (
     "postgres", "minio", "kafka", "connect", "spark-master", "spark-worker", "silver",
-    "trino", "trino-worker", "catalog-sync",
+    "metastore", "trino", "trino-worker", "catalog-sync",
 )  # fmt: skip
 
 
