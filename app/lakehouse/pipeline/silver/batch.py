@@ -294,15 +294,16 @@ class BatchProcessor:
 
     def _with_commits(self, ready: DataFrame, decision: Decision, summary: Summary) -> DataFrame:
         """Each released event's commit position becomes its transaction's real commit LSN, from
-        the END record (docs/cdc-semantics.md, "Ordering"): a few rows, broadcast to the events."""
-        txids = {t for _, t in summary.slices if t is not None and t in decision.commits}
+        the END record (docs/cdc-semantics.md, "Ordering"), looked up in a map of the batch's
+        transactions. The map is one SQL literal, constant-folded into a single value: no Spark
+        job per table to broadcast a lookup table (built by a Python worker), and generated code
+        that does not change from batch to batch."""
+        txids = sorted({t for _, t in summary.slices if t is not None and t in decision.commits})
         if not txids:
             return ready
-        commits = self.spark.createDataFrame(
-            [(t, decision.commits[t]) for t in sorted(txids)], "txid long, _end_commit long"
-        )
-        joined = ready.join(F.broadcast(commits), "txid", "left")
-        return joined.withColumn("commit_lsn", F.coalesce("_end_commit", "commit_lsn")).drop("_end_commit")
+        commits = F.expr("map(" + ", ".join(f"{int(t)}L, {int(decision.commits[t])}L" for t in txids) + ")")
+        end_commit = F.try_element_at(commits, F.col("txid"))
+        return ready.withColumn("commit_lsn", F.coalesce(end_commit, "commit_lsn"))
 
     def _apply_tables(
         self, work: dict[str, TableWork], ready: DataFrame, ctx: Ctx

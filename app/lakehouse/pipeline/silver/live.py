@@ -3,13 +3,13 @@
 Silver keeps each table as a **base** (a plain Delta table, as of the last compaction) and a
 **log** (the changes appended since, one entry per key and batch: the row, `_op` and its
 position). A key's live row is the newest of its base row and its log entries, by position
-(position.py); none when that newest is a delete. Written without a window over the base, so a
-query costs a scan of the base plus the (small) log:
+(position.py); none when that newest is a delete. Written as one join of the base with each key's
+newest log entry, so a query scans the base once (no window over it) plus the (small) log:
 
-- base rows that no log entry outranks, and
-- per key, the newest log entry (of two at one position, the later appended: `_seq`), unless it
-  is a delete or the base already holds the key at or after its position (a late or replayed
-  event).
+- per key, the newest log entry (of two at one position, the later appended: `_seq`);
+- the base FULL OUTER JOINed with it on the key: where the entry is strictly newer than the base
+  row, or the base has no row for the key, the entry is the row (none when it is a delete);
+  otherwise the base row stands (a late or replayed event, or one a fold already took in).
 
 The rule is SQL text made from the table's key and columns, so that one definition serves every
 reader: Trino (the `silver.<table>` view), Spark (`Store.live`, `live_rows.read`: the jobs, `verify`) and
@@ -48,22 +48,21 @@ def live_sql(base: str, log: str, keys: Sequence[str], columns: Sequence[str], d
     q = _quoter(dialect)
     cols = ", ".join(q(c) for c in columns)
     part = ", ".join(q(k) for k in keys)
-
-    def same_key(a: str, b: str) -> str:
-        return " AND ".join(f"{a}.{q(k)} = {b}.{q(k)}" for k in keys)
-
-    def listed(alias: str) -> str:
-        return ", ".join(f"{alias}.{q(c)}" for c in columns)
-
+    on = " AND ".join(f"b.{q(k)} = n.{q(k)}" for k in keys)
+    # the entry is the row: the base has none for the key, or the entry is strictly newer
+    entry = f"(b.{q(keys[0])} IS NULL OR (n.{q(keys[0])} IS NOT NULL AND {after_sql('n', 'b')}))"
+    picked = ", ".join(
+        f"coalesce(b.{q(c)}, n.{q(c)}) AS {q(c)}"
+        if c in keys
+        else f"CASE WHEN {entry} THEN n.{q(c)} ELSE b.{q(c)} END AS {q(c)}"
+        for c in columns
+    )
     return (
         # ties (one event appended twice: a re-run batch) go to the later append, as in a fold
         # (compaction.py), so the live row and the folded base agree in every column
         f"WITH _entries AS (SELECT {cols}, row_number() OVER (PARTITION BY {part} "
         f"ORDER BY {COMMIT} DESC, {CHANGE} DESC, {SEQ} DESC) AS _rn FROM {log}), "
         f"_newest AS (SELECT {cols} FROM _entries WHERE _rn = 1) "
-        f"SELECT {listed('b')} FROM {base} b WHERE NOT EXISTS "
-        f"(SELECT 1 FROM _newest n WHERE {same_key('n', 'b')} AND {after_sql('n', 'b')}) "
-        f"UNION ALL "
-        f"SELECT {listed('n')} FROM _newest n WHERE n._op <> 'd' AND NOT EXISTS "
-        f"(SELECT 1 FROM {base} b WHERE {same_key('b', 'n')} AND NOT {after_sql('n', 'b')})"
+        f"SELECT {picked} FROM {base} b FULL OUTER JOIN _newest n ON {on} "
+        f"WHERE NOT ({entry} AND n._op = 'd')"
     )
