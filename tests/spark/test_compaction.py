@@ -322,3 +322,35 @@ def test_a_fold_reads_only_the_entries_no_earlier_fold_covered(mor: BatchProcess
     assert [r["title"] for r in log_rows(mor).collect()] == ["newer"]
     now = titles(read(mor.spark, mor.store.layout, MOVIE))
     assert titles(base(mor)) == now == {1: "m1", 2: "new", 3: "newer"}
+
+
+def test_a_batch_does_not_wait_for_a_fold_of_its_table(mor: BatchProcessor) -> None:
+    """The table's lock is held by a fold for its whole MERGE: a batch that changes no schema
+    appends to the log meanwhile (it used to wait for the lock, the fold's length on the
+    freshness path)."""
+    import threading
+
+    run(mor, event("c", movie(1, "a"), 10), batch_id=0)
+    held, release = threading.Event(), threading.Event()
+
+    def fold_in_progress() -> None:
+        with mor.locks.held(MOVIE):
+            held.set()
+            release.wait(timeout=600)
+
+    folder = threading.Thread(target=fold_in_progress, daemon=True)
+    folder.start()
+    assert held.wait(timeout=30)
+    try:
+        done: list[BatchResult] = []
+        batch = threading.Thread(
+            target=lambda: done.append(run(mor, event("u", movie(1, "b"), 20), batch_id=1)), daemon=True
+        )
+        batch.start()
+        batch.join(timeout=120)
+        assert done, "the batch waited for the fold's lock"
+        assert done[0].logged == {MOVIE: 1}
+    finally:
+        release.set()
+        folder.join(timeout=30)
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "b"}

@@ -33,8 +33,15 @@ from pyspark.sql import types as T
 from lakehouse.pipeline.silver import envelope
 from lakehouse.pipeline.silver.compaction import TableLocks
 from lakehouse.pipeline.silver.config import SilverConfig
+from lakehouse.pipeline.silver.contract import Decision as SchemaDecision
 from lakehouse.pipeline.silver.contract import decide
-from lakehouse.pipeline.silver.debezium import UnsupportedField, column_spec, key_columns, row_fields
+from lakehouse.pipeline.silver.debezium import (
+    ColumnSpec,
+    UnsupportedField,
+    column_spec,
+    key_columns,
+    row_fields,
+)
 from lakehouse.pipeline.silver.expectation_checks import (
     ExpectationFailed,
     Tally,
@@ -571,28 +578,43 @@ class BatchProcessor:
                 )
                 out.rejections += 1
                 continue
-            with self.locks.held(table):  # a schema change writes the base and its log
-                if silver is None:
-                    self.store.create(table, specs, keys)
-                    created = True
-                    out.changes["create"] += 1
-                    log.info("%s: created silver table %s", table, self.store.layout.table(table))
-                elif decision.add:
-                    self.store.add_columns(table, decision.add)
-                    out.changes["add_columns"] += 1
-                    log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
-                if decision.widen:
-                    self.store.widen(table, decision.widen)
-                    out.changes["widen"] += 1
-                    log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
-                if decision.to_text:
-                    self.store.to_text(table, decision.to_text)
-                    out.changes["to_text"] += 1
-                    log.info("%s: column(s) %s now stored as text", table, ", ".join(decision.to_text))
-                if silver is None or decision.add or decision.widen or decision.to_text:
-                    silver, silver_keys = self._schema(table, refresh=True)
+            if silver is None or decision.add or decision.widen or decision.to_text:
+                # only a schema change waits for the table's lock: a fold holds it for its whole
+                # MERGE, and a batch that changes nothing must not wait for that
+                with self.locks.held(table):  # a schema change writes the base and its log
+                    self._change_schema(table, silver, decision=decision, specs=specs, keys=keys, out=out)
+                    created = created or silver is None
+                silver, silver_keys = self._schema(table, refresh=True)
             decoded.append(decode(mine.where(F.col("op") != "t"), specs, keys))
         return decoded, silver, created
+
+    def _change_schema(
+        self,
+        table: str,
+        silver: T.StructType | None,
+        *,
+        decision: SchemaDecision,
+        specs: list[ColumnSpec],
+        keys: list[str],
+        out: TableOutcome,
+    ) -> None:
+        """Create the table, or evolve it as `decision` says (under the table's lock)."""
+        if silver is None:
+            self.store.create(table, specs, keys)
+            out.changes["create"] += 1
+            log.info("%s: created silver table %s", table, self.store.layout.table(table))
+        elif decision.add:
+            self.store.add_columns(table, decision.add)
+            out.changes["add_columns"] += 1
+            log.info("%s: added column(s) %s", table, ", ".join(s.name for s in decision.add))
+        if decision.widen:
+            self.store.widen(table, decision.widen)
+            out.changes["widen"] += 1
+            log.info("%s: widened %s", table, ", ".join(n for n, _ in decision.widen))
+        if decision.to_text:
+            self.store.to_text(table, decision.to_text)
+            out.changes["to_text"] += 1
+            log.info("%s: column(s) %s now stored as text", table, ", ".join(decision.to_text))
 
     def _truncate(self, table: str, pos: tuple[int, int], now: datetime, batch_id: int) -> None:
         """A cut (TRUNCATE, or the rows a snapshot replaces): delete every silver row older than it,
