@@ -6,6 +6,7 @@ commits loses and doubles nothing, schema changes and cuts reach the log too.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -328,8 +329,6 @@ def test_a_batch_does_not_wait_for_a_fold_of_its_table(mor: BatchProcessor) -> N
     """The table's lock is held by a fold for its whole MERGE: a batch that changes no schema
     appends to the log meanwhile (it used to wait for the lock, the fold's length on the
     freshness path)."""
-    import threading
-
     run(mor, event("c", movie(1, "a"), 10), batch_id=0)
     held, release = threading.Event(), threading.Event()
 
