@@ -128,6 +128,7 @@ def test_silver_config_is_strict(tmp_path: Path) -> None:
     good = json.loads((repo / "spark_streaming" / "silver.json").read_text())
     cfg = SilverConfig.load(repo / "spark_streaming" / "silver.json")
     assert cfg.trigger == good["trigger.interval"]
+    assert cfg.compaction_share == good["compaction.share.pct"] / 100
     # the heartbeat's and the benchmark's marker rows are read through the live view only: their
     # logs are folded rarely
     assert cfg.compaction_table_age == {
@@ -147,6 +148,8 @@ def test_silver_config_is_strict(tmp_path: Path) -> None:
         {**good, "max.records.per.trigger": 0},
         {**good, "compaction.table.age.s": {"pipeline_heartbeat": 600}},  # not schema.table
         {**good, "compaction.table.age.s": {"movielens.pipeline_heartbeat": "10 minutes"}},
+        {**good, "compaction.share.pct": 0},
+        {**good, "compaction.share.pct": 101},
     ):
         p = tmp_path / "silver.json"
         p.write_text(json.dumps(broken))

@@ -2,7 +2,11 @@
 
 Batches only append to a table's log (store.append_log); the compactor, a thread of the same job
 in its own scheduler pool, folds a log once its oldest unfolded entry is `compaction.age.s` old or
-it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (maintenance.py). A fold:
+it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (maintenance.py). Folds
+share the cores with the batches, so the compactor rests after each one: folding takes at most
+`compaction.share.pct` of the time (a fold of d seconds, then none due for d * (100 - pct) / pct).
+Under load a fold of a large table takes longer and the logs are folded less often — each fold
+folds more, and the batches keep the rest of the cores. A fold:
 
 1. reads the log's entries after those an earlier fold covered, up to its newest `_seq` S, and
    takes each key's newest (the live rule's order, position.py; two entries at one position are
@@ -112,6 +116,8 @@ class Compactor:
     faults: Faults = field(default_factory=Faults)
     #: tables with an age of their own (`compaction.table.age.s`)
     ages: dict[str, timedelta] = field(default_factory=dict)
+    #: the share of the time folds may take (1.0: no rest between them)
+    share: float = 1.0
     trim_rows: int = TRIM_ROWS
     trim_every: timedelta = TRIM_EVERY
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -119,6 +125,8 @@ class Compactor:
     #: per table, the folds whose entries are still in the log: (`_seq` folded up to, when, entries)
     _folded: dict[str, list[tuple[int, datetime, int]]] = field(default_factory=dict)
     _state: threading.Lock = field(default_factory=threading.Lock)
+    #: no fold is due before this (the rest after the last fold, `share`)
+    _rest_until: datetime | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     failures: int = 0
@@ -161,12 +169,21 @@ class Compactor:
         write_text(self.store.spark, self.store.layout.folded(table), json.dumps(body))
 
     def due(self, now: datetime) -> list[str]:
+        """The tables whose logs are old or large enough to fold, unless the compactor is resting."""
         with self._state:
+            if self._rest_until is not None and now < self._rest_until:
+                return []
             return sorted(
                 t
                 for t, u in self._unfolded.items()
                 if u.rows >= self.rows or now - u.since >= self.ages.get(t, self.age)
             )
+
+    def rest(self, seconds: float, now: datetime) -> None:
+        """After a fold of `seconds`: none is due until folding has taken no more than `share` of
+        the time since it began."""
+        with self._state:
+            self._rest_until = now + timedelta(seconds=seconds * (1 - self.share) / self.share)
 
     def behind(self, now: datetime) -> dict[str, float]:
         """Per table, how long its oldest unfolded entry has waited (the base's lag), in seconds."""
@@ -191,6 +208,7 @@ class Compactor:
                 raise
         out.seconds = time.monotonic() - started
         self.folds += 1
+        self.rest(out.seconds, self.clock())
         log.info(
             "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs: %s)%s",
             table,

@@ -28,6 +28,7 @@ _KEYS = {
     "compaction.age.s": int,
     "compaction.rows": int,
     "compaction.table.age.s": dict,
+    "compaction.share.pct": int,
 }
 #: what the live stream reads (silver/sources.py): the topics, or only the bronze objects
 SOURCES = ("kafka", "bronze")
@@ -64,6 +65,8 @@ class SilverConfig:
     compaction_rows: int = 200_000
     #: `schema.table` → its own `compaction_age` (a table read only through the live view)
     compaction_table_age: dict[str, timedelta] = field(default_factory=dict)
+    #: the most of the time folds may take (the compactor rests after each one)
+    compaction_share: float = 0.25
 
     @classmethod
     def load(cls, path: Path) -> SilverConfig:
@@ -102,6 +105,8 @@ class SilverConfig:
                     f"{path}: compaction.table.age.s: {table!r}: {age!r} — expected "
                     '"schema.table": seconds (an integer)'
                 )
+        if not 1 <= raw["compaction.share.pct"] <= 100:
+            raise ConfigError(f"{path}: compaction.share.pct must be between 1 and 100")
         if raw["compaction.rows"] < 1:
             raise ConfigError(f"{path}: compaction.rows must be at least 1")
         if raw["max.records.per.trigger"] < 1:
@@ -129,4 +134,5 @@ class SilverConfig:
             compaction_age=timedelta(seconds=raw["compaction.age.s"]),
             compaction_rows=raw["compaction.rows"],
             compaction_table_age={t: timedelta(seconds=a) for t, a in raw["compaction.table.age.s"].items()},
+            compaction_share=raw["compaction.share.pct"] / 100,
         )

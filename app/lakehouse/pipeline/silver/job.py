@@ -330,6 +330,7 @@ def run(
             cfg.compaction_rows,
             faults,
             ages=cfg.compaction_table_age,
+            share=cfg.compaction_share,
         )
         if cfg.merge_on_read
         else None

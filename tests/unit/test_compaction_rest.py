@@ -1,0 +1,46 @@
+"""The compactor's rest between folds (silver/compaction.py): folds take at most `share` of the
+time, so under load the batches keep the rest of the cores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from lakehouse.pipeline.silver.compaction import Compactor, TableLocks
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def compactor(share: float) -> Compactor:
+    # due(), appended() and rest() keep to the compactor's own state: no store is read
+    return Compactor(cast(Any, None), TableLocks(), timedelta(seconds=60), 1000, share=share)
+
+
+def test_after_a_fold_none_is_due_until_folding_took_at_most_its_share_of_the_time() -> None:
+    c = compactor(0.25)
+    c.appended("movielens.ratings", 10, T0)
+    c.appended("movielens.tags", 10, T0)
+    assert c.due(T0 + timedelta(seconds=59)) == []
+    assert c.due(T0 + timedelta(seconds=60)) == ["movielens.ratings", "movielens.tags"]
+    # a fold of 40 s ended at 100 s: folding may take a quarter of the time, so it rests 120 s
+    c.rest(40, T0 + timedelta(seconds=100))
+    assert c.due(T0 + timedelta(seconds=219)) == []
+    assert c.due(T0 + timedelta(seconds=220)) == ["movielens.ratings", "movielens.tags"]
+
+
+def test_a_share_of_one_never_rests_and_a_rest_does_not_make_a_young_log_due() -> None:
+    c = compactor(1.0)
+    c.appended("movielens.ratings", 10, T0)
+    c.rest(40, T0)
+    assert c.due(T0 + timedelta(seconds=60)) == ["movielens.ratings"]
+    c = compactor(0.5)
+    c.appended("movielens.ratings", 10, T0)
+    c.rest(5, T0)  # rests 5 s; the log is still too young after it
+    assert c.due(T0 + timedelta(seconds=30)) == []
+    c.appended("movielens.tags", 1000, T0)  # a log of `rows` entries is due at once ...
+    assert c.due(T0 + timedelta(seconds=4)) == []  # ... but not during the rest
+    assert c.due(T0 + timedelta(seconds=5)) == ["movielens.tags"]
