@@ -44,3 +44,33 @@ def test_a_share_of_one_never_rests_and_a_rest_does_not_make_a_young_log_due() -
     c.appended("movielens.tags", 1000, T0)  # a log of `rows` entries is due at once ...
     assert c.due(T0 + timedelta(seconds=4)) == []  # ... but not during the rest
     assert c.due(T0 + timedelta(seconds=5)) == ["movielens.tags"]
+
+
+def test_one_fold_per_round_the_longest_waiting_first_and_none_during_the_rest() -> None:
+    c = compactor(0.25)
+    clock = [T0]
+    c.clock = lambda: clock[0]
+    folded: list[str] = []
+
+    def fold(table: str) -> None:  # what Compactor.fold does to the state: 40 s of MERGE
+        with c._state:
+            c._unfolded.pop(table)
+        folded.append(table)
+        c.rest(40, c.clock())
+
+    c.fold = fold  # type: ignore[method-assign]
+    c.appended("movielens.tags", 10, T0)
+    c.appended("movielens.movies", 10, T0 + timedelta(seconds=5))
+    c.appended("movielens.ratings", 10, T0 + timedelta(seconds=1))
+    clock[0] = T0 + timedelta(seconds=100)
+    assert c.fold_due() == "movielens.tags"
+    # both others are due, but the fold's rest (120 s) holds them back
+    assert c.fold_due() is None
+    clock[0] += timedelta(seconds=120)
+    c.appended("movielens.tags", 10, clock[0])
+    assert c.fold_due() == "movielens.ratings"
+    clock[0] += timedelta(seconds=120)
+    assert [c.fold_due(), folded] == [
+        "movielens.movies",
+        ["movielens.tags", "movielens.ratings", "movielens.movies"],
+    ]

@@ -169,15 +169,16 @@ class Compactor:
         write_text(self.store.spark, self.store.layout.folded(table), json.dumps(body))
 
     def due(self, now: datetime) -> list[str]:
-        """The tables whose logs are old or large enough to fold, unless the compactor is resting."""
+        """The tables whose logs are old or large enough to fold, the longest waiting first; none
+        while the compactor rests."""
         with self._state:
             if self._rest_until is not None and now < self._rest_until:
                 return []
-            return sorted(
+            return [
                 t
-                for t, u in self._unfolded.items()
+                for t, u in sorted(self._unfolded.items(), key=lambda tu: (tu[1].since, tu[0]))
                 if u.rows >= self.rows or now - u.since >= self.ages.get(t, self.age)
-            )
+            ]
 
     def rest(self, seconds: float, now: datetime) -> None:
         """After a fold of `seconds`: none is due until folding has taken no more than `share` of
@@ -305,14 +306,20 @@ class Compactor:
                 request = None
             if request is not None:
                 self._answer(requests, request)
-            for table in self.due(self.clock()):
-                if self._stop.is_set():
-                    return
-                try:
-                    self.fold(table)
-                except Exception:  # the next round tries again; the metric and log say so
-                    self.failures += 1
-                    log.exception("%s: fold failed (retried at the next round)", table)
+            if not self._stop.is_set():
+                self.fold_due()
+
+    def fold_due(self) -> str | None:
+        """Fold the table that has waited longest, if one is due; one per round, so that the rest
+        after it holds back the next."""
+        for table in self.due(self.clock())[:1]:
+            try:
+                self.fold(table)
+            except Exception:  # the next round tries again; the metric and log say so
+                self.failures += 1
+                log.exception("%s: fold failed (retried at the next round)", table)
+            return table
+        return None
 
     def _answer(self, requests: Mailbox, request: dict[str, object]) -> None:
         """`lakehouse compact`: fold the table asked for (every table with a log when none) now."""
