@@ -148,3 +148,50 @@ def test_an_edit_tracked_with_a_trace_shows_its_hops_in_order_and_the_trino_quer
     assert shown["timeline"][1]["where"] == "cdc.movielens.movies partition 0 offset 12"
     assert shown["timeline"][-1]["where"] == "SELECT … FROM silver.movies"
     assert edit.visible_after_s is not None and shown["slowest"] in ("kafka", "silver", "trino")
+
+
+def test_the_edits_the_page_polls_every_second_ask_no_service(tmp_path: Path) -> None:
+    # Postgres and Trino: nothing listens, yet the edits are answered (from the page's memory)
+    assert client(tmp_path).get("/api/movies/1/edits").json() == {"edits": []}
+
+
+def test_a_traced_edit_is_asked_of_trino_only_once_silver_has_committed_it() -> None:
+    """Until the trace finds the edit's silver commit no query could see it: the page asks once
+    at the start and then every `blind_s`, not every poll."""
+    import threading
+    import time
+
+    from lakehouse.apps.monitor.trace import Trace
+    from lakehouse.apps.web.propagation import Tracker
+
+    follows = 0
+    asked_before: list[int] = []
+    committed = time.time()
+
+    def follow(t: Trace) -> None:
+        nonlocal follows
+        follows += 1
+        if follows == 40 and t.hops["silver"].at is None:  # silver commits it at last
+            t.hops["silver"].at = time.time()
+            t.hops["base"].at = time.time()
+
+    asks = 0
+    lock = threading.Lock()
+
+    def visible() -> bool:
+        nonlocal asks
+        with lock:
+            asks += 1
+            if trace.hops["silver"].at is None:
+                asked_before.append(asks)
+            return trace.hops["silver"].at is not None
+
+    tracker = Tracker(poll_s=0.005, trace_s=0.0, blind_s=60.0, follow=follow)
+    trace = Trace("movielens.movies", {"movie_id": "1"}, merge_on_read=True, txid=5, exact=True)
+    edit = tracker.track(1, "title", committed, visible, trace)
+    deadline = time.monotonic() + 10
+    while edit.visible_after_s is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert follows >= 40
+    assert asked_before == [1], asked_before  # the first blind ask only, not one per poll

@@ -6,6 +6,7 @@ the URI an engine reads — `s3a://<bucket>/<key>` for Spark (Hadoop's S3A file 
 
     bronze/<topic>/partition=<p>/…jsonl.gz    raw Debezium events, one folder per topic (the sink)
     silver/<schema>/<table>                   silver's Delta tables (silver/store.py: Layout)
+    silver/_log/<schema>/<table>              each table's change log (merge-on-read)
     silver/_quarantine, _expectations, _state  silver's own tables and state
     _checkpoints/<job>                        streaming checkpoints
     jobs/<schema>/<table>                     tables the batch jobs write (analytics, ml, ops)
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 
 BRONZE = "bronze"
 SILVER = "silver"
+#: the change logs' folder under SILVER
+LOG_FOLDER = "_log"
 CHECKPOINTS = "_checkpoints"
 JOBS = "jobs"
 #: the Hive metastore's warehouse: where a schema made without a location gets its folder
@@ -42,6 +45,11 @@ def silver_table(source: str) -> str:
     """A source table `schema.table`'s silver folder."""
     schema, _, name = source.partition(".")
     return f"{SILVER}/{schema}/{name}"
+
+
+def silver_log_table(source: str) -> str:
+    """A source table `schema.table`'s change log folder (merge-on-read: silver/live.py)."""
+    return f"{SILVER}/{LOG_FOLDER}/{silver_table(source).removeprefix(SILVER + '/')}"
 
 
 def checkpoint(job: str) -> str:

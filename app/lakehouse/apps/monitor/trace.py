@@ -12,6 +12,7 @@ for the earlier transaction's commit:
     bronze    the object holding that offset (beside the path: silver reads Kafka)
     silver    the first Delta commit of the change log (merge-on-read) or table that holds it
     base      merge-on-read only: the first commit of the base table that holds it (the fold)
+              (both: the commits listed in the object store, each new one asked through Trino)
     trino     a Trino query on `silver.<table>` answers with it
 
 Readers: Postgres as the page's role (the row's `xmin` and the table's key), Kafka's consumer
@@ -28,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse import clients
 from lakehouse.clients.trino_client import QueryError, Trino
-from lakehouse.config.layout import bronze_topic
+from lakehouse.config.layout import bronze_topic, silver_log_table
+from lakehouse.config.layout import silver_table as layout_silver_table
 from lakehouse.config.names import SILVER, SILVER_BASE, SILVER_LOG
 from lakehouse.errors import UsageError
 from lakehouse.pipeline.bronze.format import object_range
-from lakehouse.pipeline.query.catalog import literal
+from lakehouse.pipeline.query.catalog import commit_name, commit_objects, commit_version, literal
 
 if TYPE_CHECKING:
     from lakehouse.config.endpoints import Endpoints
@@ -47,7 +49,7 @@ XID_MASK = (1 << 32) - 1
 CHUNK = 5000
 #: how far back a search goes before it gives up (per partition)
 SEARCH_LIMIT = 2_000_000
-#: Delta commits asked per hop and call (a change in flight is in one of the first few)
+#: Delta commits asked through Trino per hop and call (a change in flight is in one of the first few)
 SCAN_LIMIT = 200
 
 
@@ -382,33 +384,47 @@ class Tracer:
             return False
         return True
 
+    def commits(self, folder: str, first: int) -> list[tuple[int, float]]:
+        """The Delta table's commits numbered `first` and on (folder: its key, ending in `/`),
+        oldest first, each with when it was written: a listing of its `_delta_log/` in the object
+        store, so that following a change asks Trino nothing until a commit may hold it."""
+        after = commit_name(folder, first - 1) if first > 0 else None
+        return [
+            (commit_version(o.object_name), o.last_modified.timestamp())
+            for o in commit_objects(self.objects, self.bucket, folder, after)
+        ]
+
     def first_commit(self, schema: str, name: str, c: Change, cursor: dict[str, int]) -> Found | None:
         """The first Delta commit of `schema.name` made after the event reached Kafka that holds
         the change (`Change.holds_sql`; for a delete in a table, not a log: no older row of the
-        key left). Commits are checked oldest first, at most SCAN_LIMIT per call; `cursor` keeps
-        where the last call stopped, so following a change in flight asks each commit once."""
+        key left). Commits are listed from the object store and each one made after the event is
+        asked through Trino, oldest first, at most SCAN_LIMIT per call; `cursor` keeps where the
+        last call stopped, so following a change in flight lists and asks each commit once."""
         where = f"{schema}.{name}"
-        try:
-            history = self.trino.query(
-                f'SELECT version, to_unixtime(timestamp) FROM {schema}."{name}$history" '
-                f"WHERE version >= {cursor.get(where, 0)} AND to_unixtime(timestamp) >= {c.kafka_at - 1} "
-                f"ORDER BY version LIMIT {SCAN_LIMIT}"
-            ).rows
-        except QueryError:  # not registered (yet)
-            return None
+        folder = (silver_log_table if schema == SILVER_LOG else layout_silver_table)(c.table) + "/"
         absent = c.op == "d" and schema != SILVER_LOG
-        for version, ts in history:
-            at = f'{schema}."{name}" FOR VERSION AS OF {int(version)}'
-            if absent:
-                older = f"{key_sql(c.key)} AND _lsn < {int(c.lsn)}"
-                held = not self.trino.query(f"SELECT 1 FROM {at} WHERE {older} LIMIT 1").rows
-                commit_lsn = None
-            else:
-                commit_lsn = self.trino.scalar(f"SELECT max(_commit_lsn) FROM {at} WHERE {c.holds_sql()}")
-                held = commit_lsn is not None
+        asked = 0
+        for version, ts in self.commits(folder, cursor.get(where, 0)):
+            if ts < c.kafka_at - 1:  # written before the event reached Kafka: cannot hold it
+                cursor[where] = version + 1
+                continue
+            if asked == SCAN_LIMIT:
+                break
+            asked += 1
+            at = f'{schema}."{name}" FOR VERSION AS OF {version}'
+            try:
+                if absent:
+                    older = f"{key_sql(c.key)} AND _lsn < {int(c.lsn)}"
+                    held = not self.trino.query(f"SELECT 1 FROM {at} WHERE {older} LIMIT 1").rows
+                    commit_lsn = None
+                else:
+                    commit_lsn = self.trino.scalar(f"SELECT max(_commit_lsn) FROM {at} WHERE {c.holds_sql()}")
+                    held = commit_lsn is not None
+            except QueryError:  # not registered in Trino yet: ask again on the next call
+                return None
             if held:
-                return Found(where, int(version), float(ts), None if commit_lsn is None else int(commit_lsn))
-            cursor[where] = int(version) + 1
+                return Found(where, version, ts, None if commit_lsn is None else int(commit_lsn))
+            cursor[where] = version + 1
         return None
 
     def visible(self, change: Change) -> bool:
@@ -429,8 +445,9 @@ class Tracer:
         key = parse_key(key_text, self.key_columns(table))
         return Trace(table, key, self.merge_on_read(table), txid=self.row_txid(table, key))
 
-    def follow(self, trace: Trace) -> Trace:
-        """Fill in every hop the change has reached by now (the ones already known stay)."""
+    def follow(self, trace: Trace, ask_trino: bool = True) -> Trace:
+        """Fill in every hop the change has reached by now (the ones already known stay). Without
+        `ask_trino`, the trino hop is left to the caller (the page times it with its own query)."""
         if trace.change is None:
             trace.change = self._event(trace)
             if trace.change is None:
@@ -458,7 +475,7 @@ class Tracer:
             hops[hop].detail = {"table": found.table, "version": found.version}
             if found.commit_lsn is not None:
                 hops["postgres"].detail["commit_lsn"] = found.commit_lsn
-        if hops["trino"].at is None and hops["silver"].at is not None:
+        if ask_trino and hops["trino"].at is None and hops["silver"].at is not None:
             if self.visible(c):
                 # seen now; a change already visible when first asked was so from its silver commit
                 asked = hops["trino"].detail.get("asked", False)

@@ -58,7 +58,9 @@ class Backend:
     ) -> None:
         self.dsn, self.schema, self.trino, self.links, self.tracer = dsn, schema, trino, links, tracer
         self.pulse = pulse
-        self.tracker = Tracker(follow=tracer.follow if tracer is not None else None)
+        self.tracker = Tracker(
+            follow=(lambda t: tracer.follow(t, ask_trino=False)) if tracer is not None else None
+        )
 
     def _trace(self, table: str, key: dict[str, str], txid: int) -> Trace | None:
         """The timeline of an edit: its own transaction's change of that row."""
@@ -244,6 +246,11 @@ def create_app(backend: Backend) -> Starlette:
             }
         )
 
+    async def edits(request: Request) -> Response:
+        """The movie's edits and how far each has come (the page polls this every second: it
+        asks nothing of Postgres or Trino)."""
+        return JSONResponse({"edits": backend.tracker.for_movie(_movie_id(request))})
+
     async def recommended(request: Request) -> Response:
         user_id = int(request.path_params["user_id"])
         try:
@@ -290,6 +297,7 @@ def create_app(backend: Backend) -> Starlette:
             Route("/api/pipeline", pipeline),
             Route("/api/movies", search),
             Route("/api/movies/{movie_id:int}", movie),
+            Route("/api/movies/{movie_id:int}/edits", edits),
             Route("/api/movies/{movie_id:int}/edit", edit, methods=["POST"]),
             Route("/api/movies/{movie_id:int}/ratings", rate, methods=["POST"]),
             Route("/api/users/{user_id:int}/recommendations", recommended),

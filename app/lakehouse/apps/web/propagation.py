@@ -46,13 +46,17 @@ class Edit:
 @dataclass
 class Tracker:
     """Watches each edit on a thread: polls `visible()` until true (or `timeout_s`), one clock;
-    with `follow` (Tracer.follow), also fills in the edit's timeline, every `trace_s`, until every
-    hop has it."""
+    with `follow` (Tracer.follow without its own Trino check), also fills in the edit's timeline,
+    every `trace_s`, until every hop has it. A traced edit is asked of Trino only once silver has
+    committed it: until then no query could see it, and each query shares the cores silver needs."""
 
     poll_s: float = 0.5
     timeout_s: float = 600.0
     follow: Callable[[Trace], object] | None = None
     trace_s: float = 1.0
+    #: how often a traced edit is asked of Trino before its silver commit is found (a trace that
+    #: cannot find it still ends)
+    blind_s: float = 10.0
     edits: list[Edit] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,10 +78,13 @@ class Tracker:
 
     def _watch(self, edit: Edit, visible: Callable[[], bool]) -> None:
         traced = edit.trace if self.follow is not None else None
-        next_follow = 0.0
+        next_follow = next_blind = 0.0
         while time.time() - edit.committed_at < self.timeout_s:
             try:
-                if edit.visible_after_s is None and visible():
+                ask = traced is None or traced.hops["silver"].at is not None
+                if not ask and time.monotonic() >= next_blind:  # the trace may be stuck: ask anyway
+                    ask, next_blind = True, time.monotonic() + self.blind_s
+                if edit.visible_after_s is None and ask and visible():
                     seen = time.time()
                     edit.visible_after_s = round(seen - edit.committed_at, 1)
                     if traced is not None:  # the timeline's last hop is this very query

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from lakehouse.clients.trino_client import QueryError, Trino
+from lakehouse.config.layout import LOG_FOLDER, Storage
 from lakehouse.config.layout import SILVER as LAYOUT_SILVER
-from lakehouse.config.layout import Storage
 from lakehouse.config.names import (
     ANALYTICS,
     CATALOG,
@@ -56,11 +56,26 @@ def has_log(lister: ObjectLister, bucket: str, folder: str) -> bool:
     return any(n.endswith(".json") for n in _names(lister, bucket, f"{folder}_delta_log/"))
 
 
-def commits_after(lister: ObjectLister, bucket: str, folder: str, after: str | None) -> list[str]:
+def commit_objects(lister: ObjectLister, bucket: str, folder: str, after: str | None) -> list[Any]:
     """The Delta table's commit files (`_delta_log/<version>.json`, zero-padded: names sort as
-    versions) after `after`, oldest first."""
-    names = lister.list_objects(bucket, prefix=f"{folder}_delta_log/", start_after=after)
-    return [n for n in (str(getattr(o, "object_name", "")) for o in names) if n.endswith(".json")]
+    versions) after the name `after`, oldest first, as the object store lists them."""
+    listed = lister.list_objects(bucket, prefix=f"{folder}_delta_log/", start_after=after)
+    return [o for o in listed if str(getattr(o, "object_name", "")).endswith(".json")]
+
+
+def commits_after(lister: ObjectLister, bucket: str, folder: str, after: str | None) -> list[str]:
+    """The names of `commit_objects`."""
+    return [str(o.object_name) for o in commit_objects(lister, bucket, folder, after)]
+
+
+def commit_name(folder: str, version: int) -> str:
+    """The object name of a Delta table's commit `version` (`folder` ends in `/`)."""
+    return f"{folder}_delta_log/{version:020d}.json"
+
+
+def commit_version(name: str) -> int:
+    """The version of the commit file `name` (commit_name's inverse)."""
+    return int(name.rsplit("/", 1)[-1].removesuffix(".json"))
 
 
 def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[Key]) -> dict[Key, str]:
@@ -84,8 +99,6 @@ def discover(lister: ObjectLister, bucket: str, source_schema: str, known: set[K
     return found
 
 
-#: where silver keeps the change logs, under its own folder (silver/store.py Layout.log_root)
-LOG_FOLDER = "_log"
 #: the Delta table property that names a silver table's primary key (silver/store.py)
 KEY_PROPERTY = "lakehouse.primary_key"
 

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config.layout import SILVER, Storage, silver_table
+from lakehouse.config.layout import LOG_FOLDER, SILVER, Storage, silver_log_table, silver_table
 from lakehouse.pipeline.silver.contract import widens
 from lakehouse.pipeline.silver.debezium import ColumnSpec
 from lakehouse.pipeline.silver.live import SEQ, live_sql
@@ -99,11 +99,11 @@ class Layout:
 
     def log(self, source: str) -> str:
         """A table's change log (merge-on-read, live.py): under `_log/`, beside the base."""
-        return f"{self.log_root}/{silver_table(source).removeprefix(SILVER + '/')}"
+        return f"{self.root}/{silver_log_table(source).removeprefix(SILVER + '/')}"
 
     @property
     def log_root(self) -> str:
-        return f"{self.root}/_log"
+        return f"{self.root}/{LOG_FOLDER}"
 
     def folded(self, source: str) -> str:
         """How far the compactor has folded a table's log (a small JSON object, compaction.py)."""

@@ -70,6 +70,7 @@ function timeline(e) {
   return tr;
 }
 
+// the movie's rows in the source and in silver (a few Trino queries) and its edits
 async function refresh() {
   if (current === null) return;
   try {
@@ -78,20 +79,46 @@ async function refresh() {
     fill($("#silver"), m.silver, m.source);
     $("#silver-error").textContent = m.silver_error || "";
     showEdits(m.edits);
+    rowsAt = Date.now();
   } catch (err) {
     $("#silver-error").textContent = err.message;
   }
 }
 
+// every second, the edits only (kept by the page's server: no query); the rows again when an
+// edit has just become visible, and every ROWS_MS. One request at a time: Trino shares the
+// machine's cores with silver, and queries piling up would slow the very edits they watch.
+const ROWS_MS = 15000;
+let rowsAt = 0;
+let seen = new Set();     // edits already shown as visible
+let loop = 0;             // the poll loop of the movie on screen (a new one per `open`)
+
+async function poll(mine) {
+  if (mine !== loop) return;
+  try {
+    const { edits } = await api(`/api/movies/${current}/edits`);
+    const visible = edits.filter((e) => e.visible_after_s !== null).map((e) => e.id);
+    const fresh = visible.some((id) => !seen.has(id));
+    seen = new Set(visible);
+    if (fresh || Date.now() - rowsAt >= ROWS_MS) await refresh();
+    else showEdits(edits);
+  } catch (err) {
+    $("#silver-error").textContent = err.message;
+  }
+  if (mine === loop) timer = setTimeout(() => poll(mine), 1000);
+}
+
 async function open(id) {
   current = id;
+  const mine = ++loop;
+  clearTimeout(timer);
   $("#movie").hidden = false;
   $("#movie-id").textContent = id;
   const m = await api(`/api/movies/${id}`);
   if (m.source) { $("#title").value = m.source.title; $("#genres").value = m.source.genres; }
   await refresh();
-  clearInterval(timer);
-  timer = setInterval(refresh, 1000);
+  seen = new Set(m.edits.filter((e) => e.visible_after_s !== null).map((e) => e.id));
+  timer = setTimeout(() => poll(mine), 1000);
   $("#title").focus();
 }
 
