@@ -353,3 +353,34 @@ def test_a_batch_does_not_wait_for_a_fold_of_its_table(mor: BatchProcessor) -> N
         release.set()
         folder.join(timeout=30)
     assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "b"}
+
+
+def test_optimize_runs_on_the_compactors_thread_a_table_per_round_not_between_batches(
+    mor: BatchProcessor,
+) -> None:
+    """With merge-on-read a round of every table's fold and OPTIMIZE between two batches held the
+    stream up (a 102 s batch at 300 changes/s): the batch's thread only hands the tables over."""
+
+    from lakehouse.config.paths import repo_root
+    from lakehouse.pipeline.silver.config import SilverConfig
+    from lakehouse.pipeline.silver.maintenance import Maintenance
+
+    other = "movielens.tags"
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(7, "t"), 11, table=other), batch_id=0)
+    run(mor, event("u", movie(1, "a2"), 20), batch_id=1)
+    clock = Clock()
+    c = compactor(mor, clock)
+    cfg = SilverConfig.load(repo_root() / "spark_streaming/silver.json")
+    start = datetime.now(UTC)
+    m = Maintenance(mor.spark, mor.store.layout, cfg, start, c)
+    m.touched([MOVIE, other])
+    m.maybe_run(start + cfg.optimize_every)  # between batches: due, handed over, nothing run
+    assert m.runs["optimize"] == 0 and m.due == {MOVIE, other}
+    assert base(mor).count() == 0  # not folded either
+    assert c.do_chore()  # the compactor's round: one table, folded then OPTIMIZEd
+    assert m.runs["optimize"] == 1 and m.due == {other}
+    assert titles(base(mor)) == {1: "a2"}  # (the rest after it: test_compaction_rest.py)
+    clock.now += timedelta(hours=1)
+    assert c.do_chore() and m.runs["optimize"] == 2 and not m.due
+    clock.now += timedelta(hours=1)
+    assert not c.do_chore()  # nothing left to OPTIMIZE

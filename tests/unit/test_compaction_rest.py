@@ -74,3 +74,33 @@ def test_one_fold_per_round_the_longest_waiting_first_and_none_during_the_rest()
         "movielens.movies",
         ["movielens.tags", "movielens.ratings", "movielens.movies"],
     ]
+
+
+def test_the_chore_runs_when_no_fold_is_due_and_the_compactor_rests_after_it_too() -> None:
+    """An OPTIMIZE (maintenance.py's chore) shares the cores as a fold does: never during a
+    rest, never before a due fold, and followed by a rest of its own."""
+    c = compactor(0.25)
+    clock = [T0]
+    c.clock = lambda: clock[0]
+    ran: list[datetime] = []
+
+    def optimize() -> bool:  # 20 s of fold and OPTIMIZE
+        ran.append(clock[0])
+        clock[0] += timedelta(seconds=20)
+        return True
+
+    c.chore = optimize
+    c.rest(10, T0)  # a fold of 10 s just ended: a 30 s rest
+    assert not c.do_chore() and ran == []
+    clock[0] = T0 + timedelta(seconds=30)
+    assert c.do_chore() and ran == [T0 + timedelta(seconds=30)]
+    # it took 20 s: none again for 60 s after it ended, chore or fold
+    c.appended("movielens.tags", 1000, clock[0])
+    assert c.due(clock[0] + timedelta(seconds=59)) == []
+    clock[0] += timedelta(seconds=59)
+    assert not c.do_chore() and len(ran) == 1
+    clock[0] += timedelta(seconds=1)
+    assert c.due(clock[0]) == ["movielens.tags"]
+    # a chore with nothing to do does not rest
+    c.chore = lambda: False
+    assert not c.do_chore() and not c.resting(clock[0])

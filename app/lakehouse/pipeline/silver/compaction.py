@@ -2,9 +2,10 @@
 
 Batches only append to a table's log (store.append_log); the compactor, a thread of the same job
 in its own scheduler pool, folds a log once its oldest unfolded entry is `compaction.age.s` old or
-it holds `compaction.rows` unfolded entries, and always before OPTIMIZE (maintenance.py). Folds
-share the cores with the batches, so the compactor rests after each one: folding takes at most
-`compaction.share.pct` of the time (a fold of d seconds, then none due for d * (100 - pct) / pct).
+it holds `compaction.rows` unfolded entries, and always before OPTIMIZE, which it runs too, one
+table per round, when no fold is due (maintenance.py). Folds share the cores with the batches, so
+the compactor rests after each one: folding takes at most `compaction.share.pct` of the time (a
+fold of d seconds, then none due for d * (100 - pct) / pct); so does an OPTIMIZE with its fold.
 Under load a fold of a large table takes longer and the logs are folded less often — each fold
 folds more, and the batches keep the rest of the cores. A fold:
 
@@ -125,6 +126,9 @@ class Compactor:
     #: per table, the folds whose entries are still in the log: (`_seq` folded up to, when, entries)
     _folded: dict[str, list[tuple[int, datetime, int]]] = field(default_factory=dict)
     _state: threading.Lock = field(default_factory=threading.Lock)
+    #: run when no fold is due and the compactor is not resting (the OPTIMIZE of a table,
+    #: maintenance.py): whether it did anything, so that the compactor rests after it too
+    chore: Callable[[], bool] | None = None
     #: no fold is due before this (the rest after the last fold, `share`)
     _rest_until: datetime | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -171,14 +175,18 @@ class Compactor:
     def due(self, now: datetime) -> list[str]:
         """The tables whose logs are old or large enough to fold, the longest waiting first; none
         while the compactor rests."""
+        if self.resting(now):
+            return []
         with self._state:
-            if self._rest_until is not None and now < self._rest_until:
-                return []
             return [
                 t
                 for t, u in sorted(self._unfolded.items(), key=lambda tu: (tu[1].since, tu[0]))
                 if u.rows >= self.rows or now - u.since >= self.ages.get(t, self.age)
             ]
+
+    def resting(self, now: datetime) -> bool:
+        with self._state:
+            return self._rest_until is not None and now < self._rest_until
 
     def rest(self, seconds: float, now: datetime) -> None:
         """After a fold of `seconds`: none is due until folding has taken no more than `share` of
@@ -306,8 +314,25 @@ class Compactor:
                 request = None
             if request is not None:
                 self._answer(requests, request)
-            if not self._stop.is_set():
-                self.fold_due()
+            if not self._stop.is_set() and self.fold_due() is None:
+                self.do_chore()
+
+    def do_chore(self) -> bool:
+        """The chore, if the compactor is not resting; then a rest as long as after a fold of that
+        time. Whether it did anything."""
+        if self.chore is None or self.resting(self.clock()):
+            return False
+        started = self.clock()
+        try:
+            did = self.chore()
+        except Exception:  # the next round tries again; the metric and log say so
+            self.failures += 1
+            log.exception("maintenance failed (retried at the next round)")
+            did = True
+        if did:
+            ended = self.clock()
+            self.rest((ended - started).total_seconds(), ended)
+        return did
 
     def fold_due(self) -> str | None:
         """Fold the table that has waited longest, if one is due; one per round, so that the rest
