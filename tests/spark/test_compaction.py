@@ -153,6 +153,70 @@ def test_a_crash_between_the_merge_and_the_trim_loses_and_doubles_nothing(mor: B
     assert [r["movie_id"] for r in log_rows(mor).collect()] == [5]
 
 
+def tombstones(silver: BatchProcessor) -> list[tuple[str, str, int]]:
+    """The tombstones committed (a fold done again writes its own again: each counts once)."""
+    if not silver.store.exists(silver.store.layout.tombstones):
+        return []
+    got = silver.spark.read.format("delta").load(silver.store.layout.tombstones).collect()
+    return sorted({(r["table"], r["_key"], r["_lsn"]) for r in got})
+
+
+def test_a_batchs_deletes_commit_no_tombstone_the_fold_writes_them(mor: BatchProcessor) -> None:
+    """The freshness path commits a delete to the log only: until the fold, its log entry is the
+    tombstone that outranks older events."""
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    run(mor, event("d", {"movie_id": 2}, 20), batch_id=1)
+    assert tombstones(mor) == []  # nothing but the log entry was committed
+    stale = run(mor, event("u", movie(2, "stale"), 15), batch_id=2)  # older than the delete
+    assert stale.tombstone_checks == [MOVIE]  # outranked by the log entry
+    fold = compactor(mor).fold(MOVIE)
+    assert "tombstones" in fold.steps
+    assert tombstones(mor) == [(MOVIE, '{"movie_id":2}', 20)]
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a"} == titles(base(mor))
+
+
+def test_a_delete_folded_and_trimmed_after_a_restart_still_outranks_an_older_event(
+    mor: BatchProcessor,
+) -> None:
+    """The job restarts with a delete in the log only; its compactor folds it (writing its
+    tombstone) and a later fold trims it from the log. A replayed event older than the delete must
+    stay out: the restarted job took the delete from the log when it loaded its state."""
+    clock = Clock()
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    run(mor, event("d", {"movie_id": 2}, 20), batch_id=1)
+    restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
+    run(restarted, event("c", movie(3, "c"), 30), batch_id=2)  # its state is loaded now
+    c = compactor(restarted, clock)
+    c.recover([MOVIE])
+    first = c.fold(MOVIE)
+    clock.now += TRIM_AFTER
+    run(restarted, event("c", movie(4, "d"), 40), batch_id=3)
+    assert c.fold(MOVIE).trimmed_upto == first.upto
+    assert sorted(r["movie_id"] for r in log_rows(restarted).collect()) == [4]  # the delete is gone
+    replayed = run(restarted, event("u", movie(2, "replayed"), 15), batch_id=4)
+    assert replayed.tombstone_checks == [MOVIE]
+    c.fold(MOVIE)
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a", 3: "c", 4: "d"} == titles(base(mor))
+
+
+def test_a_crash_between_a_folds_tombstones_and_its_merge_still_deletes(mor: BatchProcessor) -> None:
+    clock = Clock()
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    compactor(mor, clock).fold(MOVIE)
+    run(mor, event("d", {"movie_id": 2}, 20), batch_id=1)
+    dying = compactor(mor, clock, faults=Faults("after-tombstones", action=crash))
+    with pytest.raises(Crash):
+        dying.fold(MOVIE)
+    assert tombstones(mor) == [(MOVIE, '{"movie_id":2}', 20)]  # committed; the MERGE is not
+    assert titles(base(mor)) == {1: "a", 2: "b"}
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a"}
+    restarted = compactor(mor, clock)
+    restarted.recover([MOVIE])
+    restarted.fold(MOVIE)  # the delete is not outranked by its own tombstone
+    assert titles(base(mor)) == {1: "a"}
+    assert tombstones(mor) == [(MOVIE, '{"movie_id":2}', 20)]
+
+
 def test_a_schema_change_and_a_cut_reach_the_log(mor: BatchProcessor) -> None:
     wider = [*MOVIES, field("tagline", "string", "TEXT")]
     run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)

@@ -8,7 +8,8 @@ What a batch costs (docs/design.md, "The lean batch"):
    new schema id once;
 3. per touched table — concurrently, each in its own scheduler pool — one pass decodes and counts
    the table's events and one MERGE applies the latest event per key (an append when the table was
-   created by this batch). Untouched tables cost nothing.
+   created by this batch); merge-on-read appends them to the table's change log instead, and its
+   deletes' tombstones are the compactor's to write (compaction.py). Untouched tables cost nothing.
 State — held-back transactions (held.py), which tables have tombstones, schemas — lives in driver
 memory, is loaded once at start and written only when it changes. Elsewhere: the summary
 (summary.py), transactions (transactions.py), decoding (rows.py, debezium.py), TOAST fills
@@ -412,21 +413,24 @@ class BatchProcessor:
                 )
                 out.tombstone_checked = True
             if work.deletes:
-                with ph("tombstones"):
-                    latest = latest.localCheckpoint(eager=True)
-                    self.store.add_tombstones(
-                        latest.where("_op = 'd'").select(
-                            F.lit(table).alias("table"),
-                            "_key",
-                            "_commit_lsn",
-                            "_lsn",
-                            F.lit(now).cast("timestamp").alias("deleted_at"),
+                # merge-on-read commits no tombstone here: a delete's log entry is its tombstone
+                # until the compactor folds it and writes one (store.tombstones)
+                if not self.rules.merge_on_read:
+                    with ph("tombstones"):
+                        latest = latest.localCheckpoint(eager=True)
+                        self.store.add_tombstones(
+                            latest.where("_op = 'd'").select(
+                                F.lit(table).alias("table"),
+                                "_key",
+                                "_commit_lsn",
+                                "_lsn",
+                                F.lit(now).cast("timestamp").alias("deleted_at"),
+                            )
                         )
-                    )
-                    self._tombstoned.add(table)
-                    # every delete of the batch, so at least as new as the tombstones just added
-                    self._tombstone_at(table, point(counts["newest_delete"]))
-                self.faults.reach("after-tombstones", work=counts["all"] > counts["bad"])
+                    self.faults.reach("after-tombstones", work=counts["all"] > counts["bad"])
+                self._tombstoned.add(table)
+                # every delete of the batch, so at least as new as the tombstones just added
+                self._tombstone_at(table, point(counts["newest_delete"]))
             columns = [f.name for f in silver.fields]
             if self.rules.merge_on_read:
                 with ph("log"):

@@ -12,9 +12,10 @@ folds more, and the batches keep the rest of the cores. A fold:
 1. reads the log's entries after those an earlier fold covered, up to its newest `_seq` S, and
    takes each key's newest (the live rule's order, position.py; two entries at one position are
    the same event appended twice);
-2. MERGEs them into the base with the position guard (store.merge: equal positions never update,
-   so folding the same entries again changes nothing), or appends them when they are all creates
-   of keys the base lacks (a bulk load, a snapshot);
+2. writes the tombstones of the deletes among them, then MERGEs them into the base with the
+   position guard (store.merge: equal positions never update, so folding the same entries again
+   changes nothing), or appends them when they are all creates of keys the base lacks (a bulk
+   load, a snapshot);
 3. deletes the entries of earlier folds from the log, not this one's: a reader that pinned the
    base before this fold's MERGE and the log after it would otherwise miss them. Folded entries
    left in the log are outranked by the base (live.py), so they only cost a little scan: the trim
@@ -27,8 +28,9 @@ ones in its turn. A crash before the record folds the same entries again: nothin
 doubled.
 `lakehouse compact` asks for a fold now (mailbox.py, `_state/compact/`): before reading the base
 directly, or in a test that checks what the base holds.
-Deletes already left their tombstones on the freshness path (batch.py). Schema changes and cuts,
-which write the base and the log too, take the table's lock, as a fold does (`TableLocks`).
+Until its fold writes a delete's tombstone (step 2), the delete's log entry is its tombstone
+(store.tombstones): a batch commits none. Schema changes and cuts, which write the base and the
+log too, take the table's lock, as a fold does (`TableLocks`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
 from lakehouse.pipeline.silver.mailbox import Mailbox
 from lakehouse.pipeline.silver.position import latest_first
-from lakehouse.pipeline.silver.store import Store, read_text, write_text
+from lakehouse.pipeline.silver.store import Store, as_tombstones, read_text, write_text
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -252,6 +254,7 @@ class Compactor:
         row = latest.agg(
             F.count("*").alias("n"),
             F.count_if(F.col("_op").isin("u", "d")).alias("changes"),
+            F.count_if(F.col("_op") == "d").alias("deletes"),
             # what this fold covers: every entry up to it was in the snapshot read (one table's
             # appends commit in `_seq` order), and an entry above it is folded again next time
             F.max(SEQ).alias("upto"),
@@ -260,6 +263,14 @@ class Compactor:
         if row["upto"] is None:
             return
         out.upto, out.keys = int(row["upto"]), int(row["n"])
+        if row["deletes"]:
+            # the deletes' tombstones (store.tombstones), before the MERGE removes their rows and
+            # a trim their log entries; a fold done again writes them again, which changes nothing
+            step = time.monotonic()
+            deletes = latest.where(F.col("_op") == "d")
+            store.add_tombstones(as_tombstones(deletes, table, keys, schema, F.lit(now)))
+            out.steps["tombstones"] = time.monotonic() - step
+            self.faults.reach("after-tombstones", work=True)
         step = time.monotonic()
         latest = latest.drop(SEQ)
         if not row["changes"] and not store.holds_any(table, latest, keys):
@@ -270,7 +281,9 @@ class Compactor:
         out.steps["write"] = time.monotonic() - step
         self.faults.reach("after-fold", work=out.keys > 0)
         folded = self._folded.setdefault(table, [])
-        folded.append((out.upto, now, max(appended, out.keys)))
+        # counted from the end of this fold: its tombstones are TRIM_AFTER old before a trim
+        # removes its entries from the log (store.tombstones reads both)
+        folded.append((out.upto, self.clock(), max(appended, out.keys)))
         self._record(table, out.upto)
         ripe = [(b, at, n) for b, at, n in folded if now - at >= TRIM_AFTER]
         if ripe and (

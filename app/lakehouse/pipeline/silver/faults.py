@@ -31,7 +31,9 @@ CRASH_AT_ENV = "LAKEHOUSE_SILVER_CRASH_AT"
 #: in the order a batch reaches them
 POINTS = (
     "after-cut",  # a TRUNCATE or snapshot cut and its tombstones are committed, its rows not deleted
-    "after-tombstones",  # a table's delete markers are committed, its MERGE is not
+    # a table's delete markers are committed, its MERGE is not (merge-on-read: the compactor's
+    # fold commits them, on its own thread, before its MERGE)
+    "after-tombstones",
     "after-merge",  # a table's MERGE (merge-on-read: log append) is committed, the rest of the batch not
     "after-quarantine",  # the batch's quarantine rows are committed
     "after-pending",  # the held-back transaction state is committed
@@ -39,7 +41,7 @@ POINTS = (
     # merge-on-read's compactor (compaction.py), beside the batches rather than in one:
     "after-fold",  # a log's entries are MERGEd into the base, not trimmed from the log
 )
-#: points reached beside the batches, on another thread
+#: points reached beside the batches, on another thread (and `after-tombstones` with merge-on-read)
 BESIDE = ("after-fold",)
 EXIT_CODE = 86
 #: written (with the point's name) just before the crash; while it exists the job does not crash

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.pipeline.silver.compaction import Compactor
 from lakehouse.pipeline.silver.config import SilverConfig
-from lakehouse.pipeline.silver.store import Layout
+from lakehouse.pipeline.silver.store import Layout, logged_tables, tables_under
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -110,7 +110,8 @@ class Maintenance:
         for path in self.table_paths():
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
             self.runs["vacuum"] += 1
-        for path in [*self.log_paths(), *self.state_paths()]:  # not counted as a silver table's run
+        # the logs and the job's state: not counted as a silver table's run
+        for path in [*tables_under(self.spark, self.layout.log_root), *self.state_paths()]:
             DeltaTable.forPath(self.spark, path).vacuum(float(self.cfg.vacuum_retention_h))
         if DeltaTable.isDeltaTable(self.spark, self.layout.tombstones):
             cutoff = now - self.cfg.tombstone_retention
@@ -139,31 +140,8 @@ class Maintenance:
 
     def table_paths(self) -> list[str]:
         """Every silver table: `<root>/<schema>/<table>` directories holding a _delta_log."""
-        return self._tables_under(self.layout.root)
-
-    def log_paths(self) -> list[str]:
-        """Every table's change log (merge-on-read): under `<root>/_log/`."""
-        return self._tables_under(self.layout.log_root)
+        return tables_under(self.spark, self.layout.root)
 
     def logged_tables(self) -> list[str]:
         """The source tables (`schema.table`) that have a change log."""
-        return [p.removeprefix(self.layout.log_root + "/").replace("/", ".") for p in self.log_paths()]
-
-    def _tables_under(self, under: str) -> list[str]:
-        jvm = self.spark.sparkContext._jvm
-        assert jvm is not None
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
-        root = jvm.org.apache.hadoop.fs.Path(under)
-        fs = root.getFileSystem(conf)
-        if not fs.exists(root):
-            return []
-        out = []
-        for schema in fs.listStatus(root):
-            name = schema.getPath().getName()
-            if not schema.isDirectory() or name.startswith("_"):
-                continue
-            for table in fs.listStatus(schema.getPath()):
-                path = table.getPath().toString()
-                if table.isDirectory() and DeltaTable.isDeltaTable(self.spark, path):
-                    out.append(path)
-        return sorted(out)
+        return logged_tables(self.spark, self.layout)

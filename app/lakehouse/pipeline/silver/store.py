@@ -20,7 +20,7 @@ from lakehouse.pipeline.silver.contract import widens
 from lakehouse.pipeline.silver.debezium import ColumnSpec
 from lakehouse.pipeline.silver.live import SEQ, live_sql
 from lakehouse.pipeline.silver.position import Point, after_sql, before_point_sql, point, position
-from lakehouse.pipeline.silver.rows import METADATA
+from lakehouse.pipeline.silver.rows import METADATA, key_json
 
 log = logging.getLogger("lakehouse.silver")
 
@@ -229,9 +229,47 @@ def written_by_another(spark: SparkSession, path: str) -> bool:
     return True
 
 
+def tables_under(spark: SparkSession, under: str) -> list[str]:
+    """The Delta tables `<under>/<schema>/<table>` (folders starting with `_` are not schemas)."""
+    root, fs = hadoop_path(spark, under)
+    if not fs.exists(root):
+        return []
+    out = []
+    for schema in fs.listStatus(root):
+        name = schema.getPath().getName()
+        if not schema.isDirectory() or name.startswith("_"):
+            continue
+        for table in fs.listStatus(schema.getPath()):
+            path = table.getPath().toString()
+            if table.isDirectory() and DeltaTable.isDeltaTable(spark, path):
+                out.append(path)
+    return sorted(out)
+
+
 def empty(spark: SparkSession, schema: T.StructType) -> DataFrame:
     """An empty DataFrame of `schema`, built in the JVM (no Python worker, unlike createDataFrame([]))."""
     return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def logged_tables(spark: SparkSession, layout: Layout) -> list[str]:
+    """The source tables (`schema.table`) that have a change log (merge-on-read)."""
+    # the listing names `<log root>/<schema>/<table>` by qualified paths (with their scheme)
+    return [".".join(p.rsplit("/", 2)[-2:]) for p in tables_under(spark, layout.log_root)]
+
+
+def as_tombstones(
+    deletes: DataFrame, source: str, keys: list[str], schema: T.StructType | None, deleted_at: Column
+) -> DataFrame:
+    """Rows of a table in silver's shape (a log's delete entries) as its tombstones (TOMBSTONE_SCHEMA)."""
+    if schema is None:
+        raise ValueError(f"{source}: no silver table to key its tombstones by")
+    return deletes.select(
+        F.lit(source).alias("table"),
+        key_json(keys, schema).alias("_key"),
+        "_commit_lsn",
+        "_lsn",
+        deleted_at.cast("timestamp").alias("deleted_at"),
+    )
 
 
 def quote(name: str) -> str:
@@ -467,27 +505,42 @@ class Store:
     # the table at or before it is dropped.
     def newest_tombstones(self) -> tuple[dict[str, Point], dict[str, Point]]:
         """The tables that have tombstones, each with the position of its newest one; and the
-        tables that were cut, each with its latest cut."""
-        if not self.exists(self.layout.tombstones):
-            return {}, {}
-        tombs = self.spark.read.format("delta").load(self.layout.tombstones)
-        rows = tombs.groupBy("table").agg(
-            F.max(position()).alias("newest"), F.max(F.when(F.col("_key").isNull(), position())).alias("cut")
-        )
+        tables that were cut, each with its latest cut. With merge-on-read a delete is a tombstone
+        from its log entry on (`tombstones`): the deletes in the logs count too."""
         newest: dict[str, Point] = {}
         cuts: dict[str, Point] = {}
-        for r in rows.collect():
-            if (p := point(r["newest"])) is not None:
-                newest[r["table"]] = p
-            if (c := point(r["cut"])) is not None:
-                cuts[r["table"]] = c
+        if self.exists(self.layout.tombstones):
+            tombs = self.spark.read.format("delta").load(self.layout.tombstones)
+            rows = tombs.groupBy("table").agg(
+                F.max(position()).alias("newest"),
+                F.max(F.when(F.col("_key").isNull(), position())).alias("cut"),
+            )
+            for r in rows.collect():
+                if (p := point(r["newest"])) is not None:
+                    newest[r["table"]] = p
+                if (c := point(r["cut"])) is not None:
+                    cuts[r["table"]] = c
+        for source in logged_tables(self.spark, self.layout) if self.merge_on_read else []:
+            logged = self.spark.read.format("delta").load(self.layout.log(source))
+            row = logged.where(F.col("_op") == "d").agg(F.max(position()).alias("newest")).collect()[0]
+            if (p := point(row["newest"])) is not None:
+                newest[source] = max(newest.get(source, p), p)
         return newest, cuts
 
     def tombstones(self, source: str) -> DataFrame:
-        """The table's per-key tombstones (cuts, which have no key, are kept apart: `newest_tombstones`)."""
-        return self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(
+        """The table's per-key tombstones (cuts, which have no key, are kept apart: `newest_tombstones`).
+        With merge-on-read, a delete's tombstone is written when the compactor folds it
+        (compaction.py), and until then its log entry is the tombstone: both are read, the
+        tombstones first — a fold writes them before its trim removes the entries from the log,
+        and at least TRIM_AFTER later, so a delete is in one or the other."""
+        tombs = self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(
             (F.col("table") == source) & F.col("_key").isNotNull()
         )
+        if not self.merge_on_read or not self.exists(self.layout.log(source)):
+            return tombs
+        schema, keys = self.schema(source)
+        logged = self.spark.read.format("delta").load(self.layout.log(source)).where(F.col("_op") == "d")
+        return tombs.unionByName(as_tombstones(logged, source, keys, schema, F.col("_ingested_at")))
 
     def add_tombstones(self, rows: DataFrame) -> None:
         """Append delete markers (TOMBSTONE_SCHEMA). A plain append, not an idempotent one: a re-run
