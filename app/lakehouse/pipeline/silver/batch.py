@@ -66,7 +66,7 @@ from lakehouse.pipeline.silver.outcome import (
 from lakehouse.pipeline.silver.phases import Phases
 from lakehouse.pipeline.silver.position import Point, after_point, after_sql, point, position
 from lakehouse.pipeline.silver.rows import METADATA, decode, key_json, latest_per_key, project, raw_lines
-from lakehouse.pipeline.silver.store import Layout, Store, table_properties
+from lakehouse.pipeline.silver.store import Layout, Store, table_properties, tombstone_rows
 from lakehouse.pipeline.silver.summary import Summary, TableWork, group_key, later, newer, summarise
 from lakehouse.pipeline.silver.toast_fill import ToastFill
 from lakehouse.pipeline.silver.transactions import Decision, Group
@@ -418,15 +418,8 @@ class BatchProcessor:
                 if not self.rules.merge_on_read:
                     with ph("tombstones"):
                         latest = latest.localCheckpoint(eager=True)
-                        self.store.add_tombstones(
-                            latest.where("_op = 'd'").select(
-                                F.lit(table).alias("table"),
-                                "_key",
-                                "_commit_lsn",
-                                "_lsn",
-                                F.lit(now).cast("timestamp").alias("deleted_at"),
-                            )
-                        )
+                        deletes = latest.where("_op = 'd'")
+                        self.store.add_tombstones(tombstone_rows(deletes, table, F.col("_key"), F.lit(now)))
                     self.faults.reach("after-tombstones", work=counts["all"] > counts["bad"])
                 self._tombstoned.add(table)
                 # every delete of the batch, so at least as new as the tombstones just added
@@ -631,18 +624,8 @@ class BatchProcessor:
 
     def _cut(self, table: str, pos: tuple[int, int], now: datetime) -> None:
         silver, keys = self._schema(table)
-        self.store.add_cut(
-            table,
-            pos,
-            lambda gone: gone.select(
-                F.lit(table).alias("table"),
-                key_json(keys, silver or T.StructType()).alias("_key"),
-                F.lit(pos[0]).cast("long").alias("_commit_lsn"),
-                F.lit(pos[1]).cast("long").alias("_lsn"),
-                F.lit(now).cast("timestamp").alias("deleted_at"),
-            ),
-            now,
-        )
+        # every key the cut removes gets a tombstone at the cut's position
+        self.store.add_cut(table, pos, key_json(keys, silver or T.StructType()), now)
         self._cuts[table] = max(self._cuts.get(table, pos), pos)
         self._tombstoned.add(table)
         self._tombstone_at(table, pos)

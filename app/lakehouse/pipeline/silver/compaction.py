@@ -20,7 +20,8 @@ folds more, and the batches keep the rest of the cores. A fold:
    base before this fold's MERGE and the log after it would otherwise miss them. Folded entries
    left in the log are outranked by the base (live.py), so they only cost a little scan: the trim
    (a DELETE that rewrites the log's files) waits until they are `TRIM_ROWS` entries or
-   `TRIM_EVERY` old, so a log of a few entries (a heartbeat) is not rewritten at every fold.
+   `TRIM_EVERY` old, so a log of a few entries (a heartbeat) is not rewritten at every fold. A
+   trim that batches' appends overtake (`_trim`) is left to the next fold; the fold stands.
 
 After its MERGE a fold records how far it got (`_state/folded/<table>.json`: the `_seq` and the
 folded entries not trimmed yet), so a restarted job reads only newer entries and trims the older
@@ -44,6 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
@@ -66,6 +68,8 @@ TRIM_AFTER = timedelta(seconds=10)
 TRIM_ROWS = 5_000
 #: ... or how old they may grow before one
 TRIM_EVERY = timedelta(minutes=10)
+#: tries of a trim that batches' appends overtake before it waits for the next fold
+TRIM_TRIES = 2
 
 
 class TableLocks:
@@ -102,6 +106,8 @@ class Fold:
     keys: int = 0
     appended: bool = False
     trimmed_upto: int | None = None
+    #: a trim was due but batches' appends overtook it: the next fold tries again
+    trim_deferred: bool = False
     seconds: float = 0.0
     #: seconds per step (read, write, trim), for the log
     steps: dict[str, float] = field(default_factory=dict)
@@ -221,13 +227,14 @@ class Compactor:
         self.folds += 1
         self.rest(out.seconds, self.clock())
         log.info(
-            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs: %s)%s",
+            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs: %s)%s%s",
             table,
             out.keys,
             out.upto,
             out.seconds,
             " ".join(f"{k} {v:.1f}" for k, v in out.steps.items()),
             f", trimmed up to _seq {out.trimmed_upto}" if out.trimmed_upto is not None else "",
+            ", its trim left to the next fold" if out.trim_deferred else "",
         )
         return out
 
@@ -292,11 +299,32 @@ class Compactor:
         ):
             step = time.monotonic()
             upto = max(b for b, _, _ in ripe)
-            DeltaTable.forPath(store.spark, path).delete(F.col(SEQ) <= upto)
-            out.trimmed_upto = upto
-            folded[:] = [f for f in folded if f[0] > upto]
-            self._record(table, out.upto)
+            if self._trim(table, upto):
+                out.trimmed_upto = upto
+                folded[:] = [f for f in folded if f[0] > upto]
+                self._record(table, out.upto)
+            else:
+                out.trim_deferred = True
             out.steps["trim"] = time.monotonic() - step
+
+    def _trim(self, table: str, upto: int) -> bool:
+        """Delete the log's entries up to `upto`; False when batches' appends overtook every try.
+        Open-source Delta commits a DELETE at Serializable isolation (the only level it has), so
+        an append committed while the DELETE runs fails it (ConcurrentAppendException) when the
+        log is not partitioned. The fold itself is done either way: the entries stay until a later
+        fold's trim, and the live rule reads them as before."""
+        for attempt in range(1, TRIM_TRIES + 1):
+            try:
+                DeltaTable.forPath(self.store.spark, self.store.layout.log(table)).delete(F.col(SEQ) <= upto)
+                return True
+            except ConcurrentAppendException:
+                log.info(
+                    "%s: a batch appended to the log during its trim (try %d of %d)",
+                    table,
+                    attempt,
+                    TRIM_TRIES,
+                )
+        return False
 
     def fold_all(self, tables: list[str]) -> None:
         """Fold these tables now (before OPTIMIZE, at a graceful stop)."""

@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,9 +262,14 @@ def as_tombstones(
     """Rows of a table in silver's shape (a log's delete entries) as its tombstones (TOMBSTONE_SCHEMA)."""
     if schema is None:
         raise ValueError(f"{source}: no silver table to key its tombstones by")
+    return tombstone_rows(deletes, source, key_json(keys, schema), deleted_at)
+
+
+def tombstone_rows(deletes: DataFrame, source: str, key: Column, deleted_at: Column) -> DataFrame:
+    """Delete events of `source` (with `_commit_lsn`, `_lsn`) as tombstones keyed by `key`."""
     return deletes.select(
         F.lit(source).alias("table"),
-        key_json(keys, schema).alias("_key"),
+        key.alias("_key"),
         "_commit_lsn",
         "_lsn",
         deleted_at.cast("timestamp").alias("deleted_at"),
@@ -532,7 +536,10 @@ class Store:
         With merge-on-read, a delete's tombstone is written when the compactor folds it
         (compaction.py), and until then its log entry is the tombstone: both are read, the
         tombstones first — a fold writes them before its trim removes the entries from the log,
-        and at least TRIM_AFTER later, so a delete is in one or the other."""
+        and at least TRIM_AFTER later, so a delete is in one or the other.
+        The log's entries are read here, at once: a log append computed from a read of the log
+        in the same plan is not a blind append, and Delta fails it if a fold's trim removes what it
+        read before it commits."""
         tombs = self.read(self.layout.tombstones, TOMBSTONE_SCHEMA).where(
             (F.col("table") == source) & F.col("_key").isNotNull()
         )
@@ -540,7 +547,8 @@ class Store:
             return tombs
         schema, keys = self.schema(source)
         logged = self.spark.read.format("delta").load(self.layout.log(source)).where(F.col("_op") == "d")
-        return tombs.unionByName(as_tombstones(logged, source, keys, schema, F.col("_ingested_at")))
+        deletes = as_tombstones(logged, source, keys, schema, F.col("_ingested_at"))
+        return tombs.unionByName(deletes.localCheckpoint(eager=True))
 
     def add_tombstones(self, rows: DataFrame) -> None:
         """Append delete markers (TOMBSTONE_SCHEMA). A plain append, not an idempotent one: a re-run
@@ -549,20 +557,17 @@ class Store:
         self.ensure(self.layout.tombstones, TOMBSTONE_SCHEMA)
         rows.write.format("delta").mode("append").option("mergeSchema", "false").save(self.layout.tombstones)
 
-    def add_cut(self, source: str, pos: Point, markers: Callable[[DataFrame], DataFrame], now: Any) -> None:
-        """Store a cut at `pos` (a tombstone without a key) with `markers(rows)` for the table's rows
-        older than it, in one commit; `delete_older` then removes those rows. A crash between the
-        two re-runs to the same end."""
-        cut = self.spark.range(1).select(
-            F.lit(source).alias("table"),
-            F.lit(None).cast("string").alias("_key"),
-            F.lit(pos[0]).cast("long").alias("_commit_lsn"),
-            F.lit(pos[1]).cast("long").alias("_lsn"),
-            F.lit(now).cast("timestamp").alias("deleted_at"),
-        )
+    def add_cut(self, source: str, pos: Point, key: Column, now: Any) -> None:
+        """Store a cut at `pos` (a tombstone without a key) with a tombstone at `pos` for each of
+        the table's rows older than it (keyed by `key`), in one commit; `delete_older` then removes
+        those rows. A crash between the two re-runs to the same end."""
+        at = {"_commit_lsn": F.lit(pos[0]).cast("long"), "_lsn": F.lit(pos[1]).cast("long")}
+        deleted_at = F.lit(now)
+        one = self.spark.range(1).select(*(v.alias(k) for k, v in at.items()))
+        cut = tombstone_rows(one, source, F.lit(None).cast("string"), deleted_at)
         if self.exists(self.layout.table(source)):
-            gone = self.current(source).where(before_point_sql(*pos))
-            cut = cut.unionByName(markers(gone)).localCheckpoint(eager=True)
+            gone = self.current(source).where(before_point_sql(*pos)).withColumns(at)
+            cut = cut.unionByName(tombstone_rows(gone, source, key, deleted_at)).localCheckpoint(eager=True)
         self.add_tombstones(cut)
 
     def delete_older(self, source: str, pos: Point) -> None:
