@@ -22,6 +22,7 @@ from lakehouse.benchmark import plots
 from lakehouse.benchmark.report import write_json
 from lakehouse.benchmark.run import run
 from lakehouse.clients import admin_client
+from lakehouse.clients.trino_client import QueryError
 from lakehouse.launcher.stack import Stack
 
 #: `rows` ratings by new users from `first_user` on, each rating every movie in movie order
@@ -67,7 +68,12 @@ def wait_for_silver(stack: Stack, size: int, timeout_s: float) -> float:
     trino = admin_client(stack.s, stack.ctx.secrets)
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        n = int(trino.scalar("SELECT count(*) FROM silver.ratings"))
+        try:
+            n = int(trino.scalar("SELECT count(*) FROM silver.ratings"))
+        except QueryError as exc:  # silver has not created the table yet (a load right after `up`)
+            if exc.name != "TABLE_NOT_FOUND":
+                raise
+            n = 0
         print(f"  silver.ratings: {n:,} of {size:,}", flush=True)
         if n >= size:
             return time.monotonic() - started
