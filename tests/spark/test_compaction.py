@@ -6,7 +6,7 @@ commits loses and doubles nothing, schema changes and cuts reach the log too.
 from __future__ import annotations
 
 import json
-import logging
+import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.pipeline.silver.batch import BatchProcessor, Rules
-from lakehouse.pipeline.silver.compaction import TRIM_AFTER, TRIM_EVERY, TRIM_ROWS, Compactor
+from lakehouse.pipeline.silver.compaction import TRIM_AFTER, Compactor
 from lakehouse.pipeline.silver.faults import Faults
 from lakehouse.pipeline.silver.live import SEQ
 from lakehouse.pipeline.silver.live_rows import read
@@ -53,9 +53,8 @@ class Clock:
 
 
 def compactor(silver: BatchProcessor, clock: Clock | None = None, **kw: Any) -> Compactor:
-    """A compactor that trims every fold's entries once they are TRIM_AFTER old (the trim's own
-    thresholds: test_a_log_of_a_few_entries_is_trimmed_rarely)."""
-    kw.setdefault("trim_rows", 1)
+    """A compactor on a clock the test moves: a fold's entries are trimmed once they are
+    TRIM_AFTER old on it."""
     return Compactor(silver.store, silver.locks, timedelta(seconds=30), 1000, clock=clock or Clock(), **kw)
 
 
@@ -193,49 +192,102 @@ def test_a_batch_that_reads_the_logs_deletes_still_appends_blindly(mor: BatchPro
     assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a", 3: "c"}
 
 
-def test_a_trim_that_batches_appends_overtake_leaves_the_fold_standing(
-    mor: BatchProcessor, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Open-source Delta commits the trim's DELETE at Serializable isolation: an append to the log
-    committed while it runs fails it. The fold stands (its MERGE and record are done), and a
-    later fold trims. (Before, the fold failed and was done again: on the dev stack at 50
-    changes/s, 28 of 58 folds.) Folds run with appends all along until one trim is overtaken."""
+def deletes(silver: BatchProcessor) -> list[dict[str, str]]:
+    """The operation metrics of each DELETE in the log's history, oldest first."""
+    path = silver.store.layout.log(MOVIE)
+    history = silver.spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
+    return [dict(h["operationMetrics"]) for h in history if h["operation"] == "DELETE"]
+
+
+def test_trims_land_while_batches_append_and_rewrite_no_file(mor: BatchProcessor) -> None:
+    """Open-source Delta commits a DELETE at Serializable isolation: on an unpartitioned log, an
+    append committed while the trim ran failed it (ConcurrentAppendException; on the dev stack at
+    50 changes/s half the trims, and before that the whole fold). The log is partitioned by
+    `_seq`: a trim drops the partitions of folded appends, which no batch writes to, reading and
+    rewriting no file. Folds run with appends all along; every fold trims the one before it."""
     clock = Clock()
     c = compactor(mor, clock)
     run(mor, *[event("c", movie(i, f"m{i}"), 10 + i) for i in range(1, 4)], batch_id=0)
-    c.fold(MOVIE)
+    first = c.fold(MOVIE)
     entry = mor.store.live(MOVIE).where("movie_id = 1").localCheckpoint(eager=True)
     stop = threading.Event()
+    appends = []
 
     def append_all_along() -> None:  # what batches do on their own threads, as fast as it goes
         while not stop.is_set():
-            mor.store.append_log(MOVIE, entry, entry.columns)
+            appends.append(mor.store.append_log(MOVIE, entry, entry.columns))
 
     appender = threading.Thread(target=append_all_along)
     appender.start()
-    folds = []
+    folds = [first]
     try:
-        with caplog.at_level(logging.INFO, logger="lakehouse.silver"):
-            for i in range(8):
-                run(mor, event("u", movie(2, f"new{i}"), 20 + i), batch_id=1 + i)
-                clock.now += TRIM_AFTER
-                folds.append(c.fold(MOVIE))  # raised ConcurrentAppendException before
-                if "during its trim" in caplog.text:
-                    break
+        for i in range(5):
+            run(mor, event("u", movie(2, f"new{i}"), 20 + i), batch_id=1 + i)
+            clock.now += TRIM_AFTER
+            folds.append(c.fold(MOVIE))  # raised, then deferred its trim, on the unpartitioned log
     finally:
         stop.set()
         appender.join()
-    assert "during its trim" in caplog.text, [(f.trimmed_upto, f.trim_deferred) for f in folds]
-    assert titles(base(mor)) == {1: "m1", 2: f"new{len(folds) - 1}", 3: "m3"}  # each fold stands
-    upto = folds[-1].upto
-    assert upto is not None
+    assert len(appends) > 5, "the appends did not run beside the folds"
+    assert [f.trimmed_upto for f in folds[1:]] == [f.upto for f in folds[:-1]]
+    assert titles(base(mor)) == {1: "m1", 2: "new4", 3: "m3"}
+    assert log_rows(mor).where(f"{SEQ} <= {folds[-2].upto}").count() == 0
+    assert log_rows(mor).where(f"{SEQ} > {folds[-2].upto}").count() > 0  # the last fold's, kept
+    trims = deletes(mor)
+    assert len(trims) == 5 and all(t["numRemovedFiles"] != "0" for t in trims), trims
+    rewritten = [t for t in trims if t.get("numAddedFiles", "0") != "0" or t.get("numCopiedRows", "0") != "0"]
+    assert rewritten == [], trims
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "m1", 2: "new4", 3: "m3"}
+
+
+def test_a_folds_entries_are_trimmed_when_ripe_without_waiting_for_the_next_fold(
+    mor: BatchProcessor,
+) -> None:
+    clock = Clock()
+    c = compactor(mor, clock)
+    run(mor, event("c", movie(1, "a"), 10), event("c", movie(2, "b"), 11), batch_id=0)
+    run(mor, event("u", movie(1, "a2"), 12), batch_id=1)
+    fold = c.fold(MOVIE)
+    assert c.trim_due() == []  # not TRIM_AFTER old yet: a reader may have pinned the base before it
+    assert log_rows(mor).count() == 3
+    run(mor, event("u", movie(2, "b2"), 20), batch_id=2)  # after the fold: stays
     clock.now += TRIM_AFTER
-    run(mor, event("c", movie(4, "m4"), 40), batch_id=20)
-    quiet = c.fold(MOVIE)
-    assert not quiet.trim_deferred and quiet.trimmed_upto is not None and quiet.trimmed_upto >= upto
-    assert log_rows(mor).where(f"{SEQ} <= {upto}").count() == 0
-    last = f"new{len(folds) - 1}"
-    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "m1", 2: last, 3: "m3", 4: "m4"}
+    assert c.trim_due() == [MOVIE]
+    assert [r["title"] for r in log_rows(mor).collect()] == ["b2"]
+    assert c.trim_due() == []  # nothing ripe left
+    assert json.loads(read_text(mor.spark, mor.store.layout.folded(MOVIE)) or "{}") == {
+        "upto": fold.upto,
+        "untrimmed": 0,
+    }
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2", 2: "b2"}
+
+
+def test_an_older_versions_unpartitioned_log_is_partitioned_at_the_start(mor: BatchProcessor) -> None:
+    from pyspark.sql import types as T
+
+    run(mor, event("c", movie(1, "a"), 10), batch_id=0)  # the log as this version makes it
+    path = mor.store.layout.log(MOVIE)
+    entries = log_rows(mor).localCheckpoint(eager=True)
+    shutil.rmtree(path)
+    schema = T.StructType(entries.schema.fields)
+    mor.store.ensure(path, schema)  # an older version's: no partitions
+    entries.write.format("delta").mode("append").save(path)
+    run(mor, event("u", movie(1, "a2"), 20), event("c", movie(2, "b"), 21), batch_id=1)
+    assert mor.store._partitioning(path) == []
+    before = sorted(map(tuple, log_rows(mor).collect()))
+    restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
+    assert restarted.store.partition_log(MOVIE)
+    assert restarted.store._partitioning(path) == [SEQ]
+    assert sorted(map(tuple, log_rows(mor).select(*entries.columns).collect())) == before
+    assert not restarted.store.partition_log(MOVIE)  # once
+    clock = Clock()
+    c = compactor(restarted, clock)
+    c.recover([MOVIE])
+    c.fold(MOVIE)
+    clock.now += TRIM_AFTER
+    assert c.trim_due() == [MOVIE]
+    assert log_rows(mor).count() == 0
+    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor)) == {1: "a2", 2: "b"}
 
 
 def test_a_delete_folded_and_trimmed_after_a_restart_still_outranks_an_older_event(
@@ -362,6 +414,7 @@ def test_a_log_killed_out_of_a_type_change_gets_the_bases_type_at_the_next_start
     log = mor.spark.read.format("delta").load(mor.store.layout.log(MOVIE)).schema
     assert (log["movie_id"].dataType, log["budget"].dataType) == (T.LongType(), T.StringType())
     assert titles(read(mor.spark, mor.store.layout, MOVIE)) == {1: "a2"}
+    assert restarted.store._partitioning(mor.store.layout.log(MOVIE)) == [SEQ]  # kept by the rewrite
 
 
 def test_lakehouse_compact_is_a_request_the_compactor_answers_with_a_fold(
@@ -391,39 +444,8 @@ def test_lakehouse_compact_is_a_request_the_compactor_answers_with_a_fold(
     assert c.due(c.clock() + timedelta(days=1)) == []  # nothing waits after the fold
 
 
-def test_a_log_of_a_few_entries_is_trimmed_rarely(mor: BatchProcessor) -> None:
-    """The trim rewrites the log's files: worth it once the folded entries are many or old."""
-    clock = Clock()
-    c = compactor(mor, clock, trim_rows=TRIM_ROWS)
-    run(mor, event("c", movie(1, "a"), 10), batch_id=0)
-    c.appended(MOVIE, 1, clock.now)
-    first = c.fold(MOVIE)
-    for i in range(2, 4):  # folds of one entry each: no trim
-        clock.now += TRIM_AFTER
-        run(mor, event("u", movie(1, f"a{i}"), 10 + i), batch_id=i)
-        c.appended(MOVIE, 1, clock.now)
-        assert c.fold(MOVIE).trimmed_upto is None
-    assert log_rows(mor).count() == 3
-    clock.now = clock.now - TRIM_AFTER * 2 + TRIM_EVERY  # the first fold's entries are TRIM_EVERY old
-    run(mor, event("u", movie(1, "last"), 20), batch_id=4)
-    c.appended(MOVIE, 1, clock.now)
-    late = c.fold(MOVIE)
-    assert late.trimmed_upto is not None and late.trimmed_upto > (first.upto or 0)
-    assert [r["title"] for r in log_rows(mor).collect()] == ["last"]  # only this fold's entry stays
-    assert titles(read(mor.spark, mor.store.layout, MOVIE)) == titles(base(mor)) == {1: "last"}
-    # many folded entries are trimmed at the next fold, whatever their age
-    run(mor, *[event("c", movie(i, f"m{i}"), 100 + i) for i in range(10, 10 + 30)], batch_id=5)
-    c.appended(MOVIE, TRIM_ROWS, clock.now)
-    c.fold(MOVIE)
-    clock.now += TRIM_AFTER
-    run(mor, event("u", movie(1, "later"), 200), batch_id=6)
-    c.appended(MOVIE, 1, clock.now)
-    assert c.fold(MOVIE).trimmed_upto is not None
-    assert log_rows(mor).count() == 1
-
-
 def test_a_fold_reads_only_the_entries_no_earlier_fold_covered(mor: BatchProcessor) -> None:
-    c = compactor(mor, trim_rows=TRIM_ROWS)  # nothing trimmed: the folded entries stay in the log
+    c = compactor(mor)  # its clock stands still: the folded entries stay in the log
     run(mor, *[event("c", movie(i, f"m{i}"), 10 + i) for i in range(1, 4)], batch_id=0)
     assert c.fold(MOVIE).keys == 3
     again = c.fold(MOVIE)  # they are in the base: nothing to fold
@@ -437,7 +459,7 @@ def test_a_fold_reads_only_the_entries_no_earlier_fold_covered(mor: BatchProcess
     assert recorded["untrimmed"] == 4
     restarted = BatchProcessor(mor.spark, mor.store.layout, mor.rules)
     clock = Clock()
-    fresh = compactor(restarted, clock, trim_rows=4)
+    fresh = compactor(restarted, clock)
     fresh.recover([MOVIE])
     assert restarted.store._seq >= recorded["upto"]  # its `_seq`s follow the last run's, whatever its clock
     run(restarted, event("u", movie(3, "newer"), 30), batch_id=2)
@@ -445,7 +467,7 @@ def test_a_fold_reads_only_the_entries_no_earlier_fold_covered(mor: BatchProcess
     clock.now += TRIM_AFTER
     after = fresh.fold(MOVIE)
     assert after.keys == 1  # only the entry appended since
-    # ... and trims them as its own (four folded entries: trim_rows)
+    # ... and trims them as its own
     assert after.trimmed_upto is not None
     assert [r["title"] for r in log_rows(mor).collect()] == ["newer"]
     now = titles(read(mor.spark, mor.store.layout, MOVIE))

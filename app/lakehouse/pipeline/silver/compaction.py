@@ -16,12 +16,14 @@ folds more, and the batches keep the rest of the cores. A fold:
    position guard (store.merge: equal positions never update, so folding the same entries again
    changes nothing), or appends them when they are all creates of keys the base lacks (a bulk
    load, a snapshot);
-3. deletes the entries of earlier folds from the log, not this one's: a reader that pinned the
-   base before this fold's MERGE and the log after it would otherwise miss them. Folded entries
-   left in the log are outranked by the base (live.py), so they only cost a little scan: the trim
-   (a DELETE that rewrites the log's files) waits until they are `TRIM_ROWS` entries or
-   `TRIM_EVERY` old, so a log of a few entries (a heartbeat) is not rewritten at every fold. A
-   trim that batches' appends overtake (`_trim`) is left to the next fold; the fold stands.
+3. is trimmed from the log `TRIM_AFTER` after it ends, not at once: a reader that pinned the base
+   before this fold's MERGE and the log after it would otherwise miss its entries. Folded entries
+   left in the log are outranked by the base (live.py); they only cost every reader a scan. The
+   log is partitioned by `_seq`, one partition per append (store.ensure_log), so a trim drops
+   whole partitions: a metadata-only DELETE, no file read or rewritten, and Delta's conflict
+   check (Serializable, the only isolation open-source Delta gives a DELETE) looks only at the
+   partitions it drops, which a batch's append, with a newer `_seq`, never writes. The compactor
+   trims a fold's entries as soon as they are `TRIM_AFTER` old, between folds too (`trim_due`).
 
 After its MERGE a fold records how far it got (`_state/folded/<table>.json`: the `_seq` and the
 folded entries not trimmed yet), so a restarted job reads only newer entries and trims the older
@@ -45,7 +47,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
@@ -64,12 +65,6 @@ NAME = "compact"
 POOL = "silver-compaction"
 #: how long the entries of a fold stay in the log after it (see the module's docstring, step 3)
 TRIM_AFTER = timedelta(seconds=10)
-#: folded entries in a log worth a trim (a DELETE rewriting its files) ...
-TRIM_ROWS = 5_000
-#: ... or how old they may grow before one
-TRIM_EVERY = timedelta(minutes=10)
-#: tries of a trim that batches' appends overtake before it waits for the next fold
-TRIM_TRIES = 2
 
 
 class TableLocks:
@@ -106,8 +101,6 @@ class Fold:
     keys: int = 0
     appended: bool = False
     trimmed_upto: int | None = None
-    #: a trim was due but batches' appends overtook it: the next fold tries again
-    trim_deferred: bool = False
     seconds: float = 0.0
     #: seconds per step (read, write, trim), for the log
     steps: dict[str, float] = field(default_factory=dict)
@@ -127,12 +120,12 @@ class Compactor:
     ages: dict[str, timedelta] = field(default_factory=dict)
     #: the share of the time folds may take (1.0: no rest between them)
     share: float = 1.0
-    trim_rows: int = TRIM_ROWS
-    trim_every: timedelta = TRIM_EVERY
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _unfolded: dict[str, Unfolded] = field(default_factory=dict)
     #: per table, the folds whose entries are still in the log: (`_seq` folded up to, when, entries)
     _folded: dict[str, list[tuple[int, datetime, int]]] = field(default_factory=dict)
+    #: per table, the `_seq` its last fold (of this run, or recorded by the last) folded up to
+    _upto: dict[str, int] = field(default_factory=dict)
     _state: threading.Lock = field(default_factory=threading.Lock)
     #: run when no fold is due and the compactor is not resting (the OPTIMIZE of a table,
     #: maintenance.py): whether it did anything, so that the compactor rests after it too
@@ -172,12 +165,14 @@ class Compactor:
         if body is not None:
             record = json.loads(body)
             self.store.seq_above(int(record["upto"]))
+            self._upto[table] = int(record["upto"])
             if record["untrimmed"]:  # otherwise the log holds no entry up to it
                 folded.append((int(record["upto"]), now, int(record["untrimmed"])))
 
-    def _record(self, table: str, upto: int) -> None:
-        """What `_recorded` takes up: folded up to `upto`, and the folded entries still in the log."""
-        body = {"upto": upto, "untrimmed": sum(n for _, _, n in self._folded.get(table, []))}
+    def _record(self, table: str) -> None:
+        """What `_recorded` takes up: how far the table's folds got, and the folded entries still
+        in the log."""
+        body = {"upto": self._upto[table], "untrimmed": sum(n for _, _, n in self._folded.get(table, []))}
         write_text(self.store.spark, self.store.layout.folded(table), json.dumps(body))
 
     def due(self, now: datetime) -> list[str]:
@@ -227,14 +222,13 @@ class Compactor:
         self.folds += 1
         self.rest(out.seconds, self.clock())
         log.info(
-            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs: %s)%s%s",
+            "%s: folded the newest log entries of %d keys up to _seq %s into the base (%.1fs: %s)%s",
             table,
             out.keys,
             out.upto,
             out.seconds,
             " ".join(f"{k} {v:.1f}" for k, v in out.steps.items()),
             f", trimmed up to _seq {out.trimmed_upto}" if out.trimmed_upto is not None else "",
-            ", its trim left to the next fold" if out.trim_deferred else "",
         )
         return out
 
@@ -249,12 +243,12 @@ class Compactor:
         columns = schema.fieldNames()
         # one read of the log's snapshot: each key's newest entry, kept while it is folded. Entries
         # an earlier fold covered (of this run, or recorded by the last) are in the base already:
-        # only newer ones are read (Delta skips the files by their `_seq` statistics)
+        # only newer ones are read (their partitions: the log is partitioned by `_seq`)
         order = Window.partitionBy(*keys).orderBy(*latest_first(F.col(SEQ).desc()))
         entries = store.spark.read.format("delta").load(path)
         self._recorded(table, now)
-        if done := self._folded.get(table):
-            entries = entries.where(F.col(SEQ) > max(b for b, _, _ in done))
+        if (done := self._upto.get(table)) is not None:
+            entries = entries.where(F.col(SEQ) > done)
         latest = (
             entries.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
         ).localCheckpoint(eager=True)
@@ -287,44 +281,48 @@ class Compactor:
             store.merge(table, latest, columns, keys)
         out.steps["write"] = time.monotonic() - step
         self.faults.reach("after-fold", work=out.keys > 0)
-        folded = self._folded.setdefault(table, [])
         # counted from the end of this fold: its tombstones are TRIM_AFTER old before a trim
         # removes its entries from the log (store.tombstones reads both)
-        folded.append((out.upto, self.clock(), max(appended, out.keys)))
-        self._record(table, out.upto)
-        ripe = [(b, at, n) for b, at, n in folded if now - at >= TRIM_AFTER]
-        if ripe and (
-            sum(n for _, _, n in ripe) >= self.trim_rows
-            or now - min(at for _, at, _ in ripe) >= self.trim_every
-        ):
-            step = time.monotonic()
-            upto = max(b for b, _, _ in ripe)
-            if self._trim(table, upto):
-                out.trimmed_upto = upto
-                folded[:] = [f for f in folded if f[0] > upto]
-                self._record(table, out.upto)
-            else:
-                out.trim_deferred = True
+        self._folded.setdefault(table, []).append((out.upto, self.clock(), max(appended, out.keys)))
+        self._upto[table] = out.upto
+        self._record(table)
+        step = time.monotonic()
+        if (trimmed := self._trim_ripe(table, now)) is not None:
+            out.trimmed_upto = trimmed
             out.steps["trim"] = time.monotonic() - step
 
-    def _trim(self, table: str, upto: int) -> bool:
-        """Delete the log's entries up to `upto`; False when batches' appends overtook every try.
-        Open-source Delta commits a DELETE at Serializable isolation (the only level it has), so
-        an append committed while the DELETE runs fails it (ConcurrentAppendException) when the
-        log is not partitioned. The fold itself is done either way: the entries stay until a later
-        fold's trim, and the live rule reads them as before."""
-        for attempt in range(1, TRIM_TRIES + 1):
+    def _trim_ripe(self, table: str, now: datetime) -> int | None:
+        """Drop from the log the entries of the table's folds that ended `TRIM_AFTER` before
+        `now`: whole partitions (the module's docstring, step 3). The `_seq` trimmed up to, None
+        when no fold's entries were ripe."""
+        folded = self._folded.get(table, [])
+        ripe = [b for b, at, _ in folded if now - at >= TRIM_AFTER]
+        if not ripe:
+            return None
+        upto = max(ripe)
+        DeltaTable.forPath(self.store.spark, self.store.layout.log(table)).delete(F.col(SEQ) <= upto)
+        folded[:] = [f for f in folded if f[0] > upto]
+        self._record(table)
+        return upto
+
+    def trim_due(self) -> list[str]:
+        """Trim each log whose folded entries are `TRIM_AFTER` old now, without waiting for its
+        next fold (a trim is one metadata-only commit); the tables trimmed."""
+        now = self.clock()
+        ripe = [t for t, f in self._folded.items() if any(now - at >= TRIM_AFTER for _, at, _ in f)]
+        trimmed = []
+        for table in ripe:
             try:
-                DeltaTable.forPath(self.store.spark, self.store.layout.log(table)).delete(F.col(SEQ) <= upto)
-                return True
-            except ConcurrentAppendException:
-                log.info(
-                    "%s: a batch appended to the log during its trim (try %d of %d)",
-                    table,
-                    attempt,
-                    TRIM_TRIES,
-                )
-        return False
+                with self.locks.held(table):
+                    upto = self._trim_ripe(table, self.clock())
+            except Exception:  # the next round tries again; the metric and log say so
+                self.failures += 1
+                log.exception("%s: trim failed (retried at the next round)", table)
+                continue
+            if upto is not None:
+                trimmed.append(table)
+                log.info("%s: trimmed the log up to _seq %s", table, upto)
+        return trimmed
 
     def fold_all(self, tables: list[str]) -> None:
         """Fold these tables now (before OPTIMIZE, at a graceful stop)."""
@@ -355,7 +353,7 @@ class Compactor:
                 request = None
             if request is not None:
                 self._answer(requests, request)
-            if not self._stop.is_set() and self.fold_due() is None:
+            if not self._stop.is_set() and self.fold_due() is None and not self.trim_due():
                 self.do_chore()
 
     def do_chore(self) -> bool:

@@ -353,6 +353,8 @@ def run(
                 table,
                 ", ".join(mended),
             )
+        if compactor is not None and processor.store.partition_log(table):
+            log.info("%s: the change log is partitioned by _seq now (an older version's log)", table)
     if compactor is not None:
         compactor.recover(logged)
         compactor.start()

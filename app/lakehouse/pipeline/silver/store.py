@@ -319,12 +319,20 @@ class Store:
         fs.delete(log_dir, True)
         return True
 
-    def ensure(self, path: str, schema: T.StructType, properties: dict[str, str] | None = None) -> None:
+    def ensure(
+        self,
+        path: str,
+        schema: T.StructType,
+        properties: dict[str, str] | None = None,
+        partitioned_by: tuple[str, ...] = (),
+    ) -> None:
         """Create the table at `path` if it is not there (safe from the per-table threads)."""
         with self._creating:
             if not self.exists(path):
                 self.clear_unfinished(path)
                 b = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema)
+                if partitioned_by:
+                    b = b.partitionedBy(*partitioned_by)
                 for name, value in (properties or {}).items():
                     b = b.property(name, value)
                 b.execute()
@@ -354,12 +362,33 @@ class Store:
             self.ensure_log(source)
 
     def ensure_log(self, source: str) -> None:
-        """The table's change log, with the table's columns and `_batch` (live.py), if it lacks one."""
+        """The table's change log, with the table's columns and `_seq` (live.py), if it lacks one.
+        Partitioned by `_seq`, one partition per append: a trim (compaction.py) drops whole
+        appends without reading or rewriting a file, and Delta's conflict check of that DELETE
+        looks at its partitions only, which the batches' appends (newer `_seq`s) never touch."""
         path = self.layout.log(source)
         if self.exists(path) or not self.exists(self.layout.table(source)):
             return
         base = self.spark.read.format("delta").load(self.layout.table(source)).schema
-        self.ensure(path, T.StructType([*base.fields, T.StructField(SEQ, T.LongType())]))
+        schema = T.StructType([*base.fields, T.StructField(SEQ, T.LongType())])
+        self.ensure(path, schema, partitioned_by=(SEQ,))
+
+    def partition_log(self, source: str) -> bool:
+        """Partition by `_seq` a change log an older version made without partitions (ensure_log):
+        one overwrite of the log with the entries it holds, at the job's start, before any batch or
+        fold. True if it did."""
+        path = self.layout.log(source)
+        if not self.exists(path) or self._partitioning(path) == [SEQ]:
+            return False
+        entries = self.spark.read.format("delta").load(path)
+        entries.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy(
+            SEQ
+        ).save(path)
+        return True
+
+    def _partitioning(self, path: str) -> list[str]:
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.{quote(path)}").collect()[0]
+        return list(detail["partitionColumns"] or [])
 
     def _evolved(self, source: str) -> list[str]:
         """The paths a schema change applies to: the table, and its log when it has one."""
@@ -438,7 +467,9 @@ class Store:
                     for c in df.columns
                 ]
             )
-            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy(
+                *self._partitioning(path)
+            ).save(path)
 
     def table(self, source: str) -> DeltaTable:
         return DeltaTable.forPath(self.spark, self.layout.table(source))
@@ -477,11 +508,13 @@ class Store:
     def append_log(self, source: str, latest: DataFrame, columns: list[str]) -> int:
         """Append a batch's latest event per key, deletes included, to the table's change log, with
         a new `_seq`; returns it. A plain append: a re-run batch may append an entry again, and the
-        live rule and the compactor take one of two entries at the same position (the same event)."""
+        live rule and the compactor take one of two entries at the same position (the same event).
+        One file per append (the entries of a batch are few): every reader of the live rows opens
+        each file of the log."""
         self.ensure_log(source)
         with self._creating:
             seq = self._seq = max(time.time_ns() // 1000, self._seq + 1)
-        latest.select(*columns, F.lit(seq).cast("long").alias(SEQ)).write.format("delta").mode(
+        latest.select(*columns, F.lit(seq).cast("long").alias(SEQ)).coalesce(1).write.format("delta").mode(
             "append"
         ).option("mergeSchema", "false").save(self.layout.log(source))
         return seq
