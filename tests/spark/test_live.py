@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.pipeline.silver.live import SEQ, live_sql
 from lakehouse.pipeline.silver.live_rows import read
-from lakehouse.pipeline.silver.store import KEY_PROPERTY, Layout
+from lakehouse.pipeline.silver.store import KEY_PROPERTY, Layout, Store
 
 pytestmark = pytest.mark.spark
 
@@ -70,6 +70,34 @@ def test_each_key_shows_its_newest_version_whether_in_the_base_or_the_log(
         8: "back",
         9: "appended again",
     }
+
+
+def test_the_live_rows_of_some_keys_are_those_keys_rows_of_the_whole_table(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`Store.live(source, only=keys)` (the TOAST fill's read: a batch's keys) restricts the base
+    and the log to the keys before the rule, so that it reads no other row of a large table; the
+    rows are the same as the whole table's for those keys, wherever each key's newest version is."""
+    base = [
+        (1, "base only", "c", 10, 1),
+        (2, "old", "c", 10, 2),
+        (3, "deleted", "c", 10, 3),
+        (4, "b4", "c", 10, 4),
+    ]
+    log = [
+        (2, "new", "u", 20, 1, 1),
+        (3, None, "d", 20, 2, 1),
+        (5, "log only", "c", 20, 3, 1),
+        (6, "not asked", "c", 20, 4, 1),
+    ]
+    layout = tables(spark, tmp_path, base, log)
+    store = Store(spark, layout)
+    only = spark.createDataFrame([(1,), (2,), (3,), (5,), (7,)], "id INT")
+    got = {r["id"]: r["title"] for r in store.live(SOURCE, only=only).collect()}
+    assert got == {1: "base only", 2: "new", 5: "log only"}
+    # the scans of the base and of the log each meet the keys before the rule's join
+    plan = store.live(SOURCE, only=only)._jdf.queryExecution().optimizedPlan().toString()
+    assert plan.count("LeftSemi") == 2, plan
 
 
 def test_the_changes_within_one_transaction_are_ordered_by_their_own_lsn(

@@ -490,20 +490,41 @@ class Store:
             .execute()
         )
 
-    def current(self, source: str) -> DataFrame:
-        """The table's rows now: the table itself, or with merge-on-read its live rows (live.py)."""
-        return self.live(source) if self.merge_on_read else self.table(source).toDF()
+    def current(self, source: str, only: DataFrame | None = None) -> DataFrame:
+        """The table's rows now: the table itself, or with merge-on-read its live rows (live.py);
+        with `only` (a frame of key columns), just those keys' rows."""
+        if self.merge_on_read:
+            return self.live(source, only)
+        rows = self.table(source).toDF()
+        return rows if only is None else rows.join(F.broadcast(only), list(only.columns), "left_semi")
 
-    def live(self, source: str) -> DataFrame:
-        """The table's live rows: its base, with its log applied by the live rule when it has one."""
+    def live(self, source: str, only: DataFrame | None = None) -> DataFrame:
+        """The table's live rows: its base, with its log applied by the live rule when it has one.
+        With `only` (a frame of key columns, few rows), the rows of those keys: the base and the
+        log each meet the keys first, so that the rule's join reads no other row of the table (a
+        table of wide rows went through the join whole, and a 1 GB heap ran out)."""
         base, log = self.layout.table(source), self.layout.log(source)
+
+        def scan(path: str) -> DataFrame:
+            rows = self.spark.read.format("delta").load(path)
+            return rows if only is None else rows.join(F.broadcast(only), list(only.columns), "left_semi")
+
         if not self.exists(log):
-            return self.spark.read.format("delta").load(base)
+            return scan(base)
         schema, keys = self.schema(source)
         if schema is None:
             raise ValueError(f"{source}: silver has a log but no base table at {base}")
-        sql = live_sql(f"delta.{quote(base)}", f"delta.{quote(log)}", keys, schema.fieldNames(), "spark")
-        return self.spark.sql(sql)
+        if only is not None and set(only.columns) != set(keys):
+            raise ValueError(f"{source}: rows of keys ({', '.join(only.columns)}) asked, its key is {keys}")
+        # the rule's text names its relations; pyspark's formatter binds them to the scans
+        sql = live_sql("\x00base\x00", "\x00log\x00", keys, schema.fieldNames(), "spark")
+        sql = (
+            sql.replace("{", "{{")
+            .replace("}", "}}")
+            .replace("\x00base\x00", "{base}")
+            .replace("\x00log\x00", "{log}")
+        )
+        return self.spark.sql(sql, base=scan(base), log=scan(log))
 
     def append_log(self, source: str, latest: DataFrame, columns: list[str]) -> int:
         """Append a batch's latest event per key, deletes included, to the table's change log, with

@@ -47,7 +47,7 @@ class ToastFill:
         source_cols = [f.name for f in silver.fields if f.name not in METADATA.fieldNames()]
         involved = good.select(*keys).distinct()
         old = good.where("_op = 'd'").select(*keys)
-        current = self.store.current(table).join(involved.unionByName(old).distinct(), keys, "left_semi")
+        current = self.store.current(table, only=involved.unionByName(old).distinct())
         # read once: the wait, each fill pass and the outranked check use these rows, and with
         # merge-on-read they are a query over the base and the log, planned and run at every use
         current = current.localCheckpoint(eager=True)
