@@ -42,6 +42,7 @@ def lakehouse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         ["--no-such-option"],
         ["no-such-command"],
         ["bench", "--rate", "0"],
+        ["bench", "--warmup", "-5"],
         ["generate", "--rate", "-5"],
         ["logs", "no-such-service"],
         ["sql"],  # the statement is required

@@ -110,7 +110,14 @@ def stop_side_job(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int
 
 
 def side_run(
-    stack: Stack, job: SideJob, rate: float, duration_s: float, out_dir: Path, *, seed: int
+    stack: Stack,
+    job: SideJob,
+    rate: float,
+    duration_s: float,
+    out_dir: Path,
+    *,
+    seed: int,
+    warmup_s: float = 0.0,
 ) -> dict[str, Any]:
     """Stop silver, run `job` under the same load, then put silver back."""
     if stack.s.service_hostnames:
@@ -125,7 +132,7 @@ def side_run(
         clear_side(stack, sync, job)
         proc = start_side_job(stack, job, log)
         sync.register((job.target.schema, MARKER_TABLE), _wait_for_marker_table(stack, job, proc, log))
-        return run(stack, rate, duration_s, out_dir, seed, target=job.target)
+        return run(stack, rate, duration_s, out_dir, seed, target=job.target, warmup_s=warmup_s)
     finally:
         # a second Ctrl-C while this runs would leave the job running and silver stopped
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -139,10 +146,17 @@ def side_run(
 
 
 def floor_run(
-    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int, *, write: FloorWrite = "merge"
+    stack: Stack,
+    rate: float,
+    duration_s: float,
+    out_dir: Path,
+    seed: int,
+    *,
+    write: FloorWrite = "merge",
+    warmup_s: float = 0.0,
 ) -> dict[str, Any]:
     """Stop silver, run the floor job under the same load, then put silver back."""
-    return side_run(stack, floor_job(write), rate, duration_s, out_dir, seed=seed)
+    return side_run(stack, floor_job(write), rate, duration_s, out_dir, seed=seed, warmup_s=warmup_s)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -186,11 +200,14 @@ def run_with_floors(
     seed: int = 1,
     *,
     writes: tuple[FloorWrite, ...] = ("merge", "append"),
+    warmup_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Silver's run, then each floor's (OUT/floor-<write>/); comparison.json and .png beside."""
-    ours = run(stack, rate, duration_s, out_dir, seed)
+    """Silver's run, then each floor's (OUT/floor-<write>/); comparison.json and .png beside. Each
+    run after the same warm-up (`run`)."""
+    ours = run(stack, rate, duration_s, out_dir, seed, warmup_s=warmup_s)
     floors: dict[str, dict[str, Any]] = {
-        w: floor_run(stack, rate, duration_s, out_dir / f"floor-{w}", seed, write=w) for w in writes
+        w: floor_run(stack, rate, duration_s, out_dir / f"floor-{w}", seed, write=w, warmup_s=warmup_s)
+        for w in writes
     }
     result = comparison(ours, floors)
     write_json(out_dir / "comparison.json", result)

@@ -158,10 +158,22 @@ def _sample(
 
 
 def run(
-    stack: Stack, rate: float, duration_s: float, out_dir: Path, seed: int = 1, *, target: Target = SILVER
+    stack: Stack,
+    rate: float,
+    duration_s: float,
+    out_dir: Path,
+    seed: int = 1,
+    *,
+    target: Target = SILVER,
+    warmup_s: float = 0.0,
 ) -> dict[str, Any]:
-    """One freshness run; `target` is where the marker is read back (silver, or the floor job's)."""
+    """One freshness run; `target` is where the marker is read back (silver, or the floor job's).
+    With `warmup_s`, the same load runs that long first, unmeasured: a job started a minute ago
+    (a floor's, or silver after `up`) compiles its code and, for silver, makes its first folds
+    under the load, which a run of minutes would otherwise count as its steady state."""
     s = stack.s
+    if warmup_s > 0:
+        generate(stack.postgres.app_dsn, s.source_schema, rate=rate, duration_s=warmup_s, seed=seed + 1)
     base = _marker_ready(stack, target)
     topic = f"{s.topic_prefix}.{s.source_schema}.{MARKER_TABLE}"
     trino = client_for(s, stack.ctx.secrets, target.user)

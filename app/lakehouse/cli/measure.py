@@ -75,6 +75,14 @@ def chaos(services: tuple[str, ...], rate: float, outage: float, as_json: bool, 
 @click.option("--rate", type=click.FloatRange(1, 100_000), default=100.0, show_default=True, help="changes/s")
 @click.option("--duration", type=click.FloatRange(5, 7_200), default=60.0, show_default=True, help="seconds")
 @click.option(
+    "--warmup",
+    type=click.FloatRange(0, 3_600),
+    default=60.0,
+    show_default=True,
+    help="seconds of the same load before each run, not measured (a job's first minute: code "
+    "compiled, silver's first folds)",
+)
+@click.option(
     "--out", default="artifacts/bench", show_default=True, type=click.Path(), help="JSON + plots here"
 )
 @click.option("--json", "as_json", is_flag=True, help="print the result document")
@@ -97,6 +105,7 @@ def bench(
     *,
     rate: float,
     duration: float,
+    warmup: float,
     out: str,
     as_json: bool,
     floor: bool,
@@ -116,11 +125,13 @@ def bench(
         raise click.UsageError("--floor-write is for the floor jobs: add --floor")
     from lakehouse.benchmark.run import run as run_bench
 
+    if warmup and not as_json:
+        click.echo(f"each run starts with {warmup:g} s of the same load, not measured (--warmup)")
     if floor:
         from lakehouse.benchmark.compare import FLOOR_NAMES, run_with_floors
 
         writes = tuple(dict.fromkeys(floor_writes)) or ("merge", "append")
-        c = run_with_floors(open_stack(), rate, duration, Path(out), writes=writes)
+        c = run_with_floors(open_stack(), rate, duration, Path(out), writes=writes, warmup_s=warmup)
         if as_json:
             click.echo(json.dumps(c, indent=2))
             return
@@ -135,7 +146,7 @@ def bench(
             click.echo(f"silver / {FLOOR_NAMES[w]}: p50 {ratio['p50']} times, p95 {ratio['p95']} times")
         click.echo(f"→ {out}/comparison.json, comparison.png, bench.json, floor-<write>/bench.json")
         return
-    r = run_bench(open_stack(), rate, duration, Path(out))
+    r = run_bench(open_stack(), rate, duration, Path(out), warmup_s=warmup)
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
