@@ -88,9 +88,10 @@ def test_jobs_listed_run_recorded_failed_alerted_and_scheduled(stack: Stack, mov
     unknown = lakehouse("jobs", "run", "no-such-job")
     assert unknown.returncode == 2 and "no job named 'no-such-job'" in unknown.stderr
 
-    # on its crontab: a job file added now, due at the next minute, is read and run by itself
+    # on its crontab: a job file added now, due at the next minute, is read and run by itself (the
+    # scheduler reads jobs/ every second: the first minute that starts at least 10 s from now)
     folder = Path(stack.s.jobs_folder)
-    due = datetime.now(UTC) + timedelta(minutes=1, seconds=30)
+    due = (datetime.now(UTC) + timedelta(seconds=70)).replace(second=0, microsecond=0)
     tick = folder / "tick.yml"
     tick.write_text(
         "name: tick\nentry: lakehouse.apps.jobs.top_movies:run\nparams: {top: 5}\n"

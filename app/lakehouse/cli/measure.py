@@ -137,7 +137,8 @@ def bench(
             return
         for name, v in (("silver", c["silver"]), *((FLOOR_NAMES[w], c["floors"][w]) for w in writes)):
             click.echo(
-                f"{name:<18} at {v['achieved_rate']}/s: commit → Trino p50 {v['p50']}s p95 {v['p95']}s; "
+                f"{name:<18} at {v['achieved_rate']}/s: commit → Trino p50 {_secs(v['p50'])} "
+                f"p95 {_secs(v['p95'])}; "
                 f"lag bounded: {v['lag_bounded']}; markers visible {v['markers']['visible']} of "
                 f"{v['markers']['written']}"
             )
@@ -161,6 +162,11 @@ def bench(
         if h["n"]:
             click.echo(f"  {hop:<26} p50 {h['p50']:.2f}s  p95 {h['p95']:.2f}s")
     click.echo(f"→ {out}/bench.json, freshness.png, cdf.png, hops.png")
+
+
+def _secs(x: float | None) -> str:
+    """A percentile of a run for people: one decimal, or `none` when no marker was seen."""
+    return "none" if x is None else f"{x:.1f}s"
 
 
 def _bench_options(changes: int, interval: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
